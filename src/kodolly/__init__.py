@@ -1,0 +1,65 @@
+"""kodolly: Korean instruction data to clean, deduplicated Dolly-format datasets.
+
+Public API::
+
+    import kodolly
+    result = kodolly.convert("ko_alpaca_data.json", "alpaca", "out.parquet")
+    print(result.tally.format())
+    for row in kodolly.iter_rows("kullm-v2.jsonl", "alpaca"):
+        ...
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .api import Inspection, convert, formats, inspect_file, iter_rows, to_dataset
+from .converters import Context, Converter, Reject
+from .errors import (
+    ConfigError,
+    InputError,
+    KodollyError,
+    LfsPointerError,
+    MissingExtraError,
+    TallyMismatchError,
+    UnknownConverterError,
+)
+from .io.writers import read_rows
+from .normalize import normalize_text
+from .pipeline import Filter, RunResult
+from .registry import get_converter, list_converters, register
+from .rows import ARROW_SCHEMA, DOLLY_CATEGORIES, DOLLY_FIELDS, ROW_FIELDS, make_row
+from .tally import Tally
+
+__all__ = [
+    "__version__",
+    "ARROW_SCHEMA",
+    "ConfigError",
+    "Context",
+    "Converter",
+    "DOLLY_CATEGORIES",
+    "DOLLY_FIELDS",
+    "Filter",
+    "InputError",
+    "Inspection",
+    "KodollyError",
+    "LfsPointerError",
+    "MissingExtraError",
+    "ROW_FIELDS",
+    "Reject",
+    "RunResult",
+    "Tally",
+    "TallyMismatchError",
+    "UnknownConverterError",
+    "convert",
+    "formats",
+    "get_converter",
+    "inspect_file",
+    "iter_rows",
+    "list_converters",
+    "make_row",
+    "normalize_text",
+    "read_rows",
+    "register",
+    "to_dataset",
+]

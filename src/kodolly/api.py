@@ -1,0 +1,150 @@
+"""The public Python API; the CLI is a thin shell over these functions."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping, Sequence
+
+from .converters import Converter
+from .errors import InputError
+from .io.readers import BadRecord, read_records
+from .io.sources import expand_inputs
+from .pipeline import DEFAULT_BATCH_SIZE, Filter, RunResult, process, run
+from .registry import get_converter, list_converters
+from .tally import Tally, reason_key
+
+PathLike = str | os.PathLike[str]
+
+
+def convert(
+    sources: PathLike | Sequence[PathLike],
+    converter: str | Converter = "alpaca",
+    output: PathLike | None = None,
+    *,
+    options: Mapping[str, Any] | None = None,
+    category: str | None = None,
+    filters: Sequence[Filter] = (),
+    output_format: str | None = None,
+    dolly_only: bool = False,
+    rejects_path: PathLike | None = None,
+    progress: bool | None = False,
+) -> RunResult:
+    """Convert ``sources`` (files, folders, globs, zips) with a named converter.
+
+    With ``output`` the rows are written there (``.parquet``, ``.jsonl`` or a ``datasets`` folder)
+    with ``<name>.rejects.jsonl`` and ``<name>.manifest.json`` beside; without it the kept rows are
+    returned in ``result.rows``. ``result.tally`` always holds the counts.
+    """
+    return run(
+        _as_list(sources),
+        converter,
+        output,
+        options=options,
+        category=category,
+        filters=filters,
+        output_format=output_format,
+        dolly_only=dolly_only,
+        rejects_path=rejects_path,
+        progress=progress,
+    )
+
+
+def iter_rows(
+    sources: PathLike | Sequence[PathLike],
+    converter: str | Converter = "alpaca",
+    *,
+    options: Mapping[str, Any] | None = None,
+    category: str | None = None,
+    filters: Sequence[Filter] = (),
+    rejects: list[dict[str, Any]] | None = None,
+    tally: Tally | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Iterator[dict[str, Any]]:
+    """Stream the kept rows one by one; rejects are appended to ``rejects`` when a list is given."""
+    conv = converter if isinstance(converter, Converter) else get_converter(converter)
+    tally = tally if tally is not None else Tally()
+    for batch in process(
+        expand_inputs(_as_list(sources)), conv, options=options, category=category,
+        filters=filters, tally=tally, batch_size=batch_size,
+    ):
+        tally.source(conv.name).written += len(batch.rows)
+        for rej in batch.rejects:
+            tally.source(rej["source"]).rejected[reason_key(rej["reason"])] += 1
+        if rejects is not None:
+            rejects.extend(batch.rejects)
+        yield from batch.rows
+
+
+def to_dataset(sources: PathLike | Sequence[PathLike], converter: str | Converter = "alpaca", **kwargs: Any):
+    """The kept rows as an in-memory ``datasets.Dataset`` with kodolly's features."""
+    from .errors import require
+    from .rows import ARROW_SCHEMA, rows_to_table
+
+    datasets = require("datasets", "datasets")
+    rows = list(iter_rows(sources, converter, **kwargs))
+    table = rows_to_table(rows) if rows else ARROW_SCHEMA.empty_table()
+    return datasets.Dataset(table)
+
+
+@dataclass
+class Inspection:
+    """What ``kodolly inspect`` found: the best converter, all scores, and one converted row."""
+
+    file: str
+    converter: str | None
+    scores: dict[str, float]
+    record: Any
+    row: dict[str, Any] | None
+    reject: dict[str, Any] | None
+
+
+def inspect_file(path: PathLike) -> Inspection:
+    """Name the converter that fits ``path`` (from its first record's keys) and convert one row."""
+    inputs = expand_inputs([path])
+    inp = inputs[0]
+    scores: dict[str, float] = {}
+    first: dict[str, Any] = {}
+    for conv in list_converters():
+        if conv.detect is None:
+            continue
+        record = _first_record(inp, conv)
+        if record is None:
+            continue
+        score = conv.detect(record)
+        if score > 0:
+            scores[conv.name] = score
+            first[conv.name] = record
+    if not scores:
+        probe = _first_record(inp, None)
+        return Inspection(inp.name, None, {}, probe, None, None)
+    best = max(scores, key=lambda name: (scores[name], name))
+    rejects: list[dict[str, Any]] = []
+    conv = get_converter(best)
+    row = None
+    for batch in process([inp], conv, tally=Tally(), batch_size=1):
+        rejects.extend(batch.rejects)
+        if batch.rows:
+            row = batch.rows[0]
+            break
+    return Inspection(inp.name, best, dict(sorted(scores.items(), key=lambda kv: -kv[1])), first[best], row, None if row else (rejects[0] if rejects else None))
+
+
+def _first_record(inp, conv: Converter | None) -> Any:
+    try:
+        for record, _loc in read_records(inp, conv.record_paths if conv else ()):
+            return None if isinstance(record, BadRecord) else record
+    except InputError:
+        raise
+    return None
+
+
+def formats() -> list[Converter]:
+    """Every registered converter (built-in and from plugins)."""
+    return list_converters()
+
+
+def _as_list(sources: PathLike | Sequence[PathLike]) -> list[PathLike]:
+    if isinstance(sources, (str, os.PathLike)):
+        return [sources]
+    return list(sources)

@@ -1,0 +1,97 @@
+"""Converters: one module per source format. A converter is small and pure.
+
+A converter turns ONE source record into zero or more Dolly rows (``dict``, see :mod:`kodolly.rows`)
+and :class:`Reject` s. It never opens files and never prints. The pipeline then normalises the
+text of every row, applies the category override, checks the required fields, filters, dedups,
+counts and writes.
+
+To add a converter from another package, expose a :class:`Converter` under the entry point group
+``kodolly.converters``::
+
+    [project.entry-points."kodolly.converters"]
+    mysource = "mypackage.kodolly_plugin:CONVERTER"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+from ..io.readers import Location
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """A record (or part of one) that cannot become a row, and why.
+
+    ``reason`` is a short machine-readable name (``missing_field:response``,
+    ``answer_not_in_context``); ``detail`` is for people; ``part`` says which part of the record
+    (a question id, a turn index) when the record yields several items.
+    """
+
+    reason: str
+    detail: str = ""
+    part: str = ""
+    raw: Any = None  # the part of the record this refers to, when it is not the whole record
+
+
+@dataclass(slots=True)
+class Context:
+    """What a converter knows besides the record: its options and where the record came from."""
+
+    source: str
+    options: Mapping[str, Any]
+    license: str = ""
+
+    def derived_id(self, loc: Location, part: int | str | None = None) -> str:
+        """An id for a record without one: the input's file name and the record's index there."""
+        base = f"{loc.file.rsplit('!', 1)[-1].rsplit('/', 1)[-1]}:{loc.index}"
+        return base if part is None else f"{base}:{part}"
+
+
+ConvertFn = Callable[[Any, Location, Context], Iterable["dict[str, Any] | Reject"]]
+
+
+@dataclass(frozen=True)
+class Converter:
+    """A named converter and what the rest of kodolly needs to know about it."""
+
+    name: str
+    description: str
+    convert: ConvertFn
+    license: str = ""
+    aliases: tuple[str, ...] = ()
+    # ijson prefixes of the records inside a JSON object envelope ("data.item"); arrays need none.
+    record_paths: tuple[str, ...] = ()
+    # Returns how well a record fits this converter (0 = not at all); used by ``kodolly inspect``.
+    detect: Callable[[Any], float] | None = None
+    # Option names and their defaults; ``kodolly formats --verbose`` shows them.
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def context(self, options: Mapping[str, Any] | None = None) -> Context:
+        opts = dict(self.options)
+        unknown = set(options or {}) - set(opts)
+        if unknown:
+            from ..errors import ConfigError
+
+            known = ", ".join(sorted(opts)) or "none"
+            raise ConfigError(f"converter {self.name!r} has no option {', '.join(sorted(unknown))} (options: {known})")
+        opts.update(options or {})
+        return Context(source=self.name, options=opts, license=str(opts.get("license") or self.license))
+
+
+def text_field(record: Mapping[str, Any], key: str, *, required: bool = True) -> str | Reject:
+    """A string field of a record, or the Reject that says why it cannot be used.
+
+    Missing or null -> ``missing_field:KEY`` (or ``""`` when not required); numbers are turned
+    into text (spreadsheets store answers like ``42`` as numbers); lists, objects and booleans ->
+    ``bad_type:KEY``.
+    """
+    value = record.get(key)
+    if value is None:
+        return Reject(f"missing_field:{key}") if required else ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return Reject(f"bad_type:{key}", f"expected text, got {type(value).__name__}")

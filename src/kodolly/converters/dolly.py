@@ -1,0 +1,58 @@
+"""Dolly and Korean Dolly (databricks-dolly-15k and its translations): checked and normalised.
+
+``{instruction, context, response, category}`` with an optional ``id``. ``category`` must be one of
+Dolly's eight task types; anything else is rejected as ``bad_value:category`` (a subject area in
+``category`` is a common mistake in hand-made files). A missing ``context`` is ``""``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from ..io.readers import Location
+from ..rows import DOLLY_CATEGORIES, make_row
+from . import Context, Converter, Reject, text_field
+
+
+def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any] | Reject]:
+    if not isinstance(record, dict):
+        yield Reject("bad_type:record", f"expected an object, got {type(record).__name__}")
+        return
+    fields = {}
+    for key, required in (("instruction", True), ("context", False), ("response", True), ("category", False)):
+        value = text_field(record, key, required=required)
+        if isinstance(value, Reject):
+            yield value
+            return
+        fields[key] = value
+    category = fields["category"].strip() or "open_qa"
+    if category not in DOLLY_CATEGORIES:
+        yield Reject("bad_value:category", f"{category!r} is not a Dolly task type")
+        return
+    rid = record.get("id")
+    yield make_row(
+        instruction=fields["instruction"],
+        context=fields["context"],
+        response=fields["response"],
+        category=category,
+        source=ctx.source,
+        id=str(rid) if rid not in (None, "") else ctx.derived_id(loc),
+        license=ctx.license,
+    )
+
+
+def detect(record: Any) -> float:
+    if isinstance(record, dict) and {"instruction", "response"} <= set(record):
+        return 1.0 if "category" in record else 0.7
+    return 0.0
+
+
+CONVERTER = Converter(
+    name="dolly",
+    description="Dolly and Korean Dolly JSONL (instruction, context, response, category), checked",
+    convert=convert,
+    license="CC BY-SA 3.0",
+    aliases=("dolly-ko",),
+    detect=detect,
+    options={"license": "CC BY-SA 3.0"},
+)

@@ -1,0 +1,73 @@
+"""kodolly's exceptions: one tree, mapped to messages and exit codes in one place (``kodolly.cli``).
+
+::
+
+    KodollyError                   run-level problem: the run stops with one clear line
+    ├── InputError                 an input cannot be read at all (missing, unreadable archive, ...)
+    │   └── LfsPointerError        a Git-LFS pointer file stands where the data should be
+    ├── UnknownConverterError      no converter by that name (the message lists the known ones)
+    ├── ConfigError                a bad option, layout or config file
+    ├── MissingExtraError          an optional dependency is not installed (names the extra)
+    └── TallyMismatchError         read != written + rejected: something was lost
+
+Record-level problems are not exceptions: they become rejects with a reason.
+"""
+
+from __future__ import annotations
+
+
+class KodollyError(Exception):
+    """Base of every error kodolly raises on purpose."""
+
+    exit_code = 1
+
+
+class InputError(KodollyError):
+    """An input file, directory, glob or archive cannot be read."""
+
+
+class LfsPointerError(InputError):
+    """A Git-LFS pointer file was found instead of the data it points to."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"{path}: this is a Git-LFS pointer file, not the data. "
+            "Fetch the real file first (git lfs pull, or download it from the dataset page)."
+        )
+        self.path = path
+
+
+class UnknownConverterError(KodollyError):
+    exit_code = 2
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"unknown converter {name!r}; known converters: {', '.join(sorted(known))}")
+        self.name = name
+        self.known = known
+
+
+class ConfigError(KodollyError):
+    exit_code = 2
+
+
+class MissingExtraError(KodollyError):
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"{package} is not installed; install it with: pip install 'kodolly[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra
+
+
+class TallyMismatchError(KodollyError):
+    exit_code = 3
+
+
+def require(module: str, extra: str):
+    """Import an optional dependency or fail with the ``pip install`` line that fixes it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise MissingExtraError(module.split(".")[0], extra) from exc

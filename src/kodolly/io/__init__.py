@@ -1,0 +1,1 @@
+"""Everything that touches files: inputs (``sources``, ``readers``) and outputs (``writers``)."""

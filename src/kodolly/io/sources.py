@@ -1,0 +1,242 @@
+"""Turn what the user names (files, directories, globs, zip archives, split zips, gzip) into inputs.
+
+An :class:`Input` is one logical file: a plain file, a ``.gz`` file (read decompressed), or one
+member of a zip archive (read in place, never extracted). Each input knows how to open itself as a
+binary stream and hashes its bytes as they are read, so the manifest gets a content hash without a
+second pass over multi-GB files.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+import xxhash
+
+from ..errors import InputError, LfsPointerError
+
+DATA_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".tsv")
+ARCHIVE_SUFFIXES = (".zip",)
+LFS_MAGIC = b"version https://git-lfs.github.com/spec/v1"
+_SKIP_MEMBER_PARTS = ("__MACOSX/",)
+_SKIP_MEMBER_NAMES = (".DS_Store", "Thumbs.db")
+
+
+@dataclass
+class Input:
+    """One logical input file."""
+
+    name: str  # what the user sees in messages and rejects: "a/b.json" or "a.zip!dir/b.json"
+    open_raw: Callable[[], BinaryIO] = field(repr=False)
+    size: int | None = None
+    hasher: xxhash.xxh3_128 = field(default_factory=xxhash.xxh3_128, repr=False)
+    bytes_read: int = 0
+
+    @property
+    def data_name(self) -> str:
+        """The file name that decides the format (``x.jsonl.gz`` -> ``x.jsonl``)."""
+        base = self.name.rsplit("!", 1)[-1]
+        return base[:-3] if base.lower().endswith(".gz") else base
+
+    @property
+    def suffix(self) -> str:
+        return os.path.splitext(self.data_name)[1].lower()
+
+    def open(self) -> BinaryIO:
+        """Open for reading; the bytes read are hashed. Raises :class:`LfsPointerError` on a pointer."""
+        raw = self.open_raw()
+        if self.name.lower().endswith(".gz"):
+            raw = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+        stream = io.BufferedReader(_HashingReader(raw, self), buffer_size=1 << 20)
+        if stream.peek(len(LFS_MAGIC))[: len(LFS_MAGIC)] == LFS_MAGIC:
+            stream.close()
+            raise LfsPointerError(self.name)
+        return stream
+
+    def content_hash(self) -> str:
+        return self.hasher.hexdigest()
+
+
+class _HashingReader(io.RawIOBase):
+    def __init__(self, raw: BinaryIO, owner: Input) -> None:
+        self._raw = raw
+        self._owner = owner
+        self._owner.hasher.reset()
+        self._owner.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self._raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        if n:
+            self._owner.hasher.update(data)
+            self._owner.bytes_read += n
+        return n
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+
+class JoinedParts(io.RawIOBase):
+    """A seekable read-only view of ``x.zip.part0``, ``x.zip.part1``, ... as one file."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self._paths = paths
+        self._sizes = [p.stat().st_size for p in paths]
+        self._starts = [sum(self._sizes[:i]) for i in range(len(paths))]
+        self._total = sum(self._sizes)
+        self._pos = 0
+        self._files = [open(p, "rb") for p in paths]
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._total}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        want = len(buffer)
+        done = 0
+        while done < want and self._pos < self._total:
+            i = max(j for j, start in enumerate(self._starts) if start <= self._pos)
+            f = self._files[i]
+            f.seek(self._pos - self._starts[i])
+            chunk = f.read(min(want - done, self._starts[i] + self._sizes[i] - self._pos))
+            if not chunk:
+                break
+            buffer[done : done + len(chunk)] = chunk
+            done += len(chunk)
+            self._pos += len(chunk)
+        return done
+
+    def close(self) -> None:
+        for f in self._files:
+            f.close()
+        super().close()
+
+
+def decode_member_name(info: zipfile.ZipInfo) -> str:
+    """A zip member's name, decoding cp949 names stored without the UTF-8 flag."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:
+        raw = info.filename.encode("cp437")
+    except UnicodeEncodeError:
+        return info.filename
+    for encoding in ("utf-8", "cp949"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return info.filename
+
+
+def _split_parts(path: Path) -> list[Path]:
+    """``x.zip.part0`` -> every ``x.zip.partN`` beside it, in numeric order (gaps are an error)."""
+    stem = path.name.rsplit(".part", 1)[0]
+    parts = sorted(path.parent.glob(glob.escape(stem) + ".part*"), key=lambda p: int(p.name.rsplit(".part", 1)[1]))
+    numbers = [int(p.name.rsplit(".part", 1)[1]) for p in parts]
+    if numbers != list(range(numbers[0], numbers[0] + len(numbers))):
+        raise InputError(f"{path}: split archive parts are not contiguous: {[p.name for p in parts]}")
+    return parts
+
+
+def _is_split_part(path: Path) -> bool:
+    name = path.name.lower()
+    if ".zip.part" not in name:
+        return False
+    return name.rsplit(".part", 1)[1].isdigit()
+
+
+def _zip_inputs(display: str, opener: Callable[[], BinaryIO]) -> Iterator[Input]:
+    try:
+        archive = zipfile.ZipFile(opener())
+    except zipfile.BadZipFile as exc:
+        raise InputError(f"{display}: not a readable zip archive ({exc})") from exc
+    members = []
+    for info in archive.infolist():
+        if info.is_dir():
+            continue
+        name = decode_member_name(info)
+        if any(part in name for part in _SKIP_MEMBER_PARTS) or os.path.basename(name) in _SKIP_MEMBER_NAMES:
+            continue
+        members.append((name, info))
+    for name, info in sorted(members, key=lambda m: m[0]):
+        lowered = name.lower()
+        if lowered.endswith(".gz"):
+            lowered = lowered[:-3]
+        if not lowered.endswith(DATA_SUFFIXES):
+            continue
+        yield Input(
+            name=f"{display}!{name}",
+            open_raw=(lambda info=info: archive.open(info)),
+            size=info.file_size,
+        )
+
+
+def _file_inputs(path: Path) -> Iterator[Input]:
+    lowered = path.name.lower()
+    if _is_split_part(path):
+        parts = _split_parts(path)
+        if path != parts[0]:
+            return  # the set is read once, from its first part
+        display = str(path).rsplit(".part", 1)[0]
+        yield from _zip_inputs(display, lambda: JoinedParts(parts))
+    elif lowered.endswith(ARCHIVE_SUFFIXES):
+        yield from _zip_inputs(str(path), lambda: open(path, "rb"))
+    else:
+        yield Input(name=str(path), open_raw=lambda: open(path, "rb"), size=path.stat().st_size)
+
+
+def _is_data_file(path: Path) -> bool:
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    return name.endswith(DATA_SUFFIXES + ARCHIVE_SUFFIXES) or _is_split_part(path)
+
+
+def expand_inputs(specs: list[str | os.PathLike[str]]) -> list[Input]:
+    """Files, directories (walked recursively, sorted), globs and archives -> inputs, in a stable order.
+
+    A named file is taken whatever its suffix; inside directories and globs only data files
+    (json, jsonl, ndjson, csv, tsv, their ``.gz``, zips and split zip parts) are taken.
+    """
+    inputs: list[Input] = []
+    for spec in specs:
+        text = os.fspath(spec)
+        path = Path(text)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and _is_data_file(p))
+        elif path.is_file():
+            files = [path]
+        elif glob.has_magic(text):
+            files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file() and _is_data_file(Path(p)))
+            if not files:
+                raise InputError(f"{text}: the pattern matches no data files")
+        else:
+            raise InputError(f"{text}: no such file or directory")
+        for file in files:
+            inputs.extend(_file_inputs(file))
+    if not inputs:
+        raise InputError(f"no input files found in {', '.join(map(os.fspath, specs))}")
+    return inputs

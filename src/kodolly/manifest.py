@@ -1,0 +1,77 @@
+"""The manifest written beside every output: enough to reproduce the run and check its result.
+
+It records the inputs (name, size, xxh3-128 of the bytes read), the converter and its options, the
+filters and their settings, the tally, the outputs with their hashes, and the kodolly version.
+It is validated against ``schemas/manifest.schema.json`` before it is written. No secret ever
+goes in: options are copied from converters and filters, never from the environment.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Sequence
+
+import jsonschema
+
+from .converters import Converter
+from .io.sources import Input
+from .io.writers import write_json_atomic
+from .tally import Tally
+
+MANIFEST_VERSION = 1
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """A JSON Schema shipped with kodolly (``dolly-row``, ``manifest``, ...)."""
+    text = resources.files("kodolly").joinpath("data", "schemas", f"{name}.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def build_manifest(
+    *,
+    inputs: Sequence[Input],
+    converter: Converter,
+    options: dict[str, Any],
+    category: str | None,
+    filters: Sequence[Any],
+    tally: Tally,
+    outputs: list[dict[str, Any]],
+    rejects: dict[str, Any] | None,
+    output_format: str,
+    dolly_only: bool,
+) -> dict[str, Any]:
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "kodolly_version": _version(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "inputs": [
+            {"name": inp.name, "bytes": inp.bytes_read, "xxh3_128": inp.content_hash()} for inp in inputs
+        ],
+        "converter": {"name": converter.name, "options": options, "category_override": category, "license": options.get("license") or converter.license},
+        "filters": [{"name": f.name, "settings": f.settings()} for f in filters],
+        "output": {"format": output_format, "dolly_only": dolly_only, "files": outputs},
+        "rejects": rejects,
+        "counts": tally.as_dict(),
+    }
+
+
+def validate_manifest(manifest: dict[str, Any]) -> None:
+    jsonschema.validate(manifest, load_schema("manifest"))
+
+
+def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    validate_manifest(manifest)
+    write_json_atomic(path, manifest)

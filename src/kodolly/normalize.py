@@ -1,0 +1,79 @@
+"""Text normalisation applied to every text field: NFC, invisible characters removed, whitespace tidied.
+
+Rules, in order:
+
+1. Unicode NFC (only when ``unicodedata.is_normalized`` says the text is not already NFC: most
+   text is, and the check is far cheaper than the normalisation). NFD Hangul from macOS becomes
+   the same code points as NFC Hangul, so it compares and hashes equal.
+2. ``\\r\\n`` and ``\\r`` become ``\\n``; other line and paragraph separators become ``\\n``.
+3. Invisible characters are removed: zero-width space/joiners, word joiner, BOM, soft hyphen,
+   bidi marks, and C0/C1 control characters other than ``\\n`` and ``\\t``.
+4. Unusual spaces (no-break space, ideographic space, en/em spaces, ...) become a plain space.
+5. Trailing spaces and tabs at the end of each line are removed; a run of two or more spaces after
+   a non-space character becomes one space (leading indentation is kept, for code in answers).
+6. Three or more newlines in a row become two (one blank line); the text is stripped at both ends.
+
+Newlines inside answers are kept.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_INVISIBLE = (
+    [0x00AD, 0x180E, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF]
+    + list(range(0x202A, 0x202F))
+    + list(range(0x2066, 0x206A))
+    + [c for c in range(0x00, 0x20) if c not in (0x09, 0x0A, 0x0D)]
+    + [0x7F]
+    + list(range(0x80, 0xA0))
+)
+_SPACES = [0x00A0, 0x1680, 0x202F, 0x205F, 0x3000] + list(range(0x2000, 0x200B))
+_NEWLINES = [0x0B, 0x0C, 0x1C, 0x1D, 0x1E, 0x85, 0x2028, 0x2029]
+
+_TABLE: dict[int, str | None] = {c: None for c in _INVISIBLE}
+_TABLE.update({c: " " for c in _SPACES})
+_TABLE.update({c: "\n" for c in _NEWLINES})
+_TABLE[0x0D] = None  # "\r\n" -> "\n" after the explicit replace below; a lone "\r" is handled there too
+
+_TRAILING_WS = re.compile(r"[ \t]+\n")
+_INNER_SPACES = re.compile(r"(?<=\S) {2,}")
+_MANY_NEWLINES = re.compile(r"\n{3,}")
+_NEEDS_TRANSLATE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_TABLE)) + "]")
+
+
+def normalize_text(text: str) -> str:
+    """Normalise one text field (see the module docstring for the rules)."""
+    if not text:
+        return ""
+    if not text.isascii():
+        if not unicodedata.is_normalized("NFC", text):
+            text = unicodedata.normalize("NFC", text)
+        if _NEEDS_TRANSLATE.search(text):
+            if "\r" in text:
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
+            text = text.translate(_TABLE)
+    elif "\r" in text or _NEEDS_TRANSLATE.search(text):
+        text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_TABLE)
+    if "  " in text:
+        text = _INNER_SPACES.sub(" ", text)
+    if "\n" in text:
+        if " \n" in text or "\t\n" in text:
+            text = _TRAILING_WS.sub("\n", text)
+        if "\n\n\n" in text:
+            text = _MANY_NEWLINES.sub("\n\n", text)
+    return text.strip()
+
+
+def hangul_share(text: str) -> float:
+    """Share of Hangul syllables and jamo among the letters of ``text`` (0.0 when it has no letters)."""
+    letters = 0
+    hangul = 0
+    for ch in text:
+        if ch.isalpha():
+            letters += 1
+            o = ord(ch)
+            if 0xAC00 <= o <= 0xD7A3 or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F:
+                hangul += 1
+    return hangul / letters if letters else 0.0

@@ -1,0 +1,264 @@
+"""read -> convert -> normalise -> check -> filter -> write, with the tally and the rejects.
+
+:func:`process` is the streaming core: it yields :class:`Batch` es of kept rows and rejects and
+counts items read. :func:`run` drives it into the writers, counts what was written and rejected,
+checks the identity ``read == written + rejected`` and writes the manifest.
+
+Filters plug in through the :class:`Filter` seam: a filter looks at a batch of normalised rows and
+answers, per row, ``None`` (keep) or a reason. The pipeline, not the filter, counts and writes the
+rejects. Dedup is a filter with state.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Protocol, Sequence
+
+from .converters import Converter, Reject
+from .errors import ConfigError, TallyMismatchError
+from .io.readers import BadRecord, Location, read_records
+from .io.sources import Input, expand_inputs
+from .normalize import normalize_text
+from .registry import get_converter
+from .rows import DOLLY_CATEGORIES
+from .tally import Tally, reason_key
+
+TEXT_FIELDS = ("instruction", "context", "response")
+REQUIRED_FIELDS = ("instruction", "response")
+DEFAULT_BATCH_SIZE = 4096
+
+
+class Filter(Protocol):
+    """A filter: per row of a batch, ``None`` to keep it or a reason ``<filter>_<why>`` to drop it."""
+
+    name: str
+
+    def settings(self) -> dict[str, Any]: ...
+
+    def apply(self, rows: list[dict[str, Any]]) -> list[str | None]: ...
+
+
+@dataclass
+class Batch:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+
+
+def reject_record(
+    reason: str, source: str, loc: Location, *, detail: str = "", part: str = "", raw: Any = None, row_id: str = ""
+) -> dict[str, Any]:
+    """One line of the rejects file."""
+    return {
+        "reason": reason,
+        "source": source,
+        "file": loc.file,
+        "index": loc.index,
+        "line": loc.line,
+        "part": part,
+        "id": row_id,
+        "detail": detail,
+        "raw": raw,
+    }
+
+
+def _location_meta(row: dict[str, Any], loc: Location) -> None:
+    meta = row["meta"]
+    meta["file"] = loc.file
+    if loc.line is not None:
+        meta["line"] = loc.line
+    else:
+        meta["index"] = loc.index
+
+
+def process(
+    inputs: Sequence[Input],
+    converter: Converter,
+    *,
+    options: Mapping[str, Any] | None = None,
+    category: str | None = None,
+    filters: Sequence[Filter] = (),
+    tally: Tally,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Iterator[Batch]:
+    """Stream batches of kept rows and rejects. Items read are counted into ``tally``."""
+    if category is not None and category not in DOLLY_CATEGORIES:
+        raise ConfigError(f"--category {category!r} is not a Dolly task type: {', '.join(sorted(DOLLY_CATEGORIES))}")
+    ctx = converter.context(options)
+    source = converter.name
+    counts = tally.source(source)
+    batch = Batch()
+    locs: list[Location] = []
+
+    def flush() -> Batch:
+        nonlocal batch, locs
+        out, out_locs = batch, locs
+        batch, locs = Batch(), []
+        if filters and out.rows:
+            _apply_filters(out, out_locs, filters, source)
+        return out
+
+    for inp in inputs:
+        for record, loc in read_records(inp, converter.record_paths):
+            tally.records += 1
+            if isinstance(record, BadRecord):
+                counts.read += 1
+                batch.rejects.append(reject_record(record.reason, source, loc, detail=record.detail, raw=record.raw))
+                continue
+            produced = 0
+            for item in converter.convert(record, loc, ctx):
+                produced += 1
+                counts.read += 1
+                if isinstance(item, Reject):
+                    batch.rejects.append(
+                        reject_record(
+                            item.reason, source, loc, detail=item.detail, part=item.part,
+                            raw=item.raw if item.raw is not None else record,
+                        )
+                    )
+                    continue
+                reason = _normalise_and_check(item, category)
+                if reason:
+                    batch.rejects.append(reject_record(reason, source, loc, raw=record, row_id=item["id"]))
+                    continue
+                _location_meta(item, loc)
+                batch.rows.append(item)
+                locs.append(loc)
+            if not produced:
+                counts.read += 1
+                batch.rejects.append(reject_record("no_rows", source, loc, detail="the record yields no row", raw=record))
+            if len(batch.rows) + len(batch.rejects) >= batch_size:
+                yield flush()
+    yield flush()
+
+
+def _normalise_and_check(row: dict[str, Any], category: str | None) -> str | None:
+    for name in TEXT_FIELDS:
+        row[name] = normalize_text(row[name])
+    if row["domain"]:
+        row["domain"] = normalize_text(row["domain"])
+    if category is not None:
+        row["category"] = category
+    for name in REQUIRED_FIELDS:
+        if not row[name]:
+            return f"empty_field:{name}"
+    return None
+
+
+def _apply_filters(batch: Batch, locs: list[Location], filters: Sequence[Filter], source: str) -> None:
+    rows, kept_locs = batch.rows, locs
+    for flt in filters:
+        if not rows:
+            break
+        verdicts = flt.apply(rows)
+        next_rows, next_locs = [], []
+        for row, loc, reason in zip(rows, kept_locs, verdicts):
+            if reason is None:
+                next_rows.append(row)
+                next_locs.append(loc)
+            else:
+                batch.rejects.append(reject_record(reason, source, loc, raw=row, row_id=row["id"]))
+        rows, kept_locs = next_rows, next_locs
+    batch.rows = rows
+
+
+# ------------------------------------------------------------------------------------------ run
+
+
+@dataclass
+class RunResult:
+    """What a run did: its tally, and where it wrote (``None`` when it wrote nothing)."""
+
+    tally: Tally
+    output: Path | None = None
+    rejects: Path | None = None
+    manifest: Path | None = None
+    manifest_data: dict[str, Any] | None = None
+    rows: list[dict[str, Any]] | None = None
+
+
+def run(
+    sources: Sequence[str | os.PathLike[str]],
+    converter: str | Converter,
+    output: str | os.PathLike[str] | None = None,
+    *,
+    options: Mapping[str, Any] | None = None,
+    category: str | None = None,
+    filters: Sequence[Filter] = (),
+    output_format: str | None = None,
+    dolly_only: bool = False,
+    rejects_path: str | os.PathLike[str] | None = None,
+    progress: bool | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> RunResult:
+    """Convert ``sources`` with ``converter``, filter, and write ``output`` (or keep rows in memory).
+
+    Raises :class:`TallyMismatchError` if ``read != written + rejected``.
+    """
+    from .io.writers import RejectsWriter, open_row_writer, output_paths
+    from .manifest import build_manifest, write_manifest
+
+    conv = converter if isinstance(converter, Converter) else get_converter(converter)
+    inputs = expand_inputs(list(sources))
+    tally = Tally()
+    paths = output_paths(Path(output), output_format, rejects_path) if output is not None else None
+    writer = open_row_writer(paths.output, paths.format, dolly_only=dolly_only) if paths else None
+    rejects = RejectsWriter(paths.rejects if paths else None)
+    kept: list[dict[str, Any]] | None = [] if writer is None else None
+    bar = _progress_bar(progress)
+    try:
+        for batch in process(inputs, conv, options=options, category=category, filters=filters, tally=tally, batch_size=batch_size):
+            if batch.rows:
+                if writer is not None:
+                    writer.write(batch.rows)
+                else:
+                    kept.extend(batch.rows)  # type: ignore[union-attr]
+                tally.source(conv.name).written += len(batch.rows)
+            for rej in batch.rejects:
+                rejects.write(rej)
+                tally.source(rej["source"]).rejected[reason_key(rej["reason"])] += 1
+            if bar is not None:
+                bar.update(len(batch.rows) + len(batch.rejects))
+        if not tally.balanced:
+            raise TallyMismatchError("tally does not add up:\n" + tally.format())
+        outputs = writer.close() if writer is not None else []
+        rejects_info = rejects.close()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        rejects.abort()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    result = RunResult(tally=tally, rows=kept)
+    if paths is not None:
+        manifest = build_manifest(
+            inputs=inputs,
+            converter=conv,
+            options=conv.context(options).options,
+            category=category,
+            filters=filters,
+            tally=tally,
+            outputs=outputs,
+            rejects=rejects_info,
+            output_format=paths.format,
+            dolly_only=dolly_only,
+        )
+        write_manifest(paths.manifest, manifest)
+        result.output, result.rejects, result.manifest, result.manifest_data = (
+            paths.output, paths.rejects, paths.manifest, manifest,
+        )
+    return result
+
+
+def _progress_bar(progress: bool | None):
+    import sys
+
+    show = sys.stderr.isatty() if progress is None else progress
+    if not show:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(unit=" items", desc="converting", dynamic_ncols=True)

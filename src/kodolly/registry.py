@@ -1,0 +1,59 @@
+"""The one registry of converters by name.
+
+Built-in converters register exactly the way a third-party package does: through the entry point
+group ``kodolly.converters`` (see pyproject.toml). :func:`register` adds one at run time (tests,
+notebooks).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from .converters import Converter
+from .errors import ConfigError, UnknownConverterError
+
+ENTRY_POINT_GROUP = "kodolly.converters"
+
+_registry: dict[str, Converter] | None = None
+_aliases: dict[str, str] = {}
+
+
+def _load() -> dict[str, Converter]:
+    global _registry
+    if _registry is None:
+        _registry = {}
+        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
+            obj = ep.load()
+            converter = obj if isinstance(obj, Converter) else obj()
+            if not isinstance(converter, Converter):
+                raise ConfigError(f"entry point {ep.name} = {ep.value} is not a kodolly Converter")
+            _add(converter)
+    return _registry
+
+
+def _add(converter: Converter) -> None:
+    assert _registry is not None
+    _registry[converter.name] = converter
+    for alias in converter.aliases:
+        _aliases[alias] = converter.name
+
+
+def register(converter: Converter) -> Converter:
+    """Add (or replace) a converter under its name and aliases (for tests and notebooks)."""
+    _load()
+    _add(converter)
+    return converter
+
+
+def get_converter(name: str) -> Converter:
+    """The converter registered under ``name`` or one of its aliases."""
+    registry = _load()
+    key = _aliases.get(name, name)
+    if key not in registry:
+        raise UnknownConverterError(name, list(registry) + list(_aliases))
+    return registry[key]
+
+
+def list_converters() -> list[Converter]:
+    """Every registered converter, sorted by name."""
+    return sorted(_load().values(), key=lambda c: c.name)

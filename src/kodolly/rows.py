@@ -1,0 +1,118 @@
+"""The Dolly row: the one place a row's fields, their types and their Arrow schema are defined.
+
+A row is a plain ``dict`` (fast to build a million times) with exactly the keys in ``ROW_FIELDS``:
+
+=============  ==========================================================================
+instruction    the user's request (non-empty)
+context        supporting text, ``""`` when none
+response       the answer (non-empty)
+category       a Dolly task type (``DOLLY_CATEGORIES``)
+source         the converter / dataset name, e.g. ``korquad1``
+id             the source's own id where it has one, else derived from the record's place
+domain         the source's subject label (AI Hub ``data_category.middle``), else ``""``
+score          the source's quality score where it has one, else ``None``
+license        the licence of the source where known, else ``""``
+meta           a JSON object (title, url, turn, file and line, ...): a ``dict`` in Python,
+               a JSON string once written
+=============  ==========================================================================
+
+``meta`` is stored as a JSON string, not an Arrow struct, so rows from different sources
+(with different meta keys) share one schema and load unchanged in ``datasets``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+DOLLY_FIELDS: tuple[str, ...] = ("instruction", "context", "response", "category")
+PROVENANCE_FIELDS: tuple[str, ...] = ("source", "id", "domain", "score", "license", "meta")
+ROW_FIELDS: tuple[str, ...] = DOLLY_FIELDS + PROVENANCE_FIELDS
+
+DOLLY_CATEGORIES: frozenset[str] = frozenset(
+    {
+        "open_qa",
+        "closed_qa",
+        "general_qa",
+        "classification",
+        "brainstorming",
+        "information_extraction",
+        "summarization",
+        "creative_writing",
+    }
+)
+
+ARROW_SCHEMA = pa.schema(
+    [
+        pa.field("instruction", pa.string(), nullable=False),
+        pa.field("context", pa.string(), nullable=False),
+        pa.field("response", pa.string(), nullable=False),
+        pa.field("category", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("domain", pa.string(), nullable=False),
+        pa.field("score", pa.float64(), nullable=True),
+        pa.field("license", pa.string(), nullable=False),
+        pa.field("meta", pa.string(), nullable=False),
+    ]
+)
+
+DOLLY_ARROW_SCHEMA = pa.schema([ARROW_SCHEMA.field(name) for name in DOLLY_FIELDS])
+
+
+def make_row(
+    *,
+    instruction: str,
+    response: str,
+    context: str = "",
+    category: str = "open_qa",
+    source: str,
+    id: str,
+    domain: str = "",
+    score: float | None = None,
+    license: str = "",
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build a row with every field present."""
+    return {
+        "instruction": instruction,
+        "context": context,
+        "response": response,
+        "category": category,
+        "source": source,
+        "id": id,
+        "domain": domain,
+        "score": score,
+        "license": license,
+        "meta": meta if meta is not None else {},
+    }
+
+
+def dump_meta(meta: dict[str, Any] | None) -> str:
+    if not meta:
+        return "{}"
+    return orjson.dumps(meta).decode()
+
+
+def load_meta(row: dict[str, Any]) -> dict[str, Any]:
+    """The row's ``meta`` as a dict, whether the row is in memory (dict) or read back (JSON string)."""
+    meta = row.get("meta")
+    if isinstance(meta, dict):
+        return meta
+    return orjson.loads(meta) if meta else {}
+
+
+def rows_to_table(rows: list[dict[str, Any]], *, dolly_only: bool = False) -> pa.Table:
+    """A batch of rows as an Arrow table in the canonical column order."""
+    schema = DOLLY_ARROW_SCHEMA if dolly_only else ARROW_SCHEMA
+    columns = [
+        [dump_meta(row["meta"]) if isinstance(row["meta"], dict) else row["meta"] for row in rows]
+        if name == "meta"
+        else [row[name] for row in rows]
+        for name in schema.names
+    ]
+    return pa.Table.from_arrays(
+        [pa.array(col, type=field.type) for col, field in zip(columns, schema)], schema=schema
+    )
