@@ -109,7 +109,9 @@ class Tally:
             lines.append(f"{'reject reason':<40}{'count':>10}")
             for reason, count in sorted(self.by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
                 lines.append(f"{reason:<40}{count:>10}")
-        status = "OK" if self.balanced else "MISMATCH"
         lines.append("")
-        lines.append(f"tally {status}: read {self.read} = written {self.written} + rejected {self.rejected}")
+        if self.balanced:
+            lines.append(f"tally OK: read {self.read} = written {self.written} + rejected {self.rejected}")
+        else:
+            lines.append(f"tally MISMATCH: read {self.read} != written {self.written} + rejected {self.rejected}")
         return "\n".join(lines)

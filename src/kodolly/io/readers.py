@@ -79,10 +79,10 @@ def detect_encoding(head: bytes) -> str:
         return "utf-8"
     if _decodes(head, "cp949"):
         return "cp949"
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(head).best()
-    return best.encoding if best is not None else "utf-8"
+    # A damaged file: take the encoding that decodes most of it; bad lines are rejected later.
+    damaged_utf8 = head.decode("utf-8", errors="replace").count("\ufffd")
+    damaged_cp949 = head.decode("cp949", errors="replace").count("\ufffd")
+    return "utf-8" if damaged_utf8 <= damaged_cp949 else "cp949"
 
 
 def _decodes(data: bytes, encoding: str) -> bool:

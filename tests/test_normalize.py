@@ -1,0 +1,33 @@
+import unicodedata
+
+from kodolly.normalize import hangul_share, normalize_text
+
+
+def test_nfd_hangul_to_nfc():
+    assert normalize_text(unicodedata.normalize("NFD", "한국어 데이터")) == "한국어 데이터"
+
+
+def test_invisible_characters_removed():
+    assert normalize_text("가\u200b나\u200c다\u200d라\u2060마\ufeff바\u00ad사") == "가나다라마바사"
+    assert normalize_text("a\x00b\x07c\x7fd") == "abcd"
+
+
+def test_odd_spaces_become_one_space_and_lines_are_tidied():
+    assert normalize_text("가\xa0\xa0나\u3000다") == "가 나 다"
+    assert normalize_text("  첫 줄   \r\n\r\n\r\n\r\n둘째 줄\t \r셋째  ") == "첫 줄\n\n둘째 줄\n셋째"
+
+
+def test_newlines_and_code_indentation_kept():
+    code = "설명:\n\ndef f(x):\n    if x:\n        return 1"
+    assert normalize_text(code) == code
+
+
+def test_whitespace_only_is_empty():
+    assert normalize_text(" \u3000\n\t ") == ""
+    assert normalize_text("") == ""
+
+
+def test_hangul_share():
+    assert hangul_share("한국어") == 1.0
+    assert hangul_share("한국 abc") == 0.4
+    assert hangul_share("123 !!") == 0.0
