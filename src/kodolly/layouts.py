@@ -451,6 +451,9 @@ def _explain(error: Any) -> tuple[list[Any], str]:
         if extra:
             known = ", ".join(sorted(allowed)) if allowed else "none"
             return path + [extra[0]], f"{'.'.join(map(str, path + [extra[0]]))}: unknown key (allowed here: {known})"
+    if "propertyNames" in error.relative_schema_path:
+        key_path = path + [error.instance]
+        return key_path, f"{'.'.join(map(str, key_path))}: this key is reserved (kodolly sets file, line and index)"
     if error.validator == "oneOf" and error.context:
         if isinstance(error.instance, dict):
             form = next((k for k in ("path", "const", "join", "first") if k in error.instance), None)
@@ -463,6 +466,8 @@ def _explain(error: Any) -> tuple[list[Any], str]:
         if isinstance(error.instance, str):
             return path, f"{dotted}: {error.instance!r} is not a field path (dotted keys; ../ or / at the start only)"
         return path, f"{dotted}: a field is a path string or a table with one of path, const, join, first"
+    if error.validator == "pattern" and path and path[0] in ("name", "aliases"):
+        return path, f"{dotted}: {error.instance!r} is not a converter name (lower-case letters, digits, '-', '_', '.')"
     if error.validator == "pattern" and path and path[0] == "records":
         return path, f"records: {error.instance!r} is not a record path like '[]', 'data_info[]' or '[].contents[].QA[]'"
     return path, f"{dotted}: {error.message}"
