@@ -130,6 +130,17 @@ def test_values_that_cannot_become_a_row_are_rejected(record, reason):
     assert [i.reason for i in one(text, record)] == [reason]
 
 
+def test_a_column_name_with_a_dot_is_found_whole_and_meta_constants():
+    text = '[fields]\ninstruction = "q"\nresponse = "a"\nscore = "score.v2"\n[meta]\nbatch = { const = 3 }\nnote = { path = "n", default = "없음" }\n'
+    (row,) = one(text, {"q": "Q", "a": "A", "score.v2": "7"})
+    assert row["score"] == 7.0 and row["meta"] == {"batch": 3, "note": "없음"}
+
+
+def test_the_public_api_converts_with_a_layout(tmp_path):
+    conv = kodolly.load_layout(ROOT / "examples" / "layouts" / "legal-qa.toml")
+    assert [r["id"] for r in kodolly.iter_rows(FIXTURES / "legal_qa_train.json", conv)] == ["LAW-0001-Q1", "LAW-0002-Q1"]
+
+
 def test_empty_score_cell_is_no_score():
     (row,) = one('[fields]\ninstruction = "q"\nresponse = "a"\nscore = "s"\n', {"q": "Q", "a": "A", "s": " "})
     assert row["score"] is None

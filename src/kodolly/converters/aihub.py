@@ -21,6 +21,7 @@ Leading spaces in questions are removed by the pipeline's normalisation.
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any, Iterator
 
 from ..io.readers import Location
@@ -30,6 +31,7 @@ from . import Context, Converter, Reject
 _RANKED_KEY = re.compile(r"answer\d+")
 
 
+@cache
 def _layout(name: str):
     from ..layouts import shipped_layout
 
