@@ -141,6 +141,21 @@ def test_the_public_api_converts_with_a_layout(tmp_path):
     assert [r["id"] for r in kodolly.iter_rows(FIXTURES / "legal_qa_train.json", conv)] == ["LAW-0001-Q1", "LAW-0002-Q1"]
 
 
+def test_empty_category_cell_falls_back_and_checks_ignore_two_empty_fields():
+    text = '[fields]\ninstruction = "q"\nresponse = "a"\ncontext = "c"\ncategory = "cat"\n[[checks]]\nsame = ["context", "response"]\nreason = "same"\n'
+    (row,) = one(text, {"q": "Q", "a": "A", "c": "", "cat": ""})
+    assert row["category"] == "open_qa"
+    (row,) = one(text.replace('"context", "response"', '"context", "context"'), {"q": "Q", "a": "A", "c": "", "cat": " "})
+    assert row["context"] == ""
+    assert [i.reason for i in one(text, {"q": "Q", "a": "A", "c": "A", "cat": ""})] == ["same"]
+
+
+def test_meta_value_with_a_missing_reason():
+    text = '[fields]\ninstruction = "q"\nresponse = "a"\n[meta]\nsrc = { path = "src", missing = "no_source" }\n'
+    assert [i.reason for i in one(text, {"q": "Q", "a": "A"})] == ["no_source"]
+    assert one(text, {"q": "Q", "a": "A", "src": "웹"})[0]["meta"] == {"src": "웹"}
+
+
 def test_empty_score_cell_is_no_score():
     (row,) = one('[fields]\ninstruction = "q"\nresponse = "a"\nscore = "s"\n', {"q": "Q", "a": "A", "s": " "})
     assert row["score"] is None

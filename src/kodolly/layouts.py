@@ -245,10 +245,11 @@ class Layout:
         instruction, response = values["instruction"], values["response"]
         context = values.get("context", "")
         for (a, b), reason in self.checks:
-            if _squash(values.get(a, "")) == _squash(values.get(b, "")):
+            squashed = _squash(values.get(a, ""))
+            if squashed and squashed == _squash(values.get(b, "")):
                 return Reject(reason, f"{a} and {b} are the same text", part=part, raw=raw)
-        category = values.get("category")
-        if category is None:
+        category = values.get("category", "").strip()
+        if not category:
             category = "closed_qa" if context.strip() else "open_qa"
         elif category not in DOLLY_CATEGORIES:
             return Reject("bad_value:category", f"{category!r} is not a Dolly task type", part=part, raw=raw)
@@ -261,6 +262,8 @@ class Layout:
         for key, spec in self.meta.items():
             value = spec.get(stack)
             if value is _MISSING:
+                if spec.missing:
+                    return Reject(spec.missing, f"no value at {_describe(spec)}", part=part, raw=raw)
                 value = spec.default
             if value is not None and value != "":
                 meta[key] = value
