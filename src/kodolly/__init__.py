@@ -25,6 +25,7 @@ from .errors import (
     UnknownConverterError,
 )
 from .io.writers import read_rows
+from .layouts import load_layout, mapped_converter
 from .normalize import normalize_text
 from .pipeline import Filter, RunResult
 from .registry import get_converter, list_converters, register
@@ -57,7 +58,9 @@ __all__ = [
     "inspect_file",
     "iter_rows",
     "list_converters",
+    "load_layout",
     "make_row",
+    "mapped_converter",
     "normalize_text",
     "read_rows",
     "register",

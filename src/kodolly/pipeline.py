@@ -130,6 +130,19 @@ def process(
                 batch.rejects.append(reject_record("no_rows", source, loc, detail="the record yields no row", raw=record))
             if len(batch.rows) + len(batch.rejects) >= batch_size:
                 yield flush()
+    if converter.finish is not None:  # items made from several records (e.g. hansol join_pairs)
+        for item, loc in converter.finish(ctx):
+            counts.read += 1
+            if isinstance(item, Reject):
+                batch.rejects.append(reject_record(item.reason, source, loc, detail=item.detail, part=item.part, raw=item.raw))
+                continue
+            reason = _normalise_and_check(item, category)
+            if reason:
+                batch.rejects.append(reject_record(reason, source, loc, raw=item, row_id=item["id"]))
+                continue
+            _location_meta(item, loc)
+            batch.rows.append(item)
+            locs.append(loc)
     yield flush()
 
 

@@ -1,8 +1,9 @@
 """The one registry of converters by name.
 
 Built-in converters register exactly the way a third-party package does: through the entry point
-group ``kodolly.converters`` (see pyproject.toml). :func:`register` adds one at run time (tests,
-notebooks).
+group ``kodolly.converters`` (see pyproject.toml). The TOML layouts shipped in ``converters/`` are
+registered too, by their names. :func:`register` adds one at run time (tests, notebooks);
+:func:`reset` forgets everything so the next lookup reads the entry points again.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ _aliases: dict[str, str] = {}
 def _load() -> dict[str, Converter]:
     global _registry
     if _registry is None:
+        from .layouts import shipped_layouts
+
         _registry = {}
+        for layout in shipped_layouts():
+            _add(layout)
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
             obj = ep.load()
             converter = obj if isinstance(obj, Converter) else obj()
@@ -36,6 +41,13 @@ def _add(converter: Converter) -> None:
     _registry[converter.name] = converter
     for alias in converter.aliases:
         _aliases[alias] = converter.name
+
+
+def reset() -> None:
+    """Forget the registry; the next lookup loads the shipped layouts and the entry points again."""
+    global _registry
+    _registry = None
+    _aliases.clear()
 
 
 def register(converter: Converter) -> Converter:

@@ -74,9 +74,13 @@ def _short(record: object) -> str:
 @click.option("--dolly-only", is_flag=True, help="Write only instruction, context, response, category.")
 @click.option("--rejects", "rejects_path", type=click.Path(), help="Rejects file (default: OUTPUT.rejects.jsonl).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal only).")
-def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress) -> None:
+@click.option("--layout", "layout", type=click.Path(dir_okay=False), help="A TOML layout file that describes the source (instead of --from).")
+@click.option("--map", "mappings", multiple=True, metavar="FIELD=PATH", help="Map a row field (instruction, context, response, category, domain, score, id, meta.NAME) to a record path (repeatable; instead of --from).")
+def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress, layout, mappings) -> None:
     """Convert SOURCES (files, folders, globs, zips) into one Dolly-format dataset."""
-    if converter == "auto":
+    if layout or mappings:
+        converter = _layout_converter(converter, layout, mappings)
+    elif converter == "auto":
         converter = _auto_converter(sources[0])
     result = api.convert(
         list(sources),
@@ -93,6 +97,24 @@ def convert_command(sources, converter, output, output_format, category, options
     click.echo(f"\nwrote {result.output} ({result.tally.written} rows)")
     click.echo(f"rejects {result.rejects} ({result.tally.rejected})")
     click.echo(f"manifest {result.manifest}")
+
+
+def _layout_converter(converter: str, layout: str | None, mappings: tuple[str, ...]):
+    from ..layouts import load_layout, mapped_converter
+
+    if converter != "auto":
+        raise ConfigError("use --from, --layout or --map, not several")
+    if layout and mappings:
+        raise ConfigError("use --layout or --map, not both (put the mapping in the layout's [fields])")
+    if layout:
+        return load_layout(layout)
+    mapping: dict[str, str] = {}
+    for pair in mappings:
+        key, sep, path = pair.partition("=")
+        if not sep or not key.strip() or not path.strip():
+            raise ConfigError(f"--map {pair!r}: expected FIELD=PATH, e.g. --map instruction=question")
+        mapping[key.strip()] = path.strip()
+    return mapped_converter(mapping)
 
 
 def _auto_converter(source: str) -> str:

@@ -42,6 +42,8 @@ class Context:
     source: str
     options: Mapping[str, Any]
     license: str = ""
+    # Scratch space for one run (a converter that combines records keeps them here for ``finish``).
+    state: dict[str, Any] = field(default_factory=dict)
 
     def derived_id(self, loc: Location, part: int | str | None = None) -> str:
         """An id for a record without one: the input's file name and the record's index there."""
@@ -67,6 +69,9 @@ class Converter:
     detect: Callable[[Any], float] | None = None
     # Option names and their defaults; ``kodolly formats --verbose`` shows them.
     options: Mapping[str, Any] = field(default_factory=dict)
+    # Called once after the last record: yields ``(row | Reject, Location)`` items a converter makes
+    # from several records together (hansol's ``join_pairs``), from what it kept in ``ctx.state``.
+    finish: Callable[[Context], Iterable[tuple[Any, Location]]] | None = None
 
     def context(self, options: Mapping[str, Any] | None = None) -> Context:
         opts = dict(self.options)

@@ -204,7 +204,7 @@ def _read_json(
     if first == "[":
         prefix: str | None = "item"
     elif first == "{":
-        prefix = _pick_prefix(text_head, record_paths)
+        prefix = _pick_prefix(text_head, record_paths, head)
     else:
         yield BadRecord("bad_json", text_head[:200], "not a JSON array or object"), Location(name, 0)
         return
@@ -225,14 +225,26 @@ def _read_json(
         yield BadRecord("bad_json", "", f"unreadable from record {index} on: {exc}"), Location(name, index)
 
 
-def _pick_prefix(text_head: str, record_paths: Sequence[str]) -> str | None:
+def _pick_prefix(text_head: str, record_paths: Sequence[str], head: bytes = b"") -> str | None:
     if not record_paths:
         return None
     for path in record_paths:
         key = path.split(".", 1)[0]
         if re.search(r'"' + re.escape(key) + r'"\s*:', text_head):
             return path
+    if _whole_object(head):
+        return None  # a small file that is one object without the envelope: the object is the record
     return record_paths[0]
+
+
+def _whole_object(head: bytes) -> bool:
+    """True when ``head`` is a complete JSON object (the whole of a small file)."""
+    if len(head) >= SNIFF_BYTES:
+        return False
+    try:
+        return isinstance(orjson.loads(head.removeprefix(codecs.BOM_UTF8)), dict)
+    except orjson.JSONDecodeError:
+        return False
 
 
 def _read_csv(stream: BinaryIO, encoding: str, name: str, delimiter: str) -> Iterator[tuple[Any, Location]]:

@@ -154,7 +154,10 @@ def decode_member_name(info: zipfile.ZipInfo) -> str:
 def _split_parts(path: Path) -> list[Path]:
     """``x.zip.part0`` -> every ``x.zip.partN`` beside it, in numeric order (gaps are an error)."""
     stem = path.name.rsplit(".part", 1)[0]
-    parts = sorted(path.parent.glob(glob.escape(stem) + ".part*"), key=lambda p: int(p.name.rsplit(".part", 1)[1]))
+    parts = sorted(
+        (p for p in path.parent.glob(glob.escape(stem) + ".part*") if _is_split_part(p)),  # not x.zip.part1.bak
+        key=lambda p: int(p.name.rsplit(".part", 1)[1]),
+    )
     numbers = [int(p.name.rsplit(".part", 1)[1]) for p in parts]
     if numbers != list(range(numbers[0], numbers[0] + len(numbers))):
         raise InputError(f"{path}: split archive parts are not contiguous: {[p.name for p in parts]}")

@@ -1,0 +1,116 @@
+"""AI Hub 71748 「한국어 성능이 개선된 초거대AI 언어모델 개발 및 데이터」, read straight from the zips AI Hub ships.
+
+Most of this converter is two declarative layouts shipped in ``converters/`` (FORMATS.md "AI Hub 71748"):
+
+- ``aihub-sft.toml`` — label records in ``{"dataset_info": ..., "data_info": [...]}``: instruction
+  ``question``, response ``answer.contents``, domain ``data_category.middle``, id ``data_id``; a PPO
+  record (question only) is rejected ``no_answer``; a corpus (원천) record (``data_title`` and
+  ``contents`` text, no question) is rejected ``not_qa``; answer == question (up to whitespace) is
+  rejected ``answer_equals_question``.
+- ``aihub-other.toml`` — Other files, a bare list of ``{data_category, contents: [{text, QA: [...]}]}``:
+  one row per QA, the passage ``text`` as the context (``closed_qa``).
+
+What a layout cannot say is here: which layout a record needs (files of all kinds sit side by side
+in one zip set), and RM records, whose ``answer01`` ... ``answer05`` are ranked (``ranking`` 1 =
+best): the rank-1 answer is the response and every ranked answer is kept, best first, in
+``meta["ranked_answers"] = [{"rank": 1, "text": ...}, ...]`` for preference building. Answers with
+empty contents are left out of the ranking; equal ranks keep their ``answerNN`` order.
+Leading spaces in questions are removed by the pipeline's normalisation.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any, Iterator
+
+from ..io.readers import Location
+from ..normalize import normalize_text
+from . import Context, Converter, Reject
+
+_RANKED_KEY = re.compile(r"answer\d+")
+
+
+@cache
+def _layout(name: str):
+    from ..layouts import shipped_layout
+
+    return shipped_layout(name).convert
+
+
+def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any] | Reject]:
+    if not isinstance(record, dict):
+        yield Reject("bad_type:record", f"expected an object, got {type(record).__name__}")
+        return
+    if isinstance(record.get("contents"), list):
+        yield from _layout("aihub-other")(record, loc, ctx)
+        return
+    ranked = sorted(k for k in record if _RANKED_KEY.fullmatch(k))
+    if ranked and record.get("answer") is None:
+        yield _rm(record, ranked, loc, ctx)
+        return
+    yield from _layout("aihub-sft")(record, loc, ctx)
+
+
+def _rank(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _rm(record: dict[str, Any], keys: list[str], loc: Location, ctx: Context) -> dict[str, Any] | Reject:
+    answers: list[tuple[int, str, str]] = []
+    for key in keys:
+        answer = record[key]
+        if answer is None:
+            continue
+        if not isinstance(answer, dict):
+            return Reject(f"bad_type:{key}", f"expected an object, got {type(answer).__name__}")
+        text = answer.get("contents")
+        if text is None or (isinstance(text, str) and not text.strip()):
+            continue
+        if not isinstance(text, str):
+            return Reject(f"bad_type:{key}.contents", f"expected text, got {type(text).__name__}")
+        rank = _rank(answer.get("ranking"))
+        if rank is None:
+            return Reject("bad_value:ranking", f"{key}.ranking = {answer.get('ranking')!r} is not a rank")
+        answers.append((rank, key, normalize_text(text)))
+    if not answers:
+        return Reject("no_answer", f"{', '.join(keys)} have no contents")
+    answers.sort()
+    best = {**record, "answer": {"contents": answers[0][2]}}
+    item = _layout("aihub-sft").row([best], "", loc, ctx)
+    if isinstance(item, dict):
+        item["meta"]["ranked_answers"] = [{"rank": rank, "text": text} for rank, _key, text in answers]
+    return item
+
+
+def detect(record: Any) -> float:
+    if not isinstance(record, dict):
+        return 0.0
+    contents = record.get("contents")
+    if isinstance(contents, list) and contents and isinstance(contents[0], dict) and "QA" in contents[0]:
+        return 0.9
+    if "question" in record and "data_category" in record:
+        return 0.9 if ("answer" in record or "answer01" in record) else 0.6
+    if "data_title" in record and isinstance(contents, str):
+        return 0.5
+    return 0.0
+
+
+CONVERTER = Converter(
+    name="aihub",
+    description="AI Hub 71748 SFT, RM (rank-1 answer; ranked answers in meta) and Other records, from the shipped zips",
+    convert=convert,
+    license="AI Hub terms",
+    aliases=("aihub-71748",),
+    record_paths=("data_info.item",),
+    detect=detect,
+    options={"license": ""},
+)
