@@ -31,8 +31,8 @@ ALL_ROWS = [
     ("TRAIN_002:1.1", Q2, A2[0], "마감하자"),
     ("TRAIN_002:1.2", Q2, A2[1], "마감하자"),
 ]
-# line = where the CSV row ends (the reader's convention): TRAIN_002's answer spans lines 4-5
-ALL_REJECTS = [("missing_field:질문_2", "TRAIN_002", 5, "2"), ("no_answer", "TRAIN_003", 6, "")]
+# line = where the CSV row starts: TRAIN_002 starts on line 4 and its answer spans lines 4-5
+ALL_REJECTS = [("missing_field:질문_2", "TRAIN_002", 4, "2"), ("no_answer", "TRAIN_003", 6, "")]
 
 
 def convert(path, **options):

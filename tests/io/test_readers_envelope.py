@@ -27,3 +27,20 @@ def test_envelope_still_streams_at_its_path(tmp_path):
     path.write_text(json.dumps({"dataset_info": {}, "data_info": [{"a": 1}, {"a": 2}]}), "utf-8")
     (inp,) = expand_inputs([path])
     assert [r for r, _loc in read_records(inp, ("data_info.item",))] == [{"a": 1}, {"a": 2}]
+
+
+def test_envelope_key_after_a_long_head_is_still_found(tmp_path):
+    # "data_info" comes after more than the sniffed head: the reader streams every candidate path at once.
+    path = tmp_path / "late.json"
+    info = {"description": "설명 " * 40000}
+    path.write_text(json.dumps({"dataset_info": info, "data_info": [{"a": 1}, {"a": [2, {"b": 3}]}]}, ensure_ascii=False), "utf-8")
+    (inp,) = expand_inputs([path])
+    assert [r for r, _loc in read_records(inp, ("data.item", "data_info.item"))] == [{"a": 1}, {"a": [2, {"b": 3}]}]
+
+
+def test_envelope_without_records_is_reported_not_silent(tmp_path):
+    path = tmp_path / "big_empty.json"
+    path.write_text(json.dumps({"dataset_info": {"note": "x" * 70000}, "data_info": []}), "utf-8")
+    (inp,) = expand_inputs([path])
+    ((bad, loc),) = list(read_records(inp, ("data_info.item",)))
+    assert (bad.reason, bad.detail, loc.index) == ("no_records", "no records at data_info[]", 0)

@@ -86,3 +86,14 @@ def test_input_hash_is_of_the_bytes_read(tmp_path):
     assert result.manifest_data["inputs"] == [
         {"name": str(tmp_path / "k.jsonl"), "bytes": src.stat().st_size, "xxh3_128": xxhash.xxh3_128(src.read_bytes()).hexdigest()}
     ]
+
+
+def test_a_split_set_is_read_once_whichever_parts_are_named(tmp_path):
+    data = (FIXTURES / "archives" / "cp949_names.zip").read_bytes()
+    cut = len(data) // 2
+    (tmp_path / "TL.zip.part0").write_bytes(data[:cut])
+    (tmp_path / "TL.zip.part1").write_bytes(data[cut:])
+    expected = [f"{tmp_path / 'TL.zip'}!한국어_데이터/알파카.json"]
+    assert [i.name for i in expand_inputs([tmp_path / "TL.zip.part1"])] == expected
+    assert [i.name for i in expand_inputs([tmp_path / "TL.zip.part0", tmp_path / "TL.zip.part1"])] == expected
+    assert [i.name for i in expand_inputs([str(tmp_path / "TL.zip.part*")])] == expected

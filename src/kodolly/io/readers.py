@@ -215,14 +215,45 @@ def _read_json(
         except orjson.JSONDecodeError as exc:
             yield BadRecord("bad_json", data[:2000].decode("utf-8", "replace"), str(exc)), Location(name, 0)
         return
+    if prefix == "":
+        # The envelope key is not in the file's head: stream every candidate record path at once.
+        records: Iterator[Any] = _items_at_any(byte_stream, frozenset(record_paths))
+    else:
+        records = ijson.items(byte_stream, prefix, use_float=True)
     index = 0
     try:
-        for record in ijson.items(byte_stream, prefix, use_float=True):
+        for record in records:
             yield record, Location(name, index)
             index += 1
     except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError) as exc:
         # Everything from the failing item to the end of the file is unreadable: one reject says so.
         yield BadRecord("bad_json", "", f"unreadable from record {index} on: {exc}"), Location(name, index)
+        return
+    if index == 0 and first == "{":
+        # An envelope with no records where the converter looks for them: say so rather than vanish.
+        where = " or ".join(p.replace(".item", "[]") for p in record_paths)
+        yield BadRecord("no_records", text_head[:200], f"no records at {where}"), Location(name, 0)
+
+
+def _items_at_any(byte_stream: BinaryIO, prefixes: frozenset[str]) -> Iterator[Any]:
+    """Like ``ijson.items`` for several prefixes at once (slower; only used when the head does not tell)."""
+    events = ijson.parse(byte_stream, use_float=True)
+    for current, event, value in events:
+        if current not in prefixes:
+            continue
+        if event not in ("start_map", "start_array"):
+            yield value
+            continue
+        builder = ijson.ObjectBuilder()
+        depth = 1
+        while depth:
+            builder.event(event, value)
+            current, event, value = next(events)
+            if event in ("start_map", "start_array"):
+                depth += 1
+            elif event in ("end_map", "end_array"):
+                depth -= 1
+        yield builder.value
 
 
 def _pick_prefix(text_head: str, record_paths: Sequence[str], head: bytes = b"") -> str | None:
@@ -234,7 +265,7 @@ def _pick_prefix(text_head: str, record_paths: Sequence[str], head: bytes = b"")
             return path
     if _whole_object(head):
         return None  # a small file that is one object without the envelope: the object is the record
-    return record_paths[0]
+    return ""  # not decidable from the head: look at every record path while streaming
 
 
 def _whole_object(head: bytes) -> bool:
@@ -254,8 +285,11 @@ def _read_csv(stream: BinaryIO, encoding: str, name: str, delimiter: str) -> Ite
     try:
         if reader.fieldnames:
             reader.fieldnames = [f.lstrip("\ufeff").strip() for f in reader.fieldnames]
+        previous_end = reader.line_num
         for row in reader:
-            loc = Location(name, index, reader.line_num)
+            # A quoted field may span lines: the row's line is where it starts, not where it ends.
+            loc = Location(name, index, previous_end + 1)
+            previous_end = reader.line_num
             index += 1
             extra = row.pop(None, None)  # type: ignore[call-overload]
             if extra is not None or None in row.values():

@@ -197,13 +197,14 @@ def _zip_inputs(display: str, opener: Callable[[], BinaryIO]) -> Iterator[Input]
         )
 
 
-def _file_inputs(path: Path) -> Iterator[Input]:
+def _file_inputs(path: Path, seen_split_sets: set[Path]) -> Iterator[Input]:
     lowered = path.name.lower()
     if _is_split_part(path):
         parts = _split_parts(path)
-        if path != parts[0]:
-            return  # the set is read once, from its first part
-        display = str(path).rsplit(".part", 1)[0]
+        if parts[0] in seen_split_sets:
+            return  # the set is read once, whichever of its parts were named
+        seen_split_sets.add(parts[0])
+        display = str(parts[0]).rsplit(".part", 1)[0]
         yield from _zip_inputs(display, lambda: JoinedParts(parts))
     elif lowered.endswith(ARCHIVE_SUFFIXES):
         yield from _zip_inputs(str(path), lambda: open(path, "rb"))
@@ -225,6 +226,7 @@ def expand_inputs(specs: list[str | os.PathLike[str]]) -> list[Input]:
     (json, jsonl, ndjson, csv, tsv, their ``.gz``, zips and split zip parts) are taken.
     """
     inputs: list[Input] = []
+    seen_split_sets: set[Path] = set()
     for spec in specs:
         text = os.fspath(spec)
         path = Path(text)
@@ -239,7 +241,7 @@ def expand_inputs(specs: list[str | os.PathLike[str]]) -> list[Input]:
         else:
             raise InputError(f"{text}: no such file or directory")
         for file in files:
-            inputs.extend(_file_inputs(file))
+            inputs.extend(_file_inputs(file, seen_split_sets))
     if not inputs:
         raise InputError(f"no input files found in {', '.join(map(os.fspath, specs))}")
     return inputs
