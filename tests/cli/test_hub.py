@@ -90,3 +90,27 @@ def test_export_prints_the_dataset_info_entry(tmp_path):
     assert entry["ko"]["ranking"] is True
     assert f"wrote {dest} (2 rows, llamafactory preference, jsonl)" in result.stderr
     assert json.loads((tmp_path / "dataset_info.json").read_text("utf-8")) == entry
+
+
+def test_token_stays_out_of_debug_logs_of_a_real_process(tmp_path, local_hub):
+    """The whole CLI in a child process, with huggingface_hub's debug logging on."""
+    import os
+    import subprocess
+
+    from kodolly.hub import build_folder
+
+    out = tmp_path / "ko.jsonl"
+    out.write_bytes((FIXTURES / "dpo_pairs.jsonl").read_bytes())
+    out.with_name("ko.manifest.json").write_bytes((FIXTURES / "dpo_pairs.manifest.json").read_bytes())
+    folder = tmp_path / "hub"
+    build_folder(out, folder)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env.update({"HF_TOKEN": TOKEN, "HF_ENDPOINT": local_hub.base_url, "HF_HUB_DISABLE_XET": "1", "HF_DEBUG": "1",
+                "HF_HUB_VERBOSITY": "debug", "HF_HOME": str(tmp_path / "hf-home")})
+    proc = subprocess.run([sys.executable, "-m", "kodolly", "push", str(folder), "me/dpo"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "pushed 4 files" in proc.stdout
+    assert "Authorization: Bearer <TOKEN>" in proc.stderr or "authenticated: True" in proc.stderr  # debug logging was on
+    assert TOKEN not in proc.stdout + proc.stderr
+    assert local_hub.state.repos["me/dpo"].branches["main"] == folder_bytes(folder)
