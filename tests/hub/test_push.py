@@ -171,3 +171,18 @@ def test_a_folder_holding_the_token_is_not_uploaded(hub, permissive_folder):
     with pytest.raises(ConfigError, match="notes.txt: contains the HF_TOKEN value"):
         push(permissive_folder, "kodolly/ko")
     assert hub.state.requests == []
+
+
+def test_dolly_only_rows_take_their_licence_from_the_manifest(hub, tmp_path):
+    """Rows written with --dolly-only have no licence column; the manifest's converter licence guards them."""
+    import kodolly
+    from hubtools import FIXTURES
+
+    out = tmp_path / "strict.parquet"
+    kodolly.convert(FIXTURES / "ko_alpaca.json", "alpaca", out, options={"license": "CC BY-ND 2.0 KR"}, dolly_only=True)
+    folder = tmp_path / "hub"
+    result = build_folder(out, folder)
+    assert result.schema.names == ["instruction", "context", "response", "category"]
+    with pytest.raises(LicenseError, match=r"  - alpaca \(CC BY-ND 2.0 KR, 6 rows\): forbids sharing derivatives"):
+        push(folder, "kodolly/strict", private=False)
+    assert hub.state.requests == []
