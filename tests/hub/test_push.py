@@ -60,7 +60,7 @@ def test_push_uploads_the_folder_byte_for_byte_in_one_commit(hub, alpaca_folder,
     }
     assert hub.state.count("PUT", r"^/lfs-storage/") == 2
     assert hub.state.count("POST", r"/api/repos/create$") == 1
-    assert result.commit_oid == repo.commits[0]["oid"] and result.attempts == 2
+    assert result.commit_oid == repo.commits[0]["oid"] and result.attempts == 3  # create, info, upload
     assert result.files == sorted(folder_bytes(alpaca_folder))
     # the card's licence is CC BY-NC: a private push goes ahead with a warning
     assert any("private push of restricted sources" in w and "alpaca (CC BY-NC 4.0, 6 rows)" in w for w in warnings)
@@ -116,7 +116,7 @@ def test_transient_500s_are_retried(hub, permissive_folder):
     result = push(permissive_folder, "kodolly/ko", retry_wait=0.01, warn=messages.append)
     assert hub.state.count("POST", r"/api/repos/create$") == 2
     assert hub.state.count("POST", r"/commit/main$") == 2
-    assert result.attempts == 4
+    assert result.attempts == 5  # create x2, info, upload x2
     assert hub.state.repos["kodolly/ko"].branches["main"] == folder_bytes(permissive_folder)
     assert sum("transient error" in m for m in messages) == 2
 
@@ -186,3 +186,21 @@ def test_dolly_only_rows_take_their_licence_from_the_manifest(hub, tmp_path):
     with pytest.raises(LicenseError, match=r"  - alpaca \(CC BY-ND 2.0 KR, 6 rows\): forbids sharing derivatives"):
         push(folder, "kodolly/strict", private=False)
     assert hub.state.requests == []
+
+
+def test_private_push_into_an_existing_public_repo_is_guarded_as_public(hub, mixed_folder, permissive_folder):
+    push(permissive_folder, "kodolly/ko", private=False)
+    assert hub.state.repos["kodolly/ko"].private is False
+    commits_before = len(hub.state.repos["kodolly/ko"].commits)
+    with pytest.raises(LicenseError, match="refusing a public push"):
+        push(mixed_folder, "kodolly/ko", private=True)
+    assert len(hub.state.repos["kodolly/ko"].commits) == commits_before
+    assert hub.state.count("POST", r"/preupload/") == 1  # only the first push got that far
+
+
+def test_public_push_into_an_existing_private_repo_says_it_stays_private(hub, permissive_folder):
+    push(permissive_folder, "kodolly/ko", private=True)
+    warnings: list[str] = []
+    result = push(permissive_folder, "kodolly/ko", private=False, warn=warnings.append)
+    assert result.private is True
+    assert "kodolly/ko already exists and is private; its visibility is not changed" in warnings

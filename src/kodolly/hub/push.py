@@ -196,6 +196,21 @@ def push(
         raise AssertionError("unreachable")  # pragma: no cover
 
     repo_url = attempt("create repo", lambda: api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True))
+    # an existing repo keeps its visibility: guard on what it really is, not on what was asked
+    actual = attempt("repo info", lambda: api.repo_info(repo_id, repo_type="dataset"))
+    actual_private = bool(getattr(actual, "private", private))
+    if actual_private != private:
+        if not actual_private:
+            for w in check_licenses(report, private=False, i_have_permission=i_have_permission):
+                if w not in warnings:
+                    warnings.append(w)
+                    if warn is not None:
+                        warn(w)
+        note = f"{repo_id} already exists and is {'private' if actual_private else 'PUBLIC'}; its visibility is not changed"
+        warnings.append(note)
+        if warn is not None:
+            warn(note)
+        private = actual_private
     if revision and revision != "main":
         attempt("create branch", lambda: api.create_branch(repo_id, branch=revision, repo_type="dataset", exist_ok=True))
     info = attempt(
