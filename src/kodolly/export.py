@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -256,7 +257,7 @@ def export(
     rows = 0
     try:
         writer = pq.ParquetWriter(tmp, schema, compression="zstd") if fmt == "parquet" else None
-        with open(tmp, "wb") if writer is None else _nullcontext() as fh:
+        with open(tmp, "wb") if writer is None else nullcontext() as fh:
             buf: list[dict[str, Any]] = []
             for where, row in _rows(out, split):
                 buf.append(_record(_pair(row, system, where), target, style, with_system))
@@ -301,10 +302,3 @@ def _flush(buf: list[dict[str, Any]], writer: pq.ParquetWriter | None, fh: Any, 
     else:
         fh.write(b"".join(orjson.dumps(r) + b"\n" for r in buf))
 
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None

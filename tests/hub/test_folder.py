@@ -108,3 +108,19 @@ def test_bad_split_name_is_refused(mixed_output, tmp_path):
     mixed_output.write_text(text, "utf-8")
     with pytest.raises(ConfigError, match="split name 'test set' is not a word"):
         build_folder(mixed_output, tmp_path / "hub")
+
+
+def test_conversational_dpo_rows_round_trip(tmp_path, offline):
+    from hubtools import FIXTURES
+
+    out = tmp_path / "conv.jsonl"
+    out.write_bytes((FIXTURES / "dpo_conversational.jsonl").read_bytes())
+    manifest = json.loads((FIXTURES / "dpo_pairs.manifest.json").read_text("utf-8"))
+    manifest["counts"]["written"] = 2
+    manifest["dpo"]["layout"] = "trl-conversational"
+    out.with_name("conv.manifest.json").write_text(json.dumps(manifest), "utf-8")
+    folder = tmp_path / "hub"
+    build_folder(out, folder)
+    ds = load_folder(folder, offline)
+    assert ds["train"].to_list() == [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    assert ds["train"].features["prompt"].feature["role"].dtype == "string"

@@ -170,7 +170,7 @@ def _fallback_license(source: str, manifest: dict[str, Any]) -> str:
     return ""
 
 
-def _count_sources(table: pa.Table, counts: Counter, manifest: dict[str, Any]) -> None:
+def count_sources(table: pa.Table, counts: Counter, manifest: dict[str, Any]) -> None:
     names = table.column_names
     if "source" in names and "license" in names:
         grouped = table.group_by(["source", "license"]).aggregate([([], "count_all")])
@@ -222,7 +222,7 @@ def build_folder(
     schema: pa.Schema | None = None
     try:
         for table in iter_batches(out, batch_rows):
-            _count_sources(table, counts, manifest)
+            count_sources(table, counts, manifest)
             if "split" in table.column_names:
                 split_col = table.column("split")
                 table = table.drop_columns(["split"])

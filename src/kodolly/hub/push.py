@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from ..errors import ConfigError, LicenseError, PushError, require
 from ..licenses import LicenseReport, license_report
-from .folder import MANIFEST_NAME, _count_sources, load_manifest
+from .folder import MANIFEST_NAME, count_sources, load_manifest
 
 OVERRIDE_FLAG = "--i-have-permission"
 DELETE_PATTERNS = ["data/*"]
@@ -61,9 +61,9 @@ def folder_licenses(folder: Path) -> LicenseReport:
         names = pq.read_schema(shard).names
         columns = [c for c in ("source", "license") if c in names]
         if columns:
-            _count_sources(pq.read_table(shard, columns=columns), counts, manifest)
+            count_sources(pq.read_table(shard, columns=columns), counts, manifest)
         else:  # --dolly-only rows: the licence is the run's converter's
-            _count_sources(pq.read_table(shard, columns=[]), counts, manifest)
+            count_sources(pq.read_table(shard, columns=[]), counts, manifest)
     return license_report(dict(counts))
 
 
