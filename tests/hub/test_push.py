@@ -204,3 +204,31 @@ def test_public_push_into_an_existing_private_repo_says_it_stays_private(hub, pe
     result = push(permissive_folder, "kodolly/ko", private=False, warn=warnings.append)
     assert result.private is True
     assert "kodolly/ko already exists and is private; its visibility is not changed" in warnings
+
+
+def test_offline_mode_is_not_retried(hub, permissive_folder, monkeypatch):
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    messages: list[str] = []
+    with pytest.raises(PushError, match="create repo failed for kodolly/ko: error: OfflineModeIsEnabled"):
+        push(permissive_folder, "kodolly/ko", retry_wait=5, warn=messages.append)
+    assert messages == [] and hub.state.requests == []
+
+
+def test_connection_refused_is_retried(permissive_folder, monkeypatch, tmp_path):
+    """Nothing listens on the endpoint: a connection error is transient, retried, then reported."""
+    import socket
+
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    messages: list[str] = []
+    with pytest.raises(PushError, match="create repo failed for kodolly/ko: error: ConnectError"):
+        push(permissive_folder, "kodolly/ko", endpoint=f"http://127.0.0.1:{port}", retries=2, retry_wait=0.01,
+             warn=messages.append)
+    assert sum("transient error" in m for m in messages) == 2

@@ -115,6 +115,8 @@ def is_transient(exc: BaseException) -> bool:
     e: BaseException | None = exc
     while e is not None and id(e) not in seen:
         seen.add(id(e))
+        if type(e).__name__ == "OfflineModeIsEnabled":  # a ConnectionError subclass, but not transient
+            return False
         status = _status(e)
         if status is not None:
             return status in (408, 429) or status >= 500
@@ -136,10 +138,22 @@ def _check_folder(folder: Path, token: str) -> list[str]:
     files = folder_files(folder)
     needle = token.encode()
     for rel in files:
-        path = folder / rel
-        if len(needle) >= 8 and needle in path.read_bytes():
+        # the card, the manifest and anything a user dropped in; shards hold only the rows
+        if rel.endswith(".parquet") or len(needle) < 8:
+            continue
+        if _contains(folder / rel, needle):
             raise ConfigError(f"{folder / rel}: contains the HF_TOKEN value; refusing to upload it")
     return files
+
+
+def _contains(path: Path, needle: bytes, chunk: int = 1 << 20) -> bool:
+    tail = b""
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            if needle in tail + block:
+                return True
+            tail = block[-(len(needle) - 1):]
+    return False
 
 
 def push(
