@@ -212,19 +212,8 @@ def push(
     repo_url = attempt("create repo", lambda: api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True))
     # an existing repo keeps its visibility: guard on what it really is, not on what was asked
     actual = attempt("repo info", lambda: api.repo_info(repo_id, repo_type="dataset"))
-    actual_private = bool(getattr(actual, "private", private))
-    if actual_private != private:
-        if not actual_private:
-            for w in check_licenses(report, private=False, i_have_permission=i_have_permission):
-                if w not in warnings:
-                    warnings.append(w)
-                    if warn is not None:
-                        warn(w)
-        note = f"{repo_id} already exists and is {'private' if actual_private else 'PUBLIC'}; its visibility is not changed"
-        warnings.append(note)
-        if warn is not None:
-            warn(note)
-        private = actual_private
+    private = _guard_visibility(repo_id, report, private, bool(getattr(actual, "private", private)),
+                                i_have_permission, warnings, warn)
     if revision and revision != "main":
         attempt("create branch", lambda: api.create_branch(repo_id, branch=revision, repo_type="dataset", exist_ok=True))
     info = attempt(
@@ -249,6 +238,29 @@ def push(
         attempts=attempts,
         warnings=warnings,
     )
+
+
+def _guard_visibility(
+    repo_id: str,
+    report: LicenseReport,
+    asked_private: bool,
+    actual_private: bool,
+    i_have_permission: bool,
+    warnings: list[str],
+    warn: Callable[[str], None] | None,
+) -> bool:
+    """Re-check the licences when an existing repo's visibility differs from the one asked for."""
+    if actual_private == asked_private:
+        return actual_private
+    new: list[str] = []
+    if not actual_private:  # raises LicenseError for restricted sources without permission
+        new += [w for w in check_licenses(report, private=False, i_have_permission=i_have_permission) if w not in warnings]
+    new.append(f"{repo_id} already exists and is {'private' if actual_private else 'PUBLIC'}; its visibility is not changed")
+    for w in new:
+        warnings.append(w)
+        if warn is not None:
+            warn(w)
+    return actual_private
 
 
 def _version() -> str:
