@@ -21,6 +21,7 @@ def test_card_yaml_declares_configs_splits_and_features(mixed_output, tmp_path, 
     assert meta["language"] == ["ko"]
     # sorted licence strings: AI Hub terms, Apache-2.0, CC BY-NC 4.0, CC BY-ND 2.0 KR (no Hub id for KR ports)
     assert meta["license"] == ["other", "apache-2.0", "cc-by-nc-4.0"]
+    assert meta["license_name"] == "ai-hub-terms-cc-by-nd-2.0-kr"
     assert meta["size_categories"] == ["n<1K"]
     assert meta["configs"] == [{
         "config_name": "default",

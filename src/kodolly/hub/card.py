@@ -18,7 +18,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import require
-from ..licenses import RESTRICTIONS, explain, hub_license_ids
+from ..licenses import RESTRICTIONS, explain, hub_license_id, hub_license_ids, parts
 
 if TYPE_CHECKING:  # pragma: no cover
     from .folder import FolderResult
@@ -81,7 +81,7 @@ def front_matter(result: "FolderResult", title: str) -> dict[str, Any]:
         "download_size": sum(s.file_bytes for s in result.splits.values()),
         "dataset_size": sum(s.num_bytes for s in result.splits.values()),
     }
-    return {
+    meta: dict[str, Any] = {
         "pretty_name": title,
         "language": ["ko"],
         "license": hub_license_ids(licenses),
@@ -96,6 +96,10 @@ def front_matter(result: "FolderResult", title: str) -> dict[str, Any]:
         ],
         "dataset_info": info,
     }
+    others = [p for lic in licenses for p in parts(lic) if hub_license_id(p) == "other"]
+    if others:  # the Hub asks for a name for licences outside its list
+        meta["license_name"] = "-".join(re.sub(r"[^a-z0-9.]+", "-", p.lower()).strip("-") for p in others)
+    return meta
 
 
 def render_card(result: "FolderResult", *, title: str | None = None, repo_id: str | None = None) -> str:
