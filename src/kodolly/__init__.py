@@ -14,6 +14,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .api import Inspection, convert, formats, inspect_file, iter_rows, to_dataset
+from .api import export_dataset, publish, push
 from .converters import Context, Converter, Reject
 from .errors import (
     ConfigError,
@@ -53,6 +54,7 @@ __all__ = [
     "TallyMismatchError",
     "UnknownConverterError",
     "convert",
+    "export_dataset",
     "formats",
     "get_converter",
     "inspect_file",
@@ -62,6 +64,8 @@ __all__ = [
     "make_row",
     "mapped_converter",
     "normalize_text",
+    "publish",
+    "push",
     "read_rows",
     "register",
     "to_dataset",

@@ -148,3 +148,30 @@ def _as_list(sources: PathLike | Sequence[PathLike]) -> list[PathLike]:
     if isinstance(sources, (str, os.PathLike)):
         return [sources]
     return list(sources)
+
+
+def publish(output: PathLike, folder: PathLike, **kwargs: Any):
+    """Build a Hub-ready folder (shards + dataset card + manifest) from a kodolly output.
+
+    See :func:`kodolly.hub.build_folder` for the options; needs the ``hub`` extra.
+    """
+    from .hub import build_folder
+
+    return build_folder(output, folder, **kwargs)
+
+
+def push(folder: PathLike, repo_id: str, **kwargs: Any):
+    """Upload a Hub folder as one commit, guarded by its sources' licences (token from ``HF_TOKEN``).
+
+    See :func:`kodolly.hub.push` for the options; needs the ``hub`` extra.
+    """
+    from .hub import push as _push
+
+    return _push(folder, repo_id, **kwargs)
+
+
+def export_dataset(output: PathLike, dest: PathLike, *, target: str, **kwargs: Any):
+    """Write a kodolly output in the layout LLaMA-Factory or axolotl reads (:func:`kodolly.export.export`)."""
+    from .export import export
+
+    return export(output, dest, target=target, **kwargs)

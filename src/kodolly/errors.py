@@ -8,7 +8,9 @@
     ├── UnknownConverterError      no converter by that name (the message lists the known ones)
     ├── ConfigError                a bad option, layout or config file
     ├── MissingExtraError          an optional dependency is not installed (names the extra)
-    └── TallyMismatchError         read != written + rejected: something was lost
+    ├── TallyMismatchError         read != written + rejected: something was lost
+    ├── LicenseError               a source's licence forbids what was asked (public push)
+    └── PushError                  an upload to the Hub failed (after retrying transient errors)
 
 Record-level problems are not exceptions: they become rejects with a reason.
 """
@@ -61,6 +63,18 @@ class MissingExtraError(KodollyError):
 
 class TallyMismatchError(KodollyError):
     exit_code = 3
+
+
+class LicenseError(KodollyError):
+    """A public push of a set whose sources forbid derivatives, redistribution or commercial use."""
+
+    exit_code = 4
+
+
+class PushError(KodollyError):
+    """The Hub refused or failed an upload (the message never holds the token)."""
+
+    exit_code = 5
 
 
 def require(module: str, extra: str):

@@ -1,0 +1,11 @@
+"""Publishing: Hub-ready dataset folders (folder.py), their cards (card.py) and ``push`` (push.py).
+
+Needs the ``hub`` extra (``pip install 'kodolly[hub]'``): huggingface_hub, datasets, pyyaml.
+"""
+
+from __future__ import annotations
+
+from .folder import FolderResult, build_folder
+from .push import PushResult, push
+
+__all__ = ["FolderResult", "PushResult", "build_folder", "push"]

@@ -1,0 +1,107 @@
+"""Read a kodolly output back in bounded batches: parquet, JSONL or a ``datasets`` folder.
+
+Publishing and export read outputs of any size; :func:`iter_batches` never holds more than one
+batch of rows in memory (a ``datasets`` folder is memory-mapped Arrow, a parquet file is read a
+row-group slice at a time, JSONL is parsed ``batch_rows`` lines at a time).
+
+JSONL carries no types, so columns kodolly knows (``score`` is a float even when a batch has only
+nulls, ``meta`` is a JSON string) are cast to their kodolly types; other columns keep the type the
+first batch gives them, and later batches are cast to it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import ConfigError, InputError
+from ..rows import ARROW_SCHEMA, dump_meta
+
+DEFAULT_BATCH_ROWS = 10_000
+
+
+def iter_batches(path: str | os.PathLike[str], batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.Table]:
+    """Yield the rows of a kodolly output as Arrow tables of at most ``batch_rows`` rows."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file or folder")
+    if p.is_dir():
+        yield from _datasets_batches(p, batch_rows)
+    elif p.suffix.lower() == ".parquet":
+        pf = pq.ParquetFile(p)
+        for batch in pf.iter_batches(batch_size=batch_rows):
+            yield pa.Table.from_batches([batch], schema=pf.schema_arrow)
+    elif p.suffix.lower() in (".jsonl", ".ndjson"):
+        yield from _jsonl_batches(p, batch_rows)
+    else:
+        raise ConfigError(f"{p}: not a kodolly output (expected .parquet, .jsonl or a datasets folder)")
+
+
+def output_schema(path: str | os.PathLike[str]) -> pa.Schema:
+    """The Arrow schema of a kodolly output (reads one batch for JSONL)."""
+    p = Path(path)
+    if p.suffix.lower() == ".parquet" and p.is_file():
+        return pq.read_schema(p)
+    for table in iter_batches(p, 1000):
+        return table.schema
+    raise ConfigError(f"{p}: the output holds no rows")
+
+
+def _datasets_batches(p: Path, batch_rows: int) -> Iterator[pa.Table]:
+    from ..errors import require
+
+    datasets = require("datasets", "datasets")
+    ds = datasets.load_from_disk(str(p))
+    if isinstance(ds, datasets.DatasetDict):
+        raise ConfigError(f"{p}: a DatasetDict folder; publish a kodolly output (one dataset) instead")
+    table = ds.data.table
+    if ds._indices is not None:  # a selected / shuffled dataset: materialise the order it shows
+        table = ds.flatten_indices().data.table
+    for offset in range(0, table.num_rows, batch_rows):
+        yield table.slice(offset, batch_rows)
+
+
+_KNOWN_TYPES = {field.name: field.type for field in ARROW_SCHEMA}
+
+
+def _jsonl_batches(p: Path, batch_rows: int) -> Iterator[pa.Table]:
+    schema: pa.Schema | None = None
+    rows: list[dict] = []
+    with open(p, "rb") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise InputError(f"{p}:{lineno}: not JSON ({exc})") from exc
+            if isinstance(row.get("meta"), dict):
+                row["meta"] = dump_meta(row["meta"])
+            rows.append(row)
+            if len(rows) >= batch_rows:
+                table, schema = _to_table(rows, schema, p)
+                yield table
+                rows = []
+    if rows:
+        table, schema = _to_table(rows, schema, p)
+        yield table
+
+
+def _to_table(rows: list[dict], schema: pa.Schema | None, p: Path) -> tuple[pa.Table, pa.Schema]:
+    table = pa.Table.from_pylist(rows)
+    if schema is None:
+        fields = [pa.field(f.name, _KNOWN_TYPES.get(f.name, f.type)) for f in table.schema]
+        schema = pa.schema(fields)
+    missing = set(schema.names) ^ set(table.column_names)
+    if missing:
+        raise InputError(f"{p}: rows do not all have the same fields (differ in {sorted(missing)})")
+    try:
+        table = table.select(schema.names).cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise InputError(f"{p}: a column changes type between rows ({exc})") from exc
+    return table, schema

@@ -1,0 +1,56 @@
+"""Reading kodolly outputs back in bounded batches."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from kodolly.errors import InputError
+from kodolly.io.batches import iter_batches
+
+
+def test_jsonl_batches_keep_kodolly_types_when_a_batch_is_all_null(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text(
+        '{"instruction": "a", "score": null, "meta": {"line": 1}}\n'
+        '{"instruction": "b", "score": null, "meta": "{}"}\n'
+        "\n"
+        '{"instruction": "c", "score": 3.5, "meta": "{}"}\n',
+        "utf-8",
+    )
+    tables = list(iter_batches(path, batch_rows=2))
+    assert [t.num_rows for t in tables] == [2, 1]
+    assert all(t.schema.field("score").type == pa.float64() for t in tables)
+    assert tables[0].column("meta").to_pylist() == ['{"line":1}', "{}"]
+    assert tables[1].column("score").to_pylist() == [3.5]
+
+
+def test_jsonl_rows_with_different_fields_are_an_error(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"instruction": "a"}\n{"instruction": "b", "extra": 1}\n', "utf-8")
+    with pytest.raises(InputError, match=r"differ in \['extra'\]"):
+        list(iter_batches(path, batch_rows=1))
+
+
+def test_bad_json_line_names_the_line(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"instruction": "a"}\n{not json\n', "utf-8")
+    with pytest.raises(InputError, match=r"rows.jsonl:2: not JSON"):
+        list(iter_batches(path))
+
+
+def test_parquet_is_read_in_slices(tmp_path):
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"instruction": [str(i) for i in range(7)]}), path)
+    assert [t.num_rows for t in iter_batches(path, batch_rows=3)] == [3, 3, 1]
+
+
+def test_unknown_kind_of_output(tmp_path):
+    from kodolly.errors import ConfigError
+
+    path = tmp_path / "rows.csv"
+    path.write_text("a\n")
+    with pytest.raises(ConfigError, match="not a kodolly output"):
+        list(iter_batches(path))

@@ -1,0 +1,137 @@
+"""``kodolly export``: files in the layouts LLaMA-Factory and axolotl read, and their configs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from kodolly.errors import ConfigError
+from kodolly.export import export
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hub"
+MIXED = FIXTURES / "mixed_rows.jsonl"  # Dolly rows, splits train 6 / validation 2 / test 1
+DPO = FIXTURES / "dpo_pairs.jsonl"  # Dolly + rejected, splits train 2 / validation 1
+CONV = FIXTURES / "dpo_conversational.jsonl"  # trl conversational, no split column
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+
+
+def test_llamafactory_alpaca_with_system(tmp_path):
+    dest = tmp_path / "lf" / "ko_sft.jsonl"
+    result = export(MIXED, dest, target="llamafactory", system="친절하게 답하세요.")
+    rows = _jsonl(dest)
+    assert result.rows == len(rows) == 6
+    assert rows[0] == {
+        "instruction": "세종대왕이 만든 문자는 무엇인가?",
+        "input": "세종대왕은 1443년에 훈민정음을 창제하였다.",
+        "output": "훈민정음",
+        "system": "친절하게 답하세요.",
+    }
+    printed = json.loads(result.snippet)
+    on_disk = json.loads((tmp_path / "lf" / "dataset_info.json").read_text("utf-8"))
+    assert printed == on_disk == {"ko_sft": {
+        "file_name": "ko_sft.jsonl",
+        "formatting": "alpaca",
+        "columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "system"},
+    }}
+    assert set(printed["ko_sft"]["columns"].values()) == set(rows[0])
+
+
+def test_llamafactory_sharegpt_parquet_and_dataset_info_is_merged(tmp_path):
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"other": {"file_name": "other.json"}}), "utf-8")
+    dest = tmp_path / "ko_chat.parquet"
+    result = export(MIXED, dest, target="llamafactory", style="chat", split="validation")
+    table = pq.read_table(dest)
+    assert table.column_names == ["conversations"]
+    assert table.column("conversations").to_pylist()[0] == [
+        {"from": "human", "value": "훈민정음은 언제 반포되었는가?\n\n훈민정음은 1446년에 반포되었다."},
+        {"from": "gpt", "value": "1446년"},
+    ]
+    assert result.rows == 2
+    entry = result.config["ko_chat"]
+    assert entry["formatting"] == "sharegpt" and entry["columns"] == {"messages": "conversations"}
+    tags = entry["tags"]
+    assert {tags["role_tag"], tags["content_tag"]} == {"from", "value"}
+    assert {m["from"] for conv in table.column("conversations").to_pylist() for m in conv} == {tags["user_tag"], tags["assistant_tag"]}
+    info = json.loads((tmp_path / "dataset_info.json").read_text("utf-8"))
+    assert sorted(info) == ["ko_chat", "other"]
+
+
+def test_llamafactory_preference_pairs(tmp_path):
+    dest = tmp_path / "ko_dpo.jsonl"
+    result = export(DPO, dest, target="llamafactory")  # style from the `rejected` column
+    assert result.style == "preference"
+    rows = _jsonl(dest)
+    assert rows == [
+        {"instruction": "한국의 수도는 어디인가요?", "input": "", "chosen": "한국의 수도는 서울입니다.",
+         "rejected": "The capital of Korea is Seoul."},
+        {"instruction": "김치를 맛있게 담그는 방법을 알려 주세요.", "input": "",
+         "chosen": "배추를 소금에 절인 뒤 양념을 골고루 바릅니다.", "rejected": "Salt the cabbage, then spread the seasoning evenly."},
+    ]
+    entry = json.loads(result.snippet)["ko_dpo"]
+    assert entry["ranking"] is True
+    assert set(entry["columns"].values()) == set(rows[0])
+
+
+def test_axolotl_alpaca(tmp_path):
+    dest = tmp_path / "ax.jsonl"
+    result = export(MIXED, dest, target="axolotl", split="all")
+    assert result.rows == 9 and result.dataset_info is None
+    config = yaml.safe_load(result.snippet)
+    assert config == {"datasets": [{"path": str(dest), "ds_type": "json", "split": "train", "type": "alpaca"}]}
+    assert set(_jsonl(dest)[0]) == {"instruction", "input", "output"}
+
+
+def test_axolotl_chat_template_messages(tmp_path):
+    dest = tmp_path / "ax_chat.parquet"
+    result = export(MIXED, dest, target="axolotl", style="chat", system="한국어로 답하세요.", split="test")
+    config = yaml.safe_load(result.snippet)
+    ds = config["datasets"][0]
+    assert ds["type"] == "chat_template" and ds["ds_type"] == "parquet" and ds["path"] == str(dest)
+    table = pq.read_table(dest)
+    assert table.column_names == [ds["field_messages"]]
+    messages = table.column("messages").to_pylist()[0]
+    assert messages == [
+        {"role": "system", "content": "한국어로 답하세요."},
+        {"role": "user", "content": "한국의 수도는 어디인가요?"},
+        {"role": "assistant", "content": "한국의 수도는 서울입니다."},
+    ]
+    assert set(ds["message_property_mappings"].values()) == set(messages[0])
+
+
+def test_axolotl_dpo_from_conversational_pairs(tmp_path):
+    dest = tmp_path / "ax_dpo.jsonl"
+    result = export(CONV, dest, target="axolotl")
+    config = yaml.safe_load(result.snippet)
+    assert config["rl"] == "dpo"
+    ds = config["datasets"][0]
+    assert ds["type"] == "chat_template.default"
+    rows = _jsonl(dest)
+    assert set(rows[0]) == {ds["field_messages"], ds["field_chosen"], ds["field_rejected"]}
+    assert rows[0] == {
+        "messages": [{"role": "system", "content": "한국어로 답하세요."}, {"role": "user", "content": "한국의 수도는 어디인가요?"}],
+        "chosen": {"role": "assistant", "content": "서울입니다."},
+        "rejected": {"role": "assistant", "content": "Seoul."},
+    }
+    assert rows[1]["messages"] == [
+        {"role": "user", "content": "1+1은?"}, {"role": "assistant", "content": "2입니다."}, {"role": "user", "content": "2+2는?"}]
+
+
+def test_preference_needs_rejected_answers(tmp_path):
+    with pytest.raises(ConfigError, match="needs rows with a rejected answer"):
+        export(MIXED, tmp_path / "x.jsonl", target="llamafactory", style="preference")
+    assert not (tmp_path / "x.jsonl").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_split_and_bad_suffix(tmp_path):
+    with pytest.raises(ConfigError, match="no rows in split 'dev'"):
+        export(MIXED, tmp_path / "x.jsonl", target="axolotl", split="dev")
+    with pytest.raises(ConfigError, match="name the export .jsonl or .parquet"):
+        export(MIXED, tmp_path / "x.csv", target="axolotl")
