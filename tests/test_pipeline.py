@@ -11,7 +11,7 @@ import pytest
 
 import kodolly
 from kodolly.manifest import load_schema
-from conftest import FIXTURES
+from support import FIXTURES
 
 A = FIXTURES / "alpaca"
 

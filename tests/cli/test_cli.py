@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from kodolly.cli import cli
-from conftest import FIXTURES
+from support import FIXTURES
 
 
 def _all_commands(group: click.Group, prefix=()):

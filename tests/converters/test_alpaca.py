@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import FIXTURES, convert_to_parquet, strip_meta
+from support import FIXTURES, convert_to_parquet, strip_meta
 
 A = FIXTURES / "alpaca"
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from conftest import FIXTURES, convert_to_parquet, strip_meta
+from support import FIXTURES, convert_to_parquet, strip_meta
 
 
 def test_dolly_ko_checked_and_normalised(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import kodolly
-from conftest import FIXTURES, convert_to_parquet
+from support import FIXTURES, convert_to_parquet
 
 B = FIXTURES / "bad"
 E = FIXTURES / "encodings"

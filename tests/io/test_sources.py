@@ -7,7 +7,7 @@ import pytest
 
 import kodolly
 from kodolly.io.sources import expand_inputs
-from conftest import FIXTURES, convert_to_parquet
+from support import FIXTURES, convert_to_parquet
 
 
 def test_zip_member_names_in_cp949_are_decoded_and_macos_junk_skipped():
