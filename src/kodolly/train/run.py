@@ -88,8 +88,23 @@ def _trl_args(config: TrainConfig, cpu: bool):
         raise ConfigError(f"trainer settings rejected by trl's {cls.__name__}: {exc}") from exc
 
 
-def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
-    """Run SFT or DPO as ``config`` says and save the run folder. See the module docstring."""
+@dataclass
+class PreparedRun:
+    """A trl trainer ready to ``train()``, and what kodolly records about it."""
+
+    config: TrainConfig
+    trainer: Any
+    tokenizer: Any
+    renderer: data_mod.PromptRenderer
+    report: data_mod.DataReport
+    trainer_kwargs: dict[str, Any]
+    lora_targets: Any
+    cpu: bool
+    has_validation: bool
+
+
+def build_trainer(config: TrainConfig, log: Callable[[str], None] = print) -> PreparedRun:
+    """Data, model and trl trainer for ``config``, not yet trained."""
     config.validate()
     if not config.data:
         raise ConfigError("no training data: give DATA or `data` in the config file")
@@ -127,11 +142,18 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
         model_mod.keep_4bit_trainable(trainer.model)
     if cpu:
         model_mod.adapters_to_float32(trainer.model)
+    return PreparedRun(config, trainer, tokenizer, renderer, report, trainer_kwargs, targets, cpu, bool(validation_rows))
+
+
+def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
+    """Run SFT or DPO as ``config`` says and save the run folder. See the module docstring."""
+    prepared = build_trainer(config, log)
+    trainer, report = prepared.trainer, prepared.report
 
     trainer.train()
     losses = [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
     eval_loss = None
-    if validation_rows:
+    if prepared.has_validation:
         metrics = trainer.evaluate()
         eval_loss = float(metrics["eval_loss"]) if "eval_loss" in metrics else None
     bad = [x for x in losses + ([eval_loss] if eval_loss is not None else []) if not math.isfinite(x)]
@@ -141,27 +163,27 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     trainer.model.save_pretrained(str(out), selected_adapters=["default"])
-    tokenizer.save_pretrained(str(out))
+    prepared.tokenizer.save_pretrained(str(out))
     record = {
         "kodolly_train_version": 1,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "kind": config.kind,
         "base_model": base_model_reference(config.model),
         "settings": config.to_dict(),
-        "lora_target_modules": targets,
-        "chat_template_kwargs": renderer.template_kwargs,
-        "trainer_class": type(args).__name__,
-        "trainer_args": trainer_kwargs,
+        "lora_target_modules": prepared.lora_targets,
+        "chat_template_kwargs": prepared.renderer.template_kwargs,
+        "trainer_class": type(trainer.args).__name__,
+        "trainer_args": prepared.trainer_kwargs,
         "data": report.as_dict(),
         "metrics": {"train_losses": losses, "eval_loss": eval_loss, "global_step": trainer.state.global_step},
         "versions": _versions(),
-        "device": "cpu" if cpu else "cuda",
+        "device": "cpu" if prepared.cpu else "cuda",
     }
     write_json_atomic(out / RUN_FILE, record)
     log(f"saved adapter, tokenizer and {RUN_FILE} to {out}")
     result = TrainResult(output_dir=out, data=report, losses=losses, eval_loss=eval_loss)
 
-    del trainer, model
+    del trainer, prepared
     if config.merge:
         from .merge import merge_adapter
 
