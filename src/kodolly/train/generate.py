@@ -68,7 +68,8 @@ def cut_at_marker(text: str, marker: str | None) -> str:
 def load_generator(model_dir: str | os.PathLike[str], *, base_model: str | None = None, load_in_4bit: bool = False,
                    system_prompt: str | None = None, answer_end: str | None = None) -> Generator:
     """Load a run folder (adapter), a merged folder or a plain model for :meth:`Generator.answer`."""
-    require("transformers", "train")
+    transformers = require("transformers", "train")
+    transformers.utils.logging.disable_progress_bar()  # keep the answer alone on stdout
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise ConfigError(f"{model_dir}: no such model folder")

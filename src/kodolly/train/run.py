@@ -108,6 +108,8 @@ def build_trainer(config: TrainConfig, log: Callable[[str], None] = print) -> Pr
     config.validate()
     if not config.data:
         raise ConfigError("no training data: give DATA or `data` in the config file")
+    if not Path(config.data).exists():
+        raise ConfigError(f"{config.data}: no such file or folder")
     torch = model_mod.torch_module()
     trl = require("trl", "train")
     datasets = require("datasets", "train")
