@@ -9,10 +9,6 @@ from conftest import DPO_ROWS, FAST, MARKER
 from kodolly.train import train_dpo
 
 
-def _quiet(_msg: str) -> None:
-    pass
-
-
 def test_lora_dpo_from_the_base_model(tiny_model, tmp_path):
     messages: list[str] = []
     result = train_dpo(
@@ -34,9 +30,10 @@ def test_lora_dpo_from_the_base_model(tiny_model, tmp_path):
 
 def test_qlora_dpo_continues_an_sft_adapter(tiny_model, qlora_sft_run, tmp_path):
     out = tmp_path / "dpo4"
+    messages: list[str] = []
     result = train_dpo(
         str(DPO_ROWS), str(tiny_model), output_dir=str(out), load_in_4bit=True, adapter=str(qlora_sft_run.output_dir),
-        answer_end=MARKER, log=_quiet,
+        log=messages.append,
         trainer={**FAST, "per_device_train_batch_size": 4, "logging_steps": 1, "max_steps": 8, "learning_rate": 5e-3},
     )
     losses = result.losses
@@ -49,6 +46,9 @@ def test_qlora_dpo_continues_an_sft_adapter(tiny_model, qlora_sft_run, tmp_path)
     assert adapter["r"] == 16
     run = json.loads(result.config_path.read_text(encoding="utf-8"))
     assert run["settings"]["adapter"] == str(qlora_sft_run.output_dir) and run["settings"]["load_in_4bit"] is True
+    # The SFT run's answer-end marker carries over, so chosen and rejected answers end as in SFT.
+    assert run["settings"]["answer_end"] == MARKER
+    assert messages[0] == f"answer_end from {qlora_sft_run.output_dir}: {MARKER!r}"
 
 
 def test_long_prompts_are_dropped_before_trl_and_reported(tiny_model, tmp_path):

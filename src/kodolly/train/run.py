@@ -103,6 +103,20 @@ class PreparedRun:
     has_validation: bool
 
 
+def _inherit_prompt_settings(config: TrainConfig, log: Callable[[str], None]) -> None:
+    """Starting from a kodolly run's adapter: take its system prompt and answer-end marker unless given.
+
+    A DPO run on an SFT adapter must render prompts and answers the way the SFT run did.
+    """
+    if not config.adapter:
+        return
+    settings = read_run_file(config.adapter).get("settings", {})
+    for name in ("system_prompt", "answer_end"):
+        if getattr(config, name) is None and settings.get(name):
+            setattr(config, name, settings[name])
+            log(f"{name} from {config.adapter}: {settings[name]!r}")
+
+
 def build_trainer(config: TrainConfig, log: Callable[[str], None] = print) -> PreparedRun:
     """Data, model and trl trainer for ``config``, not yet trained."""
     config.validate()
@@ -110,6 +124,7 @@ def build_trainer(config: TrainConfig, log: Callable[[str], None] = print) -> Pr
         raise ConfigError("no training data: give DATA or `data` in the config file")
     if not Path(config.data).exists():
         raise ConfigError(f"{config.data}: no such file or folder")
+    _inherit_prompt_settings(config, log)
     torch = model_mod.torch_module()
     trl = require("trl", "train")
     datasets = require("datasets", "train")
