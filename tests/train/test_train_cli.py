@@ -95,3 +95,24 @@ def test_unknown_trainer_setting_is_a_config_error(tiny_model, sft_parquet, tmp_
     )
     assert result.exit_code == 2
     assert "trainer setting not accepted by trl's SFTConfig" in result.output and "warmup_ratio" in result.output
+
+
+def test_missing_training_extra_names_the_pip_line(sft_parquet, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "trl", None)  # as if trl were not installed
+    result = CliRunner().invoke(cli, ["train", "sft", str(sft_parquet), "--model", "m", "-o", str(tmp_path / "r")])
+    assert result.exit_code == 1
+    assert "kodolly: error: trl is not installed; install it with: pip install 'kodolly[train]'" in result.output
+
+
+def test_wandb_only_when_asked_and_installed(tiny_model, sft_parquet, tmp_path, monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real_find_spec(name, *a))
+    result = CliRunner().invoke(
+        cli, ["train", "sft", str(sft_parquet), "--model", str(tiny_model), "-o", str(tmp_path / "r"), "--wandb"]
+    )
+    assert result.exit_code == 2
+    assert "logging to W&B needs the wandb package: pip install wandb" in result.output

@@ -76,10 +76,10 @@ def _trl_args(config: TrainConfig, cpu: bool):
     cls = trl.SFTConfig if config.kind == "sft" else trl.DPOConfig
     kwargs = config.trainer_kwargs(on_cpu=cpu)
     if kwargs.get("report_to") == "wandb" or "wandb" in (kwargs.get("report_to") or []):
-        try:
-            import wandb  # noqa: F401
-        except ImportError as exc:
-            raise ConfigError("logging to W&B needs the wandb package: pip install wandb") from exc
+        import importlib.util
+
+        if importlib.util.find_spec("wandb") is None:
+            raise ConfigError("logging to W&B needs the wandb package: pip install wandb")
     try:
         return cls(**kwargs), kwargs
     except TypeError as exc:
