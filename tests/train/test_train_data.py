@@ -178,3 +178,16 @@ def test_tokenizer_without_chat_template_is_refused():
     tok.chat_template = None
     with pytest.raises(ConfigError, match="no chat template"):
         PromptRenderer(tok)
+
+
+def test_rows_read_back_from_jsonl_and_a_datasets_folder(tokenizer, tmp_path):
+    from pathlib import Path
+
+    from kodolly import api
+
+    source = Path(__file__).resolve().parents[2] / "fixtures" / "train" / "dolly_ko.jsonl"
+    for out in (tmp_path / "rows.jsonl", tmp_path / "rows_folder"):
+        api.convert([str(source)], "dolly", str(out))
+        train, validation, report = sft(read_rows_as_dicts(str(out)), PromptRenderer(tokenizer))
+        assert (report.rows, len(train), len(validation)) == (6, 6, 0)
+        assert train[2]["prompt"][0]["content"] == "글에 나온 동물은 무엇인가요?\n\n고양이가 창가에서 잠을 잔다."

@@ -85,3 +85,19 @@ def test_qlora_sft_with_validation_split_and_evaluation_during_training(tiny_mod
 def test_qlora_sft_run(qlora_sft_run):
     assert _decreasing(qlora_sft_run.losses), qlora_sft_run.losses
     assert (qlora_sft_run.output_dir / "adapter_model.safetensors").exists()
+
+
+def test_qwen3_style_template_trains_with_thinking_off(sft_parquet, tmp_path):
+    from tiny_model import THINKING_CHAT_TEMPLATE, build_tiny
+
+    model_dir = build_tiny(tmp_path / "thinking", SFT_SOURCE.read_text(encoding="utf-8"), THINKING_CHAT_TEMPLATE)
+    config = build_config(
+        "sft", overrides={"model": str(model_dir), "data": str(sft_parquet), "output_dir": str(tmp_path / "run")},
+        trainer_overrides={**FAST, "max_steps": 1},
+    )
+    prepared = build_trainer(config, log=lambda _m: None)
+    first = prepared.trainer.train_dataset[0]
+    masked = [t for t, label in zip(first["input_ids"], first["labels"]) if label == -100]
+    # trl rendered the prompt with enable_thinking=False: the empty think block is part of the prompt.
+    assert prepared.tokenizer.decode(masked) == "<s><|user|>한국의 수도는 어디인가요?<|assistant|><think></think>"
+    assert prepared.renderer.template_kwargs == {"enable_thinking": False}

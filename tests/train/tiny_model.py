@@ -26,12 +26,17 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 )
 
-# The same template with Qwen3's switch: ``enable_thinking=False`` opens the answer with an empty
-# think block, as Qwen3's own template does.
-THINKING_CHAT_TEMPLATE = CHAT_TEMPLATE.replace(
-    "{% if add_generation_prompt %}<|assistant|>{% endif %}",
+# The same template with Qwen3's switch, rendered as Qwen3's own template does: an assistant turn in
+# the conversation opens with an (empty) think block, and ``enable_thinking=False`` puts that empty
+# block into the generation prompt, so a prompt is a prefix of prompt + answer.
+THINKING_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for m in messages %}"
+    "<|{{ m['role'] }}|>{% if m['role'] == 'assistant' %}<think></think>{% endif %}"
+    "{{ m['content'] }}{% if m['role'] == 'assistant' %}{{ eos_token }}{% endif %}"
+    "{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>"
-    "{% if enable_thinking is defined and enable_thinking is false %}<think></think>{% endif %}{% endif %}",
+    "{% if enable_thinking is defined and enable_thinking is false %}<think></think>{% endif %}{% endif %}"
 )
 
 BASE_CHARS = string.printable + "(답변 종료)<>/" + "한국어질문답변"
