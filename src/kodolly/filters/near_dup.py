@@ -1,0 +1,129 @@
+"""Near-duplicate removal (opt-in, extra ``near-dup``): MinHash LSH over normalised Hangul text.
+
+For each row the text of the key fields (default ``instruction`` and ``response``; the context is
+left out by default because many questions share one passage) is casefolded and stripped of
+everything but letters and digits (so spacing and punctuation do not count), then cut into
+character shingles of ``shingle`` characters (default 3: a Hangul syllable carries more than a Latin
+letter). A MinHash of ``num_perm`` permutations (datasketch, fixed seed, shingles hashed with
+xxh3) goes into a MinHash LSH index with the Jaccard ``threshold``. A row whose LSH candidates
+include an earlier row with an estimated Jaccard similarity ``>= threshold`` is dropped as
+``near_duplicate_of:<id of the earliest such row>``; otherwise it is added to the index.
+
+Deterministic: the permutations come from a fixed seed, the shingle hash is xxh3, and the
+earliest matching kept row wins. Memory is about 1 KiB per kept row (the LSH bands plus the
+signature kept for the Jaccard check), so this is for runs of up to a few million rows.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+import xxhash
+
+from ..errors import ConfigError, require
+
+NEAR_DUP_FIELDS = ("instruction", "context", "response")
+DEFAULT_FIELDS = ("instruction", "response")
+_NOT_WORD = re.compile(r"[\W_]+")
+SEED = 1
+
+
+def shingles(text: str, size: int) -> set[bytes]:
+    """The character shingles of ``text`` after casefolding and dropping all but letters and digits."""
+    text = _NOT_WORD.sub("", text.casefold())
+    if not text:
+        return set()
+    if len(text) <= size:
+        return {text.encode("utf-8", "surrogatepass")}
+    return {text[i : i + size].encode("utf-8", "surrogatepass") for i in range(len(text) - size + 1)}
+
+
+def _hash32(data: bytes) -> int:
+    return xxhash.xxh3_64_intdigest(data) & 0xFFFFFFFF
+
+
+class NearDupFilter:
+    name = "near_dup"
+
+    def __init__(
+        self,
+        threshold: float = 0.8,
+        *,
+        shingle: int = 3,
+        num_perm: int = 128,
+        fields: str | Iterable[str] | None = None,
+    ) -> None:
+        try:
+            self.threshold = float(threshold)
+        except (TypeError, ValueError):
+            raise ConfigError(f"near-dup threshold {threshold!r} is not a number") from None
+        if not 0.0 < self.threshold <= 1.0:
+            raise ConfigError(f"near-dup threshold {threshold!r} must be in (0, 1]")
+        if not isinstance(shingle, int) or isinstance(shingle, bool) or shingle < 1:
+            raise ConfigError(f"near-dup shingle size {shingle!r} must be a whole number >= 1")
+        if not isinstance(num_perm, int) or isinstance(num_perm, bool) or num_perm < 16:
+            raise ConfigError(f"near-dup num_perm {num_perm!r} must be a whole number >= 16")
+        self.shingle = shingle
+        self.num_perm = num_perm
+        if fields is None:
+            self.fields = DEFAULT_FIELDS
+        else:
+            names = [p.strip() for f in ([fields] if isinstance(fields, str) else fields) for p in str(f).split(",") if p.strip()]
+            bad = [n for n in names if n not in NEAR_DUP_FIELDS]
+            if bad or not names:
+                raise ConfigError(f"near-dup fields: {', '.join(bad) or 'none given'} (fields: {', '.join(NEAR_DUP_FIELDS)})")
+            self.fields = tuple(dict.fromkeys(names))
+        datasketch = require("datasketch", "near-dup")
+        self._MinHash = datasketch.MinHash
+        self._lsh = datasketch.MinHashLSH(threshold=self.threshold, num_perm=num_perm, hashfunc=xxhash.xxh3_64_digest)
+        # One MinHash supplies the permutations every row's MinHash shares (no per-row RandomState).
+        self._template = datasketch.MinHash(num_perm=num_perm, seed=SEED, hashfunc=_hash32)
+        self._ids: list[str] = []  # kept rows: LSH key (an int) -> row id
+        self._signatures: list[Any] = []  # kept rows: LSH key -> hash values, for the Jaccard check
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "shingle": self.shingle,
+            "num_perm": self.num_perm,
+            "fields": list(self.fields),
+            "seed": SEED,
+            "lsh_bands": self._lsh.b,
+            "lsh_rows": self._lsh.r,
+        }
+
+    def _minhash(self, grams: set[bytes]):
+        template = self._template
+        mh = self._MinHash(
+            num_perm=self.num_perm, seed=SEED, hashfunc=_hash32,
+            permutations=template.permutations, scheme=template.scheme,
+        )
+        mh.update_batch(sorted(grams))
+        return mh
+
+    def apply(self, rows: list[dict[str, Any]]) -> list[str | None]:
+        fields = self.fields
+        lsh, ids, signatures = self._lsh, self._ids, self._signatures
+        out: list[str | None] = []
+        for row in rows:
+            grams = shingles("\n".join(row[name] for name in fields), self.shingle)
+            if not grams:  # no letters or digits: nothing to compare
+                out.append(None)
+                continue
+            mh = self._minhash(grams)
+            hv = mh.hashvalues
+            match = None
+            for key in sorted(lsh.query(mh)):
+                if (signatures[key] == hv).mean() >= self.threshold:
+                    match = key
+                    break
+            if match is not None:
+                out.append("near_duplicate_of:" + ids[match])
+                continue
+            key = len(ids)
+            lsh.insert(key, mh, check_duplication=False)
+            ids.append(row["id"])
+            signatures.append(hv)
+            out.append(None)
+        return out
