@@ -122,11 +122,15 @@ def resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     return data
 
 
+REPLACED_TABLES = frozenset({"split"})  # ratios must add up to 1: an override replaces them all
+
+
 def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """``overrides`` over ``base``: tables merge key by key, anything else (lists too) replaces."""
+    """``overrides`` over ``base``: tables merge key by key (except ``split``, which is replaced
+    whole), anything else (lists too) replaces."""
     out = dict(base)
     for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and key not in REPLACED_TABLES:
             out[key] = merge(out[key], value)
         else:
             out[key] = value

@@ -102,6 +102,8 @@ def build_filters(settings: Mapping[str, Any] | None = None) -> list[Any]:
     if near is not None:
         from .near_dup import NearDupFilter
 
+        if "threshold" not in near:
+            raise ConfigError("near_dup: give the Jaccard threshold, e.g. threshold = 0.8 (--near-dup 0.8)")
         chain.append(NearDupFilter(**_only(near, "near_dup", ("threshold", "shingle", "num_perm", "fields"))))
     split = settings.get("split")
     if split is not False:
