@@ -6,7 +6,8 @@ everything but letters and digits (so spacing and punctuation do not count), the
 character shingles of ``shingle`` characters (default 3: a Hangul syllable carries more than a Latin
 letter). A MinHash of ``num_perm`` permutations (datasketch, fixed seed, shingles hashed with
 xxh3) goes into a MinHash LSH index with the Jaccard ``threshold``. A row whose LSH candidates
-include an earlier row with an estimated Jaccard similarity ``>= threshold`` is dropped as
+(bands chosen for recall) include an earlier row with an estimated Jaccard similarity
+``>= threshold`` is dropped as
 ``near_duplicate_of:<id of the earliest such row>``; otherwise it is added to the index.
 
 Deterministic: the permutations come from a fixed seed, the shingle hash is xxh3, and the
@@ -27,6 +28,7 @@ NEAR_DUP_FIELDS = ("instruction", "context", "response")
 DEFAULT_FIELDS = ("instruction", "response")
 _NOT_WORD = re.compile(r"[\W_]+")
 SEED = 1
+LSH_WEIGHTS = (0.1, 0.9)  # (false positive, false negative) weights for choosing LSH bands and rows
 
 
 def shingles(text: str, size: int) -> set[bytes]:
@@ -76,7 +78,11 @@ class NearDupFilter:
             self.fields = tuple(dict.fromkeys(names))
         datasketch = require("datasketch", "near-dup")
         self._MinHash = datasketch.MinHash
-        self._lsh = datasketch.MinHashLSH(threshold=self.threshold, num_perm=num_perm, hashfunc=xxhash.xxh3_64_digest)
+        # Candidates are checked against the estimated Jaccard below, so a false positive costs one
+        # comparison while a false negative lets a near-duplicate through: weigh towards recall.
+        self._lsh = datasketch.MinHashLSH(
+            threshold=self.threshold, num_perm=num_perm, weights=LSH_WEIGHTS, hashfunc=xxhash.xxh3_64_digest
+        )
         # One MinHash supplies the permutations every row's MinHash shares (no per-row RandomState).
         self._template = datasketch.MinHash(num_perm=num_perm, seed=SEED, hashfunc=_hash32)
         self._ids: list[str] = []  # kept rows: LSH key (an int) -> row id
@@ -89,6 +95,7 @@ class NearDupFilter:
             "num_perm": self.num_perm,
             "fields": list(self.fields),
             "seed": SEED,
+            "lsh_weights": list(LSH_WEIGHTS),
             "lsh_bands": self._lsh.b,
             "lsh_rows": self._lsh.r,
         }
