@@ -6,13 +6,14 @@ everything but letters and digits (so spacing and punctuation do not count), the
 character shingles of ``shingle`` characters (default 3: a Hangul syllable carries more than a Latin
 letter). A MinHash of ``num_perm`` permutations (datasketch, fixed seed, shingles hashed with
 xxh3) goes into a MinHash LSH index with the Jaccard ``threshold``. A row whose LSH candidates
-(bands chosen for recall) include an earlier row with an estimated Jaccard similarity
-``>= threshold`` is dropped as
+(bands chosen by datasketch for the threshold, weighted towards recall) include an earlier row
+with an estimated Jaccard similarity ``>= threshold`` is dropped as
 ``near_duplicate_of:<id of the earliest such row>``; otherwise it is added to the index.
 
 Deterministic: the permutations come from a fixed seed, the shingle hash is xxh3, and the
-earliest matching kept row wins. Memory is about 1 KiB per kept row (the LSH bands plus the
-signature kept for the Jaccard check), so this is for runs of up to a few million rows.
+earliest matching kept row wins. Memory is about 2 KiB per kept row with the defaults (the band
+index plus the 512-byte signature kept for the Jaccard check), so this is for runs of up to a few
+million rows.
 """
 
 from __future__ import annotations
@@ -77,16 +78,21 @@ class NearDupFilter:
                 raise ConfigError(f"near-dup fields: {', '.join(bad) or 'none given'} (fields: {', '.join(NEAR_DUP_FIELDS)})")
             self.fields = tuple(dict.fromkeys(names))
         datasketch = require("datasketch", "near-dup")
+        self._np = require("numpy", "near-dup")
         self._MinHash = datasketch.MinHash
-        # Candidates are checked against the estimated Jaccard below, so a false positive costs one
-        # comparison while a false negative lets a near-duplicate through: weigh towards recall.
-        self._lsh = datasketch.MinHashLSH(
-            threshold=self.threshold, num_perm=num_perm, weights=LSH_WEIGHTS, hashfunc=xxhash.xxh3_64_digest
-        )
+        # datasketch chooses the bands (b) and rows per band (r) for the threshold. Candidates are
+        # checked against the estimated Jaccard below, so a false positive costs one comparison
+        # while a false negative lets a near-duplicate through: weigh towards recall.
+        params = datasketch.MinHashLSH(threshold=self.threshold, num_perm=num_perm, weights=LSH_WEIGHTS)
+        self.bands, self.rows_per_band = params.b, params.r
         # One MinHash supplies the permutations every row's MinHash shares (no per-row RandomState).
         self._template = datasketch.MinHash(num_perm=num_perm, seed=SEED, hashfunc=_hash32)
-        self._ids: list[str] = []  # kept rows: LSH key (an int) -> row id
-        self._signatures: list[Any] = []  # kept rows: LSH key -> hash values, for the Jaccard check
+        # The index, kept compact (datasketch's MinHashLSH takes ~7 KiB a row): per band, a dict
+        # from a 60-bit hash of the band's values to the kept row number (an int, or a list of
+        # them when rows share the band); the kept rows' signatures in one bytearray.
+        self._index: list[dict[int, Any]] = [{} for _ in range(self.bands)]
+        self._signatures = bytearray()
+        self._ids: list[str] = []  # kept row number -> row id
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -96,8 +102,8 @@ class NearDupFilter:
             "fields": list(self.fields),
             "seed": SEED,
             "lsh_weights": list(LSH_WEIGHTS),
-            "lsh_bands": self._lsh.b,
-            "lsh_rows": self._lsh.r,
+            "lsh_bands": self.bands,
+            "lsh_rows": self.rows_per_band,
         }
 
     def _minhash(self, grams: set[bytes]):
@@ -106,31 +112,54 @@ class NearDupFilter:
             num_perm=self.num_perm, seed=SEED, hashfunc=_hash32,
             permutations=template.permutations, scheme=template.scheme,
         )
-        mh.update_batch(sorted(grams))
+        mh.update_batch(grams)  # a min over the set: the order does not matter
         return mh
 
     def apply(self, rows: list[dict[str, Any]]) -> list[str | None]:
-        fields = self.fields
-        lsh, ids, signatures = self._lsh, self._ids, self._signatures
+        np = self._np
+        fields, index, ids = self.fields, self._index, self._ids
+        width = self.rows_per_band * 4  # bytes of one band (uint32 values)
+        sig_bytes = self.num_perm * 4
+        need = self.threshold * self.num_perm
         out: list[str | None] = []
         for row in rows:
             grams = shingles("\n".join(row[name] for name in fields), self.shingle)
             if not grams:  # no letters or digits: nothing to compare
                 out.append(None)
                 continue
-            mh = self._minhash(grams)
-            hv = mh.hashvalues
+            hv = self._minhash(grams).hashvalues.astype(np.uint32, copy=False)
+            raw = hv.tobytes()
+            keys = [xxhash.xxh3_64_intdigest(raw[i * width : (i + 1) * width]) >> 4 for i in range(self.bands)]
+            candidates: set[int] = set()
+            for band, key in zip(index, keys):
+                found = band.get(key)
+                if found is None:
+                    continue
+                if type(found) is int:
+                    candidates.add(found)
+                else:
+                    candidates.update(found)
             match = None
-            for key in sorted(lsh.query(mh)):
-                if (signatures[key] == hv).mean() >= self.threshold:
-                    match = key
+            for number in sorted(candidates):
+                other = np.frombuffer(self._signatures, dtype=np.uint32, count=self.num_perm, offset=number * sig_bytes)
+                same = int(np.count_nonzero(other == hv))
+                del other  # release the view before the bytearray grows
+                if same >= need:
+                    match = number
                     break
             if match is not None:
                 out.append("near_duplicate_of:" + ids[match])
                 continue
-            key = len(ids)
-            lsh.insert(key, mh, check_duplication=False)
+            number = len(ids)
+            for band, key in zip(index, keys):
+                found = band.get(key)
+                if found is None:
+                    band[key] = number
+                elif type(found) is int:
+                    band[key] = [found, number]
+                else:
+                    found.append(number)
+            self._signatures += raw
             ids.append(row["id"])
-            signatures.append(hv)
             out.append(None)
         return out
