@@ -139,3 +139,16 @@ def test_two_runs_write_byte_identical_files(fixtures, tmp_path, test_converters
     assert first.read_bytes() == second.read_bytes()
     for suffix in (".rejects.jsonl", ".report.json"):
         assert (first.parent / f"ko{suffix}").read_bytes() == (second.parent / f"ko{suffix}").read_bytes()
+
+
+def test_a_bad_option_in_a_later_group_fails_before_anything_is_written(fixtures, tmp_path):
+    import pytest
+
+    from kodolly.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="has no option"):
+        api.convert(
+            fixtures / "filters" / "dedup_variants.jsonl", "alpaca", tmp_path / "o.parquet",
+            groups=[InputGroup([fixtures / "filters" / "dedup_second_source.jsonl"], "dolly", {"no_such_option": 1})],
+        )
+    assert list(tmp_path.iterdir()) == []

@@ -224,8 +224,11 @@ def run(
     if not all_groups:
         raise ConfigError("nothing to convert: no sources given")
     plan = []
-    for group in all_groups:
+    for group in all_groups:  # check every group before reading any: a bad option fails at once
         conv = group.converter if isinstance(group.converter, Converter) else get_converter(group.converter)
+        conv.context(group.options)
+        if group.category is not None and group.category not in DOLLY_CATEGORIES:
+            raise ConfigError(f"category {group.category!r} is not a Dolly task type: {', '.join(sorted(DOLLY_CATEGORIES))}")
         plan.append((group, conv, expand_inputs(list(group.sources))))
     inputs = [inp for _group, _conv, group_inputs in plan for inp in group_inputs]
     report = RunReport()
