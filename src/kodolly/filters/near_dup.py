@@ -5,9 +5,10 @@ left out by default because many questions share one passage) is casefolded and 
 everything but letters and digits (so spacing and punctuation do not count), then cut into
 character shingles of ``shingle`` characters (default 3: a Hangul syllable carries more than a Latin
 letter). A MinHash of ``num_perm`` permutations (datasketch, fixed seed, shingles hashed with
-xxh3) goes into a MinHash LSH index with the Jaccard ``threshold``. A row whose LSH candidates
-(bands chosen by datasketch for the threshold, weighted towards recall) include an earlier row
-with an estimated Jaccard similarity ``>= threshold`` is dropped as
+xxh3) is cut into LSH bands; the number of bands and rows per band are chosen by datasketch's
+MinHashLSH for the Jaccard ``threshold`` (weighted towards recall), and the band index itself is a
+compact one kept here. A row whose band candidates include an earlier row with an estimated
+Jaccard similarity ``>= threshold`` is dropped as
 ``near_duplicate_of:<id of the earliest such row>``; otherwise it is added to the index.
 
 Deterministic: the permutations come from a fixed seed, the shingle hash is xxh3, and the
