@@ -62,3 +62,8 @@ def test_bad_config_files_are_config_errors(tmp_path, text, message):
 def test_config_without_inputs_is_a_config_error():
     with pytest.raises(ConfigError, match="no inputs"):
         run_config.from_dict({"output": {"path": "x.parquet"}})
+
+
+def test_auto_converter_in_a_config(fixtures, tmp_path):
+    cfg = run_config.from_dict({"inputs": [{"from": "auto", "path": str(fixtures / "filters" / "near_dup_pairs.jsonl")}]})
+    assert cfg.inputs[0].converter == "alpaca"

@@ -38,3 +38,17 @@ def test_examples_keep_the_first_three_per_reason_with_excerpts():
         '    alpaca a.jsonl:10 id=id9: {"broken',
     ]
     assert "    alpaca a.jsonl:1 id=id0 [duplicate_of:id0]: 질문 질문" in text
+
+
+def test_rejects_per_source_and_reason_when_several_sources():
+    tally = Tally()
+    tally.source("aihub").rejected.update({"domain_excluded": 3, "duplicate_of": 1})
+    tally.source("csv").rejected.update({"score_below": 2})
+    from kodolly.report import format_by_source
+
+    assert format_by_source(tally).splitlines() == [
+        f"{'source':<20}{'reject reason':<40}{'count':>10}",
+        f"{'aihub':<20}{'domain_excluded':<40}{3:>10}",
+        f"{'':<20}{'duplicate_of':<40}{1:>10}",
+        f"{'csv':<20}{'score_below':<40}{2:>10}",
+    ]

@@ -97,8 +97,18 @@ def format_examples(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_by_source(tally: Tally) -> str:
+    """Reject counts per source and reason (empty unless the run read more than one source)."""
+    if len(tally.sources) < 2 or not tally.rejected:
+        return ""
+    lines = [f"{'source':<20}{'reject reason':<40}{'count':>10}"]
+    for name, counts in sorted(tally.sources.items()):
+        for n, (reason, count) in enumerate(sorted(counts.rejected.items(), key=lambda kv: (-kv[1], kv[0]))):
+            lines.append(f"{name if n == 0 else '':<20}{reason:<40}{count:>10}")
+    return "\n".join(lines)
+
+
 def format_report(data: dict[str, Any], tally: Tally) -> str:
-    """The tally table followed by the example rejects."""
-    text = tally.format()
-    examples = format_examples(data)
-    return text + ("\n\n" + examples if examples else "")
+    """The tally table, the rejects per source and reason (several sources), and the example rejects."""
+    parts = [tally.format(), format_by_source(tally), format_examples(data)]
+    return "\n\n".join(part for part in parts if part)

@@ -60,6 +60,8 @@ def test_several_inputs_with_different_converters(fixtures, tmp_path, test_conve
     )
     assert result.exit_code == 0, result.output
     assert "tally OK: read 22 = written 10 + rejected 12" in result.output
+    assert f"{'test_user_csv':<20}{'domain_excluded':<40}{2:>10}" in result.output
+    assert f"{'':<20}{'score_below':<40}{2:>10}" in result.output
     assert sorted(set(pq.read_table(tmp_path / "ko.parquet").column("source").to_pylist())) == ["test_aihub_sft", "test_user_csv"]
 
 

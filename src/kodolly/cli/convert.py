@@ -84,7 +84,7 @@ def convert_command(sources, converter, output, output_format, category, options
     in one run with --input NAME:PATH or [[inputs]] in the config file.
     """
     from .. import config as run_config
-    from ..report import format_examples
+    from ..report import format_report
 
     if sources and converter == "auto":
         converter = _auto_converter(sources[0])
@@ -110,10 +110,7 @@ def convert_command(sources, converter, output, output_format, category, options
         progress=progress,
         groups=more,
     )
-    click.echo(result.tally.format())
-    examples = format_examples(result.report_data or {})
-    if examples:
-        click.echo("\n" + examples)
+    click.echo(format_report(result.report_data or {}, result.tally))
     click.echo(f"\nwrote {result.output} ({result.tally.written} rows)")
     click.echo(f"rejects {result.rejects} ({result.tally.rejected})")
     click.echo(f"manifest {result.manifest}")
