@@ -33,6 +33,16 @@ def test_default_checks_empty_lfs_and_echo():
     ]
 
 
+def test_echo_ignores_whitespace_but_not_punctuation():
+    flt = ContentFilter()
+    rows = [
+        row("nl", instruction="물의 끓는점은 몇 도인가요?", response="물의 끓는점은\n몇 도인가요?"),
+        row("sp", instruction="물의 끓는점은 몇 도인가요?", response="물의끓는점은 몇 도인가요?"),
+        row("dot", instruction="물의 끓는점은 몇 도인가요?", response="물의 끓는점은 몇 도인가요."),
+    ]
+    assert flt.apply(rows) == ["content_response_equals_instruction", "content_response_equals_instruction", None]
+
+
 def test_checks_can_be_turned_off():
     flt = ContentFilter(lfs_pointers=False, echo=False)
     assert flt.apply([row("lfs", response=LFS), row("echo", instruction="a", response="a")]) == [None, None]

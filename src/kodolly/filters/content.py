@@ -5,7 +5,8 @@ Checks run cheapest first and the first failing check names the reason:
 1. ``content_empty_instruction`` / ``content_empty_response`` (the pipeline already rejects empty
    fields as ``empty_field:*``; this catches rows handed to the filter directly through the API)
 2. ``content_lfs_pointer``: a text field holds a Git-LFS pointer instead of data
-3. ``content_response_equals_instruction``: the answer repeats the question (after normalisation)
+3. ``content_response_equals_instruction``: the answer repeats the question (after normalisation,
+   ignoring whitespace: ``"물의 끓는점은\n몇 도?"`` repeats ``"물의 끓는점은 몇 도?"``)
 4. ``content_too_short:<field>`` / ``content_too_long:<field>``: length in characters (``len``),
    per field (``instruction``, ``context``, ``response``) or ``total`` (the three together)
 5. ``content_hangul_share:<field>``: the share of Hangul among the field's letters
@@ -115,7 +116,14 @@ class ContentFilter:
             response.startswith(LFS_PREFIX) or instruction.startswith(LFS_PREFIX) or row["context"].startswith(LFS_PREFIX)
         ):
             return "content_lfs_pointer"
-        if self.echo and response == instruction:
+        if self.echo and (
+            response == instruction
+            or (  # equal up to whitespace (AI Hub has these); the end characters rule most rows out cheaply
+                response[0] == instruction[0]
+                and response[-1] == instruction[-1]
+                and "".join(response.split()) == "".join(instruction.split())
+            )
+        ):
             return "content_response_equals_instruction"
         if self._short or self._long:
             if self._needs_total:
