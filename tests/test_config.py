@@ -67,3 +67,8 @@ def test_config_without_inputs_is_a_config_error():
 def test_auto_converter_in_a_config(fixtures, tmp_path):
     cfg = run_config.from_dict({"inputs": [{"from": "auto", "path": str(fixtures / "filters" / "near_dup_pairs.jsonl")}]})
     assert cfg.inputs[0].converter == "alpaca"
+
+
+def test_an_input_may_name_a_converter_object(fixtures, test_converters):
+    cfg = run_config.from_dict({"inputs": [{"from": test_converters["csv"], "path": str(fixtures / "filters" / "user_scored.csv")}]})
+    assert cfg.inputs[0].converter is test_converters["csv"]

@@ -89,10 +89,19 @@ def load_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def validate(data: Mapping[str, Any], where: str = "config") -> None:
+    """Check a config dict against the schema. In a dict built in Python (or by the command line)
+    an input's ``from`` may also be a :class:`~kodolly.converters.Converter` object."""
+    from .converters import Converter
     from .manifest import load_schema
 
+    data = dict(data)
+    if isinstance(data.get("inputs"), list):
+        data["inputs"] = [
+            dict(item, **{"from": item["from"].name}) if isinstance(item, Mapping) and isinstance(item.get("from"), Converter) else item
+            for item in data["inputs"]
+        ]
     try:
-        jsonschema.validate(dict(data), load_schema("run-config"))
+        jsonschema.validate(data, load_schema("run-config"))
     except jsonschema.ValidationError as exc:
         at = "/".join(str(part) for part in exc.absolute_path) or "(top)"
         raise ConfigError(f"{where}: {at}: {exc.message}") from None
