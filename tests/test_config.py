@@ -72,3 +72,14 @@ def test_auto_converter_in_a_config(fixtures, tmp_path):
 def test_an_input_may_name_a_converter_object(fixtures, test_converters):
     cfg = run_config.from_dict({"inputs": [{"from": test_converters["csv"], "path": str(fixtures / "filters" / "user_scored.csv")}]})
     assert cfg.inputs[0].converter is test_converters["csv"]
+
+
+def test_the_schema_is_valid_and_the_fixture_config_passes_it(fixtures):
+    import tomllib
+
+    import jsonschema
+
+    from kodolly.manifest import load_schema
+
+    jsonschema.Draft202012Validator.check_schema(load_schema("run-config"))
+    run_config.validate(tomllib.loads((fixtures / "filters" / "reference_run.toml").read_text("utf-8")))
