@@ -83,3 +83,18 @@ def test_the_schema_is_valid_and_the_fixture_config_passes_it(fixtures):
 
     jsonschema.Draft202012Validator.check_schema(load_schema("run-config"))
     run_config.validate(tomllib.loads((fixtures / "filters" / "reference_run.toml").read_text("utf-8")))
+
+
+def test_the_readme_example_config_is_valid(fixtures):
+    import re
+    import tomllib
+
+    text = (fixtures.parent / "docs" / "readme" / "filters.md").read_text("utf-8")
+    block = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
+    data = tomllib.loads(block)
+    run_config.validate(data)
+    from kodolly.filters import build_filters
+
+    assert [f.name for f in build_filters(run_config.from_dict(
+        dict(data, inputs=[{"from": "alpaca", "path": "x.json"}])).filters)] == [
+        "score", "domain", "content", "dedup", "near_dup", "split"]
