@@ -23,6 +23,11 @@ def test_keep_unscored_keeps_rows_without_score_but_still_filters_low_scores():
     assert ScoreFilter(30, keep_unscored=True).apply(rows) == [None, "score_below", None]
 
 
+def test_scores_left_as_text_compare_as_numbers():
+    rows = [row("a", score="45"), row("b", score=" 12.5 "), row("c", score="높음"), row("d", score=True)]
+    assert ScoreFilter(30).apply(rows) == [None, "score_below", "no_score", "no_score"]
+
+
 def test_settings_record_threshold_and_strictness():
     assert ScoreFilter("30", keep_unscored=True).settings() == {"min_score": 30.0, "strict": True, "keep_unscored": True}
 

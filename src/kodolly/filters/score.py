@@ -1,6 +1,7 @@
 """Score filter: keep rows with ``score > min_score`` (strict, as in the pipelines users already run).
 
-Rows without a score (``None`` or NaN) are dropped as ``no_score`` unless ``keep_unscored``.
+Rows without a score (``None``, NaN, or text that is not a number) are dropped as ``no_score``
+unless ``keep_unscored``; a score a converter left as text (``"45"``) is compared as a number.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class ScoreFilter:
         append = out.append
         for row in rows:
             score = row["score"]
+            if score is not None and type(score) is not float and type(score) is not int:
+                score = _as_number(score)
             if score is None or score != score:  # None or NaN
                 append(unscored)
             elif score > threshold:
@@ -39,3 +42,13 @@ class ScoreFilter:
             else:
                 append("score_below")
         return out
+
+
+def _as_number(value: object) -> float | None:
+    """A score a converter left as text (``"45"``, ``" 45.5 "``) as a number; anything else is no score."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
