@@ -142,7 +142,7 @@ def test_iter_rows_streams_and_collects_rejects():
 def test_to_dataset_and_in_memory_convert():
     ds = kodolly.to_dataset(A / "kullm_eval.json", "alpaca")
     assert ds.num_rows == 3
-    assert ds.column_names == list(kodolly.ROW_FIELDS)
+    assert ds.column_names == list(kodolly.ROW_FIELDS) + ["split"]
     result = kodolly.convert(A / "kullm_eval.json", "alpaca")
     assert [r["id"] for r in result.rows] == ["1", "2:0", "2:1"]
     assert result.output is None and result.manifest is None

@@ -10,7 +10,7 @@ from .converters import Converter
 from .errors import InputError
 from .io.readers import BadRecord, read_records
 from .io.sources import expand_inputs
-from .pipeline import DEFAULT_BATCH_SIZE, Filter, RunResult, process, run
+from .pipeline import DEFAULT_BATCH_SIZE, Filter, InputGroup, RunResult, process, run
 from .registry import get_converter, list_converters
 from .tally import Tally, reason_key
 
@@ -29,12 +29,15 @@ def convert(
     dolly_only: bool = False,
     rejects_path: PathLike | None = None,
     progress: bool | None = False,
+    groups: Sequence[InputGroup] = (),
 ) -> RunResult:
     """Convert ``sources`` (files, folders, globs, zips) with a named converter.
 
     With ``output`` the rows are written there (``.parquet``, ``.jsonl`` or a ``datasets`` folder)
-    with ``<name>.rejects.jsonl`` and ``<name>.manifest.json`` beside; without it the kept rows are
-    returned in ``result.rows``. ``result.tally`` always holds the counts.
+    with ``<name>.rejects.jsonl``, ``<name>.manifest.json`` and ``<name>.report.json`` beside;
+    without it the kept rows are returned in ``result.rows``. ``result.tally`` always holds the
+    counts. ``filters`` is a filter chain, e.g. ``kodolly.filters.build_filters({...})``;
+    ``groups`` adds more :class:`InputGroup` s (sources read with another converter) to the run.
     """
     return run(
         _as_list(sources),
@@ -47,6 +50,39 @@ def convert(
         dolly_only=dolly_only,
         rejects_path=rejects_path,
         progress=progress,
+        groups=groups,
+    )
+
+
+def run_config(
+    config: PathLike | Mapping[str, Any],
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    progress: bool | None = False,
+) -> RunResult:
+    """Run a whole conversion described by a run config (a TOML file path, or the same as a dict).
+
+    ``overrides`` (same shape as the file) replace settings of the file; see :mod:`kodolly.config`.
+    """
+    from . import config as _config
+
+    if isinstance(config, Mapping):
+        data = dict(config)
+    else:
+        data = _config.load_file(config)
+    if overrides:
+        data = _config.merge(data, overrides)
+    cfg = _config.from_dict(data)
+    return run(
+        [],
+        cfg.inputs[0].converter,
+        cfg.output,
+        filters=cfg.build_filters(),
+        output_format=cfg.output_format,
+        dolly_only=cfg.dolly_only,
+        rejects_path=cfg.rejects,
+        progress=progress,
+        groups=cfg.inputs,
     )
 
 

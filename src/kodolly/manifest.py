@@ -51,8 +51,11 @@ def build_manifest(
     rejects: dict[str, Any] | None,
     output_format: str,
     dolly_only: bool,
+    groups: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    return {
+    """The manifest. ``converter`` describes the first (often the only) input group; ``groups``,
+    when given, lists every group of the run: its converter, options, category override and inputs."""
+    manifest = {
         "manifest_version": MANIFEST_VERSION,
         "kodolly_version": _version(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -66,6 +69,9 @@ def build_manifest(
         "rejects": rejects,
         "counts": tally.as_dict(),
     }
+    if groups is not None:
+        manifest["groups"] = groups
+    return manifest
 
 
 def validate_manifest(manifest: dict[str, Any]) -> None:

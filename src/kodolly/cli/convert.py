@@ -10,6 +10,7 @@ from .. import api
 from ..errors import ConfigError
 from ..rows import DOLLY_CATEGORIES
 from ..io.writers import FORMATS
+from .run_options import cli_config, run_options
 
 
 def parse_options(pairs: tuple[str, ...]) -> dict[str, object]:
@@ -65,9 +66,9 @@ def _short(record: object) -> str:
 
 
 @click.command("convert")
-@click.argument("sources", nargs=-1, required=True)
+@click.argument("sources", nargs=-1)
 @click.option("--from", "converter", default="auto", show_default=True, help="Converter name (see `kodolly formats`), or auto.")
-@click.option("-o", "--output", required=True, type=click.Path(), help="Output: x.parquet, x.jsonl, or a folder (datasets).")
+@click.option("-o", "--output", type=click.Path(), help="Output: x.parquet, x.jsonl, or a folder (datasets); required unless the config file names it.")
 @click.option("--format", "output_format", type=click.Choice(FORMATS), help="Output format (default: from the output name).")
 @click.option("--category", type=click.Choice(sorted(DOLLY_CATEGORIES)), help="Set every row's Dolly category.")
 @click.option("--option", "-O", "options", multiple=True, metavar="KEY=VALUE", help="A converter option (repeatable).")
@@ -76,27 +77,48 @@ def _short(record: object) -> str:
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal only).")
 @click.option("--layout", "layout", type=click.Path(dir_okay=False), help="A TOML layout file that describes the source (instead of --from).")
 @click.option("--map", "mappings", multiple=True, metavar="FIELD=PATH", help="Map a row field (instruction, context, response, category, domain, score, id, meta.NAME) to a record path (repeatable; instead of --from).")
-def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress, layout, mappings) -> None:
-    """Convert SOURCES (files, folders, globs, zips) into one Dolly-format dataset."""
+@run_options
+def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress, layout, mappings, **run) -> None:
+    """Convert SOURCES (files, folders, globs, zips) into one Dolly-format dataset.
+
+    Filters, exact dedup (on by default), near-dup and the split are set with the options below or
+    in a run config file (--config run.toml); several inputs with different converters are read
+    in one run with --input NAME:PATH or [[inputs]] in the config file.
+    """
+    from .. import config as run_config
+    from ..report import format_report
+
     if layout or mappings:
         converter = _layout_converter(converter, layout, mappings)
-    elif converter == "auto":
+    elif sources and converter == "auto":
         converter = _auto_converter(sources[0])
-    result = api.convert(
-        list(sources),
-        converter,
-        output,
-        options=parse_options(options),
-        category=category,
-        output_format=output_format,
-        dolly_only=dolly_only,
-        rejects_path=rejects_path,
-        progress=progress,
+    overrides = cli_config(
+        sources=sources, converter=converter, options=parse_options(options), category=category, output=output,
+        output_format=output_format, dolly_only=dolly_only, rejects_path=rejects_path, run=run,
     )
-    click.echo(result.tally.format())
+    data = run_config.load_file(run["config_path"]) if run.get("config_path") else {}
+    cfg = run_config.from_dict(run_config.merge(data, overrides), where=run.get("config_path") or "command line")
+    if cfg.output is None:
+        raise ConfigError("no output: give -o/--output, or [output] path in the config file")
+    first, *more = cfg.inputs
+    result = api.convert(
+        list(first.sources),
+        first.converter,
+        cfg.output,
+        options=first.options,
+        category=first.category,
+        filters=cfg.build_filters(),
+        output_format=cfg.output_format,
+        dolly_only=cfg.dolly_only,
+        rejects_path=cfg.rejects,
+        progress=progress,
+        groups=more,
+    )
+    click.echo(format_report(result.report_data or {}, result.tally))
     click.echo(f"\nwrote {result.output} ({result.tally.written} rows)")
     click.echo(f"rejects {result.rejects} ({result.tally.rejected})")
     click.echo(f"manifest {result.manifest}")
+    click.echo(f"report {result.report}")
 
 
 def _layout_converter(converter: str, layout: str | None, mappings: tuple[str, ...]):

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from ..errors import ConfigError
-from ..rows import ARROW_SCHEMA, DOLLY_ARROW_SCHEMA, DOLLY_FIELDS, dump_meta, rows_to_table
+from ..rows import ARROW_SCHEMA, DEFAULT_SPLIT, DOLLY_ARROW_SCHEMA, DOLLY_FIELDS, SPLIT_FIELD, dump_meta, rows_to_table
 
 FORMATS = ("parquet", "jsonl", "datasets")
 _SUFFIX_FORMATS = {".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -163,6 +163,8 @@ class JsonlRowWriter(RowWriter):
                 record = dict(row)
                 if isinstance(record["meta"], dict):
                     record["meta"] = dump_meta(record["meta"])
+                if not record.get(SPLIT_FIELD):
+                    record[SPLIT_FIELD] = DEFAULT_SPLIT
             out.append(orjson.dumps(record))
         self._fh.write(b"\n".join(out) + b"\n")
         self.rows += len(rows)

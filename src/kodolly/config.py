@@ -1,0 +1,186 @@
+"""The run config file: a whole ``kodolly convert`` run in one reviewable TOML file.
+
+::
+
+    [[inputs]]
+    from = "alpaca"                 # a converter name (kodolly formats), or "auto"
+    paths = ["data/koalpaca_v1.1.jsonl"]
+    options = {license = "CC BY-NC 4.0"}
+
+    [[inputs]]
+    from = "dolly"
+    path = "data/ko_dolly.jsonl"
+    category = "open_qa"            # optional category override
+
+    [output]
+    path = "out/ko-dolly.parquet"   # format from the name, or format = "parquet" | "jsonl" | "datasets"
+
+    [filters.score]
+    min = 30                        # keep rows with score > 30
+    keep_unscored = false
+
+    [filters.domain]
+    exclude = ["예체능", "종교", "보건"]
+
+    [filters.content]
+    min_chars = {response = 2}
+    min_hangul = {response = 0.3}
+
+    [dedup]
+    key = ["instruction", "context", "response"]
+
+    [near_dup]
+    threshold = 0.8
+
+    [split]
+    train = 0.9
+    validation = 0.1
+
+The file is checked against ``schemas/run-config.schema.json``; relative paths are relative to
+the file. Command-line options override it (:func:`merge`): options given on the command line
+replace the same settings of the file, and inputs given on the command line replace its inputs.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import jsonschema
+
+from .errors import ConfigError
+from .pipeline import InputGroup
+
+FILTER_SECTIONS = ("score", "category", "domain", "content")
+TOP_SECTIONS = ("dedup", "near_dup", "split")
+
+
+@dataclass
+class RunConfig:
+    """A run, ready to go: input groups, output settings and the filter settings."""
+
+    inputs: list[InputGroup]
+    output: str | None = None
+    output_format: str | None = None
+    dolly_only: bool = False
+    rejects: str | None = None
+    filters: dict[str, Any] = field(default_factory=dict)  # build_filters settings
+
+    def build_filters(self) -> list[Any]:
+        from .filters import build_filters
+
+        return build_filters(self.filters)
+
+
+def load_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a run config file, check it against the schema and make its paths absolute."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: not a valid TOML file: {exc}") from None
+    validate(data, str(p))
+    return resolve_paths(data, p.resolve().parent)
+
+
+def validate(data: Mapping[str, Any], where: str = "config") -> None:
+    """Check a config dict against the schema. In a dict built in Python (or by the command line)
+    an input's ``from`` may also be a :class:`~kodolly.converters.Converter` object."""
+    from .converters import Converter
+    from .manifest import load_schema
+
+    data = dict(data)
+    if isinstance(data.get("inputs"), list):
+        data["inputs"] = [
+            dict(item, **{"from": item["from"].name}) if isinstance(item, Mapping) and isinstance(item.get("from"), Converter) else item
+            for item in data["inputs"]
+        ]
+    try:
+        jsonschema.validate(data, load_schema("run-config"))
+    except jsonschema.ValidationError as exc:
+        at = "/".join(str(part) for part in exc.absolute_path) or "(top)"
+        raise ConfigError(f"{where}: {at}: {exc.message}") from None
+
+
+def resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    def absolute(value: str) -> str:
+        return value if os.path.isabs(value) else str(base / value)
+
+    data = dict(data)
+    inputs = []
+    for item in data.get("inputs", []):
+        item = dict(item)
+        if "path" in item:
+            item["path"] = absolute(item["path"])
+        if "paths" in item:
+            item["paths"] = [absolute(v) for v in item["paths"]]
+        inputs.append(item)
+    if inputs:
+        data["inputs"] = inputs
+    if "output" in data:
+        out = dict(data["output"])
+        for key in ("path", "rejects"):
+            if key in out:
+                out[key] = absolute(out[key])
+        data["output"] = out
+    return data
+
+
+REPLACED_TABLES = frozenset({"split"})  # ratios must add up to 1: an override replaces them all
+
+
+def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``overrides`` over ``base``: tables merge key by key (except ``split``, which is replaced
+    whole), anything else (lists too) replaces."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and key not in REPLACED_TABLES:
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def from_dict(data: Mapping[str, Any], *, where: str = "config") -> RunConfig:
+    """A :class:`RunConfig` from a checked config dict (file, command line, or both merged)."""
+    validate(data, where)
+    groups = []
+    for item in data.get("inputs", []):
+        paths = [item["path"]] if "path" in item else list(item["paths"])
+        converter = item["from"]
+        if converter == "auto":
+            converter = auto_converter(paths[0])
+        groups.append(InputGroup(paths, converter, dict(item.get("options") or {}), item.get("category")))
+    if not groups:
+        raise ConfigError(f"{where}: no inputs: give SOURCES with --from, --input NAME:PATH, or [[inputs]] in the config file")
+    out = data.get("output", {})
+    filters: dict[str, Any] = {}
+    for name in FILTER_SECTIONS:
+        if name in data.get("filters", {}):
+            filters[name] = dict(data["filters"][name])
+    for name in TOP_SECTIONS:
+        if name in data:
+            filters[name] = dict(data[name])
+    return RunConfig(
+        inputs=groups,
+        output=out.get("path"),
+        output_format=out.get("format"),
+        dolly_only=bool(out.get("dolly_only", False)),
+        rejects=out.get("rejects"),
+        filters=filters,
+    )
+
+
+def auto_converter(source: str) -> str:
+    """The converter ``kodolly inspect`` names for the first file of ``source``."""
+    from .api import inspect_file
+
+    found = inspect_file(source)
+    if found.converter is None:
+        raise ConfigError(f"{found.file}: cannot tell which converter fits; name one (see `kodolly formats`)")
+    return found.converter

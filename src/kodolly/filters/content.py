@@ -1,0 +1,145 @@
+"""Content filter: empty fields, Git-LFS pointer text, echoed answers, length and Hangul-share bounds.
+
+Checks run cheapest first and the first failing check names the reason:
+
+1. ``content_empty_instruction`` / ``content_empty_response`` (the pipeline already rejects empty
+   fields as ``empty_field:*``; this catches rows handed to the filter directly through the API)
+2. ``content_lfs_pointer``: a text field holds a Git-LFS pointer instead of data
+3. ``content_response_equals_instruction``: the answer repeats the question (after normalisation,
+   ignoring whitespace: ``"물의 끓는점은\n몇 도?"`` repeats ``"물의 끓는점은 몇 도?"``)
+4. ``content_too_short:<field>`` / ``content_too_long:<field>``: length in characters (``len``),
+   per field (``instruction``, ``context``, ``response``) or ``total`` (the three together)
+5. ``content_hangul_share:<field>``: the share of Hangul among the field's letters
+   (:func:`kodolly.normalize.hangul_share`) is below the bound; an empty field is not checked
+
+Bounds are given per field, e.g. ``{"response": 2}``; a bare number applies to ``response``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..errors import ConfigError
+from ..normalize import hangul_share
+
+LENGTH_FIELDS = ("instruction", "context", "response", "total")
+HANGUL_FIELDS = ("instruction", "context", "response")
+DEFAULT_FIELD = "response"
+LFS_PREFIX = "version https://git-lfs.github.com/spec/"
+
+
+def parse_bounds(value: Any, *, allowed: tuple[str, ...], what: str, integer: bool) -> dict[str, float]:
+    """Per-field bounds from a number (-> ``response``), ``"response=2,total=100"``, a list of those, or a mapping."""
+    if value is None:
+        return {}
+    items: list[tuple[str, Any]] = []
+    if isinstance(value, Mapping):
+        items = list(value.items())
+    else:
+        parts = value if isinstance(value, (list, tuple)) else [value]
+        for part in parts:
+            if isinstance(part, (int, float)) and not isinstance(part, bool):
+                items.append((DEFAULT_FIELD, part))
+                continue
+            for piece in str(part).split(","):
+                piece = piece.strip()
+                if not piece:
+                    continue
+                key, sep, num = piece.partition("=")
+                items.append((key.strip(), num.strip()) if sep else (DEFAULT_FIELD, key))
+    out: dict[str, float] = {}
+    for key, raw in items:
+        if key not in allowed:
+            raise ConfigError(f"{what}: unknown field {key!r} (fields: {', '.join(allowed)})")
+        try:
+            num = float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{what}: {key}={raw!r} is not a number") from None
+        if num < 0 or num != num:
+            raise ConfigError(f"{what}: {key}={raw!r} must be a number >= 0")
+        if integer:
+            if num != int(num):
+                raise ConfigError(f"{what}: {key}={raw!r} must be a whole number of characters")
+            num = int(num)
+        elif num > 1:
+            raise ConfigError(f"{what}: {key}={raw!r} is a share and must be between 0 and 1")
+        out[key] = num
+    return out
+
+
+class ContentFilter:
+    name = "content"
+
+    def __init__(
+        self,
+        *,
+        min_chars: Any = None,
+        max_chars: Any = None,
+        min_hangul: Any = None,
+        lfs_pointers: bool = True,
+        echo: bool = True,
+    ) -> None:
+        self.min_chars = parse_bounds(min_chars, allowed=LENGTH_FIELDS, what="min_chars", integer=True)
+        self.max_chars = parse_bounds(max_chars, allowed=LENGTH_FIELDS, what="max_chars", integer=True)
+        self.min_hangul = parse_bounds(min_hangul, allowed=HANGUL_FIELDS, what="min_hangul", integer=False)
+        for key, low in self.min_chars.items():
+            high = self.max_chars.get(key)
+            if high is not None and high < low:
+                raise ConfigError(f"content filter: max_chars {key}={high} is below min_chars {key}={low}")
+        self.lfs_pointers = bool(lfs_pointers)
+        self.echo = bool(echo)
+        # (field, bound, reason) triples, prepared once
+        self._short = [(k, v, f"content_too_short:{k}") for k, v in self.min_chars.items()]
+        self._long = [(k, v, f"content_too_long:{k}") for k, v in self.max_chars.items()]
+        self._hangul = [(k, v, f"content_hangul_share:{k}") for k, v in self.min_hangul.items()]
+        self._needs_total = "total" in self.min_chars or "total" in self.max_chars
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "min_chars": self.min_chars,
+            "max_chars": self.max_chars,
+            "min_hangul": self.min_hangul,
+            "lfs_pointers": self.lfs_pointers,
+            "echo": self.echo,
+        }
+
+    def apply(self, rows: list[dict[str, Any]]) -> list[str | None]:
+        return [self.check(row) for row in rows]
+
+    def check(self, row: dict[str, Any]) -> str | None:
+        instruction, response = row["instruction"], row["response"]
+        if not instruction:
+            return "content_empty_instruction"
+        if not response:
+            return "content_empty_response"
+        if self.lfs_pointers and (
+            response.startswith(LFS_PREFIX) or instruction.startswith(LFS_PREFIX) or row["context"].startswith(LFS_PREFIX)
+        ):
+            return "content_lfs_pointer"
+        if self.echo and (
+            response == instruction
+            or (  # equal up to whitespace (AI Hub has these); the end characters rule most rows out cheaply
+                response[0] == instruction[0]
+                and response[-1] == instruction[-1]
+                and "".join(response.split()) == "".join(instruction.split())
+            )
+        ):
+            return "content_response_equals_instruction"
+        if self._short or self._long:
+            if self._needs_total:
+                lengths = {"instruction": len(instruction), "context": len(row["context"]), "response": len(response)}
+                lengths["total"] = lengths["instruction"] + lengths["context"] + lengths["response"]
+                get = lengths.__getitem__
+            else:
+                get = lambda key: len(row[key])  # noqa: E731
+            for key, bound, reason in self._short:
+                if get(key) < bound:
+                    return reason
+            for key, bound, reason in self._long:
+                if get(key) > bound:
+                    return reason
+        for key, bound, reason in self._hangul:
+            text = row[key]
+            if text and hangul_share(text) < bound:
+                return reason
+        return None

@@ -1,0 +1,114 @@
+"""The run report: counts per source and per reason plus a few example rejects for each reason.
+
+Printed after a run as a table and written beside the output as ``<out>.report.json``. The counts
+are the run's tally (:meth:`Tally.as_dict`); the examples are the first ``EXAMPLES_PER_REASON``
+rejects of each tally reason in input order, each with its location and a short excerpt, so a
+person can see at a glance what a filter removed and why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import orjson
+
+from .tally import Tally
+
+EXAMPLES_PER_REASON = 3
+EXCERPT_CHARS = 80
+REPORT_VERSION = 1
+
+
+def report_path(manifest_path: Path) -> Path:
+    """``out.manifest.json`` -> ``out.report.json``."""
+    name = manifest_path.name
+    stem = name[: -len(".manifest.json")] if name.endswith(".manifest.json") else manifest_path.stem
+    return manifest_path.with_name(stem + ".report.json")
+
+
+def _excerpt(text: Any, limit: int = EXCERPT_CHARS) -> str:
+    if not isinstance(text, str):
+        text = orjson.dumps(text, default=str).decode() if text is not None else ""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class RunReport:
+    """Collects example rejects during a run; counts come from the tally at the end."""
+
+    def __init__(self, per_reason: int = EXAMPLES_PER_REASON) -> None:
+        self.per_reason = per_reason
+        self.examples: dict[str, list[dict[str, Any]]] = {}
+
+    def add(self, key: str, reject: dict[str, Any]) -> None:
+        found = self.examples.get(key)
+        if found is None:
+            found = self.examples[key] = []
+        if len(found) >= self.per_reason:
+            return
+        raw = reject.get("raw")
+        example = {
+            "reason": reject["reason"],
+            "source": reject["source"],
+            "file": reject["file"],
+            "line": reject["line"],
+            "index": reject["index"],
+            "id": reject["id"],
+            "detail": reject["detail"],
+        }
+        if isinstance(raw, dict) and "instruction" in raw and "response" in raw:
+            example["instruction"] = _excerpt(raw["instruction"])
+            example["response"] = _excerpt(raw["response"])
+        else:
+            example["raw"] = _excerpt(raw, 160)
+        found.append(example)
+
+    def as_dict(self, tally: Tally, filters: Sequence[Any] = ()) -> dict[str, Any]:
+        return {
+            "report_version": REPORT_VERSION,
+            "counts": tally.as_dict(),
+            "filters": [{"name": f.name, "settings": f.settings()} for f in filters],
+            "examples": {key: self.examples[key] for key in sorted(self.examples)},
+        }
+
+    @staticmethod
+    def write(path: Path, data: dict[str, Any]) -> None:
+        from .io.writers import write_json_atomic
+
+        write_json_atomic(path, data)
+
+
+def format_examples(data: dict[str, Any]) -> str:
+    """The example rejects of a report as lines a person can read (empty when nothing was rejected)."""
+    examples = data.get("examples") or {}
+    if not examples:
+        return ""
+    lines = [f"example rejects (first {EXAMPLES_PER_REASON} per reason)"]
+    for key, items in examples.items():
+        lines.append(f"  {key}")
+        for ex in items:
+            where = ex["file"] + (f":{ex['line']}" if ex.get("line") is not None else f"#{ex['index']}")
+            ident = f" id={ex['id']}" if ex.get("id") else ""
+            reason = f" [{ex['reason']}]" if ex["reason"] != key else ""
+            detail = f" ({ex['detail']})" if ex.get("detail") else ""
+            text = f"{ex['instruction']} → {ex['response']}" if "instruction" in ex else ex.get("raw", "")
+            lines.append(f"    {ex['source']} {where}{ident}{reason}{detail}: {text}")
+    return "\n".join(lines)
+
+
+def format_by_source(tally: Tally) -> str:
+    """Reject counts per source and reason (empty unless the run read more than one source)."""
+    if len(tally.sources) < 2 or not tally.rejected:
+        return ""
+    lines = [f"{'source':<20}{'reject reason':<40}{'count':>10}"]
+    for name, counts in sorted(tally.sources.items()):
+        for n, (reason, count) in enumerate(sorted(counts.rejected.items(), key=lambda kv: (-kv[1], kv[0]))):
+            lines.append(f"{name if n == 0 else '':<20}{reason:<40}{count:>10}")
+    return "\n".join(lines)
+
+
+def format_report(data: dict[str, Any], tally: Tally) -> str:
+    """The tally table, the rejects per source and reason (several sources), and the example rejects."""
+    parts = [tally.format(), format_by_source(tally), format_examples(data)]
+    return "\n\n".join(part for part in parts if part)
