@@ -27,6 +27,7 @@ The rule for turning a conversation into rows:
 6. A user turn with text but no assistant turn after it: ``no_assistant_turn`` when the
    conversation has no exchange at all (one reject for the whole conversation), else one
    ``unanswered_turn`` reject for it (typically the trailing question of a dump cut short).
+   A conversation of assistant and system turns only is rejected as ``no_user_turn``.
 7. ``first_turn_only=True``: only exchange 0 is produced (a row, or its reject); its context then
    holds only system and leading assistant turns.
 8. Whole-conversation rejects: ``missing_field:conversations`` (neither ``conversations`` nor
@@ -186,7 +187,10 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
         unanswered.append(pending)
 
     if not exchanges:
-        yield Reject("no_assistant_turn", "no user turn is followed by an assistant turn")
+        if any(t.role == "user" and t.texts for t in turns):
+            yield Reject("no_assistant_turn", "no user turn is followed by an assistant turn")
+        else:
+            yield Reject("no_user_turn", "the conversation has no user turn with text")
         return
     total = len(exchanges)
     for k, (user, assistant, before) in enumerate(exchanges):
