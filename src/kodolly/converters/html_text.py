@@ -126,9 +126,12 @@ class _Renderer:
         """Render one node: text and inline elements into the current block, blocks on their own."""
         tag = child.tag
         if tag == "-text":
-            self.inline.append(child.text_content or "")
+            self.inline.append(_WS.sub(" ", child.text_content or ""))  # source line breaks are spaces
         elif _dropped(child, tag):
             return
+        elif tag == "pre":  # preformatted: its line breaks are real
+            self.flush()
+            self.add("\n".join(_WS.sub(" ", line).rstrip() for line in (child.text(deep=True) or "").split("\n")), "text")
         elif tag == "br":
             self.inline.append("\n")
         elif tag == "table":
@@ -145,6 +148,8 @@ class _Renderer:
             self.flush()
             self.walk(child)
             self.flush()
+        elif tag == "a" and (child.text() or "").strip() in CHROME_LINES:  # jump links
+            return
         else:  # inline element: a, b, span, sup, ...
             self.walk(child)
 
@@ -166,11 +171,11 @@ def render_table(table: Any) -> str:
             if caption:
                 lines.append(caption)
         elif tag == "tr":
-            lines.append(_row(child))
+            lines.append(_row(child).strip())
         elif tag in ("thead", "tbody", "tfoot"):
             for row in child.iter(include_text=False):
                 if row.tag == "tr":
-                    lines.append(_row(row))
+                    lines.append(_row(row).strip())
     return "\n".join(line for line in lines if line.strip(" |"))
 
 
