@@ -175,7 +175,7 @@ def write_korquad2(path: Path, n_pages: int, seed: int = 2, min_kb: int = 50, ma
     with open(path, "w", encoding="utf-8") as fh:
         fh.write('{"version": "KorQuAD_2.1_train", "data": [' if version else '{"data": [')
         for n in range(n_pages):
-            page = korquad2_page(rng, n, rng.randint(min_kb, max_kb) * 1024 // 2)  # context + raw_html
+            page = korquad2_page(rng, n, rng.randint(min_kb, max_kb) * 1024)  # size of the context HTML
             questions += len(page["qas"])
             fh.write(("," if n else "") + json.dumps(page, ensure_ascii=False))
         fh.write("]}")

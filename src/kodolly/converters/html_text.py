@@ -60,6 +60,27 @@ MARK_FIRST, MARK_LAST = 0xE000, 0xF8FF  # Unicode private use area
 _MARKS = re.compile("[\ue000-\uf8ff]")
 
 
+# Plain inline markup: a node holding only text and these (without attributes) renders as its text.
+INLINE_TAGS = (
+    "a", "abbr", "b", "bdi", "bdo", "big", "cite", "code", "del", "dfn", "em", "font", "i", "ins", "kbd",
+    "label", "mark", "nobr", "q", "rp", "rt", "ruby", "s", "samp", "small", "span", "strike", "strong",
+    "sub", "sup", "time", "tt", "u", "var",
+)
+_NOT_PLAIN = "*" + "".join(f":not({t})" for t in INLINE_TAGS) + ", [class], [id], [role]"
+_CHROME = re.compile("|".join(re.escape(line) for line in sorted(CHROME_LINES)))
+SIMPLE_CANDIDATES = frozenset({"p", "td", "th", "li", "dt", "dd", "caption"}) | HEADING_TAGS
+
+
+def _plain_text(node: Any) -> str | None:
+    """Fast path: the whitespace-collapsed text of a node that holds only text and plain inline
+    markup (what walking it would give, computed in C), else ``None``."""
+    for child in node.iter(include_text=False):
+        if child.css_first(_NOT_PLAIN) is not None:
+            return None
+    text = _WS.sub(" ", node.text(deep=True) or "")
+    return None if _CHROME.search(text) else text
+
+
 def _chrome(line: str) -> str:
     """``line``, or only its marker characters when it is page chrome."""
     if line in CHROME_LINES:
@@ -140,14 +161,14 @@ class _Renderer:
         elif tag in LIST_TAGS or tag == "dl":
             self.flush()
             self.add("\n".join(_list_lines(child, 0)), "list")
-        elif tag in HEADING_TAGS:
+        elif tag in HEADING_TAGS or tag in BLOCK_TAGS:
             self.flush()
-            self.walk(child)
-            self.flush("heading")
-        elif tag in BLOCK_TAGS:
-            self.flush()
-            self.walk(child)
-            self.flush()
+            plain = _plain_text(child) if tag in SIMPLE_CANDIDATES else None
+            if plain is not None:
+                self.inline.append(plain)
+            else:
+                self.walk(child)
+            self.flush("heading" if tag in HEADING_TAGS else "text")
         elif tag == "a" and (child.text() or "").strip() in CHROME_LINES:  # jump links
             return
         else:  # inline element: a, b, span, sup, ...
@@ -156,6 +177,9 @@ class _Renderer:
 
 def _flat_text(node: Any) -> str:
     """The text of a subtree on one line (table cells)."""
+    plain = _plain_text(node)
+    if plain is not None:
+        return plain.strip()
     r = _Renderer()
     r.walk(node)
     r.flush()
@@ -210,6 +234,9 @@ def _list_lines(node: Any, depth: int) -> list[str]:
 
 def _item(item: Any, depth: int) -> tuple[str, list[str]]:
     """An item's own text on one line, and the lines of the lists nested in it."""
+    plain = _plain_text(item)
+    if plain is not None:
+        return plain.strip(), []
     r = _Renderer()
     nested: list[str] = []
     for child in item.iter(include_text=True):

@@ -39,7 +39,7 @@ The rule for turning a conversation into rows:
 ``id`` is ``<conversation id>:<exchange index>`` (the conversation id is the record's ``id``, else
 derived from its place in the input); ``meta`` has ``turn`` (the exchange index),
 ``conversation_id`` and ``exchanges`` (how many the conversation has). ``category`` is ``open_qa``.
-``\\r\\n`` is turned into ``\\n`` by the pipeline's normalisation.
+``\\r\\n`` in turns becomes ``\\n`` (the pipeline then normalises the text as usual).
 """
 
 from __future__ import annotations
@@ -139,6 +139,8 @@ def parse_turns(record: dict[str, Any]) -> list[Turn] | Reject:
         else:
             current = Turn(role, index=n)
             merged.append(current)
+        if "\r" in text:  # once per turn here, rather than in every transcript that repeats it
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
         if text.strip():
             current.texts.append(text)
     return merged
