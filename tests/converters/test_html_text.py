@@ -76,3 +76,17 @@ def test_mark_chars_avoid_characters_present_in_the_page():
 def test_inside_tag():
     html = '<a href="x">글</a>'
     assert inside_tag(html, 3) and not inside_tag(html, html.index("글"))
+
+
+def test_footnote_marks_are_dropped_other_superscripts_kept():
+    html = "<p>폭파되었다.<sup><a>[1]</a></sup> 넓이 10m<sup>2</sup><sup>[주 3]</sup></p>"
+    assert _render(html) == [("text", "폭파되었다. 넓이 10m2")]
+    assert render_fragment("폭파되었다.<sup>[1]</sup>") == "폭파되었다."
+
+
+def test_table_of_contents_is_dropped():
+    html = (
+        "<p>소개 문단</p><div><div><h2>목차</h2></div><ul><li><a><span>1</span> <span>역사</span></a></li></ul></div>"
+        "<h2><span></span><span>역사</span></h2><p>본문</p>"
+    )
+    assert _render(html) == [("text", "소개 문단"), ("heading", "역사"), ("text", "본문")]

@@ -25,7 +25,7 @@ SAMPLE = FIX / "KorQuAD_2.1_dev_sample.json"
 NO_VERSION = FIX / "KorQuAD_2.1_test_no_version.json"
 
 HISTORY = (
-    "역사\n\n1917년 10월 7일 인도교로 처음 개통되었다. 1950년 6월 28일 한국 전쟁 중 국군에 의해 폭파되었다.[1]\n\n"
+    "역사\n\n1917년 10월 7일 인도교로 처음 개통되었다. 1950년 6월 28일 한국 전쟁 중 국군에 의해 폭파되었다.\n\n"
     "1958년 5월 15일 복구되었고, 1981년 12월 30일 쌍둥이 다리가 완공되어 지금의 모습이 되었다."
 )
 SPEC_TABLE = "구분 | 길이 | 폭 | 높이\n북단 교량 | 440m | 19.9m | 332cm\n남단 교량 | 565m | 19.9m | 310cm"
@@ -75,7 +75,7 @@ def test_list_answer_rendered_as_lines(sample):
 def test_paragraph_answer(sample):
     rows, _ = sample
     row = rows["43231-3"]
-    assert row["response"] == "1917년 10월 7일 인도교로 처음 개통되었다. 1950년 6월 28일 한국 전쟁 중 국군에 의해 폭파되었다.[1]"
+    assert row["response"] == "1917년 10월 7일 인도교로 처음 개통되었다. 1950년 6월 28일 한국 전쟁 중 국군에 의해 폭파되었다."
     assert row["context"] == HISTORY and row["meta"]["answer_type"] == "paragraph"
 
 
@@ -113,7 +113,7 @@ def test_answer_not_in_page_rejected_and_page_without_questions(sample):
 def test_chrome_scripts_and_edit_links_never_reach_a_context(sample):
     rows, _ = sample
     for row in rows.values():
-        for junk in ("[편집]", "편집]", "둘러보기로 가기", "검색하러 가기", "우리 모두의 백과사전", "mw-parser-output", "<"):
+        for junk in ("[편집]", "편집]", "목차", "[1]", "둘러보기로 가기", "검색하러 가기", "우리 모두의 백과사전", "mw-parser-output", "<"):
             assert junk not in row["context"], (row["id"], junk)
 
 

@@ -4,6 +4,8 @@ A page becomes a list of :class:`Block` s, each a normalised text (:func:`normal
 
 - paragraphs (and any loose text) -> their text, inline markup dropped, ``<br>`` a line break;
 - headings ``h1``-``h6`` -> their text, without MediaWiki edit links (``[편집]``, ``[원본 편집]``);
+  footnote marks (``<sup>[1]</sup>``, ``<sup>[주 2]</sup>``) are dropped everywhere; a table of
+  contents (a ``목차`` / ``Contents`` heading and the list after it) is dropped;
 - lists (``ul``, ``ol``) -> one line per item, ``- item``, nested items indented two spaces a level;
   definition lists -> one line per term / definition;
 - tables -> the caption, then one line per row with its cells joined by `` | `` (header rows kept as
@@ -54,6 +56,7 @@ CHROME_LINES = frozenset({
     "위키백과, 우리 모두의 백과사전.", "둘러보기로 가기", "검색하러 가기", "본문으로 이동",
     "From Wikipedia, the free encyclopedia", "Jump to navigation", "Jump to search",
 })
+REFERENCE_MARK = re.compile(r"^\s*\[\s*(?:[^\W\d_]+\s*)?\d+\s*\]\s*$")
 _WS = re.compile(r"[ \t\n\r\f\v\xa0]+")
 
 MARK_FIRST, MARK_LAST = 0xE000, 0xF8FF  # Unicode private use area
@@ -64,7 +67,7 @@ _MARKS = re.compile("[\ue000-\uf8ff]")
 INLINE_TAGS = (
     "a", "abbr", "b", "bdi", "bdo", "big", "cite", "code", "del", "dfn", "em", "font", "i", "ins", "kbd",
     "label", "mark", "nobr", "q", "rp", "rt", "ruby", "s", "samp", "small", "span", "strike", "strong",
-    "sub", "sup", "time", "tt", "u", "var",
+    "sub", "time", "tt", "u", "var",  # not sup: it may be a reference mark (see visit)
 )
 _NOT_PLAIN = "*" + "".join(f":not({t})" for t in INLINE_TAGS) + ", [class], [id], [role]"
 _CHROME = re.compile("|".join(re.escape(line) for line in sorted(CHROME_LINES)))
@@ -171,6 +174,8 @@ class _Renderer:
             self.flush("heading" if tag in HEADING_TAGS else "text")
         elif tag == "a" and (child.text() or "").strip() in CHROME_LINES:  # jump links
             return
+        elif tag == "sup" and REFERENCE_MARK.match(child.text() or ""):  # [1], [주 2]: footnote marks
+            return
         else:  # inline element: a, b, span, sup, ...
             self.walk(child)
 
@@ -268,8 +273,12 @@ def render_blocks(html: str, root_selector: str | None = None) -> tuple[list[Blo
     marks: dict[str, int] = {}
     waiting: list[str] = []
     has_marks = bool(_MARKS.search(html))
-    for block in r.blocks:
+    skip = _toc_blocks(r.blocks)
+    for i, block in enumerate(r.blocks):
         text = block.text
+        if i in skip:
+            waiting.extend(_MARKS.findall(text))
+            continue
         if has_marks:
             found = _MARKS.findall(text)
             if found:
@@ -285,6 +294,18 @@ def render_blocks(html: str, root_selector: str | None = None) -> tuple[list[Blo
     for mark in waiting:  # markers after the last text
         marks[mark] = max(len(blocks) - 1, 0)
     return blocks, marks
+
+
+TOC_TITLES = frozenset({"목차", "Contents", "차례"})
+
+
+def _toc_blocks(blocks: list[Block]) -> set[int]:
+    """Indices of table-of-contents blocks: a ``목차`` heading and the list that follows it."""
+    skip: set[int] = set()
+    for i, block in enumerate(blocks[:-1]):
+        if block.kind == "heading" and _MARKS.sub("", block.text).strip() in TOC_TITLES and blocks[i + 1].kind == "list":
+            skip.update((i, i + 1))
+    return skip
 
 
 _WRAP = (
