@@ -255,3 +255,11 @@ def test_inspect_does_not_read_a_korquad_file_whole_for_converters_without_recor
     monkeypatch.setattr(api, "_first_record", spy)
     assert api.inspect_file(SAMPLE).converter == "korquad2"
     assert asked and all(get_converter(name).record_paths for name in asked)  # alpaca, dolly, sharegpt skipped
+
+
+def test_the_marked_block_wins_over_an_earlier_block_with_the_same_text():
+    html = "<html><body><p>첫 문단의 332cm</p><p>둘째 문단도 332cm</p></body></html>"
+    page = {"title": "t", "context": html, "qas": [
+        {"id": "q", "question": "?", "answer": {"text": "332cm", "answer_start": html.rindex("332cm")}}]}
+    items = list(convert(page, Location("t.json", 0), CONVERTER.context({"max_context_chars": 15})))
+    assert items[0]["context"] == "둘째 문단도 332cm" and "answer_offset_fixed" not in items[0]["meta"]

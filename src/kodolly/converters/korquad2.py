@@ -134,7 +134,7 @@ def _find_span(blocks: list[Block], answer: str, near: int | None) -> tuple[int,
     Blocks around ``near`` (the marker's block) are tried first, then the whole page.
     """
     n = len(blocks)
-    starts = list(range(max(near - 1, 0), min(near + 2, n))) if near is not None else []
+    starts = [i for i in (near, near - 1, near + 1) if 0 <= i < n] if near is not None else []
     head = answer.split("\n\n", 1)[0] if "\n\n" in answer else None
     for a in starts + [i for i in range(n) if i not in starts]:
         text = blocks[a].text
@@ -265,7 +265,7 @@ def _row(
     if span is None:
         return Reject("answer_not_in_context", f"answer {answer[:80]!r} is not in the page's text", part=q.part, raw=q.qa)
     a, b = span
-    fixed = q.fixed or (near is not None and not a <= near <= b) or near is None
+    fixed = q.fixed or near is None or not a <= near <= b
     span_text = join_blocks(blocks[a : b + 1])
     if len(span_text) > limit:
         context = _cut(span_text, answer, limit)
