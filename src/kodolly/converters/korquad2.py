@@ -19,8 +19,8 @@ edit links; scripts, styles and navigation dropped. Then for each question:
    hold the answer, the first block (or run of consecutive blocks) whose text holds the rendered
    answer is used.
 3. The ``context`` is that block, widened with neighbouring blocks while it stays within
-   ``max_context_chars`` (option, default 4000): first the preceding blocks up to the section's
-   heading, then the following blocks up to the next heading. A block longer than the bound on its
+   ``max_context_chars`` (option, default 4000): one block before, one after, in turn, staying in
+   the answer's section (backwards up to and including its heading, forwards up to the next one). A block longer than the bound on its
    own (a large table) is cut to the lines around the answer (keeping its first, header line when
    it fits). The context is never the whole page unless the page is that short.
 4. The rendered answer must be found in the context (after normalisation of both), else the
