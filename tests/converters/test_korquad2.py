@@ -263,3 +263,10 @@ def test_the_marked_block_wins_over_an_earlier_block_with_the_same_text():
         {"id": "q", "question": "?", "answer": {"text": "332cm", "answer_start": html.rindex("332cm")}}]}
     items = list(convert(page, Location("t.json", 0), CONVERTER.context({"max_context_chars": 15})))
     assert items[0]["context"] == "둘째 문단도 332cm" and "answer_offset_fixed" not in items[0]["meta"]
+
+
+def test_bad_max_context_chars_is_a_one_line_config_error(tmp_path):
+    res = CliRunner().invoke(cli, ["convert", "--from", "korquad2", str(SAMPLE), "-o", str(tmp_path / "x.parquet"), "-O", "max_context_chars=lots"])
+    assert res.exit_code == 2
+    assert "max_context_chars must be a positive whole number, not 'lots'" in res.output
+    assert not (tmp_path / "x.parquet").exists()

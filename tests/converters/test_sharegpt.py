@@ -194,3 +194,8 @@ def test_end_to_end_tally_and_parquet(tmp_path):
     rejects = [json.loads(line) for line in result.rejects.read_text().splitlines()]
     assert len(rejects) == 11
     assert all(row["instruction"] and row["response"] for row in table.to_pylist())
+
+
+def test_first_turn_only_must_be_a_boolean(tmp_path):
+    res = CliRunner().invoke(cli, ["convert", "--from", "sharegpt", str(ARRAY), "-o", str(tmp_path / "x.parquet"), "-O", "first_turn_only=yes"])
+    assert res.exit_code == 2 and "first_turn_only must be true or false, not 'yes'" in res.output

@@ -38,6 +38,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
+from ..errors import ConfigError
 from ..io.readers import Location
 from ..normalize import normalize_text
 from ..rows import make_row
@@ -207,6 +208,13 @@ def _cut(text: str, answer: str, limit: int) -> str:
     return normalize_text("\n".join(picked))
 
 
+def _limit(ctx: Context) -> int:
+    limit = ctx.options.get("max_context_chars", DEFAULT_MAX_CONTEXT_CHARS)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ConfigError(f"korquad2: max_context_chars must be a positive whole number, not {limit!r}")
+    return limit
+
+
 def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any] | Reject]:
     if not isinstance(record, dict):
         yield Reject("bad_type:record", f"expected a page object, got {type(record).__name__}")
@@ -233,7 +241,7 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
                 if isinstance(answer.get("html_answer_text"), str):
                     q.answer_html = answer["html_answer_text"]
                 q.start = as_offset(answer.get("html_answer_start"))
-    limit = int(ctx.options.get("max_context_chars") or DEFAULT_MAX_CONTEXT_CHARS)
+    limit = _limit(ctx)
     blocks, marks = render_blocks(_place_marks(html, questions), root)
     meta_base = title_meta(record.get("title"))
     if isinstance(record.get("url"), str):

@@ -47,6 +47,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from ..errors import ConfigError
 from ..io.readers import Location
 from ..rows import make_row
 from . import Context, Converter, Reject
@@ -162,7 +163,9 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
         yield Reject("empty_conversation", "no turn has text")
         return
     cid = _conversation_id(record, loc, ctx)
-    first_only = bool(ctx.options.get("first_turn_only"))
+    first_only = ctx.options.get("first_turn_only", False)
+    if not isinstance(first_only, bool):
+        raise ConfigError(f"sharegpt: first_turn_only must be true or false, not {first_only!r}")
 
     # Pair user turns with the assistant turn that follows them (system turns do not break a pair).
     history: list[Turn] = []  # turns that go into later transcripts
