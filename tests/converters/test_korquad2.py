@@ -15,6 +15,7 @@ import kodolly
 from kodolly import api
 from kodolly.cli import cli
 from kodolly.converters import Reject
+from kodolly.converters.html_text import render_blocks
 from kodolly.converters.korquad2 import CONVERTER, convert
 from kodolly.io.readers import Location
 from kodolly.registry import get_converter
@@ -149,7 +150,7 @@ def test_every_row_holds_its_answer_within_the_bound(bound):
     assert rows
     for row in rows.values():
         assert row["response"] in row["context"] and len(row["context"]) <= bound, row["id"]
-    assert len(rows) + len(rejects) == 12
+    assert len(rows) + len(rejects) == 15
 
 
 def test_bound_smaller_than_the_answer_rejects_answer_too_long():
@@ -191,7 +192,7 @@ def test_registered_detected_and_cli(tmp_path):
     out = tmp_path / "kq2.parquet"
     res = runner.invoke(cli, ["convert", str(SAMPLE), "-o", str(out), "-O", "max_context_chars=300"])
     assert res.exit_code == 0, res.output
-    assert "tally OK: read 12 = written 10 + rejected 2" in res.output
+    assert "tally OK: read 15 = written 13 + rejected 2" in res.output
     manifest = json.loads((tmp_path / "kq2.manifest.json").read_text())
     assert manifest["converter"]["options"]["max_context_chars"] == 300
     assert max(len(c) for c in pq.read_table(out).column("context").to_pylist()) <= 300
@@ -199,10 +200,10 @@ def test_registered_detected_and_cli(tmp_path):
 
 def test_end_to_end_tally_and_parquet(tmp_path):
     out = tmp_path / "kq2.parquet"
-    result = kodolly.convert([SAMPLE, NO_VERSION], "korquad2", out)
+    result = kodolly.convert(FIX, "korquad2", out)  # the folder: both files, not its README
     table = pq.read_table(out)
-    assert table.num_rows == 12 == result.tally.written
-    assert (result.tally.read, result.tally.rejected, result.tally.balanced) == (14, 2, True)
+    assert table.num_rows == 15 == result.tally.written
+    assert (result.tally.read, result.tally.rejected, result.tally.balanced) == (17, 2, True)
     assert len(result.rejects.read_bytes().splitlines()) == 2
     for row in table.to_pylist():
         assert row["response"] in row["context"] and len(row["context"]) <= 4000
@@ -270,3 +271,21 @@ def test_bad_max_context_chars_is_a_one_line_config_error(tmp_path):
     assert res.exit_code == 2
     assert "max_context_chars must be a positive whole number, not 'lots'" in res.output
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_page_shaped_like_a_published_real_context(sample):
+    """`예고범`: loose jump links, a TOC in a div with <input>, definition lists, <ol> in <li>, \xa0, int id."""
+    rows, _ = sample
+    got = {qid: (rows[qid]["response"], rows[qid]["context"]) for qid in ("8089", "8090", "8091")}
+    assert got == {
+        "8089": ("나카무라 요시히로, 히라바야시 카츠토시, 사와다 메구미",
+                 "스태프\n\n- 원작 - 츠츠이 테츠야 《예고범》\n- 감독 - 나카무라 요시히로, 히라바야시 카츠토시, 사와다 메구미\n- 제작 - WOWOW"),
+        "8090": ("예고범 그룹 〈신분시〉의 주범격",
+                 "등장인물\n\n게이츠/오쿠다 히로아키\n예고범 그룹 〈신분시〉의 주범격.\n칸사이/카사이 토모히코\n오사카 출신."),
+        "8091": ("ISBN 978-4-08-879310-8",
+                 "서지 정보\n\n- 츠츠이 테츠야 《예고범》 슈에이샤 〈영 점프 코믹스〉 전 3권\n"
+                 "  - 2012년 4월 10일 발매, ISBN 978-4-08-879310-8\n  - 2012년 12월 10일 발매, ISBN 978-4-08-879495-2"),
+    }
+    page = json.loads(SAMPLE.read_text())["data"][4]
+    blocks, _ = render_blocks(page["context"])
+    assert [b.text for b in blocks[:3]] == ["예고범", "《예고범》(일본어: 予告犯)은 츠츠이 테츠야의 만화 작품이다.", "등장인물"]
