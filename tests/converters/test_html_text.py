@@ -70,7 +70,8 @@ def test_markers_report_their_block_and_are_removed():
 
 
 def test_mark_chars_avoid_characters_present_in_the_page():
-    assert "\ue000" not in mark_chars("<p>\ue000</p>", 3)
+    assert "\ue000" not in mark_chars("<p>\ue000</p>", 3) and len(mark_chars("", 3)) == 3
+    assert mark_chars("<p>x</p>", 0) == []
 
 
 def test_inside_tag():

@@ -12,14 +12,16 @@ A page becomes a list of :class:`Block` s, each a normalised text (:func:`normal
   the first lines); a table nested in a cell is flattened into that cell;
 - ``script``, ``style``, ``noscript``, ``template``, forms, ``nav`` and, when the page still has its
   attributes (``raw_html``), MediaWiki navigation, table of contents, edit links and footers are
-  dropped, and so are lines of MediaWiki chrome left as plain text (``둘러보기로 가기``); ``\\xa0`` and runs of whitespace in the source become one space.
+  dropped, and so is MediaWiki chrome left as plain text (``둘러보기로 가기``);
+- ``\\xa0`` and runs of whitespace in the source become one space.
 
 An answer fragment (a phrase, a ``<p>``, a ``<table>``, ``<li>`` items or ``<tr>``/``<td>`` cells) is
 rendered by the same rules with :func:`render_fragment`, so a rendered answer is a substring of the
 rendered block that holds it.
 
 Markers: :func:`render_blocks` accepts private-use characters inserted into the HTML beforehand
-(one per answer offset) and reports the index of the block each one ended up in.
+(one per answer offset, chosen among those the page does not use) and reports the index of the
+block each one ended up in. Private-use characters never reach the rendered text.
 """
 
 from __future__ import annotations
@@ -272,7 +274,7 @@ def render_blocks(html: str, root_selector: str | None = None) -> tuple[list[Blo
     blocks: list[Block] = []
     marks: dict[str, int] = {}
     waiting: list[str] = []
-    has_marks = bool(_MARKS.search(html))
+    has_marks = bool(_MARKS.search(html))  # markers, or private-use characters of the page: both go
     skip = _toc_blocks(r.blocks)
     for i, block in enumerate(r.blocks):
         text = block.text
@@ -335,6 +337,8 @@ def join_blocks(blocks: list[Block]) -> str:
 
 def mark_chars(html: str, count: int) -> list[str]:
     """``count`` private-use characters that do not occur in ``html`` (to mark offsets with)."""
+    if count <= 0:
+        return []
     present = set(_MARKS.findall(html)) if _MARKS.search(html) else set()
     out: list[str] = []
     for code in range(MARK_FIRST, MARK_LAST + 1):
