@@ -198,3 +198,17 @@ def test_whole_generated_file_every_response_is_in_its_context(tmp_path):
     assert set(result.tally.by_reason) <= {"answer_not_in_context"}
     for row in rows:
         assert row["response"] and row["response"] in row["context"], row["id"]
+
+
+def test_answer_that_cuts_a_decomposed_syllable_is_rejected_after_normalisation():
+    import unicodedata
+
+    context = unicodedata.normalize("NFD", "한국의 수도")  # macOS-style decomposed Hangul
+    answer = context[:2]  # the jamo of 하, a cut through 한
+    items = _items({"title": "t", "paragraphs": [{"context": context, "qas": [
+        {"id": "q", "question": "?", "answers": [{"text": answer, "answer_start": 0}]}]}]})
+    assert (items[0].reason, items[0].detail) == ("answer_not_in_context", "the answer is not in the context after normalisation")
+    # a whole decomposed word is fine: it becomes the NFC word inside the NFC context
+    whole = _items({"title": "t", "paragraphs": [{"context": context, "qas": [
+        {"id": "q", "question": "?", "answers": [{"text": context[:6], "answer_start": 0}]}]}]})
+    assert normalize_text(whole[0]["response"]) == "한국" and "한국" in normalize_text(whole[0]["context"])
