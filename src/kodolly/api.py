@@ -141,9 +141,16 @@ def inspect_file(path: PathLike) -> Inspection:
     inp = inputs[0]
     scores: dict[str, float] = {}
     first: dict[str, Any] = {}
-    for conv in list_converters():
+    envelope: bool | None = None
+    # Converters that read records inside an envelope ("data.item") go first: once one of them is
+    # sure, the others would only see the whole file as one record, read whole (GBs for KorQuAD 2).
+    for conv in sorted(list_converters(), key=lambda c: not c.record_paths):
         if conv.detect is None:
             continue
+        if not conv.record_paths and scores and max(scores.values()) >= 0.9:
+            envelope = _is_object_envelope(inp) if envelope is None else envelope
+            if envelope:
+                continue
         record = _first_record(inp, conv)
         if record is None:
             continue
@@ -173,6 +180,20 @@ def _first_record(inp, conv: Converter | None) -> Any:
     except InputError:
         raise
     return None
+
+
+def _is_object_envelope(inp) -> bool:
+    """Whether the input is one JSON object (not an array, not JSON Lines)."""
+    from .io.readers import SNIFF_BYTES, _looks_like_jsonl
+
+    if inp.suffix in (".jsonl", ".ndjson", ".csv", ".tsv"):
+        return False
+    stream = inp.open()
+    try:
+        head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n")
+    finally:
+        stream.close()
+    return head.startswith(b"{") and not _looks_like_jsonl(head)
 
 
 def formats() -> list[Converter]:

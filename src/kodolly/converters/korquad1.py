@@ -1,0 +1,215 @@
+"""KorQuAD 1.0 (SQuAD v1 layout): one row per question.
+
+``{"version", "data": [{"title", "paragraphs": [{"context", "qas": [{"id", "question",
+"answers": [{"text", "answer_start"}]}]}]}]}`` (FORMATS.md "KorQuAD 1.0").
+
+A record is one article of ``data`` (streamed with ijson: the file is never loaded whole). Each
+question gives one row or one :class:`Reject`:
+
+- ``instruction`` = the question, ``context`` = the paragraph, ``response`` = the answer,
+  ``category`` = ``closed_qa``, ``id`` = the question id,
+  ``meta`` = ``title`` (``_`` turned into spaces; ``title_raw`` keeps the original when it
+  differs), ``question_id``, ``paragraph`` (its index in the article) and ``answer_start``.
+- The answer is taken at its ``answer_start`` offset. When it is not there but the text occurs in
+  the paragraph, the occurrence nearest the offset is used and ``meta.answer_offset_fixed`` is
+  ``true``. When it is not in the paragraph at all the question is rejected as
+  ``answer_not_in_context``. With several answers the first one found wins.
+- The response and the context are compared after :func:`~kodolly.normalize.normalize_text`
+  (what the pipeline does to them next), so an answer that ends with a space still lies inside
+  its context once both are tidied.
+- A paragraph with ``"qas": []`` yields nothing; an article without any question at all yields
+  one ``no_questions`` reject. Key order inside objects does not matter.
+
+Rejects carry the question object (not the whole article) and the question id as their ``part``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from ..io.readers import Location
+from ..normalize import normalize_text
+from ..rows import make_row
+from . import Context, Converter, Reject, text_field
+
+LICENSE = "CC BY-ND 2.0 KR"
+
+
+def clean_title(title: Any) -> tuple[str, str]:
+    """``(title with _ as spaces, original title)`` for a KorQuAD title (``""`` when missing)."""
+    raw = title if isinstance(title, str) else ""
+    return raw.replace("_", " ").strip(), raw
+
+
+def title_meta(title: Any) -> dict[str, Any]:
+    clean, raw = clean_title(title)
+    meta: dict[str, Any] = {"title": clean}
+    if raw != clean:
+        meta["title_raw"] = raw
+    return meta
+
+
+def as_offset(value: Any) -> int | None:
+    """An ``answer_start`` as an int (numbers stored as text or floats accepted), else ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def nearest_occurrence(haystack: str, needle: str, start: int | None) -> int:
+    """The index of the occurrence of ``needle`` in ``haystack`` nearest ``start`` (-1 if none)."""
+    pos = haystack.find(needle)
+    if pos < 0 or start is None:
+        return pos
+    best = pos
+    while pos >= 0:
+        if abs(pos - start) < abs(best - start):
+            best = pos
+        if pos > start:
+            break
+        pos = haystack.find(needle, pos + 1)
+    return best
+
+
+def no_questions(record: dict[str, Any], **counts: int) -> Reject:
+    """The one reject of an article without questions (its title, not its whole text, as ``raw``)."""
+    return Reject("no_questions", "the article has no question", raw={"title": record.get("title"), **counts})
+
+
+def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any] | Reject]:
+    if not isinstance(record, dict):
+        yield Reject("bad_type:record", f"expected an article object, got {type(record).__name__}")
+        return
+    paragraphs = record.get("paragraphs")
+    if paragraphs is None:
+        yield Reject("missing_field:paragraphs")
+        return
+    if not isinstance(paragraphs, list):
+        yield Reject("bad_type:paragraphs", f"expected a list, got {type(paragraphs).__name__}")
+        return
+    base_meta = title_meta(record.get("title"))
+    questions = 0
+    for p, paragraph in enumerate(paragraphs):
+        if not isinstance(paragraph, dict):
+            questions += 1
+            yield Reject("bad_type:paragraph", f"paragraph {p} is not an object", part=f"paragraph:{p}", raw=paragraph)
+            continue
+        qas = paragraph.get("qas")
+        if qas is None or qas == []:
+            continue
+        if not isinstance(qas, list):
+            questions += 1
+            yield Reject("bad_type:qas", f"paragraph {p}: expected a list", part=f"paragraph:{p}", raw=qas)
+            continue
+        context = text_field(paragraph, "context")
+        norm_context = normalize_text(context) if isinstance(context, str) else ""
+        for q, qa in enumerate(qas):
+            questions += 1
+            yield _question(qa, context, norm_context, p, q, loc, ctx, base_meta)
+    if not questions:
+        yield no_questions(record, paragraphs=len(paragraphs))
+
+
+def _question(
+    qa: Any,
+    context: str | Reject,
+    norm_context: str,
+    p: int,
+    q: int,
+    loc: Location,
+    ctx: Context,
+    base_meta: dict[str, Any],
+) -> dict[str, Any] | Reject:
+    if not isinstance(qa, dict):
+        return Reject("bad_type:question", f"expected an object, got {type(qa).__name__}", part=f"{p}:{q}", raw=qa)
+    qid = qa.get("id")
+    qid = str(qid).strip() if isinstance(qid, (str, int)) and not isinstance(qid, bool) and str(qid).strip() else ""
+    part = qid or f"{p}:{q}"
+    if isinstance(context, Reject):
+        return Reject(context.reason, context.detail, part=part, raw=qa)
+    question = text_field(qa, "question")
+    if isinstance(question, Reject):
+        return Reject(question.reason, question.detail, part=part, raw=qa)
+    answers = qa.get("answers")
+    if answers is None or answers == []:
+        return Reject("missing_field:answers", part=part, raw=qa)
+    if isinstance(answers, dict):
+        answers = [answers]
+    if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
+        return Reject("bad_type:answers", "expected a list of {text, answer_start}", part=part, raw=qa)
+
+    found = _locate(answers, context)
+    if isinstance(found, Reject):
+        return Reject(found.reason, found.detail, part=part, raw=qa)
+    text, start, fixed = found
+    if normalize_text(text) not in norm_context:  # e.g. a cut through a decomposed (NFD) syllable
+        return Reject("answer_not_in_context", "the answer is not in the context after normalisation", part=part, raw=qa)
+    meta = dict(base_meta)
+    meta.update(question_id=part, paragraph=p, answer_start=start)
+    if fixed:
+        meta["answer_offset_fixed"] = True
+    return make_row(
+        instruction=question,
+        context=context,
+        response=text,
+        category="closed_qa",
+        source=ctx.source,
+        id=qid or ctx.derived_id(loc, f"{p}:{q}"),
+        license=ctx.license,
+        meta=meta,
+    )
+
+
+def _locate(answers: list[dict[str, Any]], context: str) -> tuple[str, int, bool] | Reject:
+    """``(answer text, its offset in context, offset was fixed)`` for the first answer found."""
+    texts: list[tuple[str, int | None]] = []
+    for answer in answers:
+        text = text_field(answer, "text")
+        if isinstance(text, Reject):
+            continue
+        if not text.strip():
+            continue
+        start = as_offset(answer.get("answer_start"))
+        if start is not None and 0 <= start and context.startswith(text, start):
+            return text, start, False
+        texts.append((text, start))
+    if not texts:
+        return Reject("empty_field:response", "no answer has text")
+    for text, start in texts:
+        pos = nearest_occurrence(context, text, start)
+        if pos >= 0:
+            return text, pos, True
+    first, start = texts[0]
+    return Reject(
+        "answer_not_in_context",
+        f"answer {first[:80]!r} (answer_start {start}) does not occur in the paragraph",
+    )
+
+
+def detect(record: Any) -> float:
+    if not isinstance(record, dict):
+        return 0.0
+    paragraphs = record.get("paragraphs")
+    if isinstance(paragraphs, list):
+        first = next((p for p in paragraphs if isinstance(p, dict)), None)
+        if first is not None and "qas" in first and "context" in first:
+            return 0.95
+        return 0.6
+    return 0.0
+
+
+CONVERTER = Converter(
+    name="korquad1",
+    description="KorQuAD 1.0 (SQuAD v1 layout): one closed_qa row per question, paragraph as context",
+    convert=convert,
+    license=LICENSE,
+    record_paths=("data.item",),
+    detect=detect,
+    options={"license": LICENSE},
+)

@@ -1,0 +1,247 @@
+"""ShareGPT / KoVicuna multi-turn conversations, and the OpenAI ``messages`` shape.
+
+Shapes read (FORMATS.md "ShareGPT / KoVicuna"), in JSON arrays or JSONL:
+
+- ``{"id", "conversations": [{"from": "human"|"gpt"|..., "value": "..."}, ...]}``
+- ``{"messages": [{"role": "user"|"assistant"|"system", "content": "..."}, ...]}`` (``content`` may
+  also be a list of ``{"type": "text", "text": ...}`` parts)
+
+Roles (case-insensitive): ``human`` / ``user`` are the **user** -> ``instruction``;
+``gpt`` / ``assistant`` / ``chatgpt`` / ``bard`` are the **assistant** -> ``response``
+(never the reverse); ``system`` is kept in ``context``.
+
+The rule for turning a conversation into rows:
+
+1. Consecutive turns with the same role are merged into one, their texts joined by a blank line.
+   Empty (whitespace-only) turns are dropped from the merge; a merged turn whose turns were all
+   empty is an *empty side*.
+2. Each user turn followed by an assistant turn is an *exchange*, numbered from 0. It becomes one
+   row: ``instruction`` = the user turn, ``response`` = the assistant turn, ``context`` = the
+   transcript of everything before it in the conversation. An exchange with an empty side is
+   rejected as ``empty_turn`` (and left out of later transcripts).
+3. The transcript is one paragraph per turn, separated by a blank line, labelled in Korean:
+   ``시스템: ...`` (system), ``사용자: ...`` (user), ``어시스턴트: ...`` (assistant).
+4. System turns are never rows; they go into the transcript where they stand.
+5. A conversation that starts with the assistant: those leading assistant turns are not an
+   exchange; they go into the transcript (context) of the exchanges that follow.
+6. A user turn with text but no assistant turn after it: ``no_assistant_turn`` when the
+   conversation has no exchange at all (one reject for the whole conversation), else one
+   ``unanswered_turn`` reject for it (typically the trailing question of a dump cut short).
+   A conversation of assistant and system turns only is rejected as ``no_user_turn``.
+7. ``first_turn_only=True``: only exchange 0 is produced (a row, or its reject); its context then
+   holds only system and leading assistant turns.
+8. Whole-conversation rejects: ``missing_field:conversations`` (neither ``conversations`` nor
+   ``messages``), ``bad_type:conversations``, ``empty_conversation`` (no turn with text),
+   ``bad_type:turn`` (a turn that is not an object), ``missing_field:from`` / ``missing_field:role``,
+   ``bad_type:value`` / ``bad_type:content`` (text that is not a string), ``unknown_role:<name>``
+   (a role outside the lists above: the transcript cannot be trusted, so no row is made).
+
+``id`` is ``<conversation id>:<exchange index>`` (the conversation id is the record's ``id``, else
+derived from its place in the input); ``meta`` has ``turn`` (the exchange index),
+``conversation_id`` and ``exchanges`` (how many the conversation has). ``category`` is ``open_qa``.
+``\\r\\n`` in turns becomes ``\\n`` (the pipeline then normalises the text as usual).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from ..errors import ConfigError
+from ..io.readers import Location
+from ..rows import make_row
+from . import Context, Converter, Reject
+
+LICENSE = "CC BY 2.0 KR; OpenAI terms"
+
+USER_ROLES = frozenset({"human", "user"})
+ASSISTANT_ROLES = frozenset({"gpt", "assistant", "chatgpt", "bard"})
+SYSTEM_ROLES = frozenset({"system"})
+LABELS = {"system": "시스템", "user": "사용자", "assistant": "어시스턴트"}
+
+ID_KEYS = ("id", "conversation_id", "idx")
+
+
+@dataclass(slots=True)
+class Turn:
+    """Consecutive source turns of one role, merged."""
+
+    role: str
+    texts: list[str] = field(default_factory=list)
+    index: int = 0  # index of its first source turn
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.texts)
+
+
+def _conversation_id(record: dict[str, Any], loc: Location, ctx: Context) -> str:
+    for key in ID_KEYS:
+        value = record.get(key)
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
+    return ctx.derived_id(loc)
+
+
+def _turn_text(turn: dict[str, Any], key: str) -> str | Reject:
+    value = turn.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):  # OpenAI content parts
+        parts = []
+        for part in value:
+            if isinstance(part, str):
+                parts.append(part)
+            elif isinstance(part, dict) and isinstance(part.get("text"), str):
+                parts.append(part["text"])
+            else:
+                return Reject(f"bad_type:{key}", "a content part without text")
+        return "\n".join(parts)
+    return Reject(f"bad_type:{key}", f"expected text, got {type(value).__name__}")
+
+
+def parse_turns(record: dict[str, Any]) -> list[Turn] | Reject:
+    """The conversation's turns with roles mapped and consecutive same-role turns merged."""
+    if "conversations" in record or "messages" not in record:
+        key, role_key, text_key = "conversations", "from", "value"
+    else:
+        key, role_key, text_key = "messages", "role", "content"
+    turns = record.get(key)
+    if turns is None:
+        return Reject("missing_field:conversations", "neither 'conversations' nor 'messages'")
+    if not isinstance(turns, list):
+        return Reject(f"bad_type:{key}", f"expected a list of turns, got {type(turns).__name__}")
+    merged: list[Turn] = []
+    for n, turn in enumerate(turns):
+        if not isinstance(turn, dict):
+            return Reject("bad_type:turn", f"turn {n} is not an object")
+        rk, tk = role_key, text_key
+        if rk not in turn and text_key not in turn and ("role" in turn or "from" in turn):
+            rk, tk = ("role", "content") if "role" in turn else ("from", "value")  # shapes mixed up
+        name = turn.get(rk)
+        if not isinstance(name, str) or not name.strip():
+            return Reject(f"missing_field:{rk}", f"turn {n} has no role")
+        name = name.strip().lower()
+        if name in USER_ROLES:
+            role = "user"
+        elif name in ASSISTANT_ROLES:
+            role = "assistant"
+        elif name in SYSTEM_ROLES:
+            role = "system"
+        else:
+            return Reject(f"unknown_role:{name}", f"turn {n}")
+        text = _turn_text(turn, tk)
+        if isinstance(text, Reject):
+            return Reject(text.reason, f"turn {n}: {text.detail}")
+        if merged and merged[-1].role == role:
+            current = merged[-1]
+        else:
+            current = Turn(role, index=n)
+            merged.append(current)
+        if "\r" in text:  # once per turn here, rather than in every transcript that repeats it
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if text.strip():
+            current.texts.append(text)
+    return merged
+
+
+def transcript(turns: list[Turn]) -> str:
+    return "\n\n".join(f"{LABELS[t.role]}: {t.text}" for t in turns if t.texts)
+
+
+def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any] | Reject]:
+    if not isinstance(record, dict):
+        yield Reject("bad_type:record", f"expected an object, got {type(record).__name__}")
+        return
+    turns = parse_turns(record)
+    if isinstance(turns, Reject):
+        yield turns
+        return
+    if not any(t.texts for t in turns):
+        yield Reject("empty_conversation", "no turn has text")
+        return
+    cid = _conversation_id(record, loc, ctx)
+    first_only = ctx.options.get("first_turn_only", False)
+    if not isinstance(first_only, bool):
+        raise ConfigError(f"sharegpt: first_turn_only must be true or false, not {first_only!r}")
+
+    # Pair user turns with the assistant turn that follows them (system turns do not break a pair).
+    history: list[Turn] = []  # turns that go into later transcripts
+    pending: Turn | None = None
+    exchanges: list[tuple[Turn, Turn, list[Turn]]] = []
+    unanswered: list[Turn] = []
+    for turn in turns:
+        if turn.role == "system":
+            history.append(turn)
+        elif turn.role == "user":
+            if pending is not None:  # user, system, user: the first one got no answer
+                unanswered.append(pending)
+                history.append(pending)
+            pending = turn
+        else:  # assistant
+            if pending is None:  # leading (or orphan) assistant turn: context only
+                history.append(turn)
+                continue
+            exchanges.append((pending, turn, list(history)))
+            if pending.texts and turn.texts:
+                history.extend((pending, turn))
+            pending = None
+    if pending is not None:
+        unanswered.append(pending)
+
+    if not exchanges:
+        if any(t.role == "user" and t.texts for t in turns):
+            yield Reject("no_assistant_turn", "no user turn is followed by an assistant turn")
+        else:
+            yield Reject("no_user_turn", "the conversation has no user turn with text")
+        return
+    total = len(exchanges)
+    for k, (user, assistant, before) in enumerate(exchanges):
+        if first_only and k > 0:
+            break
+        part = str(k)
+        if not user.texts or not assistant.texts:
+            side = "user" if not user.texts else "assistant"
+            yield Reject("empty_turn", f"exchange {k}: the {side} turn is empty", part=part,
+                         raw={"id": cid, "turn": k, "user": user.text, "assistant": assistant.text})
+            continue
+        yield make_row(
+            instruction=user.text,
+            context=transcript(before),
+            response=assistant.text,
+            category="open_qa",
+            source=ctx.source,
+            id=f"{cid}:{k}",
+            license=ctx.license,
+            meta={"conversation_id": cid, "turn": k, "exchanges": total},
+        )
+    if not first_only:
+        for turn in unanswered:
+            if not turn.texts:  # an empty turn is dropped (rule 1), not a question
+                continue
+            yield Reject("unanswered_turn", f"turn {turn.index}: a user turn with no assistant turn after it",
+                         part=f"turn:{turn.index}", raw={"id": cid, "user": turn.text})
+
+
+def detect(record: Any) -> float:
+    if not isinstance(record, dict):
+        return 0.0
+    for key, role_key in (("conversations", "from"), ("messages", "role")):
+        turns = record.get(key)
+        if isinstance(turns, list):
+            first = next((t for t in turns if isinstance(t, dict)), None)
+            return 0.95 if first is not None and role_key in first else 0.6
+    return 0.0
+
+
+CONVERTER = Converter(
+    name="sharegpt",
+    description="ShareGPT/KoVicuna conversations and OpenAI messages: one row per user->assistant exchange",
+    convert=convert,
+    license=LICENSE,
+    aliases=("kovicuna",),
+    detect=detect,
+    options={"license": LICENSE, "first_turn_only": False},
+)
