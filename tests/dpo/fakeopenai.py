@@ -75,7 +75,7 @@ class FakeOpenAI:
         self.batches: dict[str, dict] = {}
         self.batch_polls: Counter = Counter()
         self.paths: Counter = Counter()
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
