@@ -68,6 +68,7 @@ class FakeOpenAI:
         self.chat_counts: Counter = Counter()
         self.batch_counts: Counter = Counter()
         self.served = 0  # chat answers that got a 200
+        self.active = self.max_active = 0  # chat requests in the server at once
         self.faults: dict[str, deque] = {}
         self.batch_plan: list[str] = []
         self.batch_fail: list[str] = []
@@ -203,8 +204,14 @@ def _handler(server: FakeOpenAI):
             text = req["messages"][-1]["content"]
             with server.lock:
                 server.chat_counts[text] += 1
-            if server.latency:
-                time.sleep(server.latency)
+                server.active += 1
+                server.max_active = max(server.max_active, server.active)
+            try:
+                if server.latency:
+                    time.sleep(server.latency)
+            finally:
+                with server.lock:
+                    server.active -= 1
             fault = server.next_fault(text)
             if fault == "401":
                 key = self.headers.get("Authorization", "").removeprefix("Bearer ")

@@ -32,7 +32,7 @@ TRANSLATION_REASONS = (
 
 _ASKS_FOR_ENGLISH = re.compile(
     r"영어로|영어 ?번역|영문|영작|번역|英語|"
-    r"\btranslat(e|ion|ing)\b|\bin english\b|\binto english\b|\benglish (version|translation)\b",
+    r"(?<![a-z])(translat(e|ion|ing)|in english|into english|english (version|translation))(?![a-z])",
     re.IGNORECASE,
 )
 _CODE_LINE = re.compile(
