@@ -43,7 +43,7 @@ def test_fixture_rows_skips_checks_dedupe_and_order(tmp_path, server, fast):
     t = res.tally
     assert (t.read, t.written, t.rejected, t.balanced) == (10, 6, 4, True)
     assert res.report["requests"] == sum(server.chat_counts.values()) == 8
-    assert res.report["deduped"] == 1 and res.report["check_retries"] == 2
+    assert res.report["deduped"] + res.report["cache_hits"] == 1 and res.report["check_retries"] == 2
 
 
 def test_faults_no_row_lost_or_duplicated(tmp_path, server, fast):
@@ -58,10 +58,15 @@ def test_faults_no_row_lost_or_duplicated(tmp_path, server, fast):
     assert [r["id"] for r in rows] == [f"t{i}" for i in range(40)]
     assert [r["rejected"] for r in rows] == [romanize(t) for t in texts]
     assert res.tally.rejected == 0
-    faulted = len(range(0, 40, 3))
-    assert res.report["retries"] == 2 * faulted
-    assert set(res.report["retries_by_kind"]) == {"rate_limit", "http_500", "timeout", "connection", "malformed"}
-    assert sum(server.chat_counts.values()) == 40 + 2 * faulted
+    injected = {}
+    for i in range(0, 40, 3):
+        for k in (kinds[i % 5], kinds[(i + 1) % 5]):
+            injected[k] = injected.get(k, 0) + 1
+    names = {"429": "rate_limit", "500": "http_500", "slow": "timeout", "drop": "connection", "malformed": "malformed"}
+    by_kind = res.report["retries_by_kind"]
+    # every injected fault was retried (a busy machine may add a timeout or two of its own)
+    assert all(by_kind.get(names[k], 0) >= n for k, n in injected.items())
+    assert sum(server.chat_counts.values()) == 40 + res.report["retries"] == res.report["requests"]
 
 
 def test_gives_up_after_max_retries_with_reason(tmp_path, server, fast):
@@ -143,7 +148,8 @@ def test_manifest_dpo_section(tmp_path, server, fast):
     d = m["dpo"]
     assert d["mode"] == "translate" and d["model"] == "gpt-4o-mini" and d["layout"] == "dolly"
     assert d["base_url_host"] == server.base_url.split("/")[2] and d["batch_ids"] == []
-    assert d["requests"] == 6 and d["cache_hits"] == 0 and d["retries"] == 0
+    # r5 repeats r0's response: served by the in-flight dedupe or, once r0 is done, by the cache
+    assert d["requests"] == 6 and d["cache_hits"] + res.report["deduped"] == 1 and d["retries"] == 0, res.report
     usage = sum(len(t) // 2 + 10 for t in server.chat_counts), sum(len(romanize(t)) // 4 + 1 for t in server.chat_counts)
     assert d["tokens"] == {"prompt": usage[0], "completion": usage[1]}
     assert d["cost_usd"] == pytest.approx((usage[0] * 0.15 + usage[1] * 0.60) / 1e6)
