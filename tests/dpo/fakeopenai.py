@@ -150,6 +150,11 @@ def _handler(server: FakeOpenAI):
         def log_message(self, *args) -> None:  # quiet
             pass
 
+        def setup(self) -> None:
+            super().setup()
+            # headers and body go out in two writes: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def _send(self, status: int, body: bytes, headers: dict | None = None, ctype: str = "application/json") -> None:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
