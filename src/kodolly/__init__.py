@@ -13,7 +13,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .api import Inspection, convert, formats, inspect_file, iter_rows, to_dataset
+from .api import Inspection, build_dpo, convert, formats, inspect_file, iter_rows, to_dataset
 from .converters import Context, Converter, Reject
 from .errors import (
     ConfigError,
@@ -51,6 +51,7 @@ __all__ = [
     "Tally",
     "TallyMismatchError",
     "UnknownConverterError",
+    "build_dpo",
     "convert",
     "formats",
     "get_converter",

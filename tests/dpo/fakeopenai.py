@@ -75,6 +75,7 @@ class FakeOpenAI:
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
         self.batch_polls: Counter = Counter()
+        self.reject_all = False  # every endpoint answers 401
         self.paths: Counter = Counter()
         self.lock = threading.RLock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -173,7 +174,17 @@ def _handler(server: FakeOpenAI):
         def _body(self) -> bytes:
             return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
+        def _unauthorized(self) -> bool:
+            if not server.reject_all:
+                return False
+            self._body()
+            key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            self._json(401, {"error": {"message": f"Incorrect API key provided: {key}.", "code": "invalid_api_key"}})
+            return True
+
         def do_POST(self) -> None:
+            if self._unauthorized():
+                return
             server.paths[("POST", self.path.split("/")[2] if self.path.count("/") >= 2 else self.path)] += 1
             if self.path == "/v1/chat/completions":
                 return self._chat()

@@ -116,3 +116,27 @@ def _signatures(path):
 
     with sqlite3.connect(path) as conn:
         return [r[0] for r in conn.execute("SELECT signature FROM batches")]
+
+
+def test_batch_401_stops_at_once(tmp_path, server, fast):
+    from kodolly.dpo.client import ApiFatalError
+
+    server.reject_all = True
+    src = write_rows(tmp_path / "in.jsonl", korean_texts(3))
+    with pytest.raises(ApiFatalError, match=r"HTTP 401.*Incorrect API key provided: \*\*\*") as err:
+        build_dpo([src], tmp_path / "out.jsonl", batch=True, **fast)
+    assert "sk-" not in str(err.value)
+    assert server.batches == {} and not (tmp_path / "out.jsonl").exists()
+
+
+def test_batch_max_cost(tmp_path, server, fast):
+    texts = korean_texts(20)
+    src = write_rows(tmp_path / "in.jsonl", texts)
+    prices = tmp_path / "p.toml"
+    prices.write_text("[gpt-4o-mini]\ninput = 1000.0\noutput = 1000.0\n")
+    res = build_dpo([src], tmp_path / "out.jsonl", batch=True, prices_path=str(prices), max_cost=0.3, **fast)
+    assert res.budget_exhausted and res.report["cost_usd"] <= 0.3
+    sent = sum(server.batch_counts.values())
+    assert 0 < sent < 20 and res.tally.written == sent
+    assert res.tally.by_reason == {"dpo_budget_exceeded": 20 - sent}
+    assert len(server.batches) == 1

@@ -203,3 +203,14 @@ def test_concurrency_is_bounded(tmp_path, server, fast):
     src = write_rows(tmp_path / "in.jsonl", korean_texts(24))
     build_dpo([src], tmp_path / "out.jsonl", concurrency=3, **fast)
     assert server.max_active == 3
+
+
+def test_top_level_api_keeps_rows_in_memory(server, fast):
+    import kodolly
+
+    res = kodolly.build_dpo(FIXTURES / "rows.jsonl", layout="trl", **fast)
+    rows = res.report["rows"]
+    assert [r["id"] for r in rows] == ["r0", "r1", "r5", "r6", "r7", "r8", "r9"]
+    assert rows[0] == {"prompt": "한국의 수도는 어디인가요?", "chosen": "한국의 수도는 서울입니다.",
+                       "rejected": romanize("한국의 수도는 서울입니다."), "source": "koalpaca", "id": "r0"}
+    assert res.output is None and res.tally.balanced

@@ -60,6 +60,7 @@ class BatchRunner:
         self.batch_ids: list[str] = []
         self._bad_once: set[str] = set()
         self.submitted = 0  # requests sent inside batches
+        self._round_reserved = 0.0
 
     def _api(self, fn: Callable[[], Any]) -> Any:
         return self.tr.call(fn, count_request=False)[0]
@@ -91,6 +92,7 @@ class BatchRunner:
         if self.budget.max_cost is None:
             return todo
         kept = {}
+        self._round_reserved = 0.0
         for key, text in todo.items():
             est = self.prices.cost(
                 self.tr.model,
@@ -103,6 +105,7 @@ class BatchRunner:
             except Exception as exc:
                 failures[key] = Outcome(None, "dpo_budget_exceeded", str(exc))
                 continue
+            self._round_reserved += est
             kept[key] = text
         # the reservation stands for the batch's estimated cost until its results are counted
         return kept
@@ -143,7 +146,9 @@ class BatchRunner:
             for key in items:
                 if self.cache.get(key) is None and key not in failures:
                     failures[key] = Outcome(None, "dpo_batch_failed", f"batch {batch_id} {batch.status}")
-        self.budget.reserved = 0.0  # this round's reservation is replaced by the settled cost
+        # this round's reservation is replaced by the real cost of its results (added in _collect)
+        self.budget.release(self._round_reserved)
+        self._round_reserved = 0.0
         self.cache.finish_batch(batch_id, batch.status)
 
     def _poll(self, batch_id: str):
