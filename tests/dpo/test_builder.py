@@ -1,6 +1,7 @@
 """build_dpo against the real fake server: faults, order, dedupe, checks, layouts, manifest, budget, dry run."""
 
 import json
+import jsonschema
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -8,7 +9,7 @@ import pytest
 
 from kodolly.dpo import build_dpo
 from kodolly.dpo.client import ApiFatalError
-from kodolly.manifest import validate_manifest
+from kodolly.manifest import load_schema, validate_manifest
 
 from .conftest import FIXTURES, KEY, korean_texts, write_rows
 from .fakeopenai import romanize
@@ -125,6 +126,11 @@ def test_layouts_and_split_column(tmp_path, server, fast):
     assert conv[0]["rejected"] == [{"role": "assistant", "content": romanize("한국의 수도는 서울입니다.")}]
     build_dpo([tmp_path / "in.parquet"], tmp_path / "dolly.parquet", **fast)
     dolly = pq.read_table(tmp_path / "dolly.parquet")
+    schema = load_schema("dpo-row")
+    for row in trl + conv + dolly.to_pylist():
+        jsonschema.validate(row, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**trl[0], "rejected": ""}, schema)
     assert dolly.column_names[-2:] == ["split", "rejected"] and dolly.column_names[:4] == ["instruction", "context", "response", "category"]
     # every layout after the first run came from the cache
     assert sum(server.chat_counts.values()) == 6
