@@ -1,6 +1,7 @@
 """build_dpo against the real fake server: faults, order, dedupe, checks, layouts, manifest, budget, dry run."""
 
 import json
+import time
 import jsonschema
 import orjson
 import pyarrow as pa
@@ -220,3 +221,21 @@ def test_top_level_api_keeps_rows_in_memory(server, fast):
     assert rows[0] == {"prompt": "한국의 수도는 어디인가요?", "chosen": "한국의 수도는 서울입니다.",
                        "rejected": romanize("한국의 수도는 서울입니다."), "source": "koalpaca", "id": "r0"}
     assert res.output is None and res.tally.balanced
+
+
+def test_rpm_limit_paces_requests(tmp_path, server, fast):
+    src = write_rows(tmp_path / "in.jsonl", korean_texts(30))
+    start = time.monotonic()
+    build_dpo([src], tmp_path / "out.jsonl", rpm=1200, **fast)  # 20 a second, bursts of 20
+    assert time.monotonic() - start >= 0.45  # 10 requests past the first burst at 20/s
+
+
+def test_tpm_limit_paces_requests(tmp_path, server, fast):
+    texts = korean_texts(12)
+    src = write_rows(tmp_path / "in.jsonl", texts)
+    total = sum(len(t) // 2 + 10 + len(romanize(t)) // 4 + 1 for t in texts)  # the fake server's usage
+    rate = total / 1.5  # tokens a second; the bucket holds one second's worth
+    start = time.monotonic()
+    build_dpo([src], tmp_path / "out.jsonl", tpm=rate * 60, **fast)
+    # even counting only real usage (estimates reserve more), the rest after the first second's worth waits
+    assert time.monotonic() - start >= (total - rate) / rate * 0.95

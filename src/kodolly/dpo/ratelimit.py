@@ -3,6 +3,11 @@
 A request takes 1 from the RPM bucket and its *estimated* tokens from the TPM bucket before it is
 sent (waiting until they are there); when the answer arrives the TPM bucket is corrected by the
 difference between the real usage and the estimate. A limit of 0 or None is off.
+
+Each bucket holds one second's worth (``per_minute / 60``, at least 1): OpenAI may enforce a
+per-minute limit over shorter windows, so kodolly does not burst a whole minute's quota at once.
+A request larger than the bucket waits for a full bucket and drives the level below zero; later
+requests wait until it is paid back, so the average rate holds.
 """
 
 from __future__ import annotations
@@ -13,9 +18,9 @@ import time
 
 class TokenBucket:
     def __init__(self, per_minute: float, clock=time.monotonic, sleep=time.sleep) -> None:
-        self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
-        self.level = float(per_minute)
+        self.capacity = max(1.0, self.rate)
+        self.level = self.capacity
         self._clock = clock
         self._sleep = sleep
         self._last = clock()
@@ -27,16 +32,16 @@ class TokenBucket:
         self._last = now
 
     def take(self, amount: float) -> float:
-        """Take ``amount`` (capped at the capacity), waiting as needed; returns seconds waited."""
-        amount = min(amount, self.capacity)
+        """Take ``amount``, waiting until the bucket holds it (or is full); returns seconds waited."""
+        need = min(amount, self.capacity)
         waited = 0.0
         while True:
             with self._lock:
                 self._refill()
-                if self.level >= amount:
+                if self.level >= need:
                     self.level -= amount
                     return waited
-                delay = (amount - self.level) / self.rate
+                delay = (need - self.level) / self.rate
             delay = min(delay, 1.0)
             self._sleep(delay)
             waited += delay
