@@ -140,3 +140,14 @@ def test_batch_max_cost(tmp_path, server, fast):
     assert 0 < sent < 20 and res.tally.written == sent
     assert res.tally.by_reason == {"dpo_budget_exceeded": 20 - sent}
     assert len(server.batches) == 1
+
+
+def test_large_runs_split_into_several_batches(tmp_path, server, fast):
+    texts = korean_texts(11)
+    server.batch_plan = ["ok", "partial", "ok"]
+    server.batch_fail = [texts[5]]  # in the second batch
+    src = write_rows(tmp_path / "in.jsonl", texts)
+    res = build_dpo([src], tmp_path / "out.jsonl", batch=True, batch_max_requests=4, **fast)
+    assert [b["request_counts"]["total"] for b in server.batches.values()] == [4, 4, 3, 1]
+    assert res.tally.written == 11 and res.report["batch_ids"] == list(server.batches)
+    assert res.report["requests"] == 12

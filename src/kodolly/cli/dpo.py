@@ -34,6 +34,7 @@ _LAYOUTS = ("dolly", "trl", "trl-conversational")
 @click.option("--batch", is_flag=True, help="Use the OpenAI Batch API (half price, results within 24 h); resumable.")
 @click.option("--poll-interval", type=float, default=30.0, show_default=True, help="Seconds between batch status checks.")
 @click.option("--batch-rounds", type=int, default=3, show_default=True, help="Batches at most per run (failed items are resubmitted).")
+@click.option("--batch-max-requests", type=int, default=50_000, show_default=True, help="Requests per batch at most (the API's limit is 50,000).")
 @click.option("--prices", "prices_path", type=click.Path(exists=True), default=None, help="Price table (TOML/JSON, USD per 1M tokens) overriding the built-in one.")
 @click.option("--dry-run", is_flag=True, help="Estimate tokens and cost; send nothing, write nothing.")
 @click.option("--max-cost", type=float, default=None, help="Budget in USD: no request is sent that could take the run past it.")
@@ -41,7 +42,7 @@ _LAYOUTS = ("dolly", "trl", "trl-conversational")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal only).")
 def build_dpo_command(inputs, output, output_format, layout, mode, all_pairs, model, system_prompt, temperature, max_tokens,
                       base_url, timeout, concurrency, rpm, tpm, max_retries, retry_base_delay, cache_path, batch, poll_interval,
-                      batch_rounds, prices_path, dry_run, max_cost, rejects_path, progress) -> None:
+                      batch_rounds, batch_max_requests, prices_path, dry_run, max_cost, rejects_path, progress) -> None:
     """Build DPO pairs from kodolly rows in INPUTS (parquet, JSONL or datasets folders).
 
     By default each Korean response is `chosen` and its English translation (OpenAI API; the key from
@@ -58,7 +59,7 @@ def build_dpo_command(inputs, output, output_format, layout, mode, all_pairs, mo
         mode=mode, batch=batch, model=model, system_prompt=system_prompt if system_prompt is not None else DEFAULT_SYSTEM_PROMPT,
         temperature=temperature, max_tokens=max_tokens or None, base_url=base_url, timeout=timeout, concurrency=concurrency,
         rpm=rpm, tpm=tpm, max_retries=max_retries, retry_base_delay=retry_base_delay, cache_path=cache_path,
-        poll_interval=poll_interval, batch_rounds=batch_rounds, prices_path=prices_path, dry_run=dry_run, max_cost=max_cost,
+        poll_interval=poll_interval, batch_rounds=batch_rounds, batch_max_requests=batch_max_requests, prices_path=prices_path, dry_run=dry_run, max_cost=max_cost,
         layout=layout, all_pairs=all_pairs, output_format=output_format, rejects_path=rejects_path, progress=progress,
     )
     result = build_dpo(list(inputs), None if dry_run else output, opts, log=lambda msg: click.echo(msg, err=True))

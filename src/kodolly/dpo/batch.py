@@ -1,6 +1,6 @@
 """Batch mode: the OpenAI Batch API (half price, results within 24 h).
 
-One round: build the JSONL request file (one line per unique uncached text, ``custom_id`` = its cache
+One round: build the JSONL request file (split into several batches past 50,000 requests or 190 MB) (one line per unique uncached text, ``custom_id`` = its cache
 key), upload it (``purpose="batch"``), create the batch (``/v1/chat/completions``, ``24h``) and store its
 id and items in the cache database at once; poll until it ends, showing progress; download the output
 and error files; map each result by ``custom_id`` into the cache. Items that failed, are missing
@@ -42,6 +42,8 @@ class BatchRunner:
         counters: Counters,
         poll_interval: float = 30.0,
         rounds: int = 3,
+        max_requests: int = 50_000,
+        max_bytes: int = 190 * 1024 * 1024,
         on_progress: Callable[[str], None] | None = None,
         stop_event: threading.Event | None = None,
     ) -> None:
@@ -55,6 +57,8 @@ class BatchRunner:
         self.counters = counters
         self.poll_interval = poll_interval
         self.rounds = max(1, rounds)
+        self.max_requests = max(1, max_requests)
+        self.max_bytes = max_bytes
         self.on_progress = on_progress or (lambda msg: None)
         self.stop = stop_event or threading.Event()
         self.batch_ids: list[str] = []
@@ -78,8 +82,10 @@ class BatchRunner:
             todo = self._within_budget(todo, failures)
             if not todo:
                 break
-            batch_id = self._submit(todo)
-            self._finish(batch_id, todo, failures)
+            chunks = self._chunks(todo)
+            submitted = [(self._submit(chunk), chunk) for chunk in chunks]
+            for batch_id, chunk in submitted:  # they run side by side at the API; collected in turn
+                self._finish(batch_id, chunk, failures)
         for key in items:
             cached = self.cache.get(key)
             if cached is None and key not in failures:
@@ -109,6 +115,19 @@ class BatchRunner:
             kept[key] = text
         # the reservation stands for the batch's estimated cost until its results are counted
         return kept
+
+    def _chunks(self, todo: dict[str, str]) -> list[dict[str, str]]:
+        """Split into batches within the API's limits (requests per batch, bytes per input file)."""
+        chunks: list[dict[str, str]] = [{}]
+        size = 0
+        for key, text in todo.items():
+            line = len(orjson.dumps(self.tr.request_body(text))) + 200
+            if chunks[-1] and (len(chunks[-1]) >= self.max_requests or size + line > self.max_bytes):
+                chunks.append({})
+                size = 0
+            chunks[-1][key] = text
+            size += line
+        return chunks
 
     def _submit(self, todo: dict[str, str]) -> str:
         lines = [

@@ -63,6 +63,7 @@ class DpoOptions:
     cache_path: str | None = None
     poll_interval: float = 30.0
     batch_rounds: int = 3
+    batch_max_requests: int = 50_000
     prices_path: str | None = None
     dry_run: bool = False
     max_cost: float | None = None
@@ -317,7 +318,7 @@ def _translate(tables, opts: DpoOptions, prices: PriceTable, run: _Run, info: di
                         items[key] = response
             runner = BatchRunner(
                 translator, cache, signature, prices=prices, budget=budget, counter=counter, counters=engine.counters,
-                poll_interval=opts.poll_interval, rounds=opts.batch_rounds, on_progress=run.log, stop_event=stop,
+                poll_interval=opts.poll_interval, rounds=opts.batch_rounds, max_requests=opts.batch_max_requests, on_progress=run.log, stop_event=stop,
             )
             batch_failures = runner.run(items)
             # every text has its answer in the cache or a failure now: the loop below makes no request
