@@ -238,6 +238,8 @@ def _handler(server: FakeOpenAI):
                                   {"Retry-After": server.retry_after})
             if fault == "500":
                 return self._json(500, {"error": {"message": "internal error"}})
+            if fault and fault.isdigit():  # any other status, e.g. "400", "403", "503"
+                return self._json(int(fault), {"error": {"message": f"status {fault}"}})
             if fault == "slow":
                 time.sleep(server.slow_seconds)
             if fault == "drop":

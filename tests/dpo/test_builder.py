@@ -239,3 +239,23 @@ def test_tpm_limit_paces_requests(tmp_path, server, fast):
     build_dpo([src], tmp_path / "out.jsonl", tpm=rate * 60, **fast)
     # even counting only real usage (estimates reserve more), the rest after the first second's worth waits
     assert time.monotonic() - start >= (total - rate) / rate * 0.95
+
+
+@pytest.mark.parametrize("status", ["400", "403"])
+def test_other_refusals_stop_at_once(tmp_path, server, fast, status):
+    texts = korean_texts(4)
+    server.fault(texts[2], status)
+    src = write_rows(tmp_path / "in.jsonl", texts)
+    with pytest.raises(ApiFatalError, match=f"HTTP {status}"):
+        build_dpo([src], tmp_path / "out.jsonl", concurrency=1, **fast)
+    assert server.chat_counts[texts[2]] == 1 and texts[3] not in server.chat_counts
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize("status", ["502", "503", "504", "408"])
+def test_other_transient_statuses_are_retried(tmp_path, server, fast, status):
+    texts = korean_texts(2)
+    server.fault(texts[0], status, status)
+    src = write_rows(tmp_path / "in.jsonl", texts)
+    res = build_dpo([src], tmp_path / "out.jsonl", **fast)
+    assert res.tally.written == 2 and res.report["retries"] == 2 and server.chat_counts[texts[0]] == 3
