@@ -33,7 +33,7 @@ def ranked_pairs(row: dict[str, Any], all_pairs: bool = False) -> list[tuple[str
         return "dpo_no_ranked_answers"
     rid = row.get("id", "")
     if not all_pairs:
-        (best_rank, best), (worst_rank, worst) = usable[0], usable[-1]
+        best, worst = usable[0][1], usable[-1][1]
         if best == worst:
             return "dpo_rejected_equals_chosen"
         return [(best, worst, rid)]
