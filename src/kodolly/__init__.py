@@ -13,7 +13,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .api import Inspection, convert, formats, inspect_file, iter_rows, to_dataset
+from .api import Inspection, build_dpo, convert, formats, inspect_file, iter_rows, to_dataset
 from .api import export_dataset, publish, push
 from .converters import Context, Converter, Reject
 from .errors import (
@@ -53,6 +53,7 @@ __all__ = [
     "Tally",
     "TallyMismatchError",
     "UnknownConverterError",
+    "build_dpo",
     "convert",
     "export_dataset",
     "formats",

@@ -201,6 +201,13 @@ def formats() -> list[Converter]:
     return list_converters()
 
 
+def build_dpo(inputs: PathLike | Sequence[PathLike], output: PathLike | None = None, **options: Any):
+    """DPO pairs from kodolly rows: see :func:`kodolly.dpo.build_dpo` (options as in ``DpoOptions``)."""
+    from .dpo import build_dpo as _build_dpo
+
+    return _build_dpo(_as_list(inputs), output, **options)
+
+
 def _as_list(sources: PathLike | Sequence[PathLike]) -> list[PathLike]:
     if isinstance(sources, (str, os.PathLike)):
         return [sources]

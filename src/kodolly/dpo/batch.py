@@ -1,0 +1,225 @@
+"""Batch mode: the OpenAI Batch API (half price, results within 24 h).
+
+One round: build the JSONL request file (split into several batches past 50,000 requests or 190 MB) (one line per unique uncached text, ``custom_id`` = its cache
+key), upload it (``purpose="batch"``), create the batch (``/v1/chat/completions``, ``24h``) and store its
+id and items in the cache database at once; poll until it ends, showing progress; download the output
+and error files; map each result by ``custom_id`` into the cache. Items that failed, are missing
+(``expired`` batch, ``failed`` batch) or came back with a bad translation (asked once more) go into the
+next round, up to ``rounds`` rounds; what is still missing then is rejected with ``dpo_batch_failed``.
+
+Resumable: batches recorded in the cache and not yet collected (same model / prompt / parameters) are
+re-attached first by a restarted run instead of being created again.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+import orjson
+
+from .cache import TranslationCache
+from .checks import translation_problem
+from .client import RequestFailed, Translator, parse_completion, TransientError
+from .engine import Counters, Outcome
+from .pricing import Budget, PriceTable
+from .tokens import TokenCounter
+
+FINAL_STATUSES = {"completed", "failed", "expired", "cancelled"}
+ENDPOINT = "/v1/chat/completions"
+
+
+class BatchRunner:
+    def __init__(
+        self,
+        translator: Translator,
+        cache: TranslationCache,
+        signature: str,
+        *,
+        prices: PriceTable,
+        budget: Budget,
+        counter: TokenCounter,
+        counters: Counters,
+        poll_interval: float = 30.0,
+        rounds: int = 3,
+        max_requests: int = 50_000,
+        max_bytes: int = 190 * 1024 * 1024,
+        on_progress: Callable[[str], None] | None = None,
+        stop_event: threading.Event | None = None,
+    ) -> None:
+        self.tr = translator
+        self.client = translator.client
+        self.cache = cache
+        self.signature = signature
+        self.prices = prices
+        self.budget = budget
+        self.counter = counter
+        self.counters = counters
+        self.poll_interval = poll_interval
+        self.rounds = max(1, rounds)
+        self.max_requests = max(1, max_requests)
+        self.max_bytes = max_bytes
+        self.on_progress = on_progress or (lambda msg: None)
+        self.stop = stop_event or threading.Event()
+        self.batch_ids: list[str] = []
+        self._bad_once: set[str] = set()
+        self.submitted = 0  # requests sent inside batches
+        self._round_reserved = 0.0
+
+    def _api(self, fn: Callable[[], Any]) -> Any:
+        return self.tr.call(fn, count_request=False)[0]
+
+    def run(self, items: dict[str, str]) -> dict[str, Outcome]:
+        """Translate ``items`` (cache key -> text) into the cache; returns the keys that failed."""
+        failures: dict[str, Outcome] = {}
+        for batch_id in self.cache.open_batches(self.signature):
+            self.on_progress(f"re-attaching to batch {batch_id}")
+            self._finish(batch_id, self.cache.batch_items(batch_id), failures)
+        for _ in range(self.rounds):
+            todo = {k: t for k, t in items.items() if self.cache.get(k) is None}
+            if not todo:
+                break
+            todo = self._within_budget(todo, failures)
+            if not todo:
+                break
+            chunks = self._chunks(todo)
+            submitted = [(self._submit(chunk), chunk) for chunk in chunks]
+            for batch_id, chunk in submitted:  # they run side by side at the API; collected in turn
+                self._finish(batch_id, chunk, failures)
+        for key in items:
+            cached = self.cache.get(key)
+            if cached is None and key not in failures:
+                failures[key] = Outcome(None, "dpo_batch_failed", "no result after the last round")
+            elif cached is not None:
+                failures.pop(key, None)
+        return failures
+
+    def _within_budget(self, todo: dict[str, str], failures: dict[str, Outcome]) -> dict[str, str]:
+        if self.budget.max_cost is None:
+            return todo
+        kept = {}
+        self._round_reserved = 0.0
+        for key, text in todo.items():
+            est = self.prices.cost(
+                self.tr.model,
+                self.counter.chat_prompt(self.tr.system_prompt, text),
+                self.counter.completion_estimate(text, self.tr.max_tokens),
+                batch=True,
+            )
+            try:
+                self.budget.reserve(est)
+            except Exception as exc:
+                failures[key] = Outcome(None, "dpo_budget_exceeded", str(exc))
+                continue
+            self._round_reserved += est
+            kept[key] = text
+        # the reservation stands for the batch's estimated cost until its results are counted
+        return kept
+
+    def _chunks(self, todo: dict[str, str]) -> list[dict[str, str]]:
+        """Split into batches within the API's limits (requests per batch, bytes per input file)."""
+        chunks: list[dict[str, str]] = [{}]
+        size = 0
+        for key, text in todo.items():
+            line = len(orjson.dumps(self.tr.request_body(text))) + 200
+            if chunks[-1] and (len(chunks[-1]) >= self.max_requests or size + line > self.max_bytes):
+                chunks.append({})
+                size = 0
+            chunks[-1][key] = text
+            size += line
+        return chunks
+
+    def _submit(self, todo: dict[str, str]) -> str:
+        lines = [
+            orjson.dumps({"custom_id": key, "method": "POST", "url": ENDPOINT, "body": self.tr.request_body(text)})
+            for key, text in todo.items()
+        ]
+        payload = b"\n".join(lines) + b"\n"
+        uploaded = self._api(lambda: self.client.files.create(file=("kodolly-dpo-batch.jsonl", payload, "application/jsonl"), purpose="batch"))
+        batch = self._api(
+            lambda: self.client.batches.create(
+                input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window="24h", metadata={"created_by": "kodolly build-dpo"}
+            )
+        )
+        self.cache.add_batch(batch.id, self.signature, todo.items())
+        self.submitted += len(todo)
+        self.on_progress(f"created batch {batch.id} with {len(todo)} requests")
+        return batch.id
+
+    def _finish(self, batch_id: str, items: dict[str, str], failures: dict[str, Outcome]) -> None:
+        if batch_id not in self.batch_ids:
+            self.batch_ids.append(batch_id)
+        batch = self._poll(batch_id)
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if file_id:
+                content = self._api(lambda fid=file_id: self.client.files.content(fid).content)
+                self._collect(content, items, failures)
+        if batch.status == "failed":
+            errors = getattr(batch, "errors", None)
+            data = getattr(errors, "data", None) or []
+            detail = "; ".join(f"{getattr(e, 'code', '')}: {getattr(e, 'message', '')}" for e in data) or "batch failed"
+            for key in items:
+                if self.cache.get(key) is None:
+                    failures[key] = Outcome(None, "dpo_batch_failed", f"batch {batch_id} {detail}")
+        elif batch.status in ("expired", "cancelled"):
+            for key in items:
+                if self.cache.get(key) is None and key not in failures:
+                    failures[key] = Outcome(None, "dpo_batch_failed", f"batch {batch_id} {batch.status}")
+        # this round's reservation is replaced by the real cost of its results (added in _collect)
+        self.budget.release(self._round_reserved)
+        self._round_reserved = 0.0
+        self.cache.finish_batch(batch_id, batch.status)
+
+    def _poll(self, batch_id: str):
+        while True:
+            batch = self._api(lambda: self.client.batches.retrieve(batch_id))
+            counts = getattr(batch, "request_counts", None)
+            if counts is not None:
+                self.on_progress(f"batch {batch_id}: {batch.status} {counts.completed}/{counts.total} done, {counts.failed} failed")
+            else:
+                self.on_progress(f"batch {batch_id}: {batch.status}")
+            if batch.status in FINAL_STATUSES:
+                return batch
+            if self.stop.wait(self.poll_interval):
+                raise RequestFailed("run stopped")
+
+    def _collect(self, content: bytes, items: dict[str, str], failures: dict[str, Outcome]) -> None:
+        for line in content.splitlines():
+            if not line.strip():
+                continue
+            try:
+                result = orjson.loads(line)
+                key = result["custom_id"]
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                continue
+            text = items.get(key)
+            if text is None or self.cache.get(key) is not None:
+                continue
+            response = result.get("response") or {}
+            if result.get("error") or response.get("status_code") != 200:
+                err = result.get("error") or (response.get("body") or {}).get("error") or {}
+                message = err.get("message", "") if isinstance(err, dict) else str(err)
+                failures[key] = Outcome(None, "dpo_batch_failed", f"HTTP {response.get('status_code')}: {message}"[:200])
+                continue
+            try:
+                answer, usage = parse_completion(response.get("body"))
+            except TransientError as exc:
+                failures[key] = Outcome(None, "dpo_batch_failed", str(exc))
+                continue
+            cost = self.prices.cost(self.tr.model, usage.prompt_tokens, usage.completion_tokens, batch=True)
+            self.budget.add(cost)
+            self.counters.prompt_tokens += usage.prompt_tokens
+            self.counters.completion_tokens += usage.completion_tokens
+            self.counters.cost_usd += cost
+            answer = answer.strip()
+            problem = translation_problem(text, answer)
+            if problem is None:
+                self.cache.put(key, self.tr.model, answer, None, usage.prompt_tokens, usage.completion_tokens)
+                failures.pop(key, None)
+            elif key not in self._bad_once:  # ask once more in the next round
+                self._bad_once.add(key)
+                self.counters.check_retries += 1
+                failures[key] = Outcome(None, problem, answer[:200])
+            else:
+                self.cache.put(key, self.tr.model, None, problem, usage.prompt_tokens, usage.completion_tokens)
+                failures[key] = Outcome(None, problem, answer[:200])

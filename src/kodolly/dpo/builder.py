@@ -1,0 +1,451 @@
+"""``build_dpo``: kodolly rows in, DPO pairs out — with rejects, a tally that adds up and a manifest.
+
+Modes: ``translate`` (the Korean response is ``chosen``, its English translation ``rejected``; live
+requests, or the Batch API with ``batch=True``), ``ranked`` and ``existing`` (no API, see
+:mod:`kodolly.dpo.pairs`). Rows come out in input order whatever order the answers arrive in.
+
+Every input row ends in the output or in the rejects file with a reason (see :mod:`kodolly.dpo.checks`,
+:mod:`kodolly.dpo.pairs`, plus ``dpo_api_error`` — no answer after all retries, ``dpo_batch_failed`` — no
+result from the Batch API after the last round, ``dpo_budget_exceeded`` — not sent because of
+``max_cost``). A run the API refuses (400/401/403) stops at once: what was translated stays in the cache,
+and no output file appears under its final name.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import sys
+import threading
+from collections import deque
+from concurrent.futures import Future, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import pyarrow as pa
+
+from ..errors import ConfigError, TallyMismatchError
+from ..io.readers import Location
+from ..io.writers import RejectsWriter, file_hash, output_paths, read_rows, write_json_atomic
+from ..pipeline import reject_record
+from ..tally import Tally
+from .cache import TranslationCache, default_cache_path, request_signature
+from .checks import skip_reason
+from .client import DEFAULT_MODEL, DEFAULT_SYSTEM_PROMPT, ApiFatalError, RetryPolicy, Translator, base_url_host, make_client, redact
+from .engine import Counters, Engine, Outcome
+from .output import LAYOUTS, DpoWriter, layout_schema, make_pair
+from .pairs import existing_pair, ranked_pairs
+from .pricing import Budget, PriceTable
+from .ratelimit import RateLimiter
+from .tokens import TokenCounter
+
+MODES = ("translate", "ranked", "existing")
+
+
+@dataclass
+class DpoOptions:
+    mode: str = "translate"
+    batch: bool = False
+    model: str = DEFAULT_MODEL
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    temperature: float = 0.0
+    max_tokens: int | None = 2048
+    base_url: str | None = None
+    timeout: float = 60.0
+    concurrency: int = 8
+    rpm: float | None = None
+    tpm: float | None = None
+    max_retries: int = 6
+    retry_base_delay: float = 0.5
+    retry_max_delay: float = 30.0
+    cache_path: str | None = None
+    poll_interval: float = 30.0
+    batch_rounds: int = 3
+    batch_max_requests: int = 50_000
+    prices_path: str | None = None
+    dry_run: bool = False
+    max_cost: float | None = None
+    layout: str = "dolly"
+    all_pairs: bool = False
+    output_format: str | None = None
+    rejects_path: str | None = None
+    progress: bool | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    window: int = 1024  # rows waiting for their translation, at most, before the oldest is written
+
+    def check(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"unknown pairs mode {self.mode!r}; one of {', '.join(MODES)}")
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"unknown layout {self.layout!r}; one of {', '.join(LAYOUTS)}")
+        if self.concurrency < 1:
+            raise ConfigError("--concurrency must be at least 1")
+        if self.max_cost is not None and self.max_cost < 0:
+            raise ConfigError("--max-cost must not be negative")
+
+    def manifest_options(self) -> dict[str, Any]:
+        """Settings that shaped the output (never the key, never a full base URL)."""
+        out = {k: v for k, v in asdict(self).items() if k not in ("base_url", "progress", "rejects_path", "cache_path", "output_format", "window")}
+        out["base_url_host"] = base_url_host(self.base_url) if self.mode == "translate" else None
+        return out
+
+
+@dataclass
+class DpoResult:
+    tally: Tally
+    report: dict[str, Any] = field(default_factory=dict)
+    estimate: dict[str, Any] | None = None
+    output: Path | None = None
+    rejects: Path | None = None
+    manifest: Path | None = None
+    manifest_data: dict[str, Any] | None = None
+    budget_exhausted: bool = False
+
+
+def _input_description(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        import xxhash
+
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        h = xxhash.xxh3_128()
+        for p in files:
+            h.update(str(p.relative_to(path)).encode() + b"\0" + file_hash(p).encode())
+        return {"name": str(path), "bytes": sum(p.stat().st_size for p in files), "xxh3_128": h.hexdigest()}
+    return {"name": str(path), "bytes": path.stat().st_size, "xxh3_128": file_hash(path)}
+
+
+def _iter_rows(tables: Sequence[tuple[Path, pa.Table]]) -> Iterator[tuple[dict[str, Any], Location]]:
+    for path, table in tables:
+        index = 0
+        for batch in table.to_batches(max_chunksize=2048):
+            for row in batch.to_pylist():
+                yield row, Location(file=str(path), index=index, line=None)
+                index += 1
+
+
+def _api_key(opts: DpoOptions) -> str:
+    key = os.environ.get(opts.api_key_env)
+    if key:
+        return key
+    if opts.base_url:
+        return "not-needed"  # local OpenAI-compatible servers ignore the key
+    raise ConfigError(f"{opts.api_key_env} is not set: export your OpenAI API key in the environment (it is never read from a file or an option)")
+
+
+class _Run:
+    """State of one build: writers, tally, counters."""
+
+    def __init__(self, opts: DpoOptions, schema: pa.Schema, paths, log: Callable[[str], None]) -> None:
+        self.opts = opts
+        self.schema = schema
+        self.paths = paths
+        self.log = log
+        self.tally = Tally()
+        self.writer = DpoWriter(paths.output, paths.format, schema) if paths else None
+        self.rejects = RejectsWriter(paths.rejects if paths else None)
+        self.rows: list[dict[str, Any]] | None = [] if paths is None else None
+        self._buffer: list[dict[str, Any]] = []
+
+    def emit(self, row: dict[str, Any], loc: Location, pairs: list[tuple[str, str, str]] | None, reason: str | None, detail: str = "") -> None:
+        source = self.tally.source(row.get("source") or "unknown")
+        self.tally.records += 1
+        if reason is not None:
+            source.read += 1
+            raw = {k: v for k, v in row.items()}
+            self.rejects.write(reject_record(reason, row.get("source") or "unknown", loc, detail=detail, raw=raw, row_id=row.get("id") or ""))
+            source.rejected[reason] += 1
+            return
+        for chosen, rejected, rid in pairs or []:
+            source.read += 1
+            self._buffer.append(make_pair(row, chosen, rejected, self.opts.layout, self.schema, row_id=rid))
+            source.written += 1
+        if len(self._buffer) >= 1024:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        if self.writer is not None:
+            self.writer.write(self._buffer)
+        else:
+            self.rows.extend(self._buffer)  # type: ignore[union-attr]
+        self._buffer = []
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+        self.rejects.abort()
+
+
+def build_dpo(
+    inputs: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str] | None = None,
+    options: DpoOptions | None = None,
+    *,
+    log: Callable[[str], None] | None = None,
+    **overrides: Any,
+) -> DpoResult:
+    """Build DPO pairs from kodolly rows in ``inputs`` (parquet, JSONL or ``datasets`` folders).
+
+    With ``output=None`` the pairs are kept in ``result.report["rows"]`` (API use); with ``dry_run`` nothing
+    is sent or written and ``result.estimate`` holds the token and cost estimate.
+    """
+    opts = options or DpoOptions()
+    for k, v in overrides.items():
+        if not hasattr(opts, k):
+            raise ConfigError(f"unknown build_dpo option {k!r}")
+        setattr(opts, k, v)
+    opts.check()
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    paths_in = [Path(p) for p in inputs]
+    for p in paths_in:
+        if not p.exists():
+            raise ConfigError(f"{p}: no such file or folder")
+    tables = [(p, read_rows(p)) for p in paths_in]
+    columns: list[str] = []
+    for _, t in tables:
+        columns += [c for c in t.column_names if c not in columns]
+    if opts.mode != "translate" and opts.dry_run:
+        raise ConfigError("--dry-run estimates API cost; ranked and existing pairs make no request")
+
+    prices = PriceTable.load(opts.prices_path)
+    if opts.mode == "translate" and opts.dry_run:
+        return DpoResult(tally=Tally(), estimate=_estimate(tables, opts, prices))
+
+    schema = layout_schema(opts.layout, columns)
+    paths = output_paths(Path(output), opts.output_format, opts.rejects_path) if output is not None else None
+    run = _Run(opts, schema, paths, log)
+    dpo_info: dict[str, Any] = {
+        "mode": "batch" if (opts.mode == "translate" and opts.batch) else opts.mode,
+        "model": opts.model if opts.mode == "translate" else None,
+        "base_url_host": base_url_host(opts.base_url) if opts.mode == "translate" else None,
+        "batch_ids": [], "requests": 0, "cache_hits": 0, "retries": 0,
+        "tokens": {"prompt": 0, "completion": 0}, "cost_usd": 0.0, "layout": opts.layout,
+    }
+    report: dict[str, Any] = {}
+    budget_exhausted = False
+    try:
+        if opts.mode == "translate":
+            budget_exhausted = _translate(tables, opts, prices, run, dpo_info, report)
+        else:
+            for row, loc in _iter_rows(tables):
+                got = ranked_pairs(row, opts.all_pairs) if opts.mode == "ranked" else existing_pair(row)
+                if isinstance(got, str):
+                    run.emit(row, loc, None, got)
+                else:
+                    run.emit(row, loc, got, None)
+        run.flush()
+        if not run.tally.balanced:
+            raise TallyMismatchError("tally does not add up:\n" + run.tally.format())
+        outputs = run.writer.close() if run.writer is not None else []
+        rejects_info = run.rejects.close()
+    except BaseException:
+        run.abort()
+        raise
+    report.update(dpo_info)
+    result = DpoResult(tally=run.tally, report=report, budget_exhausted=budget_exhausted)
+    if run.rows is not None:
+        result.report["rows"] = run.rows
+    if paths is not None:
+        from ..manifest import validate_manifest
+        from .. import __version__
+
+        manifest = {
+            "manifest_version": 1,
+            "kodolly_version": __version__,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "python": platform.python_version(),
+            "inputs": [_input_description(p) for p in paths_in],
+            "converter": {"name": "build-dpo", "options": opts.manifest_options()},
+            "filters": [],
+            "output": {"format": paths.format, "dolly_only": False, "files": outputs},
+            "rejects": rejects_info,
+            "counts": run.tally.as_dict(),
+            "dpo": dpo_info,
+        }
+        validate_manifest(manifest)
+        write_json_atomic(paths.manifest, manifest)
+        result.output, result.rejects, result.manifest, result.manifest_data = paths.output, paths.rejects, paths.manifest, manifest
+    return result
+
+
+def _progress_bar(opts: DpoOptions, total: int, desc: str):
+    show = sys.stderr.isatty() if opts.progress is None else opts.progress
+    if not show:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=" rows", desc=desc, dynamic_ncols=True)
+
+
+def _setup(opts: DpoOptions, prices: PriceTable, stop: threading.Event):
+    api_key = _api_key(opts)
+    client = make_client(api_key, opts.base_url, opts.timeout)
+    translator = Translator(
+        client, model=opts.model, system_prompt=opts.system_prompt, temperature=opts.temperature, max_tokens=opts.max_tokens,
+        retry=RetryPolicy(max_retries=opts.max_retries, base_delay=opts.retry_base_delay, max_delay=opts.retry_max_delay),
+        api_key=api_key, stop_event=stop,
+    )
+    cache = TranslationCache(opts.cache_path or default_cache_path())
+    signature = request_signature(opts.model, opts.system_prompt, translator.params())
+    return api_key, translator, cache, signature
+
+
+def _translate(tables, opts: DpoOptions, prices: PriceTable, run: _Run, info: dict[str, Any], report: dict[str, Any]) -> bool:
+    stop = threading.Event()
+    api_key, translator, cache, signature = _setup(opts, prices, stop)
+    budget = Budget(opts.max_cost)
+    counter = TokenCounter(opts.model)
+    engine = Engine(
+        translator, cache, signature, prices=prices, budget=budget, limiter=RateLimiter(opts.rpm, opts.tpm),
+        counter=counter, concurrency=opts.concurrency, batch_pricing=opts.batch, stop_event=stop,
+    )
+    total = sum(t.num_rows for _, t in tables)
+    batch_failures: dict[str, Outcome] = {}
+    runner = None
+    try:
+        if opts.batch:
+            from .batch import BatchRunner
+
+            items: dict[str, str] = {}
+            for row, _ in _iter_rows(tables):
+                response = row.get("response") or ""
+                if skip_reason(row.get("instruction") or "", response) is None:
+                    key = engine.key(response)
+                    if key not in items and cache.get(key) is None:
+                        items[key] = response
+            runner = BatchRunner(
+                translator, cache, signature, prices=prices, budget=budget, counter=counter, counters=engine.counters,
+                poll_interval=opts.poll_interval, rounds=opts.batch_rounds, max_requests=opts.batch_max_requests, on_progress=run.log, stop_event=stop,
+            )
+            batch_failures = runner.run(items)
+            # every text has its answer in the cache or a failure now: the loop below makes no request
+
+        def lookup(text: str) -> Outcome | Future:
+            if not opts.batch:
+                return engine.lookup(text)
+            key = engine.key(text)
+            cached = cache.get(key)
+            if cached is not None:
+                return Outcome(cached.translation, cached.reason, "cached" if cached.reason else "")
+            return batch_failures.get(key) or Outcome(None, "dpo_batch_failed", "no result")
+
+        bar = _progress_bar(opts, total, "translating")
+        try:
+            _translate_loop(tables, opts, run, engine, lookup, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+    except ApiFatalError as exc:
+        engine.shutdown(cancel=True)
+        kept = len(cache)
+        cache.close()
+        raise ApiFatalError(
+            redact(f"{exc} — stopped; {kept} translations are kept in the cache {cache.path}; no output was written", api_key)
+        ) from None
+    except BaseException:
+        engine.shutdown(cancel=True)
+        cache.close()
+        raise
+    engine.shutdown()
+    cache.close()
+    c: Counters = engine.counters
+    info.update(
+        batch_ids=list(runner.batch_ids) if runner else [],
+        requests=translator.stats.requests + (runner.submitted if runner else 0),
+        cache_hits=c.cache_hits,
+        retries=translator.stats.retries,
+        tokens={"prompt": c.prompt_tokens, "completion": c.completion_tokens},
+        cost_usd=round(c.cost_usd, 8),
+    )
+    report.update(
+        deduped=c.deduped, check_retries=c.check_retries, retries_by_kind=dict(translator.stats.by_kind),
+        token_count_method=counter.method, price=prices.as_dict().get(opts.model),
+    )
+    return budget.exhausted
+
+
+def _translate_loop(tables, opts: DpoOptions, run: _Run, engine: Engine, lookup, bar) -> None:
+    window: deque = deque()
+
+    def emit_head() -> None:
+        row, loc, got, text = window.popleft()
+        if isinstance(got, Future):
+            while not got.done():
+                wait([got], timeout=0.1)
+            got = got.result()  # raises ApiFatalError if this text's request was refused
+            engine.settle(text, got)
+        if got.reason is not None:
+            run.emit(row, loc, None, got.reason, got.detail)
+        else:
+            run.emit(row, loc, [(text, got.translation, row.get("id") or "")], None)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"${engine.counters.cost_usd:.4f}", refresh=False)
+
+    for row, loc in _iter_rows(tables):
+        response = row.get("response") or ""
+        reason = skip_reason(row.get("instruction") or "", response)
+        got: Any = Outcome(None, reason) if reason else lookup(response)
+        window.append((row, loc, got, response))
+        if engine.stop.is_set():
+            _raise_fatal(window)
+        while window and (len(window) > opts.window or not isinstance(window[0][2], Future) or window[0][2].done()):
+            emit_head()
+    while window:
+        emit_head()
+
+
+def _raise_fatal(window: deque) -> None:
+    for _, _, got, _ in window:
+        if isinstance(got, Future) and got.done() and isinstance(got.exception(), ApiFatalError):
+            raise got.exception()
+
+
+def _estimate(tables, opts: DpoOptions, prices: PriceTable) -> dict[str, Any]:
+    """Dry run: tokens and cost of what a real run would send (cached and skipped texts cost nothing)."""
+    counter = TokenCounter(opts.model)
+    signature = request_signature(opts.model, opts.system_prompt, {"temperature": opts.temperature, "max_tokens": opts.max_tokens})
+    cache_file = Path(opts.cache_path) if opts.cache_path else default_cache_path()
+    cache = TranslationCache(cache_file) if cache_file.exists() else None
+    from .cache import cache_key
+
+    seen: set[str] = set()
+    skipped: dict[str, int] = {}
+    rows = cached = duplicates = prompt = completion = 0
+    for row, _ in _iter_rows(tables):
+        rows += 1
+        response = row.get("response") or ""
+        reason = skip_reason(row.get("instruction") or "", response)
+        if reason:
+            skipped[reason] = skipped.get(reason, 0) + 1
+            continue
+        key = cache_key(signature, response)
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        if cache is not None and cache.get(key) is not None:
+            cached += 1
+            continue
+        prompt += counter.chat_prompt(opts.system_prompt, response)
+        completion += counter.completion_estimate(response, opts.max_tokens)
+    if cache is not None:
+        cache.close()
+    price = prices.price(opts.model)
+    return {
+        "rows": rows,
+        "skipped": skipped,
+        "duplicates": duplicates,
+        "cached": cached,
+        "requests": len(seen) - cached,
+        "prompt_tokens": prompt,
+        "completion_tokens_estimate": completion,
+        "token_count_method": counter.method,
+        "model": opts.model,
+        "batch": opts.batch,
+        "price_per_1m": {"input": price.input, "output": price.output} if price else None,
+        "cost_usd": round(prices.cost(opts.model, prompt, completion, batch=opts.batch), 6),
+    }

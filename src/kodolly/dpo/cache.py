@@ -1,0 +1,136 @@
+"""The persistent translation cache: SQLite (WAL), one connection guarded by a lock, a commit per result.
+
+A translation is stored under a key that hashes everything that decides the answer: the model, the
+system prompt, the request parameters and the text (:func:`cache_key`). Each result is committed as it
+arrives, so a run killed at any moment (even with SIGKILL) and started again asks only for what is
+missing. Rejected translations are stored too (with their reason), so a restart does not pay for them
+again. The key is never the API key: nothing secret goes into this file.
+
+Batch mode keeps its batches here as well (``batches`` and ``batch_items``), written as soon as a batch
+is created, so a restarted run re-attaches to it instead of creating (and paying for) a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS translations (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    translation TEXT,
+    reason TEXT,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY,
+    signature TEXT NOT NULL,
+    status TEXT NOT NULL,
+    collected INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batch_items (
+    batch_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    text TEXT NOT NULL,
+    PRIMARY KEY (batch_id, key)
+);
+"""
+
+
+def default_cache_path() -> Path:
+    base = os.environ.get("KODOLLY_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "kodolly")
+    return Path(base) / "dpo.sqlite"
+
+
+def request_signature(model: str, system_prompt: str, params: dict[str, Any]) -> str:
+    """Hash of what, besides the text, decides a translation."""
+    blob = json.dumps({"model": model, "system": system_prompt, "params": params}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def cache_key(signature: str, text: str) -> str:
+    return hashlib.sha256(signature.encode() + b"\x00" + text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Cached:
+    translation: str | None
+    reason: str | None
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class TranslationCache:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(SCHEMA)
+        self._conn.commit()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def get(self, key: str) -> Cached | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT translation, reason, prompt_tokens, completion_tokens FROM translations WHERE key = ?", (key,)
+            ).fetchone()
+        return Cached(*row) if row else None
+
+    def put(self, key: str, model: str, translation: str | None, reason: str | None, prompt_tokens: int, completion_tokens: int) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO translations VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, model, translation, reason, prompt_tokens, completion_tokens, time.time()),
+            )
+            self._conn.commit()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT COUNT(*) FROM translations").fetchone()[0]
+
+    # batches -----------------------------------------------------------------------------------
+
+    def add_batch(self, batch_id: str, signature: str, items: Iterable[tuple[str, str]]) -> None:
+        """Record a created batch and its (key, text) items in one transaction."""
+        with self._lock:
+            with self._conn:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO batches VALUES (?, ?, ?, 0, ?)", (batch_id, signature, "created", time.time())
+                )
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO batch_items VALUES (?, ?, ?)", ((batch_id, k, t) for k, t in items)
+                )
+
+    def open_batches(self, signature: str) -> list[str]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id FROM batches WHERE signature = ? AND collected = 0 ORDER BY created", (signature,)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def batch_items(self, batch_id: str) -> dict[str, str]:
+        with self._lock:
+            rows = self._conn.execute("SELECT key, text FROM batch_items WHERE batch_id = ?", (batch_id,)).fetchall()
+        return dict(rows)
+
+    def finish_batch(self, batch_id: str, status: str) -> None:
+        with self._lock:
+            with self._conn:
+                self._conn.execute("UPDATE batches SET status = ?, collected = 1 WHERE id = ?", (status, batch_id))

@@ -1,0 +1,161 @@
+"""DPO rows in the three layouts, and their atomic writers (parquet, JSONL, ``datasets`` folder).
+
+Layouts (provenance ``source``, ``id`` and ``split`` — when the input has it — are kept in every one):
+
+``dolly``               the input's Dolly columns (instruction, context, response, category, source, id,
+                        domain, score, license, meta; those present) + ``split`` + ``rejected``
+``trl``                 ``prompt`` / ``chosen`` / ``rejected`` plain strings
+``trl-conversational``  ``prompt`` = ``[{"role": "user", "content": ...}]``, ``chosen`` / ``rejected`` =
+                        ``[{"role": "assistant", "content": ...}]``
+
+The trl prompt is the instruction, followed by a blank line and the context when there is one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..io.writers import _AtomicFile, _temp_beside, describe_output
+from ..rows import ARROW_SCHEMA
+
+LAYOUTS = ("dolly", "trl", "trl-conversational")
+_MESSAGE = pa.list_(pa.struct([pa.field("role", pa.string()), pa.field("content", pa.string())]))
+
+
+def prompt_text(row: dict[str, Any]) -> str:
+    instruction = row.get("instruction") or ""
+    context = row.get("context") or ""
+    return f"{instruction}\n\n{context}" if context else instruction
+
+
+def layout_schema(layout: str, columns: Sequence[str]) -> pa.Schema:
+    """The Arrow schema of the output, given the input's column names."""
+    has_split = "split" in columns
+    if layout == "dolly":
+        fields = [f for f in ARROW_SCHEMA if f.name in columns and f.name != "split"]
+        if has_split:
+            fields.append(pa.field("split", pa.string()))
+        fields.append(pa.field("rejected", pa.string(), nullable=False))
+        return pa.schema(fields)
+    text = pa.string() if layout == "trl" else _MESSAGE
+    fields = [pa.field("prompt", text), pa.field("chosen", text), pa.field("rejected", text)]
+    fields += [pa.field("source", pa.string()), pa.field("id", pa.string())]
+    if has_split:
+        fields.append(pa.field("split", pa.string()))
+    return pa.schema(fields)
+
+
+def make_pair(row: dict[str, Any], chosen: str, rejected: str, layout: str, schema: pa.Schema, *, row_id: str | None = None) -> dict[str, Any]:
+    """One output row. ``chosen`` replaces the response in the dolly layout (ranked pairs)."""
+    rid = row_id if row_id is not None else row.get("id", "")
+    if layout == "dolly":
+        out = {name: row.get(name) for name in schema.names if name != "rejected"}
+        out["response"] = chosen
+        out["id"] = rid
+        if isinstance(out.get("meta"), dict):
+            out["meta"] = orjson.dumps(out["meta"]).decode()
+        out["rejected"] = rejected
+        return out
+    prompt = prompt_text(row)
+    if layout == "trl":
+        out = {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+    else:
+        out = {
+            "prompt": [{"role": "user", "content": prompt}],
+            "chosen": [{"role": "assistant", "content": chosen}],
+            "rejected": [{"role": "assistant", "content": rejected}],
+        }
+    out["source"] = row.get("source", "")
+    out["id"] = rid
+    if "split" in schema.names:
+        out["split"] = row.get("split") or "train"
+    return out
+
+
+class DpoWriter:
+    """Writes DPO rows to ``path`` in ``fmt`` atomically: nothing appears under the final name until
+    :meth:`close`; :meth:`abort` removes the temporary file."""
+
+    def __init__(self, path: Path, fmt: str, schema: pa.Schema) -> None:
+        self.path = path
+        self.fmt = fmt
+        self.schema = schema
+        self.rows = 0
+        if fmt == "datasets":
+            self._parquet_path = _temp_beside(path, ".parquet")
+            self._file = None
+            target = self._parquet_path
+        else:
+            self._file = _AtomicFile(path)
+            target = self._file.tmp
+        if fmt == "jsonl":
+            self._fh = open(target, "wb")
+            self._pq = None
+        else:
+            self._fh = None
+            self._pq = pq.ParquetWriter(target, schema, compression="zstd")
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        if self._fh is not None:
+            self._fh.write(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+        else:
+            self._pq.write_table(pa.Table.from_pylist(rows, schema=self.schema))
+        self.rows += len(rows)
+
+    def close(self) -> list[dict[str, Any]]:
+        if self._fh is not None:
+            self._fh.close()
+        else:
+            self._pq.close()
+        if self.fmt != "datasets":
+            self._file.commit()
+            return [describe_output(self.path, self.rows)]
+        return [self._save_datasets()]
+
+    def _save_datasets(self) -> dict[str, Any]:
+        from ..errors import require
+
+        datasets = require("datasets", "datasets")
+        datasets.disable_progress_bars()
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent))
+        try:
+            with tempfile.TemporaryDirectory() as cache:
+                features = datasets.Features.from_arrow_schema(self.schema)
+                ds = datasets.Dataset.from_parquet(str(self._parquet_path), cache_dir=cache, features=features)
+                ds.save_to_disk(str(tmp_dir))
+                del ds
+            if self.path.exists():
+                old = self.path.with_name(f".{self.path.name}.old")
+                os.replace(self.path, old)
+                os.replace(tmp_dir, self.path)
+                shutil.rmtree(old)
+            else:
+                os.replace(tmp_dir, self.path)
+        except BaseException:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            raise
+        finally:
+            self._parquet_path.unlink(missing_ok=True)
+        return describe_output(self.path, self.rows)
+
+    def abort(self) -> None:
+        try:
+            if self._fh is not None:
+                self._fh.close()
+            elif self._pq is not None:
+                self._pq.close()
+        finally:
+            if self._file is not None:
+                self._file.abort()
+            else:
+                self._parquet_path.unlink(missing_ok=True)

@@ -1,0 +1,292 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 for the DPO tests (stdlib ThreadingHTTPServer).
+
+Endpoints: ``POST /v1/chat/completions``, ``POST /v1/files`` (multipart), ``GET /v1/files/{id}/content``,
+``POST /v1/batches``, ``GET /v1/batches/{id}``. The "translation" is a deterministic romanisation of the
+Hangul (``romanize``), so a test knows every expected ``rejected`` answer.
+
+Faults are injected per text: ``server.fault(substring, "429", "500", ...)`` makes the next requests for a
+text containing ``substring`` fail in that order (one fault a request), then answer normally. Kinds:
+``429`` (with Retry-After), ``500``, ``slow`` (sleep past the client timeout), ``drop`` (close the socket
+without an answer), ``malformed`` (200 with broken JSON), ``401`` (echoes the bearer key in its message,
+like OpenAI does), ``refusal``, ``echo``, ``cyrillic``, ``empty``.
+Batch faults: ``server.batch_plan = ["partial", "ok"]`` (one entry per created batch): ``partial`` puts the
+items whose text contains one of ``server.batch_fail`` in the error file, ``expired`` answers only the
+first half and ends ``expired``, ``failed`` ends ``failed`` with no output.
+
+``server.chat_counts`` / ``server.batch_counts`` count requests per text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+_INITIALS = ["g", "kk", "n", "d", "tt", "r", "m", "b", "pp", "s", "ss", "", "j", "jj", "ch", "k", "t", "p", "h"]
+_MEDIALS = ["a", "ae", "ya", "yae", "eo", "e", "yeo", "ye", "o", "wa", "wae", "oe", "yo", "u", "wo", "we", "wi", "yu", "eu", "ui", "i"]
+_FINALS = ["", "k", "k", "ks", "n", "nj", "nh", "t", "l", "lk", "lm", "lb", "ls", "lt", "lp", "lh", "m", "p", "ps", "t", "t", "ng", "t", "t", "k", "t", "p", "t"]
+
+
+def romanize(text: str) -> str:
+    out = []
+    for ch in text:
+        o = ord(ch)
+        if 0xAC00 <= o <= 0xD7A3:
+            idx = o - 0xAC00
+            out.append(_INITIALS[idx // 588] + _MEDIALS[(idx % 588) // 28] + _FINALS[idx % 28])
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def fake_usage(text: str, answer: str) -> dict[str, int]:
+    p, c = len(text) // 2 + 10, len(answer) // 4 + 1
+    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+
+def completion(model: str, text: str, answer: str) -> dict:
+    return {
+        "id": "chatcmpl-" + uuid.uuid4().hex[:12],
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+        "usage": fake_usage(text, answer),
+    }
+
+
+class FakeOpenAI:
+    def __init__(self, latency: float = 0.0, slow_seconds: float = 1.0, retry_after: str = "0.05") -> None:
+        self.latency = latency
+        self.slow_seconds = slow_seconds
+        self.retry_after = retry_after
+        self.chat_counts: Counter = Counter()
+        self.batch_counts: Counter = Counter()
+        self.served = 0  # chat answers that got a 200
+        self.active = self.max_active = 0  # chat requests in the server at once
+        self.faults: dict[str, deque] = {}
+        self.batch_plan: list[str] = []
+        self.batch_fail: list[str] = []
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict] = {}
+        self.batch_polls: Counter = Counter()
+        self.reject_all = False  # every endpoint answers 401
+        self.paths: Counter = Counter()
+        self.lock = threading.RLock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def start(self) -> "FakeOpenAI":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def fault(self, substring: str, *kinds: str) -> None:
+        self.faults.setdefault(substring, deque()).extend(kinds)
+
+    def next_fault(self, text: str) -> str | None:
+        with self.lock:
+            for sub, queue in self.faults.items():
+                if sub in text and queue:
+                    return queue.popleft()
+        return None
+
+    def answer(self, text: str) -> str:
+        return romanize(text)
+
+    # batches ---------------------------------------------------------------------------------
+
+    def run_batch(self, batch: dict) -> None:
+        """Finish a batch: write its output / error files per the plan."""
+        plan = self.batch_plan.pop(0) if self.batch_plan else "ok"
+        lines = [json.loads(line) for line in self.files[batch["input_file_id"]].decode().splitlines() if line.strip()]
+        out, err = [], []
+        if plan == "failed":
+            batch.update(status="failed", errors={"object": "list", "data": [{"code": "server_error", "message": "batch failed"}]},
+                         failed_at=int(time.time()))
+            batch["request_counts"] = {"total": len(lines), "completed": 0, "failed": len(lines)}
+            return
+        answered = lines[: len(lines) // 2] if plan == "expired" else lines
+        for item in answered:
+            body = item["body"]
+            text = body["messages"][-1]["content"]
+            with self.lock:
+                self.batch_counts[text] += 1
+            if plan == "partial" and any(s in text for s in self.batch_fail):
+                err.append({"id": "batch_req_" + uuid.uuid4().hex[:8], "custom_id": item["custom_id"],
+                            "response": {"status_code": 500, "request_id": "r", "body": {"error": {"message": "server error"}}},
+                            "error": None})
+                continue
+            fault = self.next_fault(text)
+            answer = {"refusal": "I'm sorry, but I can't help with that.", "echo": text}.get(fault or "", self.answer(text))
+            out.append({"id": "batch_req_" + uuid.uuid4().hex[:8], "custom_id": item["custom_id"],
+                        "response": {"status_code": 200, "request_id": "r", "body": completion(body["model"], text, answer)},
+                        "error": None})
+        for name, rows in (("output_file_id", out), ("error_file_id", err)):
+            if rows:
+                fid = "file-" + uuid.uuid4().hex[:12]
+                self.files[fid] = ("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n").encode()
+                batch[name] = fid
+        batch["status"] = "expired" if plan == "expired" else "completed"
+        batch["request_counts"] = {"total": len(lines), "completed": len(out), "failed": len(lines) - len(out)}
+
+
+def _handler(server: FakeOpenAI):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:  # quiet
+            pass
+
+        def setup(self) -> None:
+            super().setup()
+            # headers and body go out in two writes: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def _send(self, status: int, body: bytes, headers: dict | None = None, ctype: str = "application/json") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def _json(self, status: int, data: dict, headers: dict | None = None) -> None:
+            self._send(status, json.dumps(data, ensure_ascii=False).encode(), headers)
+
+        def _body(self) -> bytes:
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _unauthorized(self) -> bool:
+            if not server.reject_all:
+                return False
+            self._body()
+            key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            self._json(401, {"error": {"message": f"Incorrect API key provided: {key}.", "code": "invalid_api_key"}})
+            return True
+
+        def do_POST(self) -> None:
+            if self._unauthorized():
+                return
+            server.paths[("POST", self.path.split("/")[2] if self.path.count("/") >= 2 else self.path)] += 1
+            if self.path == "/v1/chat/completions":
+                return self._chat()
+            if self.path == "/v1/files":
+                return self._upload()
+            if self.path == "/v1/batches":
+                return self._create_batch()
+            m = re.fullmatch(r"/v1/batches/([^/]+)/cancel", self.path)
+            if m and m.group(1) in server.batches:
+                server.batches[m.group(1)]["status"] = "cancelled"
+                return self._json(200, server.batches[m.group(1)])
+            self._json(404, {"error": {"message": "not found"}})
+
+        def do_GET(self) -> None:
+            m = re.fullmatch(r"/v1/files/([^/]+)/content", self.path)
+            if m and m.group(1) in server.files:
+                return self._send(200, server.files[m.group(1)], ctype="application/octet-stream")
+            m = re.fullmatch(r"/v1/batches/([^/]+)", self.path)
+            if m and m.group(1) in server.batches:
+                batch = server.batches[m.group(1)]
+                with server.lock:
+                    server.batch_polls[batch["id"]] += 1
+                    polls = server.batch_polls[batch["id"]]
+                    if batch["status"] == "validating":
+                        batch["status"] = "in_progress"
+                    elif batch["status"] == "in_progress" and polls >= 2:
+                        server.run_batch(batch)
+                return self._json(200, batch)
+            self._json(404, {"error": {"message": "not found"}})
+
+        def _chat(self) -> None:
+            req = json.loads(self._body())
+            text = req["messages"][-1]["content"]
+            with server.lock:
+                server.chat_counts[text] += 1
+                server.active += 1
+                server.max_active = max(server.max_active, server.active)
+            try:
+                if server.latency:
+                    time.sleep(server.latency)
+            finally:
+                with server.lock:
+                    server.active -= 1
+            fault = server.next_fault(text)
+            if fault == "401":
+                key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                return self._json(401, {"error": {"message": f"Incorrect API key provided: {key}.", "type": "invalid_request_error",
+                                                  "code": "invalid_api_key"}})
+            if fault == "429":
+                return self._json(429, {"error": {"message": "Rate limit reached", "type": "requests"}},
+                                  {"Retry-After": server.retry_after})
+            if fault == "500":
+                return self._json(500, {"error": {"message": "internal error"}})
+            if fault and fault.isdigit():  # any other status, e.g. "400", "403", "503"
+                return self._json(int(fault), {"error": {"message": f"status {fault}"}})
+            if fault == "slow":
+                time.sleep(server.slow_seconds)
+            if fault == "drop":
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            if fault == "malformed":
+                return self._send(200, b'{"id": "chatcmpl-x", "choices": [', ctype="application/json")
+            answer = {
+                "refusal": "I'm sorry, but I can't help with that.",
+                "echo": text,
+                "cyrillic": "Перевод этого текста",
+                "empty": "",
+            }.get(fault or "", server.answer(text))
+            with server.lock:
+                server.served += 1
+            self._json(200, completion(req["model"], text, answer))
+
+        def _upload(self) -> None:
+            ctype = self.headers.get("Content-Type", "")
+            boundary = ctype.split("boundary=")[-1].strip('"').encode()
+            data = self._body()
+            content, purpose, filename = b"", "", "upload.jsonl"
+            for part in data.split(b"--" + boundary):
+                head, _, body = part.partition(b"\r\n\r\n")
+                body = body.rsplit(b"\r\n", 1)[0]
+                if b'name="file"' in head:
+                    content = body
+                    m = re.search(rb'filename="([^"]*)"', head)
+                    filename = m.group(1).decode() if m else filename
+                elif b'name="purpose"' in head:
+                    purpose = body.decode()
+            fid = "file-" + uuid.uuid4().hex[:12]
+            server.files[fid] = content
+            self._json(200, {"id": fid, "object": "file", "bytes": len(content), "created_at": int(time.time()),
+                             "filename": filename, "purpose": purpose, "status": "processed"})
+
+        def _create_batch(self) -> None:
+            req = json.loads(self._body())
+            bid = "batch_" + uuid.uuid4().hex[:12]
+            batch = {"id": bid, "object": "batch", "endpoint": req["endpoint"], "input_file_id": req["input_file_id"],
+                     "completion_window": req["completion_window"], "status": "validating", "created_at": int(time.time()),
+                     "request_counts": {"total": 0, "completed": 0, "failed": 0}, "metadata": req.get("metadata")}
+            server.batches[bid] = batch
+            self._json(200, batch)
+
+    return Handler

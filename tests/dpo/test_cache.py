@@ -1,0 +1,28 @@
+"""kodolly.dpo.cache."""
+
+import threading
+
+from kodolly.dpo.cache import TranslationCache, cache_key, request_signature
+
+
+def test_cache_keys_and_threads(tmp_path):
+    sig = request_signature("m", "sys", {"temperature": 0})
+    assert sig != request_signature("m", "sys", {"temperature": 0.5})
+    assert cache_key(sig, "가") != cache_key(sig, "나")
+    cache = TranslationCache(tmp_path / "c.sqlite")
+
+    def put(i):
+        cache.put(cache_key(sig, str(i)), "m", f"t{i}", None, 1, 2)
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    cache.close()
+    again = TranslationCache(tmp_path / "c.sqlite")
+    assert len(again) == 20 and again.get(cache_key(sig, "7")).translation == "t7"
+    again.add_batch("b1", sig, [("k", "text")])
+    assert again.open_batches(sig) == ["b1"] and again.batch_items("b1") == {"k": "text"}
+    again.finish_batch("b1", "completed")
+    assert again.open_batches(sig) == []
