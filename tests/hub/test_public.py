@@ -89,3 +89,30 @@ def test_no_local_path_anywhere_in_the_published_folder(tmp_path, offline):
     files_in_meta = {json.loads(m)["file"] for m in ds["train"]["meta"]}
     assert files_in_meta == {"ko_alpaca.json", "bundle.zip!part/ko_alpaca_2.json"}
     assert ds["train"].num_rows == result.tally.written
+
+
+def test_scrub_meta_files_reduces_every_path_in_a_batch():
+    import orjson
+    import pyarrow as pa
+
+    from kodolly.hub.public import scrub_meta_files
+
+    metas = [
+        {"title": "a", "file": "/home/u/s/a.json", "index": 0},
+        {"file": "/home/u/s/bundle.zip!part/b.json", "index": 1},
+        {"file": "C:\\Users\\kim\\c.csv", "line": 2},
+        {"file": "d.jsonl", "line": 3, "note": "/home/u/s/a.json"},  # only the file value is a path to reduce
+        {},
+    ]
+    table = pa.table({"id": ["1", "2", "3", "4", "5"], "meta": [orjson.dumps(m).decode() for m in metas]})
+    out = scrub_meta_files(table)
+    assert [json.loads(m) for m in out.column("meta").to_pylist()] == [
+        {"title": "a", "file": "a.json", "index": 0},
+        {"file": "bundle.zip!part/b.json", "index": 1},
+        {"file": "c.csv", "line": 2},
+        {"file": "d.jsonl", "line": 3, "note": "/home/u/s/a.json"},
+        {},
+    ]
+    assert out.column("id").to_pylist() == ["1", "2", "3", "4", "5"]
+    no_meta = pa.table({"instruction": ["x"]})
+    assert scrub_meta_files(no_meta) is no_meta

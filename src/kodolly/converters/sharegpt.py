@@ -41,8 +41,9 @@ The rule for turning a conversation into rows:
    opening system turn first (if it fits), then the most recent turns that still fit, newest
    last. The cut is marked by a paragraph ``(앞의 대화 N개 생략)`` (N = turns left out, counted
    after rule 1's merge) where the turns were left out, and by ``meta.context_turns_dropped = N``.
-   The kept context, marker included, is at most ``max_context_chars`` long; if not even the
-   latest turn fits, the context is the marker alone. The instruction and response are never cut.
+   The kept context, marker included, is at most ``max_context_chars`` long (a bound smaller than
+   the marker, about 13 characters, still gets the marker); if not even the latest turn fits, the
+   context is the marker alone. The instruction and response are never cut.
    Without the bound, a long conversation with pasted documents repeats the whole transcript in
    every row (quadratic growth); 8000 characters is about 2-3 pages of Korean text, enough for the
    recent exchanges a reply depends on.

@@ -38,7 +38,7 @@ from ..errors import ConfigError
 from ..io.batches import DEFAULT_BATCH_ROWS, iter_batches
 from ..io.writers import output_paths, write_json_atomic
 from ..licenses import LicenseReport, license_report
-from .public import input_names, public_manifest, scrub_meta_files
+from .public import public_manifest, scrub_meta_files
 
 DEFAULT_MAX_SHARD_BYTES = 256 * 1024 * 1024  # in-memory Arrow bytes per shard (before compression)
 ROW_GROUP_ROWS = 10_000  # small row groups keep the Hub viewer and random access fast
@@ -214,9 +214,7 @@ def build_folder(
     if dest.resolve() == out.resolve() or out.resolve() in dest.resolve().parents:
         raise ConfigError(f"{dest}: the folder must not be (inside) the output it is built from")
     mpath = Path(manifest_path) if manifest_path else find_manifest(out)
-    local_manifest = load_manifest(mpath)
-    manifest = public_manifest(local_manifest)
-    local_inputs = input_names(local_manifest)
+    manifest = public_manifest(load_manifest(mpath))
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
@@ -236,7 +234,7 @@ def build_folder(
                 names = pc.unique(split_col).to_pylist()
             else:
                 split_col, names = None, ["train"]
-            table = scrub_meta_files(table, local_inputs)
+            table = scrub_meta_files(table)
             if schema is None:
                 schema = table.schema.remove_metadata()
             table = table.cast(schema) if table.schema.remove_metadata() != schema else table

@@ -49,15 +49,6 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def input_names(manifest: dict[str, Any]) -> list[str]:
-    """Every input name the manifest records (top level and per group)."""
-    names = [i["name"] for i in manifest.get("inputs") or [] if isinstance(i, dict) and isinstance(i.get("name"), str)]
-    for group in manifest.get("groups") or []:
-        if isinstance(group, dict):
-            names += [n for n in group.get("inputs") or [] if isinstance(n, str)]
-    return list(dict.fromkeys(names))
-
-
 def public_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``manifest`` with input/output/rejects paths reduced to names (see the module doc)."""
     m = copy.deepcopy(manifest)
@@ -80,25 +71,35 @@ def public_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     return m
 
 
-def _json_string(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+_FILE_VALUE = r'"file": ?"(?P<value>(?:[^"\\]|\\.)*)"'
 
 
-def scrub_meta_files(table: pa.Table, names: list[str]) -> pa.Table:
-    """Replace ``"file": "<input path>"`` in the JSON ``meta`` column by the input's public name."""
-    if "meta" not in table.column_names or not (pa.types.is_string(table.schema.field("meta").type) or pa.types.is_large_string(table.schema.field("meta").type)):
+def scrub_meta_files(table: pa.Table) -> pa.Table:
+    """Replace every ``"file": "<path>"`` in the JSON ``meta`` column by ``"file": "<name>"``.
+
+    One regex pass finds the distinct ``file`` values of the batch (usually one or two: rows come
+    in input order); only those are replaced, so the cost does not grow with the number of inputs.
+    """
+    if "meta" not in table.column_names:
+        return table
+    kind = table.schema.field("meta").type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         return table
     col = table.column("meta")
+    found = pc.struct_field(pc.extract_regex(col, _FILE_VALUE), "value")
     changed = False
-    for name in names:
-        public = public_name(name)
-        if public == name:
+    for raw in pc.unique(found.drop_null()).to_pylist():
+        try:
+            value = json.loads(f'"{raw}"')
+        except ValueError:
             continue
+        public = public_name(value)
+        if public == value:
+            continue
+        replacement = json.dumps(public, ensure_ascii=False)[1:-1]
         for sep in (":", ": "):  # orjson writes no space; json.dumps writes one
-            pattern = f'"file"{sep}{_json_string(name)}'
-            if pc.any(pc.match_substring(col, pattern)).as_py():
-                col = pc.replace_substring(col, pattern, f'"file"{sep}{_json_string(public)}')
-                changed = True
+            col = pc.replace_substring(col, f'"file"{sep}"{raw}"', f'"file"{sep}"{replacement}"')
+        changed = True
     if not changed:
         return table
     return table.set_column(table.schema.get_field_index("meta"), table.schema.field("meta"), col)
