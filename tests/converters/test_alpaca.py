@@ -110,3 +110,13 @@ def test_license_option_travels_into_rows(tmp_path):
     )
     assert {r["license"] for r in rows} == {"CC BY-NC 4.0"}
     assert result.manifest_data["converter"]["license"] == "CC BY-NC 4.0"
+
+
+def test_detect_preference_lookalike_only_with_plain_strings():
+    from kodolly.converters.alpaca import detect
+
+    assert detect({"prompt": "p", "chosen": "c", "rejected": "r"}) == 0.8
+    # trl's conversational DPO layout: lists of messages, which alpaca cannot read
+    conversational = {"prompt": [{"role": "user", "content": "p"}], "chosen": [{"role": "assistant", "content": "c"}],
+                      "rejected": [{"role": "assistant", "content": "r"}]}
+    assert detect(conversational) == 0.0

@@ -119,3 +119,12 @@ def test_join_pairs_is_capped_by_the_number_of_distinct_pairs(tmp_path):
 def test_bad_options_are_config_errors(options):
     with pytest.raises(ConfigError):
         convert(HANSOL / "train_utf8.csv", **options)
+
+
+def test_detect_knows_test_csv_but_not_other_korean_qa_files():
+    from kodolly.converters.hansol import detect
+
+    assert detect({"id": "TRAIN_000", "질문_1": "q", "질문_2": "q", "category": "c", "답변_1": "a"}) == 0.9
+    assert detect({"id": "TEST_000", "질문": "면진장치가 뭐야?"}) == 0.6  # test.csv: ours, rejected no_answer
+    assert detect({"id": "1", "질문": "q", "답변": "a"}) == 0.0  # someone else's question/answer file
+    assert detect({"질문": "q"}) == 0.0

@@ -200,10 +200,10 @@ def test_registered_detected_and_cli(tmp_path):
 
 def test_end_to_end_tally_and_parquet(tmp_path):
     out = tmp_path / "kq2.parquet"
-    result = kodolly.convert(FIX, "korquad2", out)  # the folder: both files, not its README
+    result = kodolly.convert(FIX, "korquad2", out)  # the folder: every JSON file, not its README
     table = pq.read_table(out)
-    assert table.num_rows == 15 == result.tally.written
-    assert (result.tally.read, result.tally.rejected, result.tally.balanced) == (17, 2, True)
+    assert table.num_rows == 19 == result.tally.written  # 15 from the two samples + 4 from br_in_table_cell.json
+    assert (result.tally.read, result.tally.rejected, result.tally.balanced) == (21, 2, True)
     assert len(result.rejects.read_bytes().splitlines()) == 2
     for row in table.to_pylist():
         assert row["response"] in row["context"] and len(row["context"]) <= 4000
@@ -289,3 +289,22 @@ def test_page_shaped_like_a_published_real_context(sample):
     page = json.loads(SAMPLE.read_text())["data"][4]
     blocks, _ = render_blocks(page["context"])
     assert [b.text for b in blocks[:3]] == ["예고범", "《예고범》(일본어: 予告犯)은 츠츠이 테츠야의 만화 작품이다.", "등장인물"]
+
+
+BR = FIX / "br_in_table_cell.json"
+BR_META = {"title": "서울 지하철 1호선", "title_raw": "서울_지하철_1호선", "url": "https://ko.wikipedia.org/wiki/서울_지하철_1호선"}
+STATIONS = "역 목록\n\n역명 | 환승 노선\n서울역 | 4호선 공항철도\n시청 | 2호선"
+RUNNING = "운행\n\n- 평일 첫차 05:30\n- 주말\n\n열차는 매일\n새벽부터 운행한다."
+
+
+def test_br_in_a_table_cell_or_list_item_is_a_space_in_answer_and_context_alike():
+    rows, rejects = _run(BR)
+    assert rejects == []
+    assert [(r["id"], r["instruction"], r["response"], r["context"], {k: v for k, v in r["meta"].items() if k not in ("file", "index")})
+            for r in rows.values()] == [
+        ("br-0", "서울역에서 환승할 수 있는 노선은?", "4호선 공항철도", STATIONS, {**BR_META, "question_id": "br-0", "answer_type": "text"}),
+        ("br-1", "평일 첫차 시간은?", "평일 첫차 05:30", RUNNING, {**BR_META, "question_id": "br-1", "answer_type": "text"}),
+        # in a paragraph the <br> is a line break, in the context and the answer alike
+        ("br-2", "열차는 언제부터 운행하나?", "매일\n새벽부터", RUNNING, {**BR_META, "question_id": "br-2", "answer_type": "text"}),
+        ("br-3", "서울역 행의 환승 노선 칸은?", "4호선 공항철도", STATIONS, {**BR_META, "question_id": "br-3", "answer_type": "table"}),
+    ]

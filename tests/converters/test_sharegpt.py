@@ -199,3 +199,91 @@ def test_end_to_end_tally_and_parquet(tmp_path):
 def test_first_turn_only_must_be_a_boolean(tmp_path):
     res = CliRunner().invoke(cli, ["convert", "--from", "sharegpt", str(ARRAY), "-o", str(tmp_path / "x.parquet"), "-O", "first_turn_only=yes"])
     assert res.exit_code == 2 and "first_turn_only must be true or false, not 'yes'" in res.output
+
+
+# --- max_context_chars: long transcripts keep the opening system turn and the most recent whole turns ---
+
+LONG = FIX / "long_conversation.jsonl"
+SYSTEM = "시스템: 당신은 계약서 검토를 돕는 비서입니다."
+DOC = "다음 계약서를 읽어 줘.\n" + "\n".join(f"제{i}조 갑은 을에게 매월 보고서를 제출한다." for i in range(1, 6))
+
+
+def _meta(row):
+    return {k: v for k, v in row["meta"].items() if k not in ("file", "index", "line")}
+
+
+def test_context_within_the_bound_is_the_whole_transcript():
+    rows, rejects = _run(LONG)  # default bound 8000: nothing is cut
+    assert rejects == []
+    assert rows["bG9uZ2N0eA_0:2"]["context"] == (
+        f"{SYSTEM}\n\n사용자: {DOC}\n\n어시스턴트: 다섯 개 조항 모두 보고 의무를 정합니다.\n\n"
+        "사용자: 보고 주기는?\n\n어시스턴트: 매월입니다."
+    )
+    assert all("context_turns_dropped" not in r["meta"] for r in rows.values())
+
+
+def test_long_context_keeps_the_system_turn_and_the_latest_turns():
+    rows, rejects = _run(LONG, max_context_chars=120)
+    assert rejects == []
+    assert [(r["id"], r["context"], _meta(r)) for r in rows.values()] == [
+        ("bG9uZ2N0eA_0:0", SYSTEM, {"conversation_id": "bG9uZ2N0eA_0", "turn": 0, "exchanges": 3}),
+        ("bG9uZ2N0eA_0:1",
+         f"{SYSTEM}\n\n(앞의 대화 1개 생략)\n\n어시스턴트: 다섯 개 조항 모두 보고 의무를 정합니다.",
+         {"conversation_id": "bG9uZ2N0eA_0", "turn": 1, "exchanges": 3, "context_turns_dropped": 1}),
+        ("bG9uZ2N0eA_0:2",
+         f"{SYSTEM}\n\n(앞의 대화 1개 생략)\n\n어시스턴트: 다섯 개 조항 모두 보고 의무를 정합니다.\n\n"
+         "사용자: 보고 주기는?\n\n어시스턴트: 매월입니다.",
+         {"conversation_id": "bG9uZ2N0eA_0", "turn": 2, "exchanges": 3, "context_turns_dropped": 1}),
+        ("bm9TeXM_0:0", "", {"conversation_id": "bm9TeXM_0", "turn": 0, "exchanges": 2}),
+        ("bm9TeXM_0:1",
+         "사용자: 첫 질문: 김치의 역사를 길게 설명해 줘. 첫 질문: 김치의 역사를 길게 설명해 줘. 첫 질문: 김치의 역사를 길게 설명해 줘.\n\n"
+         "어시스턴트: 김치는 삼국 시대부터 먹었다고 알려져 있습니다.",
+         {"conversation_id": "bm9TeXM_0", "turn": 1, "exchanges": 2}),
+    ]
+    # the instruction (the pasted document) and the response are never cut
+    assert rows["bG9uZ2N0eA_0:0"]["instruction"] == DOC
+    assert all(len(r["context"]) <= 120 for r in rows.values())
+
+
+def test_tighter_bound_drops_more_turns_and_may_leave_only_the_marker():
+    rows, _ = _run(LONG, max_context_chars=60)
+    assert [(r["context"], r["meta"].get("context_turns_dropped")) for r in rows.values()] == [
+        (SYSTEM, None),
+        (f"{SYSTEM}\n\n(앞의 대화 2개 생략)", 2),  # the latest turn (44 chars) does not fit beside the system turn
+        (f"{SYSTEM}\n\n(앞의 대화 3개 생략)\n\n어시스턴트: 매월입니다.", 3),
+        ("", None),
+        # no system turn: the latest turn that fits, after the marker
+        ("(앞의 대화 1개 생략)\n\n어시스턴트: 김치는 삼국 시대부터 먹었다고 알려져 있습니다.", 1),
+    ]
+    # a bound smaller than the system turn: it is dropped (counted) like any other turn
+    rows, _ = _run(LONG, max_context_chars=20)
+    assert [(r["context"], r["meta"].get("context_turns_dropped")) for r in rows.values()] == [
+        ("(앞의 대화 1개 생략)", 1), ("(앞의 대화 3개 생략)", 3), ("(앞의 대화 5개 생략)", 5),
+        ("", None), ("(앞의 대화 2개 생략)", 2),
+    ]
+
+
+def test_default_bound_is_8000_and_zero_means_no_bound():
+    assert CONVERTER.options["max_context_chars"] == 8000
+    pasted = "가나다라마바사아자차. " * 800  # 9600 characters
+    record = {"id": "big", "conversations": [
+        {"from": "human", "value": pasted}, {"from": "gpt", "value": "요약했습니다."},
+        {"from": "human", "value": "한 줄로?"}, {"from": "gpt", "value": "한 줄 요약입니다."},
+    ]}
+    items = _items(record)
+    assert items[1]["context"] == "(앞의 대화 1개 생략)\n\n어시스턴트: 요약했습니다."
+    assert items[1]["meta"] == {"conversation_id": "big", "turn": 1, "exchanges": 2, "context_turns_dropped": 1}
+    whole = _items(record, max_context_chars=0)
+    assert whole[1]["context"] == f"사용자: {pasted}\n\n어시스턴트: 요약했습니다."
+    assert "context_turns_dropped" not in whole[1]["meta"]
+
+
+def test_max_context_chars_from_the_cli_and_bad_values(tmp_path):
+    out = tmp_path / "sg.jsonl"
+    res = CliRunner().invoke(cli, ["convert", "--from", "sharegpt", str(LONG), "-o", str(out), "-O", "max_context_chars=60"])
+    assert res.exit_code == 0, res.output
+    assert "tally OK: read 5 = written 5 + rejected 0" in res.output
+    metas = [json.loads(json.loads(line)["meta"]).get("context_turns_dropped") for line in out.read_text().splitlines()]
+    assert metas == [None, 2, 3, None, 1]
+    res = CliRunner().invoke(cli, ["convert", "--from", "sharegpt", str(LONG), "-o", str(tmp_path / "x.parquet"), "-O", "max_context_chars=-5"])
+    assert res.exit_code == 2 and "max_context_chars must be a whole number (0 = no bound), not -5" in res.output

@@ -14,8 +14,18 @@ from kodolly.io.writers import read_rows
 
 
 def _rows(table):
-    """Rows as the Hub folder holds them: the split is in the shard names, not in a column."""
-    return [{k: v for k, v in row.items() if k != "split"} for row in table.to_pylist()]
+    """Rows as the Hub folder holds them: the split is in the shard names, not in a column, and
+    ``meta.file`` is the input's file name, not its local path."""
+    rows = []
+    for row in table.to_pylist():
+        row = {k: v for k, v in row.items() if k != "split"}
+        if isinstance(row.get("meta"), str):
+            meta = json.loads(row["meta"])
+            if "file" in meta:
+                meta["file"] = meta["file"].rsplit("/", 1)[-1]
+                row["meta"] = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
+        rows.append(row)
+    return rows
 
 
 def test_parquet_output_round_trips_through_load_dataset(alpaca_output, tmp_path, offline):
@@ -32,7 +42,17 @@ def test_parquet_output_round_trips_through_load_dataset(alpaca_output, tmp_path
     meta = pq.read_metadata(folder / "data/train-00000-of-00002.parquet")
     assert meta.row_group(0).column(0).compression == "ZSTD"
     manifest_path = alpaca_output.with_name("ko.manifest.json")
-    assert (folder / "kodolly.manifest.json").read_bytes() == manifest_path.read_bytes()
+    local = json.loads(manifest_path.read_text("utf-8"))
+    public = json.loads((folder / "kodolly.manifest.json").read_text("utf-8"))
+    # the copy names files, not paths; everything else (hashes, sizes, counts, settings) is the same
+    assert [i["name"] for i in public["inputs"]] == ["ko_alpaca.json"]
+    assert [f["path"] for f in public["output"]["files"]] == ["ko.parquet"]
+    assert public["rejects"]["path"] == "ko.rejects.jsonl"
+    assert public["groups"][0]["inputs"] == ["ko_alpaca.json"]
+    for m in (local, public):
+        m["inputs"][0].pop("name"), m["output"]["files"][0].pop("path"), m["rejects"].pop("path"), m["groups"][0].pop("inputs")
+    assert public == local
+    assert result.manifest["inputs"][0]["name"] == "ko_alpaca.json"
 
     ds = load_folder(folder, offline)
     assert list(ds) == ["train"]

@@ -101,7 +101,8 @@ def detect(record: Any) -> float:
     if "instruction" in keys and ("output" in keys or "instances" in keys):
         return 0.9 if "response" not in keys else 0.3
     if {"prompt", "chosen", "rejected"} <= keys:
-        return 0.8
+        # plain strings only: trl's conversational layout (lists of messages) is not this shape
+        return 0.8 if all(isinstance(record[k], str) for k in ("prompt", "chosen", "rejected")) else 0.0
     return 0.0
 
 

@@ -17,7 +17,8 @@ Each CSV row holds two paraphrases of one question and up to five reference answ
   location that of row a. Same input and seed -> same rows.
 
 ``domain`` is the row's ``category`` (a defect type, not a Dolly category); the Dolly category is
-``open_qa``. A row with no answer at all (``test.csv``: ``id, 질문``) is rejected ``no_answer``; an
+``open_qa``. A row with no answer at all (``test.csv``: ``id, 질문``; ``inspect`` names ``hansol`` for
+it, but not for a file that has a ``답변`` column) is rejected ``no_answer``; an
 empty question cell is rejected ``missing_field:질문_N`` (one reject for that question).
 UTF-8, UTF-8 with BOM and cp949 files are told apart by the reader.
 """
@@ -127,8 +128,13 @@ def finish(ctx: Context) -> Iterator[tuple[dict[str, Any], Location]]:
 
 
 def detect(record: Any) -> float:
-    if isinstance(record, dict) and "질문_1" in record and "답변_1" in record:
+    if not isinstance(record, dict):
+        return 0.0
+    if "질문_1" in record and "답변_1" in record:
         return 0.9
+    # test.csv (``id, 질문``) or a train file cut to its questions: still Hansol's, rejected no_answer
+    if "id" in record and ("질문_1" in record or "질문" in record) and not any(col in record for col in ("답변", *ANSWER_COLUMNS)):
+        return 0.6
     return 0.0
 
 

@@ -17,7 +17,10 @@ A page becomes a list of :class:`Block` s, each a normalised text (:func:`normal
 
 An answer fragment (a phrase, a ``<p>``, a ``<table>``, ``<li>`` items or ``<tr>``/``<td>`` cells) is
 rendered by the same rules with :func:`render_fragment`, so a rendered answer is a substring of the
-rendered block that holds it.
+rendered block that holds it. One difference is left to the caller: a table cell or list item is
+rendered on one line (a ``<br>`` in it becomes a space), while a phrase cut out of it and rendered
+alone keeps its ``<br>`` as a line break; :func:`one_line` renders such a phrase the way its cell
+or item was rendered.
 
 Markers: :func:`render_blocks` accepts private-use characters inserted into the HTML beforehand
 (one per answer offset, chosen among those the page does not use) and reports the index of the
@@ -329,6 +332,11 @@ def render_fragment(fragment: str) -> str:
             break
     blocks, _ = render_blocks(fragment)
     return join_blocks(blocks)
+
+
+def one_line(text: str) -> str:
+    """Rendered text as a table cell or list item renders it: every line break a space."""
+    return normalize_text(_WS.sub(" ", text).strip())
 
 
 def join_blocks(blocks: list[Block]) -> str:

@@ -11,7 +11,9 @@ into text blocks by :mod:`kodolly.converters.html_text`: paragraphs as text, lis
 edit links; scripts, styles and navigation dropped. Then for each question:
 
 1. The answer (``answer.text``: a phrase, or the HTML of a paragraph, table or list) is rendered
-   by the same rules: that is the ``response``.
+   by the same rules: that is the ``response``. A phrase taken from a table cell or list item is
+   rendered on one line as its cell or item is (a ``<br>`` in it is a space there, as in the
+   context); elsewhere a ``<br>`` stays a line break in both.
 2. Its block is found from ``answer_start``: a marker character is put into the HTML at that
    offset before parsing, and the block it lands in holds the answer. If the answer text is not at
    its offset but occurs in the HTML, the occurrence nearest the offset is used
@@ -43,7 +45,7 @@ from ..io.readers import Location
 from ..normalize import normalize_text
 from ..rows import make_row
 from . import Context, Converter, Reject, text_field
-from .html_text import Block, inside_tag, join_blocks, mark_chars, render_blocks, render_fragment
+from .html_text import Block, inside_tag, join_blocks, mark_chars, one_line, render_blocks, render_fragment
 from .korquad1 import as_offset, nearest_occurrence, no_questions, title_meta
 
 LICENSE = "CC BY-ND 2.0 KR"
@@ -253,6 +255,16 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
         yield _row(q, i, blocks, marks, limit, meta_base, loc, ctx)
 
 
+def _renderings(answer: str, home: str | None) -> list[str]:
+    """The answer as rendered alone, and on one line as a table cell or list item renders it (a
+    ``<br>`` in a cell is a space there, a line break in the phrase alone). The one the answer's own
+    block (``home``) uses comes first; the other is tried when that is not found."""
+    flat = one_line(answer) if "\n" in answer else answer
+    if flat == answer:
+        return [answer]
+    return [flat, answer] if home in ("table", "list") else [answer, flat]
+
+
 def _row(
     q: _Question,
     index: int,
@@ -269,7 +281,11 @@ def _row(
     if len(answer) > limit:
         return Reject("answer_too_long", f"the answer has {len(answer)} characters, more than max_context_chars={limit}", part=q.part, raw=q.qa)
     near = marks.get(q.mark[1]) if q.mark is not None else None
-    span = _find_span(blocks, answer, near)
+    span = None
+    for answer in _renderings(answer, blocks[near].kind if near is not None and near < len(blocks) else None):
+        span = _find_span(blocks, answer, near)
+        if span is not None:
+            break
     if span is None:
         return Reject("answer_not_in_context", f"answer {answer[:80]!r} is not in the page's text", part=q.part, raw=q.qa)
     a, b = span

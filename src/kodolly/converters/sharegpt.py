@@ -36,9 +36,22 @@ The rule for turning a conversation into rows:
    ``bad_type:value`` / ``bad_type:content`` (text that is not a string), ``unknown_role:<name>``
    (a role outside the lists above: the transcript cannot be trusted, so no row is made).
 
+9. ``max_context_chars`` (option, default 8000; ``0`` = no bound): when the transcript of the
+   turns before an exchange is longer than this, only whole turns are kept: the conversation's
+   opening system turn first (if it fits), then the most recent turns that still fit, newest
+   last. The cut is marked by a paragraph ``(앞의 대화 N개 생략)`` (N = turns left out, counted
+   after rule 1's merge) where the turns were left out, and by ``meta.context_turns_dropped = N``.
+   The kept context, marker included, is at most ``max_context_chars`` long (a bound smaller than
+   the marker, about 13 characters, still gets the marker); if not even the latest turn fits, the
+   context is the marker alone. The instruction and response are never cut.
+   Without the bound, a long conversation with pasted documents repeats the whole transcript in
+   every row (quadratic growth); 8000 characters is about 2-3 pages of Korean text, enough for the
+   recent exchanges a reply depends on.
+
 ``id`` is ``<conversation id>:<exchange index>`` (the conversation id is the record's ``id``, else
 derived from its place in the input); ``meta`` has ``turn`` (the exchange index),
-``conversation_id`` and ``exchanges`` (how many the conversation has). ``category`` is ``open_qa``.
+``conversation_id`` and ``exchanges`` (how many the conversation has), and
+``context_turns_dropped`` when rule 9 cut the context. ``category`` is ``open_qa``.
 ``\\r\\n`` in turns becomes ``\\n`` (the pipeline then normalises the text as usual).
 """
 
@@ -60,6 +73,9 @@ SYSTEM_ROLES = frozenset({"system"})
 LABELS = {"system": "시스템", "user": "사용자", "assistant": "어시스턴트"}
 
 ID_KEYS = ("id", "conversation_id", "idx")
+
+DEFAULT_MAX_CONTEXT_CHARS = 8000
+SEPARATOR = "\n\n"
 
 
 @dataclass(slots=True)
@@ -147,8 +163,58 @@ def parse_turns(record: dict[str, Any]) -> list[Turn] | Reject:
     return merged
 
 
+def _paragraph(turn: Turn) -> str:
+    return f"{LABELS[turn.role]}: {turn.text}"
+
+
 def transcript(turns: list[Turn]) -> str:
-    return "\n\n".join(f"{LABELS[t.role]}: {t.text}" for t in turns if t.texts)
+    return SEPARATOR.join(_paragraph(t) for t in turns if t.texts)
+
+
+def dropped_marker(n: int) -> str:
+    return f"(앞의 대화 {n}개 생략)"
+
+
+def bounded_transcript(turns: list[Turn], limit: int) -> tuple[str, int]:
+    """The transcript of ``turns`` in at most ``limit`` characters, whole turns only (rule 9).
+
+    Returns the text and how many turns were left out (0 when everything fits).
+    """
+    paragraphs = [_paragraph(t) for t in turns if t.texts]
+    roles = [t.role for t in turns if t.texts]
+    full = SEPARATOR.join(paragraphs)
+    if not limit or len(full) <= limit:
+        return full, 0
+    sep = len(SEPARATOR)
+
+    def fill(head: list[str], rest: list[str]) -> tuple[str, int]:
+        # the marker's width depends on N; size it for the largest N possible (all of ``rest``)
+        marker_room = len(dropped_marker(len(rest)))
+        used = sum(len(p) + sep for p in head) + marker_room
+        kept: list[str] = []
+        for p in reversed(rest):
+            if used + sep + len(p) > limit:
+                break
+            used += sep + len(p)
+            kept.append(p)
+        kept.reverse()
+        dropped = len(rest) - len(kept)
+        return SEPARATOR.join([*head, dropped_marker(dropped), *kept]), dropped
+
+    if roles[0] == "system":  # the opening system turn first, if it fits beside the marker
+        text, dropped = fill(paragraphs[:1], paragraphs[1:])
+        if len(text) <= limit:
+            return text, dropped
+    return fill([], paragraphs)
+
+
+def _max_context_chars(ctx: Context) -> int:
+    limit = ctx.options.get("max_context_chars", DEFAULT_MAX_CONTEXT_CHARS)
+    if limit is None:
+        return 0
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ConfigError(f"sharegpt: max_context_chars must be a whole number (0 = no bound), not {limit!r}")
+    return limit
 
 
 def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any] | Reject]:
@@ -166,6 +232,7 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
     first_only = ctx.options.get("first_turn_only", False)
     if not isinstance(first_only, bool):
         raise ConfigError(f"sharegpt: first_turn_only must be true or false, not {first_only!r}")
+    limit = _max_context_chars(ctx)
 
     # Pair user turns with the assistant turn that follows them (system turns do not break a pair).
     history: list[Turn] = []  # turns that go into later transcripts
@@ -207,15 +274,19 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
             yield Reject("empty_turn", f"exchange {k}: the {side} turn is empty", part=part,
                          raw={"id": cid, "turn": k, "user": user.text, "assistant": assistant.text})
             continue
+        context, dropped = bounded_transcript(before, limit)
+        meta: dict[str, Any] = {"conversation_id": cid, "turn": k, "exchanges": total}
+        if dropped:
+            meta["context_turns_dropped"] = dropped
         yield make_row(
             instruction=user.text,
-            context=transcript(before),
+            context=context,
             response=assistant.text,
             category="open_qa",
             source=ctx.source,
             id=f"{cid}:{k}",
             license=ctx.license,
-            meta={"conversation_id": cid, "turn": k, "exchanges": total},
+            meta=meta,
         )
     if not first_only:
         for turn in unanswered:
@@ -243,5 +314,5 @@ CONVERTER = Converter(
     license=LICENSE,
     aliases=("kovicuna",),
     detect=detect,
-    options={"license": LICENSE, "first_turn_only": False},
+    options={"license": LICENSE, "first_turn_only": False, "max_context_chars": DEFAULT_MAX_CONTEXT_CHARS},
 )

@@ -4,13 +4,15 @@
 
     FOLDER/
       README.md                               dataset card: YAML front matter + body (card.py)
-      kodolly.manifest.json                   the run's manifest, copied unchanged
+      kodolly.manifest.json                   the run's manifest, paths reduced to file names (public.py)
       data/train-00000-of-00002.parquet       zstd parquet shards, bounded in rows and bytes
       data/train-00001-of-00002.parquet
       data/validation-00000-of-00001.parquet
 
 Rows are routed to splits by their ``split`` column (absent = everything is ``train``); the column
 itself is not written, since the split is what the file name and the card's ``configs`` say.
+Nothing in the folder names a local path: the manifest copy, the card and each row's ``meta.file``
+give inputs and outputs by file name only (``public.py``); the original manifest is not touched.
 Shards are written with pyarrow (not ``datasets.to_parquet``, which ignores ``compression``), one
 batch at a time, so memory does not grow with the output. The folder is built beside its final
 place and renamed into place when complete.
@@ -34,8 +36,9 @@ import pyarrow.parquet as pq
 
 from ..errors import ConfigError
 from ..io.batches import DEFAULT_BATCH_ROWS, iter_batches
-from ..io.writers import output_paths
+from ..io.writers import output_paths, write_json_atomic
 from ..licenses import LicenseReport, license_report
+from .public import public_manifest, scrub_meta_files
 
 DEFAULT_MAX_SHARD_BYTES = 256 * 1024 * 1024  # in-memory Arrow bytes per shard (before compression)
 ROW_GROUP_ROWS = 10_000  # small row groups keep the Hub viewer and random access fast
@@ -211,7 +214,7 @@ def build_folder(
     if dest.resolve() == out.resolve() or out.resolve() in dest.resolve().parents:
         raise ConfigError(f"{dest}: the folder must not be (inside) the output it is built from")
     mpath = Path(manifest_path) if manifest_path else find_manifest(out)
-    manifest = load_manifest(mpath)
+    manifest = public_manifest(load_manifest(mpath))
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
@@ -231,6 +234,7 @@ def build_folder(
                 names = pc.unique(split_col).to_pylist()
             else:
                 split_col, names = None, ["train"]
+            table = scrub_meta_files(table)
             if schema is None:
                 schema = table.schema.remove_metadata()
             table = table.cast(schema) if table.schema.remove_metadata() != schema else table
@@ -252,7 +256,7 @@ def build_folder(
                 "is this the manifest of this output?"
             )
         result = FolderResult(dest, infos, schema, license_report(dict(counts)), manifest)
-        shutil.copyfile(mpath, tmp / MANIFEST_NAME)
+        write_json_atomic(tmp / MANIFEST_NAME, manifest)
         (tmp / "README.md").write_text(render_card(result, title=title, repo_id=repo_id), encoding="utf-8")
         _move_into_place(tmp, dest)
     except BaseException:
