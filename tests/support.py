@@ -57,3 +57,18 @@ def convert_to_parquet(tmp_path: Path, sources, converter, **kwargs):
 
 def strip_meta(rows):
     return [{k: v for k, v in row.items() if k != "meta"} for row in rows]
+
+
+def load_tiny_model():
+    """tests/train/tiny_model.py as a module (``build_tiny`` ...), from any test folder."""
+    import importlib.util
+    import sys
+
+    module = sys.modules.get("tiny_model")
+    if module is None:
+        path = Path(__file__).resolve().parent / "train" / "tiny_model.py"
+        spec = importlib.util.spec_from_file_location("tiny_model", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["tiny_model"] = module
+        spec.loader.exec_module(module)
+    return module
