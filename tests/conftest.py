@@ -1,5 +1,8 @@
 """Shared test setup: environment pinned for quiet, offline, single-threaded runs; the fixtures folder;
-small in-test converters that read the AI Hub ``data_info`` and user-CSV shapes for the filter tests.
+one small in-test converter for the filter tests (a JSONL shape that carries every field a filter reads).
+
+The reference workflow (AI Hub labels + the user's scored CSV) runs on the real ``aihub`` converter
+and the shipped ``qa`` layout; nothing here stands in for them.
 """
 
 from __future__ import annotations
@@ -26,30 +29,6 @@ def fixtures() -> Path:
     return FIXTURES
 
 
-def _aihub_sft(record: Any, loc, ctx):
-    answer = record.get("answer") or {}
-    contents = answer.get("contents") if isinstance(answer, dict) else None
-    if not isinstance(contents, str):
-        yield Reject("missing_field:answer.contents")
-        return
-    question = text_field(record, "question")
-    if isinstance(question, Reject):
-        yield question
-        return
-    yield make_row(
-        instruction=question, response=contents, source=ctx.source, id=str(record["data_id"]),
-        domain=(record.get("data_category") or {}).get("middle", ""), license=ctx.license,
-    )
-
-
-def _user_csv(record: dict[str, Any], loc, ctx):
-    raw_score = (record.get("score") or "").strip()
-    yield make_row(
-        instruction=record["question"], response=record["answer"], source=ctx.source, id=ctx.derived_id(loc),
-        domain=record.get("category") or "", score=float(raw_score) if raw_score else None,
-    )
-
-
 def _scored(record: dict[str, Any], loc, ctx):
     answer = text_field(record, "a")
     if isinstance(answer, Reject):
@@ -61,14 +40,10 @@ def _scored(record: dict[str, Any], loc, ctx):
     )
 
 
-AIHUB_LIKE = Converter("test_aihub_sft", "AI Hub 71748 SFT shape (test stand-in)", _aihub_sft,
-                       license="AI Hub terms", record_paths=("data_info.item",))
-USER_CSV = Converter("test_user_csv", "user CSV question,answer,category,score (test stand-in)", _user_csv)
-SCORED = Converter("test_scored", "JSONL {id, q, a, ctx, category, domain, score} (test stand-in)", _scored)
+SCORED = Converter("test_scored", "JSONL {id, q, a, ctx, category, domain, score} (filter-test shape)", _scored)
 
 
 @pytest.fixture
-def test_converters() -> dict[str, Converter]:
-    for conv in (AIHUB_LIKE, USER_CSV, SCORED):
-        register(conv)
-    return {"aihub": AIHUB_LIKE, "csv": USER_CSV, "scored": SCORED}
+def scored_converter() -> Converter:
+    """``test_scored``: fixtures/filters/all_reasons.jsonl's shape, with a Dolly category and a domain per row."""
+    return register(SCORED)

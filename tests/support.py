@@ -7,6 +7,38 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+# ------------------------------------------------------------------ the reference workflow (issue 5)
+# AI Hub 71748 SFT labels (fixtures/filters/aihub_sft_sample.json, read by the real ``aihub`` converter)
+# plus the user's CSV ``question, answer, category, score`` (user_scored.csv, read by the shipped ``qa``
+# layout): score > 30 (AI Hub rows carry no score and are kept), 예체능/종교/보건 dropped, exact
+# duplicates removed across both sources, split 80/10/10 by id. fixtures/filters/reference_run.toml
+# is the same run as a config file.
+
+REFERENCE = {
+    "score": {"min": 30, "keep_unscored": True},  # AI Hub has no score; the user's CSV has one
+    "domain": {"exclude": ["예체능", "종교", "보건"]},
+    "dedup": {},
+    "split": {"train": 0.8, "validation": 0.1, "test": 0.1},
+}
+
+REFERENCE_SOURCES = {
+    "aihub": {
+        "read": 11, "written": 5, "rejected": 6,
+        # a06: answer == question up to spaces; a11: no answer.contents; a02/a03/a04: 예체능/종교/보건;
+        # a08: a01 again with extra spaces
+        "by_reason": {"answer_equals_question": 1, "domain_excluded": 3, "duplicate_of": 1, "no_answer": 1},
+    },
+    "qa": {
+        "read": 11, "written": 5, "rejected": 6,
+        # rows 1 (score 30: not > 30) and 5 (10); 3 (예체능) and 10 (" 보건 "); 4 and 9 repeat a01 / a10
+        "by_reason": {"domain_excluded": 2, "duplicate_of": 2, "score_below": 2},
+    },
+}
+REFERENCE_IDS = ["a01", "a05", "a07", "a09", "a10",
+                 "user_scored.csv:0", "user_scored.csv:2", "user_scored.csv:6", "user_scored.csv:7", "user_scored.csv:8"]
+
+
 def convert_to_parquet(tmp_path: Path, sources, converter, **kwargs):
     """Run a conversion into a parquet file, check the tally identity, return (rows, rejects, result)."""
     import kodolly
@@ -25,3 +57,18 @@ def convert_to_parquet(tmp_path: Path, sources, converter, **kwargs):
 
 def strip_meta(rows):
     return [{k: v for k, v in row.items() if k != "meta"} for row in rows]
+
+
+def load_tiny_model():
+    """tests/train/tiny_model.py as a module (``build_tiny`` ...), from any test folder."""
+    import importlib.util
+    import sys
+
+    module = sys.modules.get("tiny_model")
+    if module is None:
+        path = Path(__file__).resolve().parent / "train" / "tiny_model.py"
+        spec = importlib.util.spec_from_file_location("tiny_model", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["tiny_model"] = module
+        spec.loader.exec_module(module)
+    return module

@@ -1,10 +1,14 @@
 import json
 
+import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner
 
 from kodolly import api
 from kodolly import config as run_config
+from kodolly.cli import cli
 from kodolly.errors import ConfigError
+from support import REFERENCE_IDS, REFERENCE_SOURCES
 
 
 def _copy_fixture_dir(fixtures, tmp_path):
@@ -13,27 +17,41 @@ def _copy_fixture_dir(fixtures, tmp_path):
     return tmp_path / "reference_run.toml"
 
 
-def test_config_file_runs_the_reference_workflow(fixtures, tmp_path, test_converters):
+def test_config_file_runs_the_reference_workflow(fixtures, tmp_path):
     path = _copy_fixture_dir(fixtures, tmp_path)
     result = api.run_config(path)
     assert result.output == tmp_path / "out" / "ko-dolly.parquet"  # relative to the config file
     assert (result.tally.read, result.tally.written, result.tally.rejected) == (22, 10, 12)
-    assert dict(result.tally.by_reason) == {
-        "content_response_equals_instruction": 1, "domain_excluded": 5, "duplicate_of": 3,
-        "missing_field:answer.contents": 1, "score_below": 2,
-    }
+    assert result.tally.as_dict()["sources"] == REFERENCE_SOURCES  # the real aihub converter and the qa layout
+    assert pq.read_table(result.output).column("id").to_pylist() == REFERENCE_IDS
     manifest = json.loads(result.manifest.read_text("utf-8"))
+    assert [g["converter"] for g in manifest["groups"]] == ["aihub", "qa"]
     assert {f["name"]: f["settings"] for f in manifest["filters"]}["score"]["keep_unscored"] is True
     assert result.report == tmp_path / "out" / "ko-dolly.report.json" and result.report.exists()
 
 
-def test_overrides_replace_settings_of_the_file(fixtures, tmp_path, test_converters):
+def test_kodolly_convert_config_runs_the_reference_workflow(fixtures, tmp_path):
+    path = _copy_fixture_dir(fixtures, tmp_path)
+    result = CliRunner().invoke(cli, ["convert", "--config", str(path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "tally OK: read 22 = written 10 + rejected 12" in result.output
+    out = tmp_path / "out" / "ko-dolly.parquet"
+    assert f"wrote {out} (10 rows)" in result.output
+    manifest = json.loads((tmp_path / "out" / "ko-dolly.manifest.json").read_text("utf-8"))
+    assert manifest["counts"]["sources"] == REFERENCE_SOURCES
+    assert pq.read_table(out).column("id").to_pylist() == REFERENCE_IDS
+    rejects = [json.loads(line) for line in (tmp_path / "out" / "ko-dolly.rejects.jsonl").read_text("utf-8").splitlines()]
+    assert len(rejects) == 12 and all(r["file"].endswith((".json", ".csv")) and r["index"] is not None for r in rejects)
+
+
+def test_overrides_replace_settings_of_the_file(fixtures, tmp_path):
     path = _copy_fixture_dir(fixtures, tmp_path)
     result = api.run_config(path, overrides={"filters": {"score": {"keep_unscored": False}}, "dedup": {"enabled": False},
                                              "split": {"train": 1.0}})
     by_reason = dict(result.tally.by_reason)
-    # 10 AI Hub rows (none has a score) and one CSV row without a score
-    assert by_reason["no_score"] == 11 and "duplicate_of" not in by_reason
+    # the 9 AI Hub rows the converter makes (none has a score) and one CSV row without a score
+    assert by_reason["no_score"] == 10 and "duplicate_of" not in by_reason
+    assert by_reason["answer_equals_question"] == by_reason["no_answer"] == 1  # rejected by the converter, before any filter
     assert [f["name"] for f in result.manifest_data["filters"]] == ["score", "domain", "content", "split"]
 
 
@@ -69,9 +87,12 @@ def test_auto_converter_in_a_config(fixtures, tmp_path):
     assert cfg.inputs[0].converter == "alpaca"
 
 
-def test_an_input_may_name_a_converter_object(fixtures, test_converters):
-    cfg = run_config.from_dict({"inputs": [{"from": test_converters["csv"], "path": str(fixtures / "filters" / "user_scored.csv")}]})
-    assert cfg.inputs[0].converter is test_converters["csv"]
+def test_an_input_may_name_a_converter_object(fixtures):
+    from kodolly.layouts import mapped_converter
+
+    conv = mapped_converter({"instruction": "question", "response": "answer", "domain": "category", "score": "score"})
+    cfg = run_config.from_dict({"inputs": [{"from": conv, "path": str(fixtures / "filters" / "user_scored.csv")}]})
+    assert cfg.inputs[0].converter is conv
 
 
 def test_the_schema_is_valid_and_the_fixture_config_passes_it(fixtures):

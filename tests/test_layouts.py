@@ -206,3 +206,22 @@ def test_labelled_csv_with_a_score_column_through_the_qa_layout_and_a_mapping(tm
 def test_bad_mappings(mapping, says):
     with pytest.raises(ConfigError, match=says):
         mapped_converter(mapping)
+
+
+def test_layout_record_of_shipped_file_and_dict_layouts():
+    """What the manifest records: a shipped layout names converters/NAME.toml and hashes the shipped bytes;
+    a layout compiled from a dict has its definition only; a Python converter has none."""
+    import xxhash
+
+    from kodolly.layouts import compile_layout, layout_record
+    from kodolly.registry import get_converter
+
+    qa = layout_record(get_converter("qa"))
+    shipped = ROOT / "converters" / "qa.toml"
+    assert qa["path"] == qa["source"] == "converters/qa.toml"
+    assert qa["xxh3_128"] == xxhash.xxh3_128_hexdigest(shipped.read_bytes())
+    assert qa["definition"]["fields"]["domain"] == "category" and qa["definition"]["detect_keys"] == ["question", "answer"]
+    data = {"name": "mine", "records": "items[]", "fields": {"instruction": "q", "response": "a"}}
+    assert layout_record(compile_layout(data)) == {"source": "<layout>", "path": None, "xxh3_128": None, "definition": data}
+    assert layout_record(get_converter("aihub")) is None and layout_record(get_converter("alpaca")) is None
+

@@ -9,6 +9,7 @@ from kodolly.filters import build_filters
 from kodolly.manifest import validate_manifest
 from kodolly.pipeline import InputGroup
 from kodolly.splits import Splitter
+from support import REFERENCE, REFERENCE_IDS, REFERENCE_SOURCES
 
 ALL_FILTERS = {
     "score": {"min": 30},
@@ -21,7 +22,7 @@ ALL_FILTERS = {
 }
 
 
-def test_tally_identity_with_every_filter_enabled(fixtures, tmp_path, test_converters):
+def test_tally_identity_with_every_filter_enabled(fixtures, tmp_path, scored_converter):
     out = tmp_path / "all.parquet"
     result = api.convert(fixtures / "filters" / "all_reasons.jsonl", "test_scored", out, filters=build_filters(ALL_FILTERS))
     tally = result.tally
@@ -68,54 +69,52 @@ def test_tally_identity_with_every_filter_enabled(fixtures, tmp_path, test_conve
     }
 
 
-def test_examples_are_capped_per_reason(fixtures, test_converters):
+def test_examples_are_capped_per_reason(fixtures):
     result = api.convert(fixtures / "filters" / "dedup_variants.jsonl", "alpaca", filters=build_filters({}))
     assert result.tally.by_reason["duplicate_of"] == 5
     assert [e["id"] for e in result.report_data["examples"]["duplicate_of"]] == ["v2", "v3", "v4"]
 
 
 # ----------------------------------------------------------------------------- reference workflow
-
-REFERENCE = {
-    "score": {"min": 30, "keep_unscored": True},  # AI Hub has no score; the user's CSV has one
-    "domain": {"exclude": ["예체능", "종교", "보건"]},
-    "dedup": {},
-    "split": {"train": 0.8, "validation": 0.1, "test": 0.1},
-}
-
+# (REFERENCE and the expected counts are in tests/support.py: the real aihub converter + the qa layout)
 
 def _reference_run(fixtures, out):
     return api.convert(
-        fixtures / "filters" / "aihub_sft_sample.json", "test_aihub_sft", out,
+        fixtures / "filters" / "aihub_sft_sample.json", "aihub", out,
         filters=build_filters(REFERENCE),
-        groups=[InputGroup([fixtures / "filters" / "user_scored.csv"], "test_user_csv")],
+        groups=[InputGroup([fixtures / "filters" / "user_scored.csv"], "qa")],
     )
 
 
-def test_reference_workflow_aihub_plus_scored_csv(fixtures, tmp_path, test_converters):
+def _rejects(path):
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+
+
+def test_reference_workflow_aihub_plus_scored_csv(fixtures, tmp_path):
     out = tmp_path / "ko.parquet"
     result = _reference_run(fixtures, out)
     counts = result.tally.as_dict()
-    assert counts["sources"] == {
-        "test_aihub_sft": {
-            "read": 11, "written": 5, "rejected": 6,
-            "by_reason": {"content_response_equals_instruction": 1, "domain_excluded": 3,
-                          "duplicate_of": 1, "missing_field:answer.contents": 1},
-        },
-        "test_user_csv": {
-            "read": 11, "written": 5, "rejected": 6,
-            "by_reason": {"domain_excluded": 2, "duplicate_of": 2, "score_below": 2},
-        },
-    }
-    assert counts["balanced"] and counts["written"] == 10
+    assert counts["sources"] == REFERENCE_SOURCES
+    assert counts["balanced"] and (counts["read"], counts["written"], counts["rejected"]) == (22, 10, 12)
     table = pq.read_table(out)
     ids = table.column("id").to_pylist()
-    assert ids == ["a01", "a05", "a07", "a09", "a10",
-                   "user_scored.csv:0", "user_scored.csv:2", "user_scored.csv:6", "user_scored.csv:7", "user_scored.csv:8"]
-    assert table.column("instruction").to_pylist()[1] == "훈민정음은 누가 만들었나요?"  # leading space gone
+    assert ids == REFERENCE_IDS
+    rows = {row["id"]: row for row in table.to_pylist()}
+    assert rows["a05"]["instruction"] == "훈민정음은 누가 만들었나요?"  # leading space gone
+    assert (rows["a01"]["source"], rows["a01"]["license"], rows["a01"]["domain"], rows["a01"]["score"]) == ("aihub", "AI Hub terms", "사회", None)
+    assert json.loads(rows["a01"]["meta"])["register"] == "문어체"  # from the aihub-sft layout's [meta]
+    assert (rows["user_scored.csv:7"]["source"], rows["user_scored.csv:7"]["domain"], rows["user_scored.csv:7"]["score"]) == ("qa", "자연", 55.5)
+    assert rows["user_scored.csv:6"]["score"] is None  # empty score cell: unscored, kept
     assert set(table.column("domain").to_pylist()).isdisjoint({"예체능", "종교", "보건"})
-    # the cross-source duplicates name the AI Hub rows they repeat (NFD and zero-width variants)
-    rejects = [json.loads(line) for line in (tmp_path / "ko.rejects.jsonl").read_text("utf-8").splitlines()]
+    # every reject: reason and location; the cross-source duplicates name the AI Hub rows they repeat
+    rejects = _rejects(tmp_path / "ko.rejects.jsonl")
+    assert sorted((r["source"], r["index"], r["reason"]) for r in rejects) == [
+        ("aihub", 1, "domain_excluded"), ("aihub", 2, "domain_excluded"), ("aihub", 3, "domain_excluded"),
+        ("aihub", 5, "answer_equals_question"), ("aihub", 7, "duplicate_of:a01"), ("aihub", 10, "no_answer"),
+        ("qa", 1, "score_below"), ("qa", 3, "domain_excluded"), ("qa", 4, "duplicate_of:a01"),
+        ("qa", 5, "score_below"), ("qa", 9, "duplicate_of:a10"), ("qa", 10, "domain_excluded"),
+    ]
+    assert {r["line"] for r in rejects if r["source"] == "qa"} == {3, 7, 5, 6, 11, 12}  # CSV lines (header = 1)
     dups = {r["id"]: r["reason"] for r in rejects if r["reason"].startswith("duplicate_of:")}
     assert dups == {"a08": "duplicate_of:a01", "user_scored.csv:4": "duplicate_of:a01", "user_scored.csv:9": "duplicate_of:a10"}
     # splits: by hash of id (pinned: a change of the hash would move rows between splits)
@@ -128,11 +127,11 @@ def test_reference_workflow_aihub_plus_scored_csv(fixtures, tmp_path, test_conve
         "user_scored.csv:7": "test", "user_scored.csv:8": "train",
     }
     manifest = json.loads((tmp_path / "ko.manifest.json").read_text("utf-8"))
-    assert [g["converter"] for g in manifest["groups"]] == ["test_aihub_sft", "test_user_csv"]
+    assert [g["converter"] for g in manifest["groups"]] == ["aihub", "qa"]
     assert [i["name"].rsplit("/", 1)[-1] for i in manifest["inputs"]] == ["aihub_sft_sample.json", "user_scored.csv"]
 
 
-def test_two_runs_write_byte_identical_files(fixtures, tmp_path, test_converters):
+def test_two_runs_write_byte_identical_files(fixtures, tmp_path):
     first, second = tmp_path / "one" / "ko.parquet", tmp_path / "two" / "ko.parquet"
     _reference_run(fixtures, first)
     _reference_run(fixtures, second)

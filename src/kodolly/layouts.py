@@ -190,6 +190,11 @@ class Layout:
     checks: tuple[tuple[tuple[str, str], str], ...]
     # True when the id comes from a level above the innermost item and so is shared by its items.
     suffix_id: bool = False
+    # What the run manifest records about the layout (see :func:`layout_record`).
+    definition: Mapping[str, Any] | None = None
+    source: str = "<layout>"
+    path: str | None = None
+    xxh3_128: str | None = None
 
     def __call__(self, record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any] | Reject]:
         if not isinstance(record, dict):
@@ -326,8 +331,19 @@ def parse_records(records: str) -> tuple[tuple[str, ...], tuple[tuple[str, ...],
     return ((f"{outer}.item",) if outer else ()), walk
 
 
-def compile_layout(data: Mapping[str, Any], *, source: str = "<layout>", text: str | None = None, default_name: str = "layout") -> Converter:
-    """A :class:`Converter` from a parsed layout (``text`` is the TOML, for line numbers in errors)."""
+def compile_layout(
+    data: Mapping[str, Any],
+    *,
+    source: str = "<layout>",
+    text: str | None = None,
+    default_name: str = "layout",
+    path: str | None = None,
+    xxh3_128: str | None = None,
+) -> Converter:
+    """A :class:`Converter` from a parsed layout (``text`` is the TOML, for line numbers in errors).
+
+    ``path`` and ``xxh3_128`` name the layout file it was read from (recorded in the run manifest
+    with the parsed layout itself, see :func:`layout_record`)."""
     check(data, source, text)
     record_paths, walk = parse_records(data.get("records", "[]"))
     fields = {name: FieldSpec.parse(data["fields"][name]) for name in FIELD_NAMES if name in data["fields"]}
@@ -347,6 +363,10 @@ def compile_layout(data: Mapping[str, Any], *, source: str = "<layout>", text: s
         meta=meta,
         checks=tuple((tuple(c["same"]), c["reason"]) for c in data.get("checks", ())),  # type: ignore[misc]
         suffix_id=bool(walk) and id_spec is not None and any(p.up != 0 for p in id_spec.paths),
+        definition=_plain(data),
+        source=source,
+        path=path,
+        xxh3_128=xxh3_128,
     )
     detect_keys = tuple(data.get("detect_keys", ()))
     return Converter(
@@ -361,7 +381,9 @@ def compile_layout(data: Mapping[str, Any], *, source: str = "<layout>", text: s
     )
 
 
-def parse_layout_text(text: str, *, source: str = "<layout>", default_name: str = "layout") -> Converter:
+def parse_layout_text(
+    text: str, *, source: str = "<layout>", default_name: str = "layout", path: str | None = None, xxh3_128: str | None = None
+) -> Converter:
     """A :class:`Converter` from the text of a TOML layout."""
     try:
         data = tomllib.loads(text)
@@ -370,19 +392,20 @@ def parse_layout_text(text: str, *, source: str = "<layout>", default_name: str 
         match = re.search(r"\(at line (\d+), column \d+\)", msg)
         where = f"{source}:{match.group(1)}" if match else source
         raise ConfigError(f"{where}: not valid TOML: {msg}") from None
-    return compile_layout(data, source=source, text=text, default_name=default_name)
+    return compile_layout(data, source=source, text=text, default_name=default_name, path=path, xxh3_128=xxh3_128)
 
 
 def load_layout(path: str | Path) -> Converter:
     """A :class:`Converter` from a layout file; the name defaults to the file name without ``.toml``."""
     path = Path(path)
     try:
-        text = path.read_text("utf-8-sig")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8-sig")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the layout ({exc.strerror or exc})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: the layout is not UTF-8 text") from None
-    return parse_layout_text(text, source=str(path), default_name=path.stem)
+    return parse_layout_text(text, source=str(path), default_name=path.stem, path=str(path), xxh3_128=_digest(raw))
 
 
 def mapped_converter(mapping: Mapping[str, str], *, records: str = "[]", name: str = "mapped", license: str = "") -> Converter:
@@ -415,7 +438,9 @@ def shipped_layouts() -> tuple[Converter, ...]:
     out = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
-            out.append(parse_layout_text(entry.read_text("utf-8"), source=f"converters/{entry.name}", default_name=entry.name[:-5]))
+            raw = entry.read_bytes()
+            where = f"converters/{entry.name}"
+            out.append(parse_layout_text(raw.decode("utf-8"), source=where, default_name=entry.name[:-5], path=where, xxh3_128=_digest(raw)))
     return tuple(out)
 
 
@@ -424,3 +449,32 @@ def shipped_layout(name: str) -> Converter:
         if conv.name == name:
             return conv
     raise ConfigError(f"no shipped layout named {name!r}")
+
+
+# ------------------------------------------------------------------------------------------ manifest
+
+
+def layout_record(converter: Converter) -> dict[str, Any] | None:
+    """What the run manifest records about a layout-based converter, or ``None`` for a Python one.
+
+    ``{"source": ..., "definition": {the parsed layout}, "path": ..., "xxh3_128": ...}``: a layout
+    file (``--layout``, ``load_layout``, the shipped ``converters/*.toml``) gives its path and the
+    xxh3-128 of its bytes; ``--map`` and a layout compiled from a dict give ``null`` for both.
+    """
+    layout = converter.convert
+    if not isinstance(layout, Layout) or layout.definition is None:
+        return None
+    return {"source": layout.source, "definition": layout.definition, "path": layout.path, "xxh3_128": layout.xxh3_128}
+
+
+def _digest(raw: bytes) -> str:
+    import xxhash
+
+    return xxhash.xxh3_128_hexdigest(raw)
+
+
+def _plain(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON copy of a parsed layout (the manifest's record of it; the caller's dict stays its own)."""
+    import json
+
+    return json.loads(json.dumps(data, ensure_ascii=False, default=str))

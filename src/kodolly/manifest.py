@@ -1,7 +1,8 @@
 """The manifest written beside every output: enough to reproduce the run and check its result.
 
-It records the inputs (name, size, xxh3-128 of the bytes read), the converter and its options, the
-filters and their settings, the tally, the outputs with their hashes, and the kodolly version.
+It records the inputs (name, size, xxh3-128 of the bytes read), the converter and its options (and,
+for a converter made from a layout file or ``--map``, the layout itself: its parsed content, and for
+a file its path and xxh3-128), the filters and their settings, the tally, the outputs with their hashes, and the kodolly version.
 It is validated against ``schemas/manifest.schema.json`` before it is written. No secret ever
 goes in: options are copied from converters and filters, never from the environment.
 """
@@ -63,7 +64,8 @@ def build_manifest(
         "inputs": [
             {"name": inp.name, "bytes": inp.bytes_read, "xxh3_128": inp.content_hash()} for inp in inputs
         ],
-        "converter": {"name": converter.name, "options": options, "category_override": category, "license": options.get("license") or converter.license},
+        "converter": {"name": converter.name, "options": options, "category_override": category, "license": options.get("license") or converter.license,
+                      **layout_entry(converter)},
         "filters": [{"name": f.name, "settings": f.settings()} for f in filters],
         "output": {"format": output_format, "dolly_only": dolly_only, "files": outputs},
         "rejects": rejects,
@@ -72,6 +74,14 @@ def build_manifest(
     if groups is not None:
         manifest["groups"] = groups
     return manifest
+
+
+def layout_entry(converter: Converter) -> dict[str, Any]:
+    """``{"layout": {...}}`` for a converter made from a layout (see :func:`kodolly.layouts.layout_record`), else ``{}``."""
+    from .layouts import layout_record
+
+    record = layout_record(converter)
+    return {"layout": record} if record is not None else {}
 
 
 def validate_manifest(manifest: dict[str, Any]) -> None:

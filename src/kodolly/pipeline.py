@@ -230,7 +230,7 @@ def run(
     ``<out>.report.json``. Raises :class:`TallyMismatchError` if ``read != written + rejected``.
     """
     from .io.writers import RejectsWriter, open_row_writer, output_paths
-    from .manifest import build_manifest, write_manifest
+    from .manifest import build_manifest, layout_entry, write_manifest
     from .report import RunReport, report_path
 
     all_groups = ([InputGroup(list(sources), converter, options, category)] if sources else []) + list(groups)
@@ -297,6 +297,7 @@ def run(
                     "options": conv.context(group.options).options,
                     "category_override": group.category,
                     "inputs": [inp.name for inp in group_inputs],
+                    **layout_entry(conv),
                 }
                 for group, conv, group_inputs in plan
             ],

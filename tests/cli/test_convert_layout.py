@@ -69,3 +69,60 @@ def test_hansol_options_on_the_command_line(tmp_path):
     assert result.exit_code == 0, result.output
     ids = [json.loads(line)["id"] for line in out.read_text("utf-8").splitlines()]
     assert len(ids) == 5 + 2 and sum(i.startswith("join:") for i in ids) == 2
+
+
+def test_the_manifest_records_the_layout_file(tmp_path):
+    """--layout: the manifest keeps the parsed layout, its path and the xxh3-128 of its bytes."""
+    import tomllib
+
+    import xxhash
+
+    layout = tmp_path / "legal-qa.toml"
+    layout.write_bytes((ROOT / "examples/layouts/legal-qa.toml").read_bytes())
+    out = tmp_path / "legal.parquet"
+    result = invoke("convert", ROOT / "fixtures/layouts/legal_qa_train.json", "--layout", layout, "-o", out)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "legal.manifest.json").read_text("utf-8"))
+    recorded = manifest["converter"]["layout"]
+    assert recorded == {
+        "source": str(layout),
+        "path": str(layout),
+        "xxh3_128": xxhash.xxh3_128_hexdigest(layout.read_bytes()),
+        "definition": tomllib.loads(layout.read_text("utf-8")),
+    }
+    assert recorded["definition"]["fields"]["response"] == {"path": "a.text", "missing": "no_answer"}
+    assert manifest["groups"][0]["layout"] == recorded
+    # an edited layout is a different layout: the hash changes with it
+    layout.write_text(layout.read_text("utf-8").replace('missing = "no_answer"', 'missing = "unanswered"'), "utf-8")
+    assert invoke("convert", ROOT / "fixtures/layouts/legal_qa_train.json", "--layout", layout, "-o", out).exit_code == 0
+    edited = json.loads((tmp_path / "legal.manifest.json").read_text("utf-8"))["converter"]["layout"]
+    assert edited["xxh3_128"] != recorded["xxh3_128"]
+    assert edited["definition"]["fields"]["response"]["missing"] == "unanswered"
+
+
+def test_the_manifest_records_a_map(tmp_path):
+    """--map: the in-memory layout is recorded (no file, so no path and no hash)."""
+    out = tmp_path / "qa.parquet"
+    result = invoke("convert", ROOT / "fixtures/filters/user_scored.csv", "--map", "instruction=question", "--map", "response=answer",
+                    "--map", "score=score", "--map", "meta.subject=category", "-o", out)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "qa.manifest.json").read_text("utf-8"))
+    assert manifest["converter"]["name"] == "mapped"
+    assert manifest["converter"]["layout"] == {
+        "source": "--map", "path": None, "xxh3_128": None,
+        "definition": {"name": "mapped", "records": "[]", "description": "fields mapped on the command line",
+                       "fields": {"instruction": "question", "response": "answer", "score": "score"},
+                       "meta": {"subject": "category"}},
+    }
+
+
+def test_a_python_converter_records_no_layout(tmp_path):
+    out = tmp_path / "d.parquet"
+    result = invoke("convert", ROOT / "fixtures/dolly/dolly_ko.jsonl", "--from", "dolly", "-o", out)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "d.manifest.json").read_text("utf-8"))
+    assert "layout" not in manifest["converter"] and "layout" not in manifest["groups"][0]
+    # manifests written before the layout record (no "layout" key) still pass the schema
+    from kodolly.manifest import validate_manifest
+
+    validate_manifest(json.loads((ROOT / "fixtures/hub/mixed_rows.manifest.json").read_text("utf-8")))

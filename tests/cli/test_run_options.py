@@ -4,6 +4,7 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from kodolly.cli import cli
+from support import REFERENCE_IDS, REFERENCE_SOURCES
 
 
 def _run(*args):
@@ -31,7 +32,7 @@ def test_dedup_is_on_by_default_and_can_be_turned_off(fixtures, tmp_path):
     assert pq.read_table(tmp_path / "b.parquet").num_rows == 9
 
 
-def test_every_filter_option_on_the_command_line(fixtures, tmp_path, test_converters):
+def test_every_filter_option_on_the_command_line(fixtures, tmp_path, scored_converter):
     out = tmp_path / "all.parquet"
     result = _run(
         "convert", fixtures / "filters" / "all_reasons.jsonl", "--from", "test_scored", "-o", out,
@@ -51,27 +52,55 @@ def test_every_filter_option_on_the_command_line(fixtures, tmp_path, test_conver
     assert report["counts"]["by_reason"]["near_duplicate_of"] == 1
 
 
-def test_several_inputs_with_different_converters(fixtures, tmp_path, test_converters):
+def test_several_inputs_with_different_converters(fixtures, tmp_path):
     result = _run(
-        "convert", "--input", f"test_aihub_sft:{fixtures / 'filters' / 'aihub_sft_sample.json'}",
-        "--input", f"test_user_csv:{fixtures / 'filters' / 'user_scored.csv'}",
-        "--min-score", "30", "--keep-unscored", "--exclude-domain", "예체능,종교,보건", "--split", "train=0.8,val=0.1,test=0.1",
+        "convert", "--input", f"aihub:{fixtures / 'filters' / 'aihub_sft_sample.json'}",
+        "--input", f"qa:{fixtures / 'filters' / 'user_scored.csv'}",
+        "--min-score", "30", "--keep-unscored", "--exclude-domain", "예체능,종교,보건", "--split", "train=0.8,validation=0.1,test=0.1",
         "-o", tmp_path / "ko.parquet",
     )
     assert result.exit_code == 0, result.output
     assert "tally OK: read 22 = written 10 + rejected 12" in result.output
-    assert f"{'test_user_csv':<20}{'domain_excluded':<40}{2:>10}" in result.output
+    assert f"{'qa':<20}{'domain_excluded':<40}{2:>10}" in result.output
     assert f"{'':<20}{'score_below':<40}{2:>10}" in result.output
-    assert sorted(set(pq.read_table(tmp_path / "ko.parquet").column("source").to_pylist())) == ["test_aihub_sft", "test_user_csv"]
+    manifest = json.loads((tmp_path / "ko.manifest.json").read_text("utf-8"))
+    assert manifest["counts"]["sources"] == REFERENCE_SOURCES  # the same run as the API's reference workflow
+    assert pq.read_table(tmp_path / "ko.parquet").column("id").to_pylist() == REFERENCE_IDS
 
 
-def test_config_file_with_command_line_override(fixtures, tmp_path, test_converters):
+def test_mapped_csv_first_keeps_its_rows_over_later_duplicates(fixtures, tmp_path):
+    """The user's CSV mapped with --map, read before the AI Hub labels: now the AI Hub copies are the duplicates."""
+    result = _run(
+        "convert", fixtures / "filters" / "user_scored.csv",
+        "--map", "instruction=question", "--map", "response=answer", "--map", "domain=category", "--map", "score=score",
+        "--input", f"aihub:{fixtures / 'filters' / 'aihub_sft_sample.json'}",
+        "--min-score", "30", "--keep-unscored", "--exclude-domain", "예체능,종교,보건", "--split", "train=0.8,validation=0.1,test=0.1",
+        "-o", tmp_path / "ko.parquet",
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "ko.manifest.json").read_text("utf-8"))
+    assert manifest["counts"]["sources"] == {
+        "mapped": {"read": 11, "written": 7, "rejected": 4, "by_reason": {"domain_excluded": 2, "score_below": 2}},
+        "aihub": {"read": 11, "written": 3, "rejected": 8,
+                  "by_reason": {"answer_equals_question": 1, "domain_excluded": 3, "duplicate_of": 3, "no_answer": 1}},
+    }
+    rejects = [json.loads(line) for line in (tmp_path / "ko.rejects.jsonl").read_text("utf-8").splitlines()]
+    assert {r["id"]: r["reason"] for r in rejects if r["reason"].startswith("duplicate_of:")} == {
+        "a01": "duplicate_of:user_scored.csv:4", "a08": "duplicate_of:user_scored.csv:4", "a10": "duplicate_of:user_scored.csv:9",
+    }
+    assert pq.read_table(tmp_path / "ko.parquet").column("id").to_pylist() == [
+        "user_scored.csv:0", "user_scored.csv:2", "user_scored.csv:4", "user_scored.csv:6", "user_scored.csv:7",
+        "user_scored.csv:8", "user_scored.csv:9", "a05", "a07", "a09",
+    ]
+
+
+def test_config_file_with_command_line_override(fixtures, tmp_path):
     for name in ("reference_run.toml", "aihub_sft_sample.json", "user_scored.csv"):
         (tmp_path / name).write_bytes((fixtures / "filters" / name).read_bytes())
     result = _run("convert", "--config", tmp_path / "reference_run.toml", "--min-score", "50", "-o", tmp_path / "x.jsonl")
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in (tmp_path / "x.jsonl").read_text("utf-8").splitlines()]
-    scores = [r["score"] for r in rows if r["source"] == "test_user_csv"]
+    scores = [r["score"] for r in rows if r["source"] == "qa"]
     assert scores == [None, 55.5, 70.0]  # keep_unscored from the file, min 50 from the command line
     assert not (tmp_path / "out").exists()  # -o replaced the file's output
 
