@@ -21,6 +21,15 @@ from kodolly.rows import make_row  # noqa: E402
 from support import FIXTURES  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _kodolly_cache_dir(tmp_path_factory):
+    """No test writes into the user's home: kodolly's caches (the DPO translation cache, the unpacked
+    tiktoken files) go to a session temporary folder — also for the CLI subprocesses, which inherit it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KODOLLY_CACHE_DIR", str(tmp_path_factory.mktemp("kodolly-cache")))
+        yield
+
+
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES

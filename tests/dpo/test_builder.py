@@ -259,3 +259,10 @@ def test_other_transient_statuses_are_retried(tmp_path, server, fast, status):
     src = write_rows(tmp_path / "in.jsonl", texts)
     res = build_dpo([src], tmp_path / "out.jsonl", **fast)
     assert res.tally.written == 2 and res.report["retries"] == 2 and server.chat_counts[texts[0]] == 3
+
+
+def test_without_cache_path_the_cache_goes_to_kodolly_cache_dir(tmp_path, server, fast):
+    opts = {k: v for k, v in fast.items() if k != "cache_path"}
+    src = write_rows(tmp_path / "in.jsonl", korean_texts(2))
+    build_dpo([src], tmp_path / "out.jsonl", **opts)
+    assert (tmp_path / "kodolly-cache" / "dpo.sqlite").is_file()  # the autouse fixture's folder, not the home

@@ -26,3 +26,15 @@ def test_cache_keys_and_threads(tmp_path):
     assert again.open_batches(sig) == ["b1"] and again.batch_items("b1") == {"k": "text"}
     again.finish_batch("b1", "completed")
     assert again.open_batches(sig) == []
+
+
+def test_default_cache_is_never_in_the_home_folder_during_tests(tmp_path):
+    import os
+    from pathlib import Path
+
+    from kodolly.dpo.cache import default_cache_path
+
+    # tests/dpo/conftest.py points KODOLLY_CACHE_DIR at this test's tmp folder (tests/conftest.py at a
+    # session folder for every other test), so a build without --cache never touches ~/.cache/kodolly
+    assert default_cache_path() == tmp_path / "kodolly-cache" / "dpo.sqlite"
+    assert Path(os.path.expanduser("~")) not in default_cache_path().parents
