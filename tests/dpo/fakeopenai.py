@@ -13,7 +13,10 @@ Batch faults: ``server.batch_plan = ["partial", "ok"]`` (one entry per created b
 items whose text contains one of ``server.batch_fail`` in the error file, ``expired`` answers only the
 first half and ends ``expired``, ``failed`` ends ``failed`` with no output.
 
-``server.chat_counts`` / ``server.batch_counts`` count requests per text.
+``server.chat_counts`` / ``server.batch_counts`` count requests per text; ``server.params`` keeps the
+parameters (all but ``messages``) of every chat request. Like the real API, a reasoning model
+(``o1``/``o3``/``o4-mini``/``gpt-5``...) answers 400 ``unsupported_parameter`` to ``max_tokens`` and 400
+``unsupported_value`` to a temperature other than 1 — live and inside a batch.
 """
 
 from __future__ import annotations
@@ -44,6 +47,24 @@ def romanize(text: str) -> str:
     return "".join(out)
 
 
+_REASONING = re.compile(r"^(o\d+|gpt-5)([-.:_].*)?$")
+
+
+def unsupported(body: dict) -> dict | None:
+    """The 400 error the real API gives a reasoning model for ``max_tokens`` or a temperature, else None."""
+    if not _REASONING.match(str(body.get("model", ""))):
+        return None
+    if "max_tokens" in body:
+        return {"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                                     "Use 'max_completion_tokens' instead.", "type": "invalid_request_error",
+                          "param": "max_tokens", "code": "unsupported_parameter"}}
+    if body.get("temperature", 1) != 1:
+        return {"error": {"message": f"Unsupported value: 'temperature' does not support {body['temperature']} with this "
+                                     "model. Only the default (1) value is supported.", "type": "invalid_request_error",
+                          "param": "temperature", "code": "unsupported_value"}}
+    return None
+
+
 def fake_usage(text: str, answer: str) -> dict[str, int]:
     p, c = len(text) // 2 + 10, len(answer) // 4 + 1
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
@@ -66,6 +87,7 @@ class FakeOpenAI:
         self.slow_seconds = slow_seconds
         self.retry_after = retry_after
         self.chat_counts: Counter = Counter()
+        self.params: list[dict] = []
         self.batch_counts: Counter = Counter()
         self.served = 0  # chat answers that got a 200
         self.active = self.max_active = 0  # chat requests in the server at once
@@ -125,6 +147,11 @@ class FakeOpenAI:
             text = body["messages"][-1]["content"]
             with self.lock:
                 self.batch_counts[text] += 1
+            refused = unsupported(body)
+            if refused is not None:
+                err.append({"id": "batch_req_" + uuid.uuid4().hex[:8], "custom_id": item["custom_id"],
+                            "response": {"status_code": 400, "request_id": "r", "body": refused}, "error": None})
+                continue
             if plan == "partial" and any(s in text for s in self.batch_fail):
                 err.append({"id": "batch_req_" + uuid.uuid4().hex[:8], "custom_id": item["custom_id"],
                             "response": {"status_code": 500, "request_id": "r", "body": {"error": {"message": "server error"}}},
@@ -220,6 +247,11 @@ def _handler(server: FakeOpenAI):
             text = req["messages"][-1]["content"]
             with server.lock:
                 server.chat_counts[text] += 1
+                server.params.append({k: v for k, v in req.items() if k != "messages"})
+            refused = unsupported(req)
+            if refused is not None:
+                return self._json(400, refused)
+            with server.lock:
                 server.active += 1
                 server.max_active = max(server.max_active, server.active)
             try:

@@ -266,3 +266,31 @@ def test_without_cache_path_the_cache_goes_to_kodolly_cache_dir(tmp_path, server
     src = write_rows(tmp_path / "in.jsonl", korean_texts(2))
     build_dpo([src], tmp_path / "out.jsonl", **opts)
     assert (tmp_path / "kodolly-cache" / "dpo.sqlite").is_file()  # the autouse fixture's folder, not the home
+
+
+def test_reasoning_models_get_max_completion_tokens(tmp_path, server, fast):
+    texts = korean_texts(3)
+    src = write_rows(tmp_path / "in.jsonl", texts)
+    res = build_dpo([src], tmp_path / "out.jsonl", model="o4-mini", max_tokens=500, **fast)
+    assert res.tally.written == 3
+    assert [r["rejected"] for r in read_jsonl(tmp_path / "out.jsonl")] == [romanize(t) for t in texts]
+    assert server.params and all(p == {"model": "o4-mini", "max_completion_tokens": 500} for p in server.params)
+    # forcing max_tokens on a reasoning model: the server's 400 stops the run, as the real API's would
+    with pytest.raises(ApiFatalError, match="HTTP 400.*Unsupported parameter: 'max_tokens'"):
+        build_dpo([src], tmp_path / "out2.jsonl", model="o3", token_param="max_tokens", **fast)
+    # other models keep max_tokens (what vLLM / Ollama accept), unless told otherwise
+    server.params.clear()
+    build_dpo([src], tmp_path / "out3.jsonl", max_tokens=500, **fast)
+    assert server.params[0] == {"model": "gpt-4o-mini", "temperature": 0.0, "max_tokens": 500}
+    build_dpo([src], tmp_path / "out4.jsonl", max_tokens=500, token_param="max_completion_tokens", **fast)
+    assert server.params[-1] == {"model": "gpt-4o-mini", "temperature": 0.0, "max_completion_tokens": 500}
+
+
+def test_reasoning_model_in_batch_mode(tmp_path, server, fast):
+    texts = korean_texts(4)
+    src = write_rows(tmp_path / "in.jsonl", texts)
+    res = build_dpo([src], tmp_path / "out.jsonl", model="gpt-5-nano", batch=True, **fast)
+    assert res.tally.written == 4 and sum(server.batch_counts.values()) == 4
+    forced = build_dpo([src], tmp_path / "out2.jsonl", model="gpt-5-nano", batch=True, batch_rounds=1, token_param="max_tokens", **fast)
+    assert forced.tally.by_reason == {"dpo_batch_failed": 4}
+    assert "Unsupported parameter: 'max_tokens'" in read_jsonl(tmp_path / "out2.rejects.jsonl")[0]["detail"]

@@ -39,7 +39,7 @@ from ..pipeline import reject_record
 from ..tally import Tally
 from .cache import TranslationCache, default_cache_path, request_signature
 from .checks import skip_reason
-from .client import DEFAULT_MODEL, DEFAULT_SYSTEM_PROMPT, ApiFatalError, RetryPolicy, Translator, base_url_host, make_client, redact
+from .client import DEFAULT_MODEL, DEFAULT_SYSTEM_PROMPT, TOKEN_PARAMS, ApiFatalError, RetryPolicy, Translator, base_url_host, request_params, make_client, redact
 from .engine import Counters, Engine, Outcome
 from .output import LAYOUTS, DpoWriter, layout_schema, make_pair
 from .pairs import existing_pair, ranked_pairs
@@ -59,6 +59,7 @@ class DpoOptions:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     temperature: float = 0.0
     max_tokens: int | None = 2048
+    token_param: str = "auto"  # auto: max_completion_tokens for OpenAI reasoning models (o1/o3/o4/gpt-5), else max_tokens
     base_url: str | None = None
     timeout: float = 60.0
     concurrency: int = 8
@@ -88,6 +89,8 @@ class DpoOptions:
             raise ConfigError(f"unknown pairs mode {self.mode!r}; one of {', '.join(MODES)}")
         if self.layout not in LAYOUTS:
             raise ConfigError(f"unknown layout {self.layout!r}; one of {', '.join(LAYOUTS)}")
+        if self.token_param not in TOKEN_PARAMS:
+            raise ConfigError(f"unknown token parameter {self.token_param!r}; one of {', '.join(TOKEN_PARAMS)}")
         if self.concurrency < 1:
             raise ConfigError("--concurrency must be at least 1")
         if self.max_cost is not None and self.max_cost < 0:
@@ -282,6 +285,7 @@ def _setup(opts: DpoOptions, prices: PriceTable, stop: threading.Event):
     client = make_client(api_key, opts.base_url, opts.timeout)
     translator = Translator(
         client, model=opts.model, system_prompt=opts.system_prompt, temperature=opts.temperature, max_tokens=opts.max_tokens,
+        token_param=opts.token_param,
         retry=RetryPolicy(max_retries=opts.max_retries, base_delay=opts.retry_base_delay, max_delay=opts.retry_max_delay),
         api_key=api_key, stop_event=stop,
     )
@@ -403,7 +407,7 @@ def _raise_fatal(window: deque) -> None:
 def _estimate(tables: Inputs, opts: DpoOptions, prices: PriceTable) -> dict[str, Any]:
     """Dry run: tokens and cost of what a real run would send (cached and skipped texts cost nothing)."""
     counter = TokenCounter(opts.model)
-    signature = request_signature(opts.model, opts.system_prompt, {"temperature": opts.temperature, "max_tokens": opts.max_tokens})
+    signature = request_signature(opts.model, opts.system_prompt, request_params(opts.model, opts.temperature, opts.max_tokens, opts.token_param))
     cache_file = Path(opts.cache_path) if opts.cache_path else default_cache_path()
     cache = TranslationCache(cache_file) if cache_file.exists() else None
     from .cache import cache_key
