@@ -294,3 +294,34 @@ def test_reasoning_model_in_batch_mode(tmp_path, server, fast):
     forced = build_dpo([src], tmp_path / "out2.jsonl", model="gpt-5-nano", batch=True, batch_rounds=1, token_param="max_tokens", **fast)
     assert forced.tally.by_reason == {"dpo_batch_failed": 4}
     assert "Unsupported parameter: 'max_tokens'" in read_jsonl(tmp_path / "out2.rejects.jsonl")[0]["detail"]
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_retry_rejected_asks_again_for_cached_rejections(tmp_path, server, fast, batch):
+    texts = korean_texts(3)
+    server.fault(texts[1], "refusal", "refusal")  # asked once more, then rejected and cached as such
+    src = write_rows(tmp_path / "in.jsonl", texts)
+    counts = server.batch_counts if batch else server.chat_counts
+    first = build_dpo([src], tmp_path / "out.jsonl", batch=batch, **fast)
+    assert first.tally.by_reason == {"dpo_translation_refusal": 1} and counts[texts[1]] == 2
+    again = build_dpo([src], tmp_path / "out.jsonl", batch=batch, **fast)  # the rejection comes from the cache
+    assert again.tally.by_reason == {"dpo_translation_refusal": 1} and counts[texts[1]] == 2
+    assert sum(counts.values()) == 4 and read_jsonl(tmp_path / "out.rejects.jsonl")[0]["detail"] == "cached"
+    retried = build_dpo([src], tmp_path / "out.jsonl", batch=batch, retry_rejected=True, **fast)
+    assert retried.tally.written == 3 and retried.tally.rejected == 0
+    assert counts[texts[1]] == 3 and sum(counts.values()) == 5  # only the rejected text was asked again
+    assert [r["rejected"] for r in read_jsonl(tmp_path / "out.jsonl")] == [romanize(t) for t in texts]
+    # its good translation replaced the rejection in the cache: a plain run now pays nothing
+    final = build_dpo([src], tmp_path / "out.jsonl", batch=batch, **fast)
+    assert final.tally.written == 3 and sum(counts.values()) == 5
+
+
+def test_retry_rejected_keeps_this_runs_rejections(tmp_path, server, fast):
+    texts = korean_texts(2)
+    server.fault(texts[0], "refusal", "refusal", "refusal", "refusal")
+    src = write_rows(tmp_path / "in.jsonl", texts + [texts[0]])  # the repeat is served this run's rejection
+    build_dpo([src], tmp_path / "out.jsonl", **fast)
+    res = build_dpo([src], tmp_path / "out.jsonl", retry_rejected=True, **fast)
+    assert res.tally.by_reason == {"dpo_translation_refusal": 2} and server.chat_counts[texts[0]] == 4
+    est = build_dpo([src], None, dry_run=True, retry_rejected=True, **fast).estimate
+    assert est["requests"] == 1 and est["cached"] == 1  # the dry run counts the rejected text as to be sent

@@ -33,6 +33,7 @@ _LAYOUTS = ("dolly", "trl", "trl-conversational")
 @click.option("--max-retries", type=int, default=6, show_default=True, help="Retries of one request on 429/5xx/timeouts/dropped connections.")
 @click.option("--retry-base-delay", type=float, default=0.5, show_default=True, help="First backoff delay in seconds (doubles each retry, with jitter).")
 @click.option("--cache", "cache_path", type=click.Path(), default=None, help="Translation cache (SQLite; default ~/.cache/kodolly/dpo.sqlite).")
+@click.option("--retry-rejected", is_flag=True, help="Ask again for texts whose translation an earlier run rejected (refusal, echo, ...) and cached.")
 @click.option("--batch", is_flag=True, help="Use the OpenAI Batch API (half price, results within 24 h); resumable.")
 @click.option("--poll-interval", type=float, default=30.0, show_default=True, help="Seconds between batch status checks.")
 @click.option("--batch-rounds", type=int, default=3, show_default=True, help="Batches at most per run (failed items are resubmitted).")
@@ -43,7 +44,7 @@ _LAYOUTS = ("dolly", "trl", "trl-conversational")
 @click.option("--rejects", "rejects_path", type=click.Path(), help="Rejects file (default: OUTPUT.rejects.jsonl).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal only).")
 def build_dpo_command(inputs, output, output_format, layout, mode, all_pairs, model, system_prompt, temperature, max_tokens, token_param,
-                      base_url, timeout, concurrency, rpm, tpm, max_retries, retry_base_delay, cache_path, batch, poll_interval,
+                      base_url, timeout, concurrency, rpm, tpm, max_retries, retry_base_delay, cache_path, retry_rejected, batch, poll_interval,
                       batch_rounds, batch_max_requests, prices_path, dry_run, max_cost, rejects_path, progress) -> None:
     """Build DPO pairs from kodolly rows in INPUTS (parquet, JSONL or datasets folders).
 
@@ -60,7 +61,7 @@ def build_dpo_command(inputs, output, output_format, layout, mode, all_pairs, mo
     opts = DpoOptions(
         mode=mode, batch=batch, model=model, system_prompt=system_prompt if system_prompt is not None else DEFAULT_SYSTEM_PROMPT,
         temperature=temperature, max_tokens=max_tokens or None, token_param=token_param, base_url=base_url, timeout=timeout, concurrency=concurrency,
-        rpm=rpm, tpm=tpm, max_retries=max_retries, retry_base_delay=retry_base_delay, cache_path=cache_path,
+        rpm=rpm, tpm=tpm, max_retries=max_retries, retry_base_delay=retry_base_delay, cache_path=cache_path, retry_rejected=retry_rejected,
         poll_interval=poll_interval, batch_rounds=batch_rounds, batch_max_requests=batch_max_requests, prices_path=prices_path, dry_run=dry_run, max_cost=max_cost,
         layout=layout, all_pairs=all_pairs, output_format=output_format, rejects_path=rejects_path, progress=progress,
     )

@@ -24,6 +24,7 @@ import os
 import platform
 import sys
 import threading
+import time
 from collections import deque
 from concurrent.futures import Future, wait
 from dataclasses import asdict, dataclass, field
@@ -69,6 +70,7 @@ class DpoOptions:
     retry_base_delay: float = 0.5
     retry_max_delay: float = 30.0
     cache_path: str | None = None
+    retry_rejected: bool = False  # ask again for texts whose translation an earlier run rejected (refusal, echo, ...)
     poll_interval: float = 30.0
     batch_rounds: int = 3
     batch_max_requests: int = 50_000
@@ -290,6 +292,8 @@ def _setup(opts: DpoOptions, prices: PriceTable, stop: threading.Event):
         api_key=api_key, stop_event=stop,
     )
     cache = TranslationCache(opts.cache_path or default_cache_path())
+    if opts.retry_rejected:
+        cache.ignore_rejected_before = time.time()
     signature = request_signature(opts.model, opts.system_prompt, translator.params())
     return api_key, translator, cache, signature
 
@@ -410,6 +414,8 @@ def _estimate(tables: Inputs, opts: DpoOptions, prices: PriceTable) -> dict[str,
     signature = request_signature(opts.model, opts.system_prompt, request_params(opts.model, opts.temperature, opts.max_tokens, opts.token_param))
     cache_file = Path(opts.cache_path) if opts.cache_path else default_cache_path()
     cache = TranslationCache(cache_file) if cache_file.exists() else None
+    if cache is not None and opts.retry_rejected:
+        cache.ignore_rejected_before = time.time()
     from .cache import cache_key
 
     seen: set[str] = set()

@@ -4,7 +4,7 @@ A translation is stored under a key that hashes everything that decides the answ
 system prompt, the request parameters and the text (:func:`cache_key`). Each result is committed as it
 arrives, so a run killed at any moment (even with SIGKILL) and started again asks only for what is
 missing. Rejected translations are stored too (with their reason), so a restart does not pay for them
-again. The key is never the API key: nothing secret goes into this file.
+again — unless it asks to (``--retry-rejected``: :attr:`TranslationCache.ignore_rejected_before`). The key is never the API key: nothing secret goes into this file.
 
 Batch mode keeps its batches here as well (``batches`` and ``batch_items``), written as soon as a batch
 is created, so a restarted run re-attaches to it instead of creating (and paying for) a new one.
@@ -76,6 +76,9 @@ class TranslationCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        # --retry-rejected: rejected translations stored before this time read as missing (asked again);
+        # those stored by the current run still count
+        self.ignore_rejected_before: float | None = None
         self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -89,9 +92,13 @@ class TranslationCache:
     def get(self, key: str) -> Cached | None:
         with self._lock:
             row = self._conn.execute(
-                "SELECT translation, reason, prompt_tokens, completion_tokens FROM translations WHERE key = ?", (key,)
+                "SELECT translation, reason, prompt_tokens, completion_tokens, created FROM translations WHERE key = ?", (key,)
             ).fetchone()
-        return Cached(*row) if row else None
+        if row is None:
+            return None
+        if row[1] is not None and self.ignore_rejected_before is not None and row[4] < self.ignore_rejected_before:
+            return None
+        return Cached(*row[:4])
 
     def put(self, key: str, model: str, translation: str | None, reason: str | None, prompt_tokens: int, completion_tokens: int) -> None:
         with self._lock:
