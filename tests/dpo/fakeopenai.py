@@ -1,7 +1,8 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 for the DPO tests (stdlib ThreadingHTTPServer).
 
 Endpoints: ``POST /v1/chat/completions``, ``POST /v1/files`` (multipart), ``GET /v1/files/{id}/content``,
-``POST /v1/batches``, ``GET /v1/batches/{id}``. The "translation" is a deterministic romanisation of the
+``POST /v1/batches``, ``GET /v1/batches/{id}``, ``GET /v1/batches?limit=&after=`` (the list, newest first,
+paginated like the real API's cursor pages; ``server.batch_lists`` counts its requests). The "translation" is a deterministic romanisation of the
 Hangul (``romanize``), so a test knows every expected ``rejected`` answer.
 
 Faults are injected per text: ``server.fault(substring, "429", "500", ...)`` makes the next requests for a
@@ -29,6 +30,7 @@ import time
 import uuid
 from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 _INITIALS = ["g", "kk", "n", "d", "tt", "r", "m", "b", "pp", "s", "ss", "", "j", "jj", "ch", "k", "t", "p", "h"]
 _MEDIALS = ["a", "ae", "ya", "yae", "eo", "e", "yeo", "ye", "o", "wa", "wae", "oe", "yo", "u", "wo", "we", "wi", "yu", "eu", "ui", "i"]
@@ -97,6 +99,7 @@ class FakeOpenAI:
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
         self.batch_polls: Counter = Counter()
+        self.batch_lists = 0
         self.reject_all = False  # every endpoint answers 401
         self.paths: Counter = Counter()
         self.lock = threading.RLock()
@@ -226,6 +229,9 @@ def _handler(server: FakeOpenAI):
             self._json(404, {"error": {"message": "not found"}})
 
         def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            if parts.path == "/v1/batches":
+                return self._list_batches(parse_qs(parts.query))
             m = re.fullmatch(r"/v1/files/([^/]+)/content", self.path)
             if m and m.group(1) in server.files:
                 return self._send(200, server.files[m.group(1)], ctype="application/octet-stream")
@@ -311,6 +317,18 @@ def _handler(server: FakeOpenAI):
             server.files[fid] = content
             self._json(200, {"id": fid, "object": "file", "bytes": len(content), "created_at": int(time.time()),
                              "filename": filename, "purpose": purpose, "status": "processed"})
+
+        def _list_batches(self, query: dict) -> None:
+            limit = max(1, min(100, int(query.get("limit", ["20"])[0])))
+            after = query.get("after", [None])[0]
+            with server.lock:
+                server.batch_lists += 1
+                newest_first = list(reversed(server.batches.values()))
+            ids = [b["id"] for b in newest_first]
+            start = ids.index(after) + 1 if after in ids else 0
+            page = newest_first[start:start + limit]
+            self._json(200, {"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
+                             "last_id": page[-1]["id"] if page else None, "has_more": start + limit < len(ids)})
 
         def _create_batch(self) -> None:
             req = json.loads(self._body())
