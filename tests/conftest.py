@@ -4,7 +4,10 @@ small in-test converters that read the AI Hub ``data_info`` and user-CSV shapes 
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# `datasets.load_dataset` (round-trip tests) caches under HF_DATASETS_CACHE, read when `datasets` is first
+# imported: point it away from ~/.cache/huggingface before any test imports it
+_TEST_CACHE = tempfile.mkdtemp(prefix="kodolly-tests-")
+atexit.register(shutil.rmtree, _TEST_CACHE, ignore_errors=True)
+os.environ["HF_DATASETS_CACHE"] = os.path.join(_TEST_CACHE, "hf-datasets")
 
 from kodolly.converters import Converter, Reject, text_field  # noqa: E402
 from kodolly.registry import register  # noqa: E402
