@@ -68,11 +68,11 @@ def test_translation_reads_and_writes_in_step(tmp_path, server, fast, monkeypatc
     read = {"rows": 0, "batches": 0}
     real_iter = batches.iter_batches
 
-    def counting(path, batch_rows):
+    def counting(path, batch_rows, **kw):
         if batch_rows != chunk:  # Inputs.columns() peeking at the first row
-            yield from real_iter(path, batch_rows)
+            yield from real_iter(path, batch_rows, **kw)
             return
-        for table in real_iter(path, batch_rows):
+        for table in real_iter(path, batch_rows, **kw):
             read["rows"] += table.num_rows
             read["batches"] += 1
             yield table
@@ -92,3 +92,15 @@ def test_translation_reads_and_writes_in_step(tmp_path, server, fast, monkeypatc
     assert max(ahead) <= window + chunk + 1, ahead
     out = pq.read_table(tmp_path / "out.parquet").to_pylist()
     assert [r["rejected"] for r in out] == [romanize(t) for t in texts]
+
+
+def test_jsonl_column_null_in_the_first_batch_and_text_later(tmp_path):
+    src = tmp_path / "in.jsonl"
+    with open(src, "w", encoding="utf-8") as fh:
+        for i in range(7):
+            fh.write(json.dumps({"instruction": "질문", "response": f"좋은 답 {i}", "source": "s", "id": f"x{i}",
+                                 "rejected": None if i < 4 else f"나쁜 답 {i}", "meta": {"k": i}}, ensure_ascii=False) + "\n")
+    res = build_dpo([src], tmp_path / "out.jsonl", mode="existing", chunk_rows=3)
+    assert res.tally.by_reason == {"dpo_no_rejected": 4} and res.tally.written == 3
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["rejected"], r["meta"]) for r in out] == [(f"x{i}", f"나쁜 답 {i}", json.dumps({"k": i}).replace(" ", "")) for i in (4, 5, 6)]

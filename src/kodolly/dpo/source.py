@@ -40,7 +40,8 @@ class Inputs:
         """Every input row with its location, one batch of ``chunk_rows`` in memory at a time."""
         for p in self.paths:
             index = 0
-            for table in batches.iter_batches(p, self.chunk_rows):
+            # rows become Python values: a JSONL column may be null in one batch and text in the next
+            for table in batches.iter_batches(p, self.chunk_rows, same_types=False):
                 for row in table.to_pylist():
                     yield row, Location(file=str(p), index=index, line=None)
                     index += 1
