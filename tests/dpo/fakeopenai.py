@@ -100,6 +100,7 @@ class FakeOpenAI:
         self.batches: dict[str, dict] = {}
         self.batch_polls: Counter = Counter()
         self.batch_lists = 0
+        self.create_faults: list[str] = []  # "drop": the next POST /v1/batches creates the batch, then drops the answer
         self.reject_all = False  # every endpoint answers 401
         self.paths: Counter = Counter()
         self.lock = threading.RLock()
@@ -337,6 +338,13 @@ def _handler(server: FakeOpenAI):
                      "completion_window": req["completion_window"], "status": "validating", "created_at": int(time.time()),
                      "request_counts": {"total": 0, "completed": 0, "failed": 0}, "metadata": req.get("metadata")}
             server.batches[bid] = batch
+            if server.create_faults and server.create_faults.pop(0) == "drop":
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
             self._json(200, batch)
 
     return Handler

@@ -214,3 +214,13 @@ def test_kill_before_the_batch_was_created_sends_the_texts_again(tmp_path, serve
     server.batch_lists = 0
     build_dpo([write_rows(tmp_path / "in2.jsonl", korean_texts(7))], tmp_path / "out2.jsonl", batch=True, **fast)
     assert server.batch_lists == 0
+
+
+def test_retried_create_does_not_make_a_second_batch(tmp_path, server, fast):
+    texts = korean_texts(4)
+    server.create_faults = ["drop"]  # the batch is made at the API, but its answer is lost: the client retries
+    src = write_rows(tmp_path / "in.jsonl", texts)
+    res = build_dpo([src], tmp_path / "out.jsonl", batch=True, **fast)
+    assert len(server.batches) == 1 and server.batch_lists == 1 and res.report["batch_ids"] == list(server.batches)
+    assert res.tally.written == 4 and all(n == 1 for n in server.batch_counts.values())
+    assert res.report["retries"] >= 1

@@ -14,11 +14,14 @@ and storing the new id would orphan a paid batch, so a pending marker with the r
 batches (``GET /v1/batches``, newest first, back to shortly before the marker) and re-attaches to the one
 whose ``input_file_id`` matches — or, when there is none (the kill came before the batch was created),
 drops the marker so its texts are sent in a new batch.
+A ``batches.create`` retried after a lost answer looks the same way for a batch made from its file before
+creating another.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Callable
 
 import orjson
@@ -188,11 +191,23 @@ class BatchRunner:
         return batch.id
 
     def _create(self, input_file_id: str):
-        return self._api(
-            lambda: self.client.batches.create(
+        """Create the batch. A retried create (timeout, dropped connection) first looks for a batch the lost
+        attempt may have made from the same file, so a retry never makes (and pays for) a second one."""
+        marked = time.time()
+        attempts = 0
+
+        def create():
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:
+                found = self._find_batches({input_file_id}, since=marked - LIST_SLACK_SECONDS)
+                if input_file_id in found:
+                    return self.client.batches.retrieve(found[input_file_id])
+            return self.client.batches.create(
                 input_file_id=input_file_id, endpoint=ENDPOINT, completion_window="24h", metadata={"created_by": "kodolly build-dpo"}
             )
-        )
+
+        return self._api(create)
 
     def _finish(self, batch_id: str, items: dict[str, str], failures: dict[str, Outcome]) -> None:
         if batch_id not in self.batch_ids:
