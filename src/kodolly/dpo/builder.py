@@ -207,14 +207,14 @@ def build_dpo(
     for p in paths_in:
         if not p.exists():
             raise ConfigError(f"{p}: no such file or folder")
-    tables = Inputs(paths_in, opts.chunk_rows)
-    columns = tables.columns()
+    reader = Inputs(paths_in, opts.chunk_rows)
+    columns = reader.columns()
     if opts.mode != "translate" and opts.dry_run:
         raise ConfigError("--dry-run estimates API cost; ranked and existing pairs make no request")
 
     prices = PriceTable.load(opts.prices_path)
     if opts.mode == "translate" and opts.dry_run:
-        return DpoResult(tally=Tally(), estimate=_estimate(tables, opts, prices))
+        return DpoResult(tally=Tally(), estimate=_estimate(reader, opts, prices))
 
     schema = layout_schema(opts.layout, columns)
     paths = output_paths(Path(output), opts.output_format, opts.rejects_path) if output is not None else None
@@ -230,9 +230,9 @@ def build_dpo(
     budget_exhausted = False
     try:
         if opts.mode == "translate":
-            budget_exhausted = _translate(tables, opts, prices, run, dpo_info, report)
+            budget_exhausted = _translate(reader, opts, prices, run, dpo_info, report)
         else:
-            for row, loc in tables.rows():
+            for row, loc in reader.rows():
                 got = ranked_pairs(row, opts.all_pairs) if opts.mode == "ranked" else existing_pair(row)
                 if isinstance(got, str):
                     run.emit(row, loc, None, got)
@@ -298,7 +298,7 @@ def _setup(opts: DpoOptions, prices: PriceTable, stop: threading.Event):
     return api_key, translator, cache, signature
 
 
-def _translate(tables: Inputs, opts: DpoOptions, prices: PriceTable, run: _Run, info: dict[str, Any], report: dict[str, Any]) -> bool:
+def _translate(reader: Inputs, opts: DpoOptions, prices: PriceTable, run: _Run, info: dict[str, Any], report: dict[str, Any]) -> bool:
     stop = threading.Event()
     api_key, translator, cache, signature = _setup(opts, prices, stop)
     budget = Budget(opts.max_cost)
@@ -314,7 +314,7 @@ def _translate(tables: Inputs, opts: DpoOptions, prices: PriceTable, run: _Run, 
             from .batch import BatchRunner
 
             items: dict[str, str] = {}
-            for row, _ in tables.rows():
+            for row, _ in reader.rows():
                 response = row.get("response") or ""
                 if skip_reason(row.get("instruction") or "", response) is None:
                     key = engine.key(response)
@@ -336,9 +336,9 @@ def _translate(tables: Inputs, opts: DpoOptions, prices: PriceTable, run: _Run, 
                 return Outcome(cached.translation, cached.reason, "cached" if cached.reason else "")
             return batch_failures.get(key) or Outcome(None, "dpo_batch_failed", "no result")
 
-        bar = _progress_bar(opts, tables.count, "translating")
+        bar = _progress_bar(opts, reader.count, "translating")
         try:
-            _translate_loop(tables, opts, run, engine, lookup, bar)
+            _translate_loop(reader, opts, run, engine, lookup, bar)
         finally:
             if bar is not None:
                 bar.close()
@@ -371,7 +371,7 @@ def _translate(tables: Inputs, opts: DpoOptions, prices: PriceTable, run: _Run, 
     return budget.exhausted
 
 
-def _translate_loop(tables: Inputs, opts: DpoOptions, run: _Run, engine: Engine, lookup, bar) -> None:
+def _translate_loop(reader: Inputs, opts: DpoOptions, run: _Run, engine: Engine, lookup, bar) -> None:
     window: deque = deque()
 
     def emit_head() -> None:
@@ -389,7 +389,7 @@ def _translate_loop(tables: Inputs, opts: DpoOptions, run: _Run, engine: Engine,
             bar.update(1)
             bar.set_postfix_str(f"${engine.counters.cost_usd:.4f}", refresh=False)
 
-    for row, loc in tables.rows():
+    for row, loc in reader.rows():
         response = row.get("response") or ""
         reason = skip_reason(row.get("instruction") or "", response)
         got: Any = Outcome(None, reason) if reason else lookup(response)
@@ -408,7 +408,7 @@ def _raise_fatal(window: deque) -> None:
             raise got.exception()
 
 
-def _estimate(tables: Inputs, opts: DpoOptions, prices: PriceTable) -> dict[str, Any]:
+def _estimate(reader: Inputs, opts: DpoOptions, prices: PriceTable) -> dict[str, Any]:
     """Dry run: tokens and cost of what a real run would send (cached and skipped texts cost nothing)."""
     counter = TokenCounter(opts.model)
     signature = request_signature(opts.model, opts.system_prompt, request_params(opts.model, opts.temperature, opts.max_tokens, opts.token_param))
@@ -421,7 +421,7 @@ def _estimate(tables: Inputs, opts: DpoOptions, prices: PriceTable) -> dict[str,
     seen: set[str] = set()
     skipped: dict[str, int] = {}
     rows = cached = duplicates = prompt = completion = 0
-    for row, _ in tables.rows():
+    for row, _ in reader.rows():
         rows += 1
         response = row.get("response") or ""
         reason = skip_reason(row.get("instruction") or "", response)
