@@ -7,7 +7,10 @@ and the shipped ``qa`` layout; nothing here stands in for them.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +20,25 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# `datasets.load_dataset` (round-trip tests) caches under HF_DATASETS_CACHE, read when `datasets` is first
+# imported: point it away from ~/.cache/huggingface before any test imports it
+_TEST_CACHE = tempfile.mkdtemp(prefix="kodolly-tests-")
+atexit.register(shutil.rmtree, _TEST_CACHE, ignore_errors=True)
+os.environ["HF_DATASETS_CACHE"] = os.path.join(_TEST_CACHE, "hf-datasets")
 
 from kodolly.converters import Converter, Reject, text_field  # noqa: E402
 from kodolly.registry import register  # noqa: E402
 from kodolly.rows import make_row  # noqa: E402
 from support import FIXTURES  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _kodolly_cache_dir(tmp_path_factory):
+    """No test writes into the user's home: kodolly's caches (the DPO translation cache, the unpacked
+    tiktoken files) go to a session temporary folder — also for the CLI subprocesses, which inherit it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KODOLLY_CACHE_DIR", str(tmp_path_factory.mktemp("kodolly-cache")))
+        yield
 
 
 @pytest.fixture

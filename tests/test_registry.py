@@ -1,6 +1,7 @@
 """The converter registry (src/kodolly/registry.py): a third-party package's converter, registered through
 the ``kodolly.converters`` entry point group for real (pip-installed into a folder on sys.path), converts end to end."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,8 @@ def plugin_on_path(tmp_path, monkeypatch):
          "--target", str(target), str(source)],
         check=True,
         capture_output=True,
+        # pip (and the rustup shim it ends up probing) write under $HOME: give them a throwaway one
+        env={**os.environ, "HOME": str(tmp_path / "home"), "PIP_NO_CACHE_DIR": "1"},
     )
     assert list(target.glob("kodolly_transcript-0.0.1.dist-info/entry_points.txt"))
     registry.reset()

@@ -13,6 +13,12 @@ FIXTURES = ROOT / "fixtures" / "dpo"
 KEY = "sk-test-kodolly-SECRET-7f3a9c"
 
 
+@pytest.fixture(autouse=True)
+def _private_cache_dir(tmp_path, monkeypatch):
+    """Each DPO test has its own default cache (``$KODOLLY_CACHE_DIR/dpo.sqlite``), never the user's."""
+    monkeypatch.setenv("KODOLLY_CACHE_DIR", str(tmp_path / "kodolly-cache"))
+
+
 @pytest.fixture
 def server():
     srv = FakeOpenAI().start()

@@ -1,7 +1,8 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 for the DPO tests (stdlib ThreadingHTTPServer).
 
 Endpoints: ``POST /v1/chat/completions``, ``POST /v1/files`` (multipart), ``GET /v1/files/{id}/content``,
-``POST /v1/batches``, ``GET /v1/batches/{id}``. The "translation" is a deterministic romanisation of the
+``POST /v1/batches``, ``GET /v1/batches/{id}``, ``GET /v1/batches?limit=&after=`` (the list, newest first,
+paginated like the real API's cursor pages; ``server.batch_lists`` counts its requests). The "translation" is a deterministic romanisation of the
 Hangul (``romanize``), so a test knows every expected ``rejected`` answer.
 
 Faults are injected per text: ``server.fault(substring, "429", "500", ...)`` makes the next requests for a
@@ -13,7 +14,10 @@ Batch faults: ``server.batch_plan = ["partial", "ok"]`` (one entry per created b
 items whose text contains one of ``server.batch_fail`` in the error file, ``expired`` answers only the
 first half and ends ``expired``, ``failed`` ends ``failed`` with no output.
 
-``server.chat_counts`` / ``server.batch_counts`` count requests per text.
+``server.chat_counts`` / ``server.batch_counts`` count requests per text; ``server.params`` keeps the
+parameters (all but ``messages``) of every chat request. Like the real API, a reasoning model
+(``o1``/``o3``/``o4-mini``/``gpt-5``...) answers 400 ``unsupported_parameter`` to ``max_tokens`` and 400
+``unsupported_value`` to a temperature other than 1 — live and inside a batch.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import time
 import uuid
 from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 _INITIALS = ["g", "kk", "n", "d", "tt", "r", "m", "b", "pp", "s", "ss", "", "j", "jj", "ch", "k", "t", "p", "h"]
 _MEDIALS = ["a", "ae", "ya", "yae", "eo", "e", "yeo", "ye", "o", "wa", "wae", "oe", "yo", "u", "wo", "we", "wi", "yu", "eu", "ui", "i"]
@@ -42,6 +47,24 @@ def romanize(text: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+_REASONING = re.compile(r"^(o\d+|gpt-5)([-.:_].*)?$")
+
+
+def unsupported(body: dict) -> dict | None:
+    """The 400 error the real API gives a reasoning model for ``max_tokens`` or a temperature, else None."""
+    if not _REASONING.match(str(body.get("model", ""))):
+        return None
+    if "max_tokens" in body:
+        return {"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                                     "Use 'max_completion_tokens' instead.", "type": "invalid_request_error",
+                          "param": "max_tokens", "code": "unsupported_parameter"}}
+    if body.get("temperature", 1) != 1:
+        return {"error": {"message": f"Unsupported value: 'temperature' does not support {body['temperature']} with this "
+                                     "model. Only the default (1) value is supported.", "type": "invalid_request_error",
+                          "param": "temperature", "code": "unsupported_value"}}
+    return None
 
 
 def fake_usage(text: str, answer: str) -> dict[str, int]:
@@ -66,6 +89,7 @@ class FakeOpenAI:
         self.slow_seconds = slow_seconds
         self.retry_after = retry_after
         self.chat_counts: Counter = Counter()
+        self.params: list[dict] = []
         self.batch_counts: Counter = Counter()
         self.served = 0  # chat answers that got a 200
         self.active = self.max_active = 0  # chat requests in the server at once
@@ -75,6 +99,8 @@ class FakeOpenAI:
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
         self.batch_polls: Counter = Counter()
+        self.batch_lists = 0
+        self.create_faults: list[str] = []  # "drop": the next POST /v1/batches creates the batch, then drops the answer
         self.reject_all = False  # every endpoint answers 401
         self.paths: Counter = Counter()
         self.lock = threading.RLock()
@@ -125,6 +151,11 @@ class FakeOpenAI:
             text = body["messages"][-1]["content"]
             with self.lock:
                 self.batch_counts[text] += 1
+            refused = unsupported(body)
+            if refused is not None:
+                err.append({"id": "batch_req_" + uuid.uuid4().hex[:8], "custom_id": item["custom_id"],
+                            "response": {"status_code": 400, "request_id": "r", "body": refused}, "error": None})
+                continue
             if plan == "partial" and any(s in text for s in self.batch_fail):
                 err.append({"id": "batch_req_" + uuid.uuid4().hex[:8], "custom_id": item["custom_id"],
                             "response": {"status_code": 500, "request_id": "r", "body": {"error": {"message": "server error"}}},
@@ -199,6 +230,9 @@ def _handler(server: FakeOpenAI):
             self._json(404, {"error": {"message": "not found"}})
 
         def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            if parts.path == "/v1/batches":
+                return self._list_batches(parse_qs(parts.query))
             m = re.fullmatch(r"/v1/files/([^/]+)/content", self.path)
             if m and m.group(1) in server.files:
                 return self._send(200, server.files[m.group(1)], ctype="application/octet-stream")
@@ -220,6 +254,11 @@ def _handler(server: FakeOpenAI):
             text = req["messages"][-1]["content"]
             with server.lock:
                 server.chat_counts[text] += 1
+                server.params.append({k: v for k, v in req.items() if k != "messages"})
+            refused = unsupported(req)
+            if refused is not None:
+                return self._json(400, refused)
+            with server.lock:
                 server.active += 1
                 server.max_active = max(server.max_active, server.active)
             try:
@@ -280,6 +319,18 @@ def _handler(server: FakeOpenAI):
             self._json(200, {"id": fid, "object": "file", "bytes": len(content), "created_at": int(time.time()),
                              "filename": filename, "purpose": purpose, "status": "processed"})
 
+        def _list_batches(self, query: dict) -> None:
+            limit = max(1, min(100, int(query.get("limit", ["20"])[0])))
+            after = query.get("after", [None])[0]
+            with server.lock:
+                server.batch_lists += 1
+                newest_first = list(reversed(server.batches.values()))
+            ids = [b["id"] for b in newest_first]
+            start = ids.index(after) + 1 if after in ids else 0
+            page = newest_first[start:start + limit]
+            self._json(200, {"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
+                             "last_id": page[-1]["id"] if page else None, "has_more": start + limit < len(ids)})
+
         def _create_batch(self) -> None:
             req = json.loads(self._body())
             bid = "batch_" + uuid.uuid4().hex[:12]
@@ -287,6 +338,13 @@ def _handler(server: FakeOpenAI):
                      "completion_window": req["completion_window"], "status": "validating", "created_at": int(time.time()),
                      "request_counts": {"total": 0, "completed": 0, "failed": 0}, "metadata": req.get("metadata")}
             server.batches[bid] = batch
+            if server.create_faults and server.create_faults.pop(0) == "drop":
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
             self._json(200, batch)
 
     return Handler

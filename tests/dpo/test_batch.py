@@ -151,3 +151,76 @@ def test_large_runs_split_into_several_batches(tmp_path, server, fast):
     assert [b["request_counts"]["total"] for b in server.batches.values()] == [4, 4, 3, 1]
     assert res.tally.written == 11 and res.report["batch_ids"] == list(server.batches)
     assert res.report["requests"] == 12
+
+
+class _Killed(Exception):
+    pass
+
+
+def _pending(path):
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT input_file_id FROM pending_batches").fetchall()
+
+
+def test_kill_between_create_and_storing_the_id_reattaches_from_the_batch_list(tmp_path, server, fast, monkeypatch):
+    from kodolly.dpo import batch as batch_mod
+
+    texts = korean_texts(6)
+    src = write_rows(tmp_path / "in.jsonl", texts)
+    real_attach = TranslationCache.attach_batch
+
+    def killed_attach(self, file_id, batch_id):
+        raise _Killed()  # the batch exists at the API; its id never reached the cache
+
+    monkeypatch.setattr(TranslationCache, "attach_batch", killed_attach)
+    with pytest.raises(_Killed):
+        build_dpo([src], tmp_path / "out.jsonl", batch=True, **fast)
+    monkeypatch.setattr(TranslationCache, "attach_batch", real_attach)
+    (orphan,) = server.batches
+    assert _pending(fast["cache_path"]) == [(server.batches[orphan]["input_file_id"],)]
+    for i in range(5):  # other batches of the account, newer than ours: the list is read over several pages
+        server.batches[f"batch_other{i}"] = dict(server.batches[orphan], id=f"batch_other{i}", input_file_id=f"file-other{i}")
+    monkeypatch.setattr(batch_mod, "LIST_PAGE_SIZE", 2)
+    logs = []
+    res = build_dpo([src], tmp_path / "out.jsonl", batch=True, log=logs.append, **fast)
+    assert len(server.batches) == 6  # re-attached, no new batch created
+    assert res.report["batch_ids"] == [orphan] and server.batch_lists == 3
+    assert res.tally.written == 6 and sum(server.batch_counts.values()) == 6
+    assert [r["rejected"] for r in read_jsonl(tmp_path / "out.jsonl")] == [romanize(t) for t in texts]
+    assert _pending(fast["cache_path"]) == [] and any(f"found batch {orphan}" in m for m in logs)
+
+
+def test_kill_before_the_batch_was_created_sends_the_texts_again(tmp_path, server, fast, monkeypatch):
+    from kodolly.dpo.batch import BatchRunner
+
+    src = write_rows(tmp_path / "in.jsonl", korean_texts(5))
+
+    def killed_create(self, file_id):
+        raise _Killed()
+
+    real_create = BatchRunner._create
+    monkeypatch.setattr(BatchRunner, "_create", killed_create)
+    with pytest.raises(_Killed):
+        build_dpo([src], tmp_path / "out.jsonl", batch=True, **fast)
+    monkeypatch.setattr(BatchRunner, "_create", real_create)
+    assert server.batches == {} and len(_pending(fast["cache_path"])) == 1
+    res = build_dpo([src], tmp_path / "out.jsonl", batch=True, **fast)
+    assert server.batch_lists == 1 and len(server.batches) == 1  # looked, found nothing, created one
+    assert res.tally.written == 5 and all(n == 1 for n in server.batch_counts.values())
+    assert _pending(fast["cache_path"]) == []
+    # a normal run never lists batches
+    server.batch_lists = 0
+    build_dpo([write_rows(tmp_path / "in2.jsonl", korean_texts(7))], tmp_path / "out2.jsonl", batch=True, **fast)
+    assert server.batch_lists == 0
+
+
+def test_retried_create_does_not_make_a_second_batch(tmp_path, server, fast):
+    texts = korean_texts(4)
+    server.create_faults = ["drop"]  # the batch is made at the API, but its answer is lost: the client retries
+    src = write_rows(tmp_path / "in.jsonl", texts)
+    res = build_dpo([src], tmp_path / "out.jsonl", batch=True, **fast)
+    assert len(server.batches) == 1 and server.batch_lists == 1 and res.report["batch_ids"] == list(server.batches)
+    assert res.tally.written == 4 and all(n == 1 for n in server.batch_counts.values())
+    assert res.report["retries"] >= 1

@@ -259,3 +259,69 @@ def test_other_transient_statuses_are_retried(tmp_path, server, fast, status):
     src = write_rows(tmp_path / "in.jsonl", texts)
     res = build_dpo([src], tmp_path / "out.jsonl", **fast)
     assert res.tally.written == 2 and res.report["retries"] == 2 and server.chat_counts[texts[0]] == 3
+
+
+def test_without_cache_path_the_cache_goes_to_kodolly_cache_dir(tmp_path, server, fast):
+    opts = {k: v for k, v in fast.items() if k != "cache_path"}
+    src = write_rows(tmp_path / "in.jsonl", korean_texts(2))
+    build_dpo([src], tmp_path / "out.jsonl", **opts)
+    assert (tmp_path / "kodolly-cache" / "dpo.sqlite").is_file()  # the autouse fixture's folder, not the home
+
+
+def test_reasoning_models_get_max_completion_tokens(tmp_path, server, fast):
+    texts = korean_texts(3)
+    src = write_rows(tmp_path / "in.jsonl", texts)
+    res = build_dpo([src], tmp_path / "out.jsonl", model="o4-mini", max_tokens=500, **fast)
+    assert res.tally.written == 3
+    assert [r["rejected"] for r in read_jsonl(tmp_path / "out.jsonl")] == [romanize(t) for t in texts]
+    assert server.params and all(p == {"model": "o4-mini", "max_completion_tokens": 500} for p in server.params)
+    # forcing max_tokens on a reasoning model: the server's 400 stops the run, as the real API's would
+    with pytest.raises(ApiFatalError, match="HTTP 400.*Unsupported parameter: 'max_tokens'"):
+        build_dpo([src], tmp_path / "out2.jsonl", model="o3", token_param="max_tokens", **fast)
+    # other models keep max_tokens (what vLLM / Ollama accept), unless told otherwise
+    server.params.clear()
+    build_dpo([src], tmp_path / "out3.jsonl", max_tokens=500, **fast)
+    assert server.params[0] == {"model": "gpt-4o-mini", "temperature": 0.0, "max_tokens": 500}
+    build_dpo([src], tmp_path / "out4.jsonl", max_tokens=500, token_param="max_completion_tokens", **fast)
+    assert server.params[-1] == {"model": "gpt-4o-mini", "temperature": 0.0, "max_completion_tokens": 500}
+
+
+def test_reasoning_model_in_batch_mode(tmp_path, server, fast):
+    texts = korean_texts(4)
+    src = write_rows(tmp_path / "in.jsonl", texts)
+    res = build_dpo([src], tmp_path / "out.jsonl", model="gpt-5-nano", batch=True, **fast)
+    assert res.tally.written == 4 and sum(server.batch_counts.values()) == 4
+    forced = build_dpo([src], tmp_path / "out2.jsonl", model="gpt-5-nano", batch=True, batch_rounds=1, token_param="max_tokens", **fast)
+    assert forced.tally.by_reason == {"dpo_batch_failed": 4}
+    assert "Unsupported parameter: 'max_tokens'" in read_jsonl(tmp_path / "out2.rejects.jsonl")[0]["detail"]
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_retry_rejected_asks_again_for_cached_rejections(tmp_path, server, fast, batch):
+    texts = korean_texts(3)
+    server.fault(texts[1], "refusal", "refusal")  # asked once more, then rejected and cached as such
+    src = write_rows(tmp_path / "in.jsonl", texts)
+    counts = server.batch_counts if batch else server.chat_counts
+    first = build_dpo([src], tmp_path / "out.jsonl", batch=batch, **fast)
+    assert first.tally.by_reason == {"dpo_translation_refusal": 1} and counts[texts[1]] == 2
+    again = build_dpo([src], tmp_path / "out.jsonl", batch=batch, **fast)  # the rejection comes from the cache
+    assert again.tally.by_reason == {"dpo_translation_refusal": 1} and counts[texts[1]] == 2
+    assert sum(counts.values()) == 4 and read_jsonl(tmp_path / "out.rejects.jsonl")[0]["detail"] == "cached"
+    retried = build_dpo([src], tmp_path / "out.jsonl", batch=batch, retry_rejected=True, **fast)
+    assert retried.tally.written == 3 and retried.tally.rejected == 0
+    assert counts[texts[1]] == 3 and sum(counts.values()) == 5  # only the rejected text was asked again
+    assert [r["rejected"] for r in read_jsonl(tmp_path / "out.jsonl")] == [romanize(t) for t in texts]
+    # its good translation replaced the rejection in the cache: a plain run now pays nothing
+    final = build_dpo([src], tmp_path / "out.jsonl", batch=batch, **fast)
+    assert final.tally.written == 3 and sum(counts.values()) == 5
+
+
+def test_retry_rejected_keeps_this_runs_rejections(tmp_path, server, fast):
+    texts = korean_texts(2)
+    server.fault(texts[0], "refusal", "refusal", "refusal", "refusal")
+    src = write_rows(tmp_path / "in.jsonl", texts + [texts[0]])  # the repeat is served this run's rejection
+    build_dpo([src], tmp_path / "out.jsonl", **fast)
+    res = build_dpo([src], tmp_path / "out.jsonl", retry_rejected=True, **fast)
+    assert res.tally.by_reason == {"dpo_translation_refusal": 2} and server.chat_counts[texts[0]] == 4
+    est = build_dpo([src], None, dry_run=True, retry_rejected=True, **fast).estimate
+    assert est["requests"] == 1 and est["cached"] == 1  # the dry run counts the rejected text as to be sent

@@ -54,3 +54,13 @@ def test_unknown_kind_of_output(tmp_path):
     path.write_text("a\n")
     with pytest.raises(ConfigError, match="not a kodolly output"):
         list(iter_batches(path))
+
+
+def test_jsonl_unknown_column_null_then_text_needs_same_types_false(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"id": "a", "rejected": null}\n{"id": "b", "rejected": "no"}\n')
+    with pytest.raises(InputError, match="changes type"):
+        list(iter_batches(path, 1))
+    tables = list(iter_batches(path, 1, same_types=False))
+    assert [t.to_pylist() for t in tables] == [[{"id": "a", "rejected": None}], [{"id": "b", "rejected": "no"}]]
+    assert tables[1].schema.field("rejected").type == pa.string()

@@ -22,7 +22,9 @@ _LAYOUTS = ("dolly", "trl", "trl-conversational")
 @click.option("--model", default="gpt-4o-mini", show_default=True, help="Chat model used for the translation.")
 @click.option("--system-prompt", default=None, help="System prompt of the translation request (default: a plain translate-to-English prompt).")
 @click.option("--temperature", type=float, default=0.0, show_default=True)
-@click.option("--max-tokens", type=int, default=2048, show_default=True, help="max_tokens of each request.")
+@click.option("--max-tokens", type=int, default=2048, show_default=True, help="Token limit of each answer.")
+@click.option("--token-param", type=click.Choice(["auto", "max_tokens", "max_completion_tokens"]), default="auto", show_default=True,
+              help="How the limit is sent: auto = max_completion_tokens for OpenAI reasoning models (o1/o3/o4/gpt-5), max_tokens otherwise.")
 @click.option("--base-url", default=None, help="OpenAI-compatible server, e.g. http://localhost:8000/v1 (vLLM) or http://localhost:11434/v1 (Ollama).")
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds before a request is given up and retried.")
 @click.option("--concurrency", type=int, default=8, show_default=True, help="Requests in flight at most.")
@@ -31,6 +33,7 @@ _LAYOUTS = ("dolly", "trl", "trl-conversational")
 @click.option("--max-retries", type=int, default=6, show_default=True, help="Retries of one request on 429/5xx/timeouts/dropped connections.")
 @click.option("--retry-base-delay", type=float, default=0.5, show_default=True, help="First backoff delay in seconds (doubles each retry, with jitter).")
 @click.option("--cache", "cache_path", type=click.Path(), default=None, help="Translation cache (SQLite; default ~/.cache/kodolly/dpo.sqlite).")
+@click.option("--retry-rejected", is_flag=True, help="Ask again for texts whose translation an earlier run rejected (refusal, echo, ...) and cached.")
 @click.option("--batch", is_flag=True, help="Use the OpenAI Batch API (half price, results within 24 h); resumable.")
 @click.option("--poll-interval", type=float, default=30.0, show_default=True, help="Seconds between batch status checks.")
 @click.option("--batch-rounds", type=int, default=3, show_default=True, help="Batches at most per run (failed items are resubmitted).")
@@ -40,8 +43,8 @@ _LAYOUTS = ("dolly", "trl", "trl-conversational")
 @click.option("--max-cost", type=float, default=None, help="Budget in USD: no request is sent that could take the run past it.")
 @click.option("--rejects", "rejects_path", type=click.Path(), help="Rejects file (default: OUTPUT.rejects.jsonl).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal only).")
-def build_dpo_command(inputs, output, output_format, layout, mode, all_pairs, model, system_prompt, temperature, max_tokens,
-                      base_url, timeout, concurrency, rpm, tpm, max_retries, retry_base_delay, cache_path, batch, poll_interval,
+def build_dpo_command(inputs, output, output_format, layout, mode, all_pairs, model, system_prompt, temperature, max_tokens, token_param,
+                      base_url, timeout, concurrency, rpm, tpm, max_retries, retry_base_delay, cache_path, retry_rejected, batch, poll_interval,
                       batch_rounds, batch_max_requests, prices_path, dry_run, max_cost, rejects_path, progress) -> None:
     """Build DPO pairs from kodolly rows in INPUTS (parquet, JSONL or datasets folders).
 
@@ -57,8 +60,8 @@ def build_dpo_command(inputs, output, output_format, layout, mode, all_pairs, mo
         raise ConfigError("build-dpo needs -o/--output (or --dry-run)")
     opts = DpoOptions(
         mode=mode, batch=batch, model=model, system_prompt=system_prompt if system_prompt is not None else DEFAULT_SYSTEM_PROMPT,
-        temperature=temperature, max_tokens=max_tokens or None, base_url=base_url, timeout=timeout, concurrency=concurrency,
-        rpm=rpm, tpm=tpm, max_retries=max_retries, retry_base_delay=retry_base_delay, cache_path=cache_path,
+        temperature=temperature, max_tokens=max_tokens or None, token_param=token_param, base_url=base_url, timeout=timeout, concurrency=concurrency,
+        rpm=rpm, tpm=tpm, max_retries=max_retries, retry_base_delay=retry_base_delay, cache_path=cache_path, retry_rejected=retry_rejected,
         poll_interval=poll_interval, batch_rounds=batch_rounds, batch_max_requests=batch_max_requests, prices_path=prices_path, dry_run=dry_run, max_cost=max_cost,
         layout=layout, all_pairs=all_pairs, output_format=output_format, rejects_path=rejects_path, progress=progress,
     )

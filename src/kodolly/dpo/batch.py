@@ -8,12 +8,20 @@ and error files; map each result by ``custom_id`` into the cache. Items that fai
 next round, up to ``rounds`` rounds; what is still missing then is rejected with ``dpo_batch_failed``.
 
 Resumable: batches recorded in the cache and not yet collected (same model / prompt / parameters) are
-re-attached first by a restarted run instead of being created again.
+re-attached first by a restarted run instead of being created again. A kill between ``batches.create``
+and storing the new id would orphan a paid batch, so a pending marker with the request file's id is stored
+*before* the batch is created; a restarted run that finds a marker without a batch id lists the account's
+batches (``GET /v1/batches``, newest first, back to shortly before the marker) and re-attaches to the one
+whose ``input_file_id`` matches — or, when there is none (the kill came before the batch was created),
+drops the marker so its texts are sent in a new batch.
+A ``batches.create`` retried after a lost answer looks the same way for a batch made from its file before
+creating another.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Callable
 
 import orjson
@@ -26,6 +34,8 @@ from .pricing import Budget, PriceTable
 from .tokens import TokenCounter
 
 FINAL_STATUSES = {"completed", "failed", "expired", "cancelled"}
+LIST_PAGE_SIZE = 100  # the API's largest page of GET /v1/batches
+LIST_SLACK_SECONDS = 600  # clock skew allowed between this machine and the API when scanning the list
 ENDPOINT = "/v1/chat/completions"
 
 
@@ -65,6 +75,7 @@ class BatchRunner:
         self._bad_once: set[str] = set()
         self.submitted = 0  # requests sent inside batches
         self._round_reserved = 0.0
+        self.list_page_size = LIST_PAGE_SIZE
 
     def _api(self, fn: Callable[[], Any]) -> Any:
         return self.tr.call(fn, count_request=False)[0]
@@ -72,6 +83,7 @@ class BatchRunner:
     def run(self, items: dict[str, str]) -> dict[str, Outcome]:
         """Translate ``items`` (cache key -> text) into the cache; returns the keys that failed."""
         failures: dict[str, Outcome] = {}
+        self._recover_pending()
         for batch_id in self.cache.open_batches(self.signature):
             self.on_progress(f"re-attaching to batch {batch_id}")
             self._finish(batch_id, self.cache.batch_items(batch_id), failures)
@@ -93,6 +105,40 @@ class BatchRunner:
             elif cached is not None:
                 failures.pop(key, None)
         return failures
+
+    def _recover_pending(self) -> None:
+        """Re-attach batches created by a run killed before it stored their id (see the module doc)."""
+        pending = self.cache.pending_batches(self.signature)
+        if not pending:
+            return
+        found = self._find_batches({fid for fid, _ in pending}, since=min(t for _, t in pending) - LIST_SLACK_SECONDS)
+        for file_id, _ in pending:
+            batch_id = found.get(file_id)
+            if batch_id is not None:
+                self.on_progress(f"found batch {batch_id} created from {file_id} by a run that stopped before storing it")
+                self.cache.attach_batch(file_id, batch_id)
+            else:
+                self.on_progress(f"no batch was created from {file_id}: its texts go into a new batch")
+                self.cache.drop_pending(file_id)
+
+    def _find_batches(self, file_ids: set[str], since: float) -> dict[str, str]:
+        """input_file_id -> batch id for ``file_ids``, from the batch list (newest first) back to ``since``."""
+        found: dict[str, str] = {}
+        after: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"limit": self.list_page_size}
+            if after:
+                kwargs["after"] = after
+            page = self._api(lambda: self.client.batches.list(**kwargs))
+            data = list(page.data or [])
+            for batch in data:
+                if batch.input_file_id in file_ids and batch.input_file_id not in found:
+                    found[batch.input_file_id] = batch.id
+                if (batch.created_at or 0) < since:
+                    return found
+            if len(found) == len(file_ids) or not data or page.has_more is False:
+                return found
+            after = data[-1].id
 
     def _within_budget(self, todo: dict[str, str], failures: dict[str, Outcome]) -> dict[str, str]:
         if self.budget.max_cost is None:
@@ -136,15 +182,32 @@ class BatchRunner:
         ]
         payload = b"\n".join(lines) + b"\n"
         uploaded = self._api(lambda: self.client.files.create(file=("kodolly-dpo-batch.jsonl", payload, "application/jsonl"), purpose="batch"))
-        batch = self._api(
-            lambda: self.client.batches.create(
-                input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window="24h", metadata={"created_by": "kodolly build-dpo"}
-            )
-        )
-        self.cache.add_batch(batch.id, self.signature, todo.items())
+        # marked before it is created: a kill before attach_batch leaves a marker a restart resolves
+        self.cache.add_pending(uploaded.id, self.signature, todo.items())
+        batch = self._create(uploaded.id)
+        self.cache.attach_batch(uploaded.id, batch.id)
         self.submitted += len(todo)
         self.on_progress(f"created batch {batch.id} with {len(todo)} requests")
         return batch.id
+
+    def _create(self, input_file_id: str):
+        """Create the batch. A retried create (timeout, dropped connection) first looks for a batch the lost
+        attempt may have made from the same file, so a retry never makes (and pays for) a second one."""
+        marked = time.time()
+        attempts = 0
+
+        def create():
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:
+                found = self._find_batches({input_file_id}, since=marked - LIST_SLACK_SECONDS)
+                if input_file_id in found:
+                    return self.client.batches.retrieve(found[input_file_id])
+            return self.client.batches.create(
+                input_file_id=input_file_id, endpoint=ENDPOINT, completion_window="24h", metadata={"created_by": "kodolly build-dpo"}
+            )
+
+        return self._api(create)
 
     def _finish(self, batch_id: str, items: dict[str, str], failures: dict[str, Outcome]) -> None:
         if batch_id not in self.batch_ids:

@@ -9,6 +9,12 @@ Every input row ends in the output or in the rejects file with a reason (see :mo
 result from the Batch API after the last round, ``dpo_budget_exceeded`` — not sent because of
 ``max_cost``). A run the API refuses (400/401/403) stops at once: what was translated stays in the cache,
 and no output file appears under its final name.
+
+Memory stays bounded whatever the input size: the input is read ``chunk_rows`` rows at a time
+(:mod:`kodolly.dpo.source`), at most ``window`` rows wait for their translation (requests run in a pool of
+``concurrency`` threads), and pairs are written in input order as soon as the oldest waiting row has its
+answer. Batch mode makes a first streaming pass to collect the unique texts to send (the Batch API needs
+them up front), then a second pass writes the pairs from the cache.
 """
 
 from __future__ import annotations
@@ -18,27 +24,29 @@ import os
 import platform
 import sys
 import threading
+import time
 from collections import deque
 from concurrent.futures import Future, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import pyarrow as pa
 
 from ..errors import ConfigError, TallyMismatchError
 from ..io.readers import Location
-from ..io.writers import RejectsWriter, file_hash, output_paths, read_rows, write_json_atomic
+from ..io.writers import RejectsWriter, file_hash, output_paths, write_json_atomic
 from ..pipeline import reject_record
 from ..tally import Tally
 from .cache import TranslationCache, default_cache_path, request_signature
 from .checks import skip_reason
-from .client import DEFAULT_MODEL, DEFAULT_SYSTEM_PROMPT, ApiFatalError, RetryPolicy, Translator, base_url_host, make_client, redact
+from .client import DEFAULT_MODEL, DEFAULT_SYSTEM_PROMPT, TOKEN_PARAMS, ApiFatalError, RetryPolicy, Translator, base_url_host, request_params, make_client, redact
 from .engine import Counters, Engine, Outcome
 from .output import LAYOUTS, DpoWriter, layout_schema, make_pair
 from .pairs import existing_pair, ranked_pairs
 from .pricing import Budget, PriceTable
 from .ratelimit import RateLimiter
+from .source import Inputs
 from .tokens import TokenCounter
 
 MODES = ("translate", "ranked", "existing")
@@ -52,6 +60,7 @@ class DpoOptions:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     temperature: float = 0.0
     max_tokens: int | None = 2048
+    token_param: str = "auto"  # auto: max_completion_tokens for OpenAI reasoning models (o1/o3/o4/gpt-5), else max_tokens
     base_url: str | None = None
     timeout: float = 60.0
     concurrency: int = 8
@@ -61,6 +70,7 @@ class DpoOptions:
     retry_base_delay: float = 0.5
     retry_max_delay: float = 30.0
     cache_path: str | None = None
+    retry_rejected: bool = False  # ask again for texts whose translation an earlier run rejected (refusal, echo, ...)
     poll_interval: float = 30.0
     batch_rounds: int = 3
     batch_max_requests: int = 50_000
@@ -74,12 +84,15 @@ class DpoOptions:
     progress: bool | None = None
     api_key_env: str = "OPENAI_API_KEY"
     window: int = 1024  # rows waiting for their translation, at most, before the oldest is written
+    chunk_rows: int = 2048  # input rows read at a time (the input is never held in memory whole)
 
     def check(self) -> None:
         if self.mode not in MODES:
             raise ConfigError(f"unknown pairs mode {self.mode!r}; one of {', '.join(MODES)}")
         if self.layout not in LAYOUTS:
             raise ConfigError(f"unknown layout {self.layout!r}; one of {', '.join(LAYOUTS)}")
+        if self.token_param not in TOKEN_PARAMS:
+            raise ConfigError(f"unknown token parameter {self.token_param!r}; one of {', '.join(TOKEN_PARAMS)}")
         if self.concurrency < 1:
             raise ConfigError("--concurrency must be at least 1")
         if self.max_cost is not None and self.max_cost < 0:
@@ -87,7 +100,7 @@ class DpoOptions:
 
     def manifest_options(self) -> dict[str, Any]:
         """Settings that shaped the output (never the key, never a full base URL)."""
-        out = {k: v for k, v in asdict(self).items() if k not in ("base_url", "progress", "rejects_path", "cache_path", "output_format", "window")}
+        out = {k: v for k, v in asdict(self).items() if k not in ("base_url", "progress", "rejects_path", "cache_path", "output_format", "window", "chunk_rows")}
         out["base_url_host"] = base_url_host(self.base_url) if self.mode == "translate" else None
         return out
 
@@ -114,15 +127,6 @@ def _input_description(path: Path) -> dict[str, Any]:
             h.update(str(p.relative_to(path)).encode() + b"\0" + file_hash(p).encode())
         return {"name": str(path), "bytes": sum(p.stat().st_size for p in files), "xxh3_128": h.hexdigest()}
     return {"name": str(path), "bytes": path.stat().st_size, "xxh3_128": file_hash(path)}
-
-
-def _iter_rows(tables: Sequence[tuple[Path, pa.Table]]) -> Iterator[tuple[dict[str, Any], Location]]:
-    for path, table in tables:
-        index = 0
-        for batch in table.to_batches(max_chunksize=2048):
-            for row in batch.to_pylist():
-                yield row, Location(file=str(path), index=index, line=None)
-                index += 1
 
 
 def _api_key(opts: DpoOptions) -> str:
@@ -203,16 +207,14 @@ def build_dpo(
     for p in paths_in:
         if not p.exists():
             raise ConfigError(f"{p}: no such file or folder")
-    tables = [(p, read_rows(p)) for p in paths_in]
-    columns: list[str] = []
-    for _, t in tables:
-        columns += [c for c in t.column_names if c not in columns]
+    reader = Inputs(paths_in, opts.chunk_rows)
+    columns = reader.columns()
     if opts.mode != "translate" and opts.dry_run:
         raise ConfigError("--dry-run estimates API cost; ranked and existing pairs make no request")
 
     prices = PriceTable.load(opts.prices_path)
     if opts.mode == "translate" and opts.dry_run:
-        return DpoResult(tally=Tally(), estimate=_estimate(tables, opts, prices))
+        return DpoResult(tally=Tally(), estimate=_estimate(reader, opts, prices))
 
     schema = layout_schema(opts.layout, columns)
     paths = output_paths(Path(output), opts.output_format, opts.rejects_path) if output is not None else None
@@ -228,9 +230,9 @@ def build_dpo(
     budget_exhausted = False
     try:
         if opts.mode == "translate":
-            budget_exhausted = _translate(tables, opts, prices, run, dpo_info, report)
+            budget_exhausted = _translate(reader, opts, prices, run, dpo_info, report)
         else:
-            for row, loc in _iter_rows(tables):
+            for row, loc in reader.rows():
                 got = ranked_pairs(row, opts.all_pairs) if opts.mode == "ranked" else existing_pair(row)
                 if isinstance(got, str):
                     run.emit(row, loc, None, got)
@@ -271,13 +273,13 @@ def build_dpo(
     return result
 
 
-def _progress_bar(opts: DpoOptions, total: int, desc: str):
+def _progress_bar(opts: DpoOptions, total: Callable[[], int | None], desc: str):
     show = sys.stderr.isatty() if opts.progress is None else opts.progress
     if not show:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit=" rows", desc=desc, dynamic_ncols=True)
+    return tqdm(total=total(), unit=" rows", desc=desc, dynamic_ncols=True)
 
 
 def _setup(opts: DpoOptions, prices: PriceTable, stop: threading.Event):
@@ -285,15 +287,18 @@ def _setup(opts: DpoOptions, prices: PriceTable, stop: threading.Event):
     client = make_client(api_key, opts.base_url, opts.timeout)
     translator = Translator(
         client, model=opts.model, system_prompt=opts.system_prompt, temperature=opts.temperature, max_tokens=opts.max_tokens,
+        token_param=opts.token_param,
         retry=RetryPolicy(max_retries=opts.max_retries, base_delay=opts.retry_base_delay, max_delay=opts.retry_max_delay),
         api_key=api_key, stop_event=stop,
     )
     cache = TranslationCache(opts.cache_path or default_cache_path())
+    if opts.retry_rejected:
+        cache.ignore_rejected_before = time.time()
     signature = request_signature(opts.model, opts.system_prompt, translator.params())
     return api_key, translator, cache, signature
 
 
-def _translate(tables, opts: DpoOptions, prices: PriceTable, run: _Run, info: dict[str, Any], report: dict[str, Any]) -> bool:
+def _translate(reader: Inputs, opts: DpoOptions, prices: PriceTable, run: _Run, info: dict[str, Any], report: dict[str, Any]) -> bool:
     stop = threading.Event()
     api_key, translator, cache, signature = _setup(opts, prices, stop)
     budget = Budget(opts.max_cost)
@@ -302,7 +307,6 @@ def _translate(tables, opts: DpoOptions, prices: PriceTable, run: _Run, info: di
         translator, cache, signature, prices=prices, budget=budget, limiter=RateLimiter(opts.rpm, opts.tpm),
         counter=counter, concurrency=opts.concurrency, batch_pricing=opts.batch, stop_event=stop,
     )
-    total = sum(t.num_rows for _, t in tables)
     batch_failures: dict[str, Outcome] = {}
     runner = None
     try:
@@ -310,7 +314,7 @@ def _translate(tables, opts: DpoOptions, prices: PriceTable, run: _Run, info: di
             from .batch import BatchRunner
 
             items: dict[str, str] = {}
-            for row, _ in _iter_rows(tables):
+            for row, _ in reader.rows():
                 response = row.get("response") or ""
                 if skip_reason(row.get("instruction") or "", response) is None:
                     key = engine.key(response)
@@ -332,9 +336,9 @@ def _translate(tables, opts: DpoOptions, prices: PriceTable, run: _Run, info: di
                 return Outcome(cached.translation, cached.reason, "cached" if cached.reason else "")
             return batch_failures.get(key) or Outcome(None, "dpo_batch_failed", "no result")
 
-        bar = _progress_bar(opts, total, "translating")
+        bar = _progress_bar(opts, reader.count, "translating")
         try:
-            _translate_loop(tables, opts, run, engine, lookup, bar)
+            _translate_loop(reader, opts, run, engine, lookup, bar)
         finally:
             if bar is not None:
                 bar.close()
@@ -367,7 +371,7 @@ def _translate(tables, opts: DpoOptions, prices: PriceTable, run: _Run, info: di
     return budget.exhausted
 
 
-def _translate_loop(tables, opts: DpoOptions, run: _Run, engine: Engine, lookup, bar) -> None:
+def _translate_loop(reader: Inputs, opts: DpoOptions, run: _Run, engine: Engine, lookup, bar) -> None:
     window: deque = deque()
 
     def emit_head() -> None:
@@ -385,7 +389,7 @@ def _translate_loop(tables, opts: DpoOptions, run: _Run, engine: Engine, lookup,
             bar.update(1)
             bar.set_postfix_str(f"${engine.counters.cost_usd:.4f}", refresh=False)
 
-    for row, loc in _iter_rows(tables):
+    for row, loc in reader.rows():
         response = row.get("response") or ""
         reason = skip_reason(row.get("instruction") or "", response)
         got: Any = Outcome(None, reason) if reason else lookup(response)
@@ -404,18 +408,20 @@ def _raise_fatal(window: deque) -> None:
             raise got.exception()
 
 
-def _estimate(tables, opts: DpoOptions, prices: PriceTable) -> dict[str, Any]:
+def _estimate(reader: Inputs, opts: DpoOptions, prices: PriceTable) -> dict[str, Any]:
     """Dry run: tokens and cost of what a real run would send (cached and skipped texts cost nothing)."""
     counter = TokenCounter(opts.model)
-    signature = request_signature(opts.model, opts.system_prompt, {"temperature": opts.temperature, "max_tokens": opts.max_tokens})
+    signature = request_signature(opts.model, opts.system_prompt, request_params(opts.model, opts.temperature, opts.max_tokens, opts.token_param))
     cache_file = Path(opts.cache_path) if opts.cache_path else default_cache_path()
     cache = TranslationCache(cache_file) if cache_file.exists() else None
+    if cache is not None and opts.retry_rejected:
+        cache.ignore_rejected_before = time.time()
     from .cache import cache_key
 
     seen: set[str] = set()
     skipped: dict[str, int] = {}
     rows = cached = duplicates = prompt = completion = 0
-    for row, _ in _iter_rows(tables):
+    for row, _ in reader.rows():
         rows += 1
         response = row.get("response") or ""
         reason = skip_reason(row.get("instruction") or "", response)

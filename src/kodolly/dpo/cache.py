@@ -4,10 +4,13 @@ A translation is stored under a key that hashes everything that decides the answ
 system prompt, the request parameters and the text (:func:`cache_key`). Each result is committed as it
 arrives, so a run killed at any moment (even with SIGKILL) and started again asks only for what is
 missing. Rejected translations are stored too (with their reason), so a restart does not pay for them
-again. The key is never the API key: nothing secret goes into this file.
+again — unless it asks to (``--retry-rejected``: :attr:`TranslationCache.ignore_rejected_before`). The key is never the API key: nothing secret goes into this file.
 
 Batch mode keeps its batches here as well (``batches`` and ``batch_items``), written as soon as a batch
-is created, so a restarted run re-attaches to it instead of creating (and paying for) a new one.
+is created, so a restarted run re-attaches to it instead of creating (and paying for) a new one. Before
+the batch is created, a *pending* marker (``pending_batches``: the uploaded request file's id, items kept
+under that id) closes the window between "created at the API" and "id stored": a run killed inside it
+finds, on restart, the batch made from that file in the API's batch list (see :mod:`kodolly.dpo.batch`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,11 @@ CREATE TABLE IF NOT EXISTS batches (
     signature TEXT NOT NULL,
     status TEXT NOT NULL,
     collected INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pending_batches (
+    input_file_id TEXT PRIMARY KEY,
+    signature TEXT NOT NULL,
     created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS batch_items (
@@ -76,6 +84,9 @@ class TranslationCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        # --retry-rejected: rejected translations stored before this time read as missing (asked again);
+        # those stored by the current run still count
+        self.ignore_rejected_before: float | None = None
         self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -89,9 +100,13 @@ class TranslationCache:
     def get(self, key: str) -> Cached | None:
         with self._lock:
             row = self._conn.execute(
-                "SELECT translation, reason, prompt_tokens, completion_tokens FROM translations WHERE key = ?", (key,)
+                "SELECT translation, reason, prompt_tokens, completion_tokens, created FROM translations WHERE key = ?", (key,)
             ).fetchone()
-        return Cached(*row) if row else None
+        if row is None:
+            return None
+        if row[1] is not None and self.ignore_rejected_before is not None and row[4] < self.ignore_rejected_before:
+            return None
+        return Cached(*row[:4])
 
     def put(self, key: str, model: str, translation: str | None, reason: str | None, prompt_tokens: int, completion_tokens: int) -> None:
         with self._lock:
@@ -117,6 +132,41 @@ class TranslationCache:
                 self._conn.executemany(
                     "INSERT OR REPLACE INTO batch_items VALUES (?, ?, ?)", ((batch_id, k, t) for k, t in items)
                 )
+
+    def add_pending(self, input_file_id: str, signature: str, items: Iterable[tuple[str, str]]) -> None:
+        """Record, before ``batches.create``, that a batch is about to be made from ``input_file_id``."""
+        with self._lock:
+            with self._conn:
+                self._conn.execute("INSERT OR REPLACE INTO pending_batches VALUES (?, ?, ?)", (input_file_id, signature, time.time()))
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO batch_items VALUES (?, ?, ?)", ((input_file_id, k, t) for k, t in items)
+                )
+
+    def pending_batches(self, signature: str) -> list[tuple[str, float]]:
+        """(input file id, time marked) of batches that may have been created without their id stored."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT input_file_id, created FROM pending_batches WHERE signature = ? ORDER BY created", (signature,)
+            ).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def attach_batch(self, input_file_id: str, batch_id: str) -> None:
+        """The batch made from a pending file is known: store it (with the pending items) and drop the marker."""
+        with self._lock:
+            with self._conn:
+                row = self._conn.execute("SELECT signature FROM pending_batches WHERE input_file_id = ?", (input_file_id,)).fetchone()
+                if row is None:
+                    return
+                self._conn.execute("INSERT OR REPLACE INTO batches VALUES (?, ?, ?, 0, ?)", (batch_id, row[0], "created", time.time()))
+                self._conn.execute("UPDATE batch_items SET batch_id = ? WHERE batch_id = ?", (batch_id, input_file_id))
+                self._conn.execute("DELETE FROM pending_batches WHERE input_file_id = ?", (input_file_id,))
+
+    def drop_pending(self, input_file_id: str) -> None:
+        """No batch was made from the file: forget the marker (its texts are still missing from the cache)."""
+        with self._lock:
+            with self._conn:
+                self._conn.execute("DELETE FROM pending_batches WHERE input_file_id = ?", (input_file_id,))
+                self._conn.execute("DELETE FROM batch_items WHERE batch_id = ?", (input_file_id,))
 
     def open_batches(self, signature: str) -> list[str]:
         with self._lock:

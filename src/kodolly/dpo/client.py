@@ -19,6 +19,7 @@ from __future__ import annotations
 import email.utils
 import json
 import random
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -34,6 +35,38 @@ DEFAULT_SYSTEM_PROMPT = (
     "lists, numbers and code unchanged. Reply with the translation only, no notes."
 )
 FATAL_STATUS = {400, 401, 403, 404, 422}
+TOKEN_PARAMS = ("auto", "max_tokens", "max_completion_tokens")
+# OpenAI's reasoning models (o1, o3, o4-mini, gpt-5, ...) answer 400 to ``max_tokens`` and to any temperature
+# but the default; they take ``max_completion_tokens`` (which also bounds their hidden reasoning tokens)
+_REASONING_MODEL = re.compile(r"^(o\d+|gpt-5)([-.:_].*)?$")
+
+
+def is_reasoning_model(model: str) -> bool:
+    """True for OpenAI reasoning-model names (``o1``, ``o3-mini``, ``o4-mini-2025-04-16``, ``gpt-5-nano``, ...)."""
+    name = model.strip().lower().rsplit("/", 1)[-1]  # "openai/o3" as some proxies spell it
+    return bool(_REASONING_MODEL.match(name))
+
+
+def token_param_name(model: str, token_param: str = "auto") -> str:
+    """``max_completion_tokens`` for reasoning models (or when forced), else ``max_tokens`` — which local
+    OpenAI-compatible servers (vLLM, Ollama, llama.cpp) all accept."""
+    if token_param not in TOKEN_PARAMS:
+        raise ValueError(f"token_param must be one of {', '.join(TOKEN_PARAMS)}")
+    if token_param != "auto":
+        return token_param
+    return "max_completion_tokens" if is_reasoning_model(model) else "max_tokens"
+
+
+def request_params(model: str, temperature: float, max_tokens: int | None, token_param: str = "auto") -> dict[str, Any]:
+    """The request's parameters besides model and messages, as they go into the cache signature.
+
+    For ``max_tokens`` models this is ``{"temperature", "max_tokens"}`` exactly as before, so existing
+    caches stay valid. Reasoning models get no temperature (they accept only the default).
+    """
+    name = token_param_name(model, token_param)
+    params: dict[str, Any] = {} if is_reasoning_model(model) else {"temperature": temperature}
+    params[name] = max_tokens
+    return params
 
 
 class ApiFatalError(KodollyError):
@@ -162,6 +195,7 @@ class Translator:
         system_prompt: str = DEFAULT_SYSTEM_PROMPT,
         temperature: float = 0.0,
         max_tokens: int | None = 2048,
+        token_param: str = "auto",
         retry: RetryPolicy | None = None,
         api_key: str | None = None,
         seed: int | None = None,
@@ -172,6 +206,8 @@ class Translator:
         self.system_prompt = system_prompt
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.token_param = token_param_name(model, token_param)
+        self._params = request_params(model, temperature, max_tokens, token_param)
         self.retry = retry or RetryPolicy()
         self.stats = Stats()
         self._secret = api_key
@@ -179,7 +215,7 @@ class Translator:
         self._stop = stop_event or threading.Event()
 
     def params(self) -> dict[str, Any]:
-        return {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        return dict(self._params)
 
     def messages(self, text: str) -> list[dict[str, str]]:
         msgs = []
@@ -189,9 +225,8 @@ class Translator:
         return msgs
 
     def request_body(self, text: str) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "messages": self.messages(text), "temperature": self.temperature}
-        if self.max_tokens:
-            body["max_tokens"] = self.max_tokens
+        body: dict[str, Any] = {"model": self.model, "messages": self.messages(text)}
+        body.update((k, v) for k, v in self._params.items() if v is not None)
         return body
 
     def translate(self, text: str) -> Completion:

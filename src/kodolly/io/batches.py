@@ -25,8 +25,12 @@ from ..rows import ARROW_SCHEMA, dump_meta
 DEFAULT_BATCH_ROWS = 10_000
 
 
-def iter_batches(path: str | os.PathLike[str], batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.Table]:
-    """Yield the rows of a kodolly output as Arrow tables of at most ``batch_rows`` rows."""
+def iter_batches(path: str | os.PathLike[str], batch_rows: int = DEFAULT_BATCH_ROWS, *, same_types: bool = True) -> Iterator[pa.Table]:
+    """Yield the rows of a kodolly output as Arrow tables of at most ``batch_rows`` rows.
+
+    ``same_types=False`` (JSONL only) types each batch on its own, for readers that only want the rows
+    as Python values: a column that is null in the whole first batch and text later is then no error.
+    """
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file or folder")
@@ -37,7 +41,7 @@ def iter_batches(path: str | os.PathLike[str], batch_rows: int = DEFAULT_BATCH_R
         for batch in pf.iter_batches(batch_size=batch_rows):
             yield pa.Table.from_batches([batch], schema=pf.schema_arrow)
     elif p.suffix.lower() in (".jsonl", ".ndjson"):
-        yield from _jsonl_batches(p, batch_rows)
+        yield from _jsonl_batches(p, batch_rows, same_types)
     else:
         raise ConfigError(f"{p}: not a kodolly output (expected .parquet, .jsonl or a datasets folder)")
 
@@ -69,7 +73,7 @@ def _datasets_batches(p: Path, batch_rows: int) -> Iterator[pa.Table]:
 _KNOWN_TYPES = {field.name: field.type for field in ARROW_SCHEMA}
 
 
-def _jsonl_batches(p: Path, batch_rows: int) -> Iterator[pa.Table]:
+def _jsonl_batches(p: Path, batch_rows: int, same_types: bool = True) -> Iterator[pa.Table]:
     schema: pa.Schema | None = None
     rows: list[dict] = []
     with open(p, "rb") as fh:
@@ -84,7 +88,7 @@ def _jsonl_batches(p: Path, batch_rows: int) -> Iterator[pa.Table]:
                 row["meta"] = dump_meta(row["meta"])
             rows.append(row)
             if len(rows) >= batch_rows:
-                table, schema = _to_table(rows, schema, p)
+                table, schema = _to_table(rows, schema if same_types else None, p)
                 yield table
                 rows = []
     if rows:
