@@ -13,9 +13,6 @@ The trl prompt is the instruction, followed by a blank line and the context when
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,7 +20,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..io.writers import _AtomicFile, _temp_beside, describe_output
+from ..io.writers import _AtomicFile, _temp_beside, describe_output, save_parquet_as_datasets_folder
 from ..rows import ARROW_SCHEMA
 
 LAYOUTS = ("dolly", "trl", "trl-conversational")
@@ -123,27 +120,8 @@ class DpoWriter:
         return [self._save_datasets()]
 
     def _save_datasets(self) -> dict[str, Any]:
-        from ..errors import require
-
-        datasets = require("datasets", "datasets")
-        datasets.disable_progress_bars()
-        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent))
         try:
-            with tempfile.TemporaryDirectory() as cache:
-                features = datasets.Features.from_arrow_schema(self.schema)
-                ds = datasets.Dataset.from_parquet(str(self._parquet_path), cache_dir=cache, features=features)
-                ds.save_to_disk(str(tmp_dir))
-                del ds
-            if self.path.exists():
-                old = self.path.with_name(f".{self.path.name}.old")
-                os.replace(self.path, old)
-                os.replace(tmp_dir, self.path)
-                shutil.rmtree(old)
-            else:
-                os.replace(tmp_dir, self.path)
-        except BaseException:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-            raise
+            save_parquet_as_datasets_folder(self._parquet_path, self.path, self.schema)
         finally:
             self._parquet_path.unlink(missing_ok=True)
         return describe_output(self.path, self.rows)

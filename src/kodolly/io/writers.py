@@ -192,29 +192,9 @@ class DatasetsRowWriter(RowWriter):
         self.rows += len(rows)
 
     def close(self) -> list[dict[str, Any]]:
-        from ..errors import require
-
-        datasets = require("datasets", "datasets")
-        datasets.disable_progress_bars()
         self._parquet.close()
-        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent))
         try:
-            with tempfile.TemporaryDirectory() as cache:
-                table = pq.read_table(self._parquet_path)
-                features = datasets.Features.from_arrow_schema(table.schema)
-                ds = datasets.Dataset.from_parquet(str(self._parquet_path), cache_dir=cache, features=features)
-                ds.save_to_disk(str(tmp_dir))
-                del ds
-            if self.path.exists():
-                old = self.path.with_name(f".{self.path.name}.old")
-                os.replace(self.path, old)
-                os.replace(tmp_dir, self.path)
-                shutil.rmtree(old)
-            else:
-                os.replace(tmp_dir, self.path)
-        except BaseException:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-            raise
+            save_parquet_as_datasets_folder(self._parquet_path, self.path, pq.read_schema(self._parquet_path))
         finally:
             self._parquet_path.unlink(missing_ok=True)
         return [describe_output(self.path, self.rows)]
@@ -222,6 +202,35 @@ class DatasetsRowWriter(RowWriter):
     def abort(self) -> None:
         self._parquet.abort()
         self._parquet_path.unlink(missing_ok=True)
+
+
+def save_parquet_as_datasets_folder(parquet_path: Path, folder: Path, schema: pa.Schema) -> None:
+    """Turn a finished parquet file into a ``datasets`` folder (``save_to_disk``), atomically.
+
+    The folder is built under a temporary name beside ``folder`` and renamed into place; an
+    existing folder is replaced only once the new one is complete.
+    """
+    from ..errors import require
+
+    datasets = require("datasets", "datasets")
+    datasets.disable_progress_bars()
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        with tempfile.TemporaryDirectory() as cache:
+            features = datasets.Features.from_arrow_schema(schema)
+            ds = datasets.Dataset.from_parquet(str(parquet_path), cache_dir=cache, features=features)
+            ds.save_to_disk(str(tmp_dir))
+            del ds
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old")
+            os.replace(folder, old)
+            os.replace(tmp_dir, folder)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp_dir, folder)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
 
 
 _WRITERS = {"parquet": ParquetRowWriter, "jsonl": JsonlRowWriter, "datasets": DatasetsRowWriter}
