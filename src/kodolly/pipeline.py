@@ -191,9 +191,12 @@ def run(
     rejects_path: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int | None = None,
 ) -> RunResult:
     """Convert ``sources`` with ``converter``, filter, and write ``output`` (or keep rows in memory).
 
+    ``workers`` > 1 converts JSON Lines inputs in that many processes (:mod:`kodolly.parallel`; the
+    output is the same whatever the number); ``None`` = the usable cores, at most 2.
     Raises :class:`TallyMismatchError` if ``read != written + rejected``.
     """
     from .io.writers import RejectsWriter, open_row_writer, output_paths
@@ -208,18 +211,23 @@ def run(
     kept: list[dict[str, Any]] | None = [] if writer is None else None
     bar = _progress_bar(progress)
     try:
-        for batch in process(inputs, conv, options=options, category=category, filters=filters, tally=tally, batch_size=batch_size):
-            if batch.rows:
+        for batch in _batches(inputs, conv, options, category, filters, tally, batch_size, workers):
+            table = getattr(batch, "table", None)  # parallel batches carry their rows as an Arrow table
+            n_rows = len(table) if table is not None else len(batch.rows)
+            if n_rows:
                 if writer is not None:
-                    writer.write(batch.rows)
+                    if table is not None:
+                        writer.write_table(table)
+                    else:
+                        writer.write(batch.rows)
                 else:
                     kept.extend(batch.rows)  # type: ignore[union-attr]
-                tally.source(conv.name).written += len(batch.rows)
+                tally.source(conv.name).written += n_rows
             for rej in batch.rejects:
                 rejects.write(rej)
                 tally.source(rej["source"]).rejected[reason_key(rej["reason"])] += 1
             if bar is not None:
-                bar.update(len(batch.rows) + len(batch.rejects))
+                bar.update(n_rows + len(batch.rejects))
         if not tally.balanced:
             raise TallyMismatchError("tally does not add up:\n" + tally.format())
         outputs = writer.close() if writer is not None else []
@@ -251,6 +259,17 @@ def run(
             paths.output, paths.rejects, paths.manifest, manifest,
         )
     return result
+
+
+def _batches(inputs, conv, options, category, filters, tally, batch_size, workers):
+    from . import parallel
+
+    n = parallel.default_workers() if workers is None else workers
+    if n > 1:
+        return parallel.process(
+            inputs, conv, options=options, category=category, filters=filters, tally=tally, batch_size=batch_size, workers=n
+        )
+    return process(inputs, conv, options=options, category=category, filters=filters, tally=tally, batch_size=batch_size)
 
 
 def _progress_bar(progress: bool | None):
