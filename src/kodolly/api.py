@@ -29,12 +29,15 @@ def convert(
     dolly_only: bool = False,
     rejects_path: PathLike | None = None,
     progress: bool | None = False,
+    workers: int | None = None,
 ) -> RunResult:
     """Convert ``sources`` (files, folders, globs, zips) with a named converter.
 
     With ``output`` the rows are written there (``.parquet``, ``.jsonl`` or a ``datasets`` folder)
     with ``<name>.rejects.jsonl`` and ``<name>.manifest.json`` beside; without it the kept rows are
-    returned in ``result.rows``. ``result.tally`` always holds the counts.
+    returned in ``result.rows``. ``result.tally`` always holds the counts. ``workers``: processes
+    converting JSON Lines inputs (default: the usable cores, at most 2); the output is the same
+    whatever the number.
     """
     return run(
         _as_list(sources),
@@ -47,6 +50,7 @@ def convert(
         dolly_only=dolly_only,
         rejects_path=rejects_path,
         progress=progress,
+        workers=workers,
     )
 
 

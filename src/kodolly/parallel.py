@@ -134,18 +134,21 @@ class _Chunk:
     rejects: list[tuple[int, int, dict[str, Any]]] = field(default_factory=list)  # (item, stage, reject)
     payloads: dict[int, list[Any]] = field(default_factory=dict)  # filter position -> prepared per row
 
-    def to_wire(self) -> bytes:
-        sink = pa.BufferOutputStream()
+    def to_wire(self, path: str) -> bytes:
+        """The chunk for the main process: the table goes to ``path`` (Arrow IPC, on tmpfs when there
+        is one; the main process maps it without copying), the rest is pickled."""
         table = self.table if self.table is not None else ARROW_SCHEMA.empty_table()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
-        state = dict(self.__dict__, table=sink.getvalue().to_pybytes())
+        state = dict(self.__dict__, table=path)
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
     def from_wire(cls, data: bytes) -> "_Chunk":
         state = pickle.loads(data)
-        state["table"] = pa.ipc.open_stream(state["table"]).read_all()
+        path = state["table"]
+        state["table"] = pa.ipc.open_stream(pa.memory_map(path)).read_all()
+        os.unlink(path)  # the mapping keeps the data until the table is dropped
         return cls(**state)
 
     def row_loc(self, i: int) -> Location:
@@ -449,7 +452,7 @@ def _run_task(task: dict[str, Any], conv: Converter, ctx: Any, category: str | N
     return convert_records(records, task["name"], conv, ctx, category, plan)
 
 
-def _worker_main(setup_bytes: bytes, tasks: Any, results: Any) -> None:
+def _worker_main(setup_bytes: bytes, tasks: Any, results: Any, spool: str) -> None:
     try:
         setup: _Setup = pickle.loads(setup_bytes)
         conv = setup.converter
@@ -458,12 +461,15 @@ def _worker_main(setup_bytes: bytes, tasks: Any, results: Any) -> None:
     except BaseException:
         results.put(("error", traceback.format_exc()))
         return
+    seq = 0
     while True:
         task = tasks.get()
         if task is None:
             return
         try:
-            results.put(_run_task(task, conv, ctx, setup.category, plan).to_wire())
+            seq += 1
+            path = os.path.join(spool, f"{os.getpid()}-{seq}.arrow")
+            results.put(_run_task(task, conv, ctx, setup.category, plan).to_wire(path))
         except BaseException:
             results.put(("error", traceback.format_exc()))
             return
@@ -473,11 +479,17 @@ class _Pool:
     """``n`` worker processes, each with its own task and result queue (tasks go round-robin)."""
 
     def __init__(self, n: int, setup: bytes) -> None:
-        mp = multiprocessing.get_context("spawn")
+        # fork: no re-import of the caller's __main__ (a script without a main guard works) and no
+        # start-up cost. The parquet writer starts its thread lazily, after the workers exist.
+        mp = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        import tempfile
+
+        shm = "/dev/shm"
+        self.spool = tempfile.mkdtemp(prefix="kodolly-", dir=shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None)
         self.tasks = [mp.Queue() for _ in range(n)]
         self.results = [mp.Queue(maxsize=3) for _ in range(n)]
         self.procs = [
-            mp.Process(target=_worker_main, args=(setup, self.tasks[w], self.results[w]), daemon=True, name=f"kodolly-worker-{w}")
+            mp.Process(target=_worker_main, args=(setup, self.tasks[w], self.results[w], self.spool), daemon=True, name=f"kodolly-worker-{w}")
             for w in range(n)
         ]
         for proc in self.procs:
@@ -518,6 +530,9 @@ class _Pool:
         for q in self.tasks + self.results:
             q.close()
             q.cancel_join_thread()
+        import shutil
+
+        shutil.rmtree(self.spool, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------ main process
@@ -624,21 +639,39 @@ class _Batcher:
                 sub = [rows[i] for i in alive]
                 verdicts = flt.decide(flt.prepare(sub)) if pos in plan.keyed else flt.apply(sub)
             kept = []
+            dropped: list[tuple[int, str]] = []
             for i, reason in zip(alive, verdicts):
                 if reason is None:
                     kept.append(i)
                 else:
-                    row = rows[i] if rows is not None else _rows_of(table.slice(i, 1))[0]
+                    dropped.append((i, reason))
+            if dropped:
+                if rows is not None:
+                    raws = [rows[i] for i, _ in dropped]
+                else:
+                    raws = _rows_of(table.take(pa.array([i for i, _ in dropped], pa.int64())))
+                for (i, reason), row in zip(dropped, raws):
                     keyed_rejects.append((pos + 1, i, reject_record(reason, self.source, locate(i), raw=row, row_id=row["id"])))
             alive = kept
         if rows is not None:
             kept_table = rows_to_table([rows[i] for i in alive]) if alive else ARROW_SCHEMA.empty_table()
-        elif len(alive) == len(table):
-            kept_table = table
         else:
-            kept_table = table.take(pa.array(alive, pa.int64()))
+            kept_table = _select(table, alive)
         keyed_rejects.sort(key=lambda r: (r[0], r[1]))
         return TableBatch(kept_table, [rej for _stage, _key, rej in keyed_rejects])
+
+
+def _select(table: pa.Table, keep: list[int]) -> pa.Table:
+    """The rows ``keep`` (ascending) of ``table``, as zero-copy slices of its runs of kept rows."""
+    if len(keep) == len(table):
+        return table
+    if not keep:
+        return table.slice(0, 0)
+    idx = np.asarray(keep, dtype=np.int64)
+    breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+    starts = np.concatenate(([0], breaks))
+    ends = np.concatenate((breaks, [len(idx)]))
+    return pa.concat_tables([table.slice(int(idx[a]), int(b - a)) for a, b in zip(starts, ends)])
 
 
 def _chunkable(inp: Input, head: bytes, encoding: str) -> bool:
@@ -653,8 +686,31 @@ def _plain_file(inp: Input) -> str | None:
     return inp.name if os.path.isfile(inp.name) and not inp.name.lower().endswith(".gz") else None
 
 
+class _DirectReader:
+    """Read a plain file with one copy, hashing and counting the bytes as ``Input.open()`` does."""
+
+    def __init__(self, inp: Input) -> None:
+        self.inp = inp
+        self.fh = open(inp.name, "rb", buffering=0)
+        inp.hasher.reset()
+        inp.bytes_read = 0
+
+    def read(self, n: int) -> bytes:
+        data = self.fh.read(n)
+        if data:
+            self.inp.hasher.update(data)
+            self.inp.bytes_read += len(data)
+        return data
+
+    def close(self) -> None:
+        self.fh.close()
+
+
 def _jsonl_tasks(inp: Input, stream: Any, encoding: str) -> Iterator[dict[str, Any]]:
     path = _plain_file(inp)
+    if path is not None:
+        stream.close()
+        stream = _DirectReader(inp)
     offset, line, index, first = 0, 1, 0, True
     carry = b""
     while True:
@@ -669,6 +725,7 @@ def _jsonl_tasks(inp: Input, stream: Any, encoding: str) -> Iterator[dict[str, A
         elif carry:
             data, carry = carry, b""
         else:
+            stream.close()
             return
         lines, records = count_lines(data, first)
         yield {
@@ -698,7 +755,10 @@ def process(
         raise ConfigError(f"--category {category!r} is not a Dolly task type: {', '.join(sorted(DOLLY_CATEGORIES))}")
     try:
         setup = pickle.dumps(_Setup(converter, dict(options) if options else None, category, list(filters)))
-    except Exception:  # a filter or converter that cannot travel to a worker: run sequentially
+    except Exception as exc:  # a filter or converter that cannot travel to a worker: run sequentially
+        import warnings
+
+        warnings.warn(f"converting in one process: the converter or a filter cannot be sent to workers ({exc})", stacklevel=2)
         yield from sequential_process(inputs, converter, options=options, category=category, filters=filters, tally=tally, batch_size=batch_size)
         return
     ctx = converter.context(options)

@@ -74,7 +74,8 @@ def _short(record: object) -> str:
 @click.option("--dolly-only", is_flag=True, help="Write only instruction, context, response, category.")
 @click.option("--rejects", "rejects_path", type=click.Path(), help="Rejects file (default: OUTPUT.rejects.jsonl).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal only).")
-def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress) -> None:
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes converting JSON Lines inputs (default: cores, at most 2). The output is the same for any number.")
+def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress, workers) -> None:
     """Convert SOURCES (files, folders, globs, zips) into one Dolly-format dataset."""
     if converter == "auto":
         converter = _auto_converter(sources[0])
@@ -88,6 +89,7 @@ def convert_command(sources, converter, output, output_format, category, options
         dolly_only=dolly_only,
         rejects_path=rejects_path,
         progress=progress,
+        workers=workers,
     )
     click.echo(result.tally.format())
     click.echo(f"\nwrote {result.output} ({result.tally.written} rows)")

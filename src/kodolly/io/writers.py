@@ -155,8 +155,8 @@ class ParquetRowWriter(RowWriter):
         self._pending_rows = 0
         self._queue: queue.Queue = queue.Queue(maxsize=4)
         self._error: BaseException | None = None
+        # started at the first row group, so worker processes forked before that see no thread
         self._thread = threading.Thread(target=self._drain, name="kodolly-parquet-writer", daemon=True)
-        self._thread.start()
 
     def _drain(self) -> None:
         while True:
@@ -192,6 +192,8 @@ class ParquetRowWriter(RowWriter):
         if self._pending_rows >= size:
             whole = pa.concat_tables(self._pending)
             n_full = (len(whole) // size) * size
+            if not self._thread.is_alive():
+                self._thread.start()
             for start in range(0, n_full, size):
                 self._queue.put(whole.slice(start, size))
             rest = whole.slice(n_full)
@@ -205,6 +207,8 @@ class ParquetRowWriter(RowWriter):
 
     def close(self) -> list[dict[str, Any]]:
         if self._pending_rows:
+            if not self._thread.is_alive():
+                self._thread.start()
             self._queue.put(pa.concat_tables(self._pending))
             self._pending, self._pending_rows = [], 0
         self._finish_thread()
