@@ -1,6 +1,7 @@
 """Generate realistic synthetic Korean instruction data at any size, with a fixed seed.
 
-Shapes: Alpaca JSONL (``alpaca-jsonl``), Alpaca JSON array (``alpaca-json``), ShareGPT JSONL
+Shapes: Alpaca JSONL (``alpaca-jsonl``), Alpaca JSON array (``alpaca-json``), Dolly JSONL
+(``dolly-jsonl``, the same texts with Dolly's keys and categories), ShareGPT JSONL
 (``sharegpt-jsonl``) and KorQuAD 1.0 JSON (``korquad1``, one ASCII line like the real files).
 
 Text is Hangul mixed with English words and digits (about two thirds of the letters Hangul),
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import orjson
 
-SHAPES = ("alpaca-jsonl", "alpaca-json", "sharegpt-jsonl", "korquad1")
+SHAPES = ("alpaca-jsonl", "alpaca-json", "dolly-jsonl", "sharegpt-jsonl", "korquad1")
 
 _KO_WORDS = (
     "한국어 데이터 모델 학습 질문 답변 설명 문장 예시 경우 방법 결과 사용자 정보 시스템 문제 해결 과정 이유 "
@@ -195,6 +196,11 @@ def generate(shape: str, rows: int, out: Path, seed: int = 42) -> Path:
                 fh.write((b"" if first else b",\n") + dumps(rec))
                 first = False
             fh.write(b"\n]\n")
+        elif shape == "dolly-jsonl":
+            categories = ("open_qa", "closed_qa", "general_qa", "brainstorming", "summarization", "creative_writing")
+            for n, rec in enumerate(alpaca_records(rows, seed)):
+                fh.write(dumps({"instruction": rec["instruction"], "context": rec["input"], "response": rec["output"],
+                                "category": categories[n % len(categories)]}) + b"\n")
         elif shape == "sharegpt-jsonl":
             for rec in sharegpt_records(rows, seed):
                 fh.write(dumps(rec) + b"\n")

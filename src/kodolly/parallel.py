@@ -57,7 +57,7 @@ from .errors import ConfigError, KodollyError
 from .io.readers import SNIFF_BYTES, BadRecord, Location, _looks_like_jsonl, _line_text, detect_encoding, read_records
 from .io.sources import Input
 from .normalize import needs_work_pattern, normalize_text
-from .pipeline import Batch, Filter, _location_meta, _normalise_and_check, process as sequential_process, reject_record
+from .pipeline import Batch, Filter, _location_meta, _normalise_and_check, reject_record
 from .rows import ARROW_SCHEMA, DOLLY_CATEGORIES, load_meta, rows_to_table
 from .tally import Tally
 
@@ -753,19 +753,12 @@ def process(
     """Like :func:`kodolly.pipeline.process`, with ``workers`` processes converting JSONL chunks."""
     if category is not None and category not in DOLLY_CATEGORIES:
         raise ConfigError(f"--category {category!r} is not a Dolly task type: {', '.join(sorted(DOLLY_CATEGORIES))}")
-    try:
-        setup = pickle.dumps(_Setup(converter, dict(options) if options else None, category, list(filters)))
-    except Exception as exc:  # a filter or converter that cannot travel to a worker: run sequentially
-        import warnings
-
-        warnings.warn(f"converting in one process: the converter or a filter cannot be sent to workers ({exc})", stacklevel=2)
-        yield from sequential_process(inputs, converter, options=options, category=category, filters=filters, tally=tally, batch_size=batch_size)
-        return
     ctx = converter.context(options)
     plan = _Plan.of(filters)
     counts = tally.source(converter.name)
     batcher = _Batcher(batch_size, plan, converter.name)
     pool: _Pool | None = None
+    inline_only = False
     window = 2 * workers
 
     def take(chunk: _Chunk) -> Iterator[TableBatch]:
@@ -784,11 +777,20 @@ def process(
                     tasks = _jsonl_tasks(inp, stream, encoding)
                     first_task = next(tasks)
                     second_task = next(tasks, None)
-                    if second_task is None and pool is None:  # small input: no processes to start
-                        yield from take(_run_task(first_task, converter, ctx, category, plan))
+                    if pool is None and second_task is not None and not inline_only:
+                        try:
+                            setup = pickle.dumps(_Setup(converter, dict(options) if options else None, category, list(filters)))
+                        except Exception as exc:  # cannot travel to a worker: convert here
+                            import warnings
+
+                            warnings.warn(f"converting in one process: the converter or a filter cannot be sent to worker processes ({exc})", stacklevel=2)
+                            inline_only = True
+                        else:
+                            pool = _Pool(workers, setup)
+                    if pool is None:  # a small input (one chunk), or nothing can be sent to workers
+                        for task in _chain(first_task, second_task, tasks):
+                            yield from take(_run_task(task, converter, ctx, category, plan))
                         continue
-                    if pool is None:
-                        pool = _Pool(workers, setup)
                     for task in _chain(first_task, second_task, tasks):
                         pool.submit(task)
                         while len(pool.outstanding) > window:
