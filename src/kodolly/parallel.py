@@ -318,23 +318,13 @@ def convert_columnar(
 
     if conv.columnar is None or not plan.columnar_ok() or not n_records:
         return None
-    if (first and data.startswith(_BOM)) or _SURROGATE_ESCAPE.search(data):
-        return None
     view = np.frombuffer(data, dtype=np.uint8)
-    controls = np.flatnonzero(view < 0x20)
-    if len(controls):  # raw control characters: only line ends are allowed here (orjson's rules)
-        kinds = view[controls]
-        bad = (kinds != 0x0A) & (kinds != 0x0D) & (kinds != 0x09) & (kinds != 0x20)
-        if bad.any():
-            return None
-        cr = controls[kinds == 0x0D]
-        if len(cr) and ((cr + 1 >= len(view)) | (view[np.minimum(cr + 1, len(view) - 1)] != 0x0A)).any():
-            return None
-        if (kinds == 0x09).any():
-            return None
+    if (first and bytes(view[:3]) == _BOM) or _SURROGATE_ESCAPE.search(data):
+        return None
+    # Raw control characters inside strings make pyarrow.json fail (as orjson does): no check needed.
     try:
         records = pj.read_json(
-            io.BytesIO(data),
+            pa.BufferReader(data),
             read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1),
         )
         records.validate(full=True)  # pyarrow.json lets invalid UTF-8 through; orjson rejects it
@@ -351,13 +341,17 @@ def convert_columnar(
     cat = category if category is not None else columns["category"]
     if category is None and not isinstance(cat, str):
         return None  # a per-row category column is not used by any fast path yet
-    # row positions -> line numbers
-    if n_records == count_lines(data, first)[0]:
+    # row positions -> line numbers, and where each line starts
+    newlines = np.flatnonzero(view == 0x0A)
+    line_starts = np.concatenate(([0], newlines + 1))
+    line_ends = np.concatenate((newlines, [len(view)]))
+    if len(line_starts) > 1 and line_starts[-1] >= len(view):  # the chunk ends with a newline
+        line_starts, line_ends = line_starts[:-1], line_ends[:-1]
+    if len(line_starts) == n_records:
         lines = np.arange(line_no, line_no + n, dtype=np.int64)
-        line_pieces = None
     else:
-        line_pieces = _line_pieces(data)
-        lines = np.array([line_no + k for k, raw in enumerate(line_pieces) if raw.strip()], dtype=np.int64)
+        blank = [not bytes(view[a:b]).strip() for a, b in zip(line_starts.tolist(), line_ends.tolist())]
+        lines = line_no + np.flatnonzero(~np.array(blank, dtype=bool)).astype(np.int64)
     indices = np.arange(index, index + n, dtype=np.int64)
     base = name.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
     ids = [f"{base}:{i}" for i in range(index, index + n)]
@@ -369,15 +363,14 @@ def convert_columnar(
     empty = pc.or_(empty_i, empty_r)
     keep = np.ones(n, dtype=bool)
     if pc.any(empty).as_py():
-        if line_pieces is None:
-            line_pieces = _line_pieces(data)
-        by_line = {line_no + k: raw for k, raw in enumerate(line_pieces)}
         ei = empty_i.to_numpy(zero_copy_only=False)
         for i in np.flatnonzero(empty.to_numpy(zero_copy_only=False)).tolist():
             keep[i] = False
             reason = "empty_field:instruction" if ei[i] else "empty_field:response"
             loc = Location(name, index + i, int(lines[i]))
-            chunk.rejects.append((i, 0, reject_record(reason, conv.name, loc, raw=orjson.loads(by_line[loc.line]), row_id=ids[i])))
+            k = int(lines[i]) - line_no
+            raw = orjson.loads(bytes(view[line_starts[k]:line_ends[k]]))
+            chunk.rejects.append((i, 0, reject_record(reason, conv.name, loc, raw=raw, row_id=ids[i])))
     table = pa.Table.from_arrays(
         [
             texts["instruction"], texts["context"], texts["response"],
@@ -438,16 +431,18 @@ class _Setup:
 
 def _run_task(task: dict[str, Any], conv: Converter, ctx: Any, category: str | None, plan: _Plan) -> _Chunk:
     data = task.get("data")
-    if data is None:
-        with open(task["path"], "rb") as fh:
-            fh.seek(task["offset"])
-            data = fh.read(task["length"])
+    if data is None:  # a plain file: map it, no copy
+        with pa.memory_map(task["path"]) as source:
+            source.seek(task["offset"])
+            data = source.read_buffer(task["length"])
     if task["encoding"] in ("utf-8", "utf-8-sig"):
         chunk = convert_columnar(
             data, task["name"], task["first"], task["line"], task["index"], task["records"], conv, ctx, category, plan
         )
         if chunk is not None:
             return chunk
+    if not isinstance(data, bytes):
+        data = data.to_pybytes()
     records = iter_jsonl_chunk(data, task["name"], task["encoding"], task["line"], task["index"])
     return convert_records(records, task["name"], conv, ctx, category, plan)
 
@@ -649,7 +644,11 @@ class _Batcher:
                 if rows is not None:
                     raws = [rows[i] for i, _ in dropped]
                 else:
-                    raws = _rows_of(table.take(pa.array([i for i, _ in dropped], pa.int64())))
+                    raws = []
+                    for s, pieces in _by_segment([i for i, _ in dropped], starts).items():
+                        chunk = segments[s][0]
+                        local = [firsts[s] + i - starts[s] for i in pieces]
+                        raws.extend(_rows_of(chunk.table.take(pa.array(local, pa.int64()))))
                 for (i, reason), row in zip(dropped, raws):
                     keyed_rejects.append((pos + 1, i, reject_record(reason, self.source, locate(i), raw=row, row_id=row["id"])))
             alive = kept
@@ -659,6 +658,14 @@ class _Batcher:
             kept_table = _select(table, alive)
         keyed_rejects.sort(key=lambda r: (r[0], r[1]))
         return TableBatch(kept_table, [rej for _stage, _key, rej in keyed_rejects])
+
+
+def _by_segment(positions: list[int], starts: list[int]) -> dict[int, list[int]]:
+    """Batch row positions (ascending) grouped by the segment they come from, in order."""
+    out: dict[int, list[int]] = {}
+    for i in positions:
+        out.setdefault(bisect.bisect_right(starts, i) - 1, []).append(i)
+    return out
 
 
 def _select(table: pa.Table, keep: list[int]) -> pa.Table:
@@ -707,36 +714,49 @@ class _DirectReader:
 
 
 def _jsonl_tasks(inp: Input, stream: Any, encoding: str) -> Iterator[dict[str, Any]]:
+    """Cut a JSONL input into chunk tasks at line ends, counting lines and records as it goes."""
     path = _plain_file(inp)
     if path is not None:
         stream.close()
         stream = _DirectReader(inp)
     offset, line, index, first = 0, 1, 0, True
-    carry = b""
-    while True:
-        block = stream.read(CHUNK_BYTES)
-        if block:
-            buf = carry + block if carry else block
-            cut = buf.rfind(b"\n") + 1
-            if cut == 0:
-                carry = buf
+    carry = b""  # the start of a line begun in the previous block
+    try:
+        while True:
+            block = stream.read(CHUNK_BYTES)
+            if not block:
+                if carry:
+                    lines, records = count_lines(carry, first)
+                    yield _task(inp, path, encoding, offset, carry, line, index, records, first)
+                return
+            view = np.frombuffer(block, dtype=np.uint8)
+            newlines = np.flatnonzero(view == 0x0A)
+            if not len(newlines):
+                carry += block
                 continue
-            data, carry = (buf, b"") if cut == len(buf) else (buf[:cut], buf[cut:])
-        elif carry:
-            data, carry = carry, b""
-        else:
-            stream.close()
-            return
-        lines, records = count_lines(data, first)
-        yield {
-            "name": inp.name, "path": path, "offset": offset, "length": len(data),
-            "data": None if path else data, "line": line, "index": index, "records": records,
-            "encoding": encoding, "first": first,
-        }
-        offset += len(data)
-        line += lines
-        index += records
-        first = False
+            cut = int(newlines[-1]) + 1
+            lines = len(newlines)
+            starts = newlines[:-1] + 1  # line starts inside the chunk, after its first line
+            head = carry[:3] if carry else block[:3]
+            suspicious = bool(_WS[view[starts]].any()) or _WS[head[0]] or (first and head.startswith(_BOM))
+            data = carry + block[:cut] if (path is None or suspicious) else None
+            records = count_lines(data, first)[1] if suspicious else lines
+            yield _task(inp, path, encoding, offset, data, line, index, records, first, length=len(carry) + cut)
+            offset += len(carry) + cut
+            line += lines
+            index += records
+            first = False
+            carry = block[cut:]
+    finally:
+        stream.close()
+
+
+def _task(inp, path, encoding, offset, data, line, index, records, first, length=None) -> dict[str, Any]:
+    return {
+        "name": inp.name, "path": path, "offset": offset, "length": len(data) if length is None else length,
+        "data": None if path else data, "line": line, "index": index, "records": records,
+        "encoding": encoding, "first": first,
+    }
 
 
 def process(
