@@ -7,9 +7,10 @@
 
 The job: parse the Alpaca JSONL, NFC + whitespace normalisation, drop rows with an empty instruction or
 output, exact dedup (first occurrence kept), zstd parquet. Each pipeline runs as its own subprocess, one
-after another; wall time, rows/s (input rows per second) and peak RSS (the sum over the process and its
-children, sampled every 50 ms with psutil; the largest single-process ru_maxrss is shown beside it) are
+after another; wall time, rows/s (input rows per second) and peak memory are
 reported, with the ratio of kodolly's time to each, and the output row counts are compared.
+Memory: the peak of the PSS summed over the pipeline's processes (forked workers share pages with their
+parent; PSS counts them once), sampled every 0.1 s, and the largest single-process ru_maxrss.
 """
 
 from __future__ import annotations
@@ -38,33 +39,46 @@ PIPELINES = {
 CONVERTER_SHAPES = {"alpaca": "alpaca-jsonl", "dolly": "dolly-jsonl", "sharegpt": "sharegpt-jsonl", "korquad1": "korquad1"}
 
 
+def _tree_memory(ps) -> int:
+    """PSS summed over a process and its children (shared pages counted once), RSS where PSS is unknown."""
+    import psutil
+
+    total = 0
+    try:
+        procs = [ps] + ps.children(recursive=True)
+    except psutil.Error:
+        return 0
+    for p in procs:
+        try:
+            info = p.memory_full_info()
+            total += getattr(info, "pss", 0) or info.rss
+        except psutil.Error:
+            pass
+    return total
+
+
 def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict:
-    """Run ``cmd``; wall seconds, peak RSS of the process tree (sampled) and the largest ru_maxrss."""
+    """Run ``cmd``: wall seconds, peak memory of its process tree (PSS, sampled every 0.1 s) and
+    the largest ru_maxrss in the tree (from wait4)."""
     import psutil
 
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=HERE.parent)
-    ps = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            procs = [ps] + ps.children(recursive=True)
-            rss = 0
-            for p in procs:
-                try:
-                    rss += p.memory_info().rss
-                except psutil.Error:
-                    pass
-            peak = max(peak, rss)
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    wall = time.perf_counter() - t0
-    out, err = proc.communicate()
-    import resource
-
-    maxrss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # largest of all children so far
-    result = {"wall": wall, "peak_rss": peak, "maxrss": maxrss_kib * 1024, "code": proc.returncode}
+    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+        proc = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, env=env, cwd=HERE.parent)
+        ps = psutil.Process(proc.pid)
+        peak = 0
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            peak = max(peak, _tree_memory(ps))
+            time.sleep(0.1)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out_f.seek(0)
+        err_f.seek(0)
+        out, err = out_f.read(), err_f.read()
+    result = {"wall": wall, "peak_rss": peak, "maxrss": usage.ru_maxrss * 1024, "code": proc.returncode}
     lines = out.decode("utf-8", "replace").strip().splitlines()
     try:
         result.update(json.loads(lines[-1]))
@@ -112,10 +126,10 @@ def run_pipelines(rows: int, names: list[str], workers: int | None) -> int:
             if "error" in r:
                 print(f"  {name} FAILED (exit {r['code']}):\n{r['error']}")
             else:
-                print(f"  {name}: {r['wall']:.1f} s, {r['rows']:,} rows out, peak RSS {mib(r['peak_rss'])} MiB", flush=True)
+                print(f"  {name}: {r['wall']:.1f} s, {r['rows']:,} rows out, peak PSS {mib(r['peak_rss'])} MiB", flush=True)
     print()
     base = results.get("kodolly")
-    print(f"{'pipeline':<10}{'wall s':>9}{'rows/s':>11}{'peak RSS MiB':>14}{'max 1-proc MiB':>16}{'rows out':>11}{'kodolly/x':>11}")
+    print(f"{'pipeline':<10}{'wall s':>9}{'rows/s':>11}{'peak PSS MiB':>14}{'max 1-proc MiB':>16}{'rows out':>11}{'kodolly/x':>11}")
     for name, r in results.items():
         if "error" in r:
             print(f"{name:<10}{'failed':>9}")

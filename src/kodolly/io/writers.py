@@ -153,7 +153,7 @@ class ParquetRowWriter(RowWriter):
         )
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
-        self._queue: queue.Queue = queue.Queue(maxsize=4)
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         # started at the first row group, so worker processes forked before that see no thread
         self._thread = threading.Thread(target=self._drain, name="kodolly-parquet-writer", daemon=True)
