@@ -694,23 +694,37 @@ def _plain_file(inp: Input) -> str | None:
 
 
 class _DirectReader:
-    """Read a plain file with one copy, hashing and counting the bytes as ``Input.open()`` does."""
+    """A plain file read through a memory map (no copy), hashed and counted as ``Input.open()`` does."""
 
     def __init__(self, inp: Input) -> None:
+        import mmap
+
         self.inp = inp
-        self.fh = open(inp.name, "rb", buffering=0)
         inp.hasher.reset()
         inp.bytes_read = 0
+        self.pos = 0
+        with open(inp.name, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            self.map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+        if self.map is not None and hasattr(self.map, "madvise"):
+            self.map.madvise(mmap.MADV_SEQUENTIAL)
+        self.view = memoryview(self.map) if self.map is not None else memoryview(b"")
 
-    def read(self, n: int) -> bytes:
-        data = self.fh.read(n)
-        if data:
+    def read(self, n: int) -> memoryview:
+        data = self.view[self.pos:self.pos + n]
+        self.pos += len(data)
+        if len(data):
             self.inp.hasher.update(data)
             self.inp.bytes_read += len(data)
         return data
 
     def close(self) -> None:
-        self.fh.close()
+        try:
+            self.view.release()
+            if self.map is not None:
+                self.map.close()
+        except BufferError:  # a slice is still referenced; the map goes with it
+            pass
 
 
 def _jsonl_tasks(inp: Input, stream: Any, encoding: str) -> Iterator[dict[str, Any]]:
@@ -724,7 +738,7 @@ def _jsonl_tasks(inp: Input, stream: Any, encoding: str) -> Iterator[dict[str, A
     try:
         while True:
             block = stream.read(CHUNK_BYTES)
-            if not block:
+            if not len(block):
                 if carry:
                     lines, records = count_lines(carry, first)
                     yield _task(inp, path, encoding, offset, carry, line, index, records, first)
@@ -732,21 +746,22 @@ def _jsonl_tasks(inp: Input, stream: Any, encoding: str) -> Iterator[dict[str, A
             view = np.frombuffer(block, dtype=np.uint8)
             newlines = np.flatnonzero(view == 0x0A)
             if not len(newlines):
-                carry += block
+                carry += bytes(block)
                 continue
             cut = int(newlines[-1]) + 1
             lines = len(newlines)
             starts = newlines[:-1] + 1  # line starts inside the chunk, after its first line
-            head = carry[:3] if carry else block[:3]
+            head = carry[:3] if carry else bytes(block[:3])
             suspicious = bool(_WS[view[starts]].any()) or _WS[head[0]] or (first and head.startswith(_BOM))
-            data = carry + block[:cut] if (path is None or suspicious) else None
+            data = carry + bytes(block[:cut]) if (path is None or suspicious) else None
             records = count_lines(data, first)[1] if suspicious else lines
             yield _task(inp, path, encoding, offset, data, line, index, records, first, length=len(carry) + cut)
             offset += len(carry) + cut
             line += lines
             index += records
             first = False
-            carry = block[cut:]
+            carry = bytes(block[cut:])
+            del view, block
     finally:
         stream.close()
 
