@@ -412,7 +412,18 @@ def convert_columnar(
 
 
 def _rows_of(table: pa.Table) -> list[dict[str, Any]]:
-    rows = table.to_pylist()
+    """Rows back as dicts (``meta`` as a dict), as the pipeline has them."""
+    if not len(table):
+        return []
+    columns = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if pa.types.is_string(column.type):  # numpy makes the str objects faster than to_pylist
+            columns[name] = column.to_numpy(zero_copy_only=False).tolist()
+        else:
+            columns[name] = column.to_pylist()
+    names = list(columns)
+    rows = [dict(zip(names, values)) for values in zip(*columns.values())]
     for row in rows:
         row["meta"] = load_meta(row)
     return rows
