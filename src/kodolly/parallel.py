@@ -705,37 +705,45 @@ def _plain_file(inp: Input) -> str | None:
 
 
 class _DirectReader:
-    """A plain file read through a memory map (no copy), hashed and counted as ``Input.open()`` does."""
+    """A plain file read block by block through short-lived memory maps (no copy, and the process
+    never holds more than one block of the file), hashed and counted as ``Input.open()`` does."""
 
     def __init__(self, inp: Input) -> None:
-        import mmap
-
         self.inp = inp
         inp.hasher.reset()
         inp.bytes_read = 0
+        self.fh = open(inp.name, "rb")
+        self.size = os.fstat(self.fh.fileno()).st_size
         self.pos = 0
-        with open(inp.name, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            self.map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else None
-        if self.map is not None and hasattr(self.map, "madvise"):
-            self.map.madvise(mmap.MADV_SEQUENTIAL)
-        self.view = memoryview(self.map) if self.map is not None else memoryview(b"")
+        self.map: Any = None
 
-    def read(self, n: int) -> memoryview:
-        data = self.view[self.pos:self.pos + n]
-        self.pos += len(data)
-        if len(data):
-            self.inp.hasher.update(data)
-            self.inp.bytes_read += len(data)
-        return data
+    def read(self, n: int) -> Any:
+        import mmap
+
+        self._unmap()
+        length = min(n, self.size - self.pos)
+        if length <= 0:
+            return b""
+        skip = self.pos % mmap.ALLOCATIONGRANULARITY  # maps start at a page boundary
+        self.map = mmap.mmap(self.fh.fileno(), length + skip, access=mmap.ACCESS_READ, offset=self.pos - skip)
+        self.view = memoryview(self.map)[skip:]
+        self.pos += length
+        self.inp.hasher.update(self.view)
+        self.inp.bytes_read += length
+        return self.view
+
+    def _unmap(self) -> None:
+        if self.map is not None:
+            try:
+                self.view.release()
+                self.map.close()
+            except BufferError:  # a view of it is still alive; it goes when that does
+                pass
+            self.map = None
 
     def close(self) -> None:
-        try:
-            self.view.release()
-            if self.map is not None:
-                self.map.close()
-        except BufferError:  # a slice is still referenced; the map goes with it
-            pass
+        self._unmap()
+        self.fh.close()
 
 
 def _jsonl_tasks(inp: Input, stream: Any, encoding: str) -> Iterator[dict[str, Any]]:
