@@ -148,3 +148,46 @@ def test_cli_convert_takes_workers(mixed_jsonl, tmp_path):
     assert result.exit_code == 0, result.output
     assert "tally OK" in result.output
     assert "--workers" in CliRunner().invoke(cli, ["convert", "--help"]).output
+
+
+class Tag:
+    """A stateless step after dedup that sets a field (like a split step): verdicts + a changed table."""
+
+    name = "tag"
+    stateless = True
+
+    def settings(self):
+        return {}
+
+    def apply(self, rows):
+        out = []
+        for row in rows:
+            if len(row["response"]) < 120:
+                out.append("tag_tiny")
+            else:
+                row["domain"] = "long" if len(row["response"]) > 700 else "short"
+                out.append(None)
+        return out
+
+    def apply_table(self, table):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        length = pc.utf8_length(table.column("response"))
+        domain = pc.if_else(pc.greater(length, 700), "long", "short")  # rejected rows are reported as given
+        verdicts = [None if n >= 120 else "tag_tiny" for n in length.to_pylist()]
+        return verdicts, table.set_column(table.schema.get_field_index("domain"), table.schema.field("domain"), domain.cast(pa.string()))
+
+
+def test_a_table_filter_after_dedup_changes_rows_the_same_way(mixed_jsonl, tmp_path, monkeypatch):
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", 200_000)
+    _written = []
+    for workers in (1, 2):
+        out = tmp_path / f"t{workers}.parquet"
+        from kodolly.pipeline import run
+
+        run([mixed_jsonl], "alpaca", out, filters=[ExactDedup(), Tag()], workers=workers, batch_size=300)
+        _written.append((out.read_bytes(), (tmp_path / f"t{workers}.rejects.jsonl").read_bytes()))
+    assert _written[0] == _written[1]
+    domains = set(pq.read_table(tmp_path / "t2.parquet").column("domain").to_pylist())
+    assert domains == {"long", "short"}

@@ -28,9 +28,11 @@ read back from the batch's table, which is correct but slower):
 - ``prepare(rows) -> list`` and ``decide(prepared) -> list[reason | None]``: a stateful filter split
   into a pure per-row part, run in the workers, and an order-dependent part, run in the main process
   in input order (exact dedup: prepare hashes the key, decide looks it up). ``apply(rows)`` must equal
-  ``decide(prepare(rows))``. ``prepare_table(table)`` (and ``apply_table(table)`` for stateless
-  filters) let the columnar fast path skip building row dicts; without them the chunk is converted
-  record by record.
+  ``decide(prepare(rows))``.
+- ``prepare_table(table)`` and, for stateless filters, ``apply_table(table)`` (verdicts, or
+  ``(verdicts, table)`` when the filter sets a column, like a split step) work on the Arrow table of a
+  batch: the columnar fast path needs them (without them the chunk is converted record by record),
+  and a stateless filter after a stateful one then runs in the main process without row dicts.
 """
 
 from __future__ import annotations
@@ -391,7 +393,7 @@ def convert_columnar(
     for pos in range(plan.n_worker):
         if not len(table):
             break
-        verdicts = plan.filters[pos].apply_table(table)
+        verdicts, changed = _table_verdicts(plan.filters[pos].apply_table(table))
         mask = np.array([v is None for v in verdicts], dtype=bool)
         if not mask.all():
             rejected = table.filter(pa.array(~mask))
@@ -399,6 +401,9 @@ def convert_columnar(
                 p = int(positions[j])
                 loc = Location(name, index + p, int(lines[p]))
                 chunk.rejects.append((p, pos + 1, reject_record(verdicts[j], conv.name, loc, raw=row, row_id=row["id"])))
+        if changed is not None:
+            table = changed
+        if not mask.all():
             table = table.filter(pa.array(mask))
             positions = positions[mask]
     for pos in plan.keyed:
@@ -421,6 +426,14 @@ def _strings(column: Any) -> list[str | None]:
     offsets = np.frombuffer(offsets_buf, dtype=np.int32)[array.offset : array.offset + len(array) + 1].tolist()
     data = bytes(data_buf) if data_buf is not None else b""
     return [data[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(len(array))]
+
+
+def _table_verdicts(result: Any) -> tuple[list[str | None], pa.Table | None]:
+    """``apply_table`` returns the verdicts, or ``(verdicts, table)`` when it changes rows (same rows,
+    same order, e.g. a column set): rejected rows are reported as they were given to the filter."""
+    if isinstance(result, tuple):
+        return list(result[0]), result[1]
+    return list(result), None
 
 
 def _rows_of(table: pa.Table) -> list[dict[str, Any]]:
@@ -646,8 +659,12 @@ class _Batcher:
             if not alive:
                 break
             flt = plan.filters[pos]
+            changed = None
             if pos in plan.keyed and rows is None:
                 verdicts = flt.decide([payloads[pos][i] for i in alive])
+            elif rows is None and getattr(flt, "stateless", False) and hasattr(flt, "apply_table"):
+                every, changed = _table_verdicts(flt.apply_table(table))  # pure per row: all rows at once
+                verdicts = [every[i] for i in alive]
             else:
                 if rows is None:
                     rows = _rows_of(table)
@@ -671,6 +688,8 @@ class _Batcher:
                         raws.extend(_rows_of(chunk.table.take(pa.array(local, pa.int64()))))
                 for (i, reason), row in zip(dropped, raws):
                     keyed_rejects.append((pos + 1, i, reject_record(reason, self.source, locate(i), raw=row, row_id=row["id"])))
+            if changed is not None:
+                table = changed
             alive = kept
         if rows is not None:
             kept_table = rows_to_table([rows[i] for i in alive]) if alive else ARROW_SCHEMA.empty_table()
