@@ -70,7 +70,7 @@ def _run(src: Path, out: Path, workers: int, batch_size: int = 500):
 
 
 def test_one_and_two_workers_write_the_same_bytes(mixed_jsonl, tmp_path, monkeypatch):
-    monkeypatch.setattr(parallel, "CHUNK_BYTES", 200_000)  # many chunks, both workers busy
+    monkeypatch.setattr(parallel.jsonl, "CHUNK_BYTES", 200_000)  # many chunks, both workers busy
     one = _run(mixed_jsonl, tmp_path / "one.parquet", workers=1)  # the sequential pipeline
     two = _run(mixed_jsonl, tmp_path / "two.parquet", workers=2)
     assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "two.parquet").read_bytes()
@@ -91,7 +91,7 @@ def test_one_and_two_workers_write_the_same_bytes(mixed_jsonl, tmp_path, monkeyp
 
 
 def test_small_batches_and_an_odd_worker_count_agree_too(mixed_jsonl, tmp_path, monkeypatch):
-    monkeypatch.setattr(parallel, "CHUNK_BYTES", 150_000)
+    monkeypatch.setattr(parallel.jsonl, "CHUNK_BYTES", 150_000)
     _run(mixed_jsonl, tmp_path / "one.parquet", workers=1, batch_size=37)
     _run(mixed_jsonl, tmp_path / "three.parquet", workers=3, batch_size=37)
     assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "three.parquet").read_bytes()
@@ -100,7 +100,7 @@ def test_small_batches_and_an_odd_worker_count_agree_too(mixed_jsonl, tmp_path, 
 
 def test_several_inputs_and_formats_in_one_run(mixed_jsonl, tmp_path, monkeypatch):
     """JSONL chunks in workers and a JSON array converted in the main process, in input order."""
-    monkeypatch.setattr(parallel, "CHUNK_BYTES", 300_000)
+    monkeypatch.setattr(parallel.jsonl, "CHUNK_BYTES", 300_000)
     array = tmp_path / "more.json"
     array.write_bytes(orjson.dumps(list(alpaca_records(300, seed=8))))
     outs = []
@@ -115,7 +115,7 @@ def test_plain_filters_run_in_the_main_process(mixed_jsonl, tmp_path, monkeypatc
     """A filter without the parallel hooks still sees every row, in order, batch by batch."""
 
 
-    monkeypatch.setattr(parallel, "CHUNK_BYTES", 200_000)
+    monkeypatch.setattr(parallel.jsonl, "CHUNK_BYTES", 200_000)
     a, b = Seen(), Seen()
     from kodolly.pipeline import run
 
@@ -131,7 +131,7 @@ def test_a_failing_worker_is_reported(tmp_path, monkeypatch):
     _write_mixed(src, 3000)
 
 
-    monkeypatch.setattr(parallel, "CHUNK_BYTES", 200_000)
+    monkeypatch.setattr(parallel.jsonl, "CHUNK_BYTES", 200_000)
     with pytest.raises(parallel.WorkerError, match="boom in a worker"):
         kodolly.convert([src], "alpaca", tmp_path / "out.parquet", filters=[Boom()], workers=2)
     assert not (tmp_path / "out.parquet").exists()
@@ -180,7 +180,7 @@ class Tag:
 
 
 def test_a_table_filter_after_dedup_changes_rows_the_same_way(mixed_jsonl, tmp_path, monkeypatch):
-    monkeypatch.setattr(parallel, "CHUNK_BYTES", 200_000)
+    monkeypatch.setattr(parallel.jsonl, "CHUNK_BYTES", 200_000)
     _written = []
     for workers in (1, 2):
         out = tmp_path / f"t{workers}.parquet"
