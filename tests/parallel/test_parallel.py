@@ -185,3 +185,23 @@ def test_a_table_filter_after_dedup_changes_rows_the_same_way(mixed_jsonl, tmp_p
     assert _written[0] == _written[1]
     domains = set(pq.read_table(tmp_path / "t2.parquet").column("domain").to_pylist())
     assert domains == {"long", "short"}
+
+
+def test_dolly_fast_path_matches_the_record_path(tmp_path, monkeypatch):
+    monkeypatch.setattr(parallel.jsonl, "CHUNK_BYTES", 100_000)
+    cats = ["open_qa", " closed_qa ", "", "brainstorming"]
+    lines = [
+        orjson.dumps({"instruction": r["instruction"], "context": r["input"], "response": r["output"], "category": cats[n % 4]})
+        for n, r in enumerate(alpaca_records(1500, seed=3))
+    ]
+    lines[700] = orjson.dumps({"instruction": "x", "response": "y", "category": "역사"})  # not a task type: that chunk goes record by record
+    src = tmp_path / "d.jsonl"
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    outs = []
+    for workers in (1, 2):
+        out = tmp_path / f"d{workers}.parquet"
+        result = kodolly.convert(src, "dolly", out, filters=[ExactDedup()], workers=workers)
+        outs.append((out.read_bytes(), (tmp_path / f"d{workers}.rejects.jsonl").read_bytes(), result.tally.as_dict()))
+    assert outs[0] == outs[1]
+    assert outs[1][2]["by_reason"]["bad_value:category"] == 1
+    assert set(pq.read_table(tmp_path / "d2.parquet").column("category").to_pylist()) == {"open_qa", "closed_qa", "brainstorming"}

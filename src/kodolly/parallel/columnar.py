@@ -22,6 +22,10 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _NEEDS_WORK = needs_work_pattern(re2=True)
 
 
+def _string_array(column: Any) -> Any:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
 def _normalise_column(column: Any) -> Any:
     """Normalise a string column: only the values the fast check flags go through Python."""
     import pyarrow.compute as pc
@@ -66,8 +70,6 @@ def convert_columnar(
     n = n_records
     texts = {key: _normalise_column(columns[key]) for key in ("instruction", "context", "response")}
     cat = category if category is not None else columns["category"]
-    if category is None and not isinstance(cat, str):
-        return None  # a per-row category column is not used by any fast path yet
     # row positions -> line numbers, and where each line starts
     newlines = np.flatnonzero(view == 0x0A)
     line_starts = np.concatenate(([0], newlines + 1))
@@ -101,7 +103,7 @@ def convert_columnar(
     table = pa.Table.from_arrays(
         [
             texts["instruction"], texts["context"], texts["response"],
-            pa.repeat(pa.scalar(cat, pa.string()), n),
+            pa.repeat(pa.scalar(cat, pa.string()), n) if isinstance(cat, str) else _string_array(cat),
             pa.repeat(pa.scalar(conv.name, pa.string()), n),
             pa.array(ids, pa.string()),
             pa.repeat(pa.scalar("", pa.string()), n),
