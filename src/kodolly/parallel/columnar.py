@@ -13,6 +13,7 @@ from ..converters import Converter
 from ..io.readers import Location
 from ..normalize import needs_work_pattern, normalize_text
 from ..pipeline import reject_record
+from .. import rows as rows_module
 from ..rows import ARROW_SCHEMA
 from .chunks import Chunk, _rows_of, _table_verdicts
 from .jsonl import _BOM
@@ -20,6 +21,16 @@ from .plan import Plan
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _NEEDS_WORK = needs_work_pattern(re2=True)
+
+
+def _column(built: dict[str, Any], field: Any, n: int) -> Any:
+    """A column of the row schema: built above, or the default ``rows_to_table`` gives a row without it."""
+    if field.name in built:
+        return built[field.name]
+    if pa.types.is_string(field.type) and not field.nullable:
+        default = getattr(rows_module, "DEFAULT_SPLIT", "") if field.name == "split" else ""
+        return pa.repeat(pa.scalar(default, pa.string()), n)
+    return pa.nulls(n, field.type)
 
 
 def _string_array(column: Any) -> Any:
@@ -100,19 +111,17 @@ def convert_columnar(
             k = int(lines[i]) - line_no
             raw = orjson.loads(bytes(view[line_starts[k]:line_ends[k]]))
             chunk.rejects.append((i, 0, reject_record(reason, conv.name, loc, raw=raw, row_id=ids[i])))
-    table = pa.Table.from_arrays(
-        [
-            texts["instruction"], texts["context"], texts["response"],
-            pa.repeat(pa.scalar(cat, pa.string()), n) if isinstance(cat, str) else _string_array(cat),
-            pa.repeat(pa.scalar(conv.name, pa.string()), n),
-            pa.array(ids, pa.string()),
-            pa.repeat(pa.scalar("", pa.string()), n),
-            pa.nulls(n, pa.float64()),
-            pa.repeat(pa.scalar(ctx.license, pa.string()), n),
-            pa.array(metas, pa.string()),
-        ],
-        schema=ARROW_SCHEMA,
-    )
+    built = {
+        "instruction": texts["instruction"], "context": texts["context"], "response": texts["response"],
+        "category": pa.repeat(pa.scalar(cat, pa.string()), n) if isinstance(cat, str) else _string_array(cat),
+        "source": pa.repeat(pa.scalar(conv.name, pa.string()), n),
+        "id": pa.array(ids, pa.string()),
+        "domain": pa.repeat(pa.scalar("", pa.string()), n),
+        "score": pa.nulls(n, pa.float64()),
+        "license": pa.repeat(pa.scalar(ctx.license, pa.string()), n),
+        "meta": pa.array(metas, pa.string()),
+    }
+    table = pa.Table.from_arrays([_column(built, f, n) for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
     positions = np.arange(n, dtype=np.int64)
     if not keep.all():
         table = table.filter(pa.array(keep))
