@@ -205,3 +205,21 @@ def test_dolly_fast_path_matches_the_record_path(tmp_path, monkeypatch):
     assert outs[0] == outs[1]
     assert outs[1][2]["by_reason"]["bad_value:category"] == 1
     assert set(pq.read_table(tmp_path / "d2.parquet").column("category").to_pylist()) == {"open_qa", "closed_qa", "brainstorming"}
+
+
+def test_gzipped_and_zipped_jsonl_chunks_are_sent_to_the_workers(mixed_jsonl, tmp_path, monkeypatch):
+    import gzip
+    import zipfile
+
+    monkeypatch.setattr(parallel.jsonl, "CHUNK_BYTES", 250_000)
+    gz = tmp_path / "mixed.jsonl.gz"
+    gz.write_bytes(gzip.compress(mixed_jsonl.read_bytes()))
+    zp = tmp_path / "mixed.zip"
+    with zipfile.ZipFile(zp, "w") as zf:
+        zf.write(mixed_jsonl, "inner/mixed.jsonl")
+    outs = []
+    for workers in (1, 2):
+        out = tmp_path / f"g{workers}.parquet"
+        result = kodolly.convert([gz, zp], "alpaca", out, filters=[ExactDedup()], workers=workers)
+        outs.append((out.read_bytes(), (tmp_path / f"g{workers}.rejects.jsonl").read_bytes(), result.manifest_data["inputs"]))
+    assert outs[0] == outs[1]
