@@ -11,7 +11,7 @@ import pyarrow as pa
 from ..io.readers import Location
 from ..pipeline import reject_record
 from ..rows import ARROW_SCHEMA, rows_to_table
-from .chunks import Chunk, _rows_of, _table_verdicts
+from .chunks import Chunk, _rows_of, _select, _table_verdicts
 from .plan import Plan
 
 
@@ -154,16 +154,3 @@ def _by_segment(positions: list[int], starts: list[int]) -> dict[int, list[int]]
     for i in positions:
         out.setdefault(bisect.bisect_right(starts, i) - 1, []).append(i)
     return out
-
-
-def _select(table: pa.Table, keep: list[int]) -> pa.Table:
-    """The rows ``keep`` (ascending) of ``table``, as zero-copy slices of its runs of kept rows."""
-    if len(keep) == len(table):
-        return table
-    if not keep:
-        return table.slice(0, 0)
-    idx = np.asarray(keep, dtype=np.int64)
-    breaks = np.flatnonzero(np.diff(idx) != 1) + 1
-    starts = np.concatenate(([0], breaks))
-    ends = np.concatenate((breaks, [len(idx)]))
-    return pa.concat_tables([table.slice(int(idx[a]), int(b - a)) for a, b in zip(starts, ends)])

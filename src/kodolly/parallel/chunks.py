@@ -161,3 +161,16 @@ def _rows_of(table: pa.Table) -> list[dict[str, Any]]:
     for row in rows:
         row["meta"] = load_meta(row)
     return rows
+
+
+def _select(table: pa.Table, keep: list[int]) -> pa.Table:
+    """The rows ``keep`` (ascending) of ``table``, as zero-copy slices of its runs of kept rows."""
+    if len(keep) == len(table):
+        return table
+    if not keep:
+        return table.slice(0, 0)
+    idx = np.asarray(keep, dtype=np.int64)
+    breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+    starts = np.concatenate(([0], breaks))
+    ends = np.concatenate((breaks, [len(idx)]))
+    return pa.concat_tables([table.slice(int(idx[a]), int(b - a)) for a, b in zip(starts, ends)])

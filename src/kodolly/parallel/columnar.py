@@ -15,7 +15,7 @@ from ..normalize import needs_work_pattern, normalize_text
 from ..pipeline import reject_record
 from .. import rows as rows_module
 from ..rows import ARROW_SCHEMA
-from .chunks import Chunk, _rows_of, _table_verdicts
+from .chunks import Chunk, _rows_of, _select, _table_verdicts
 from .jsonl import _BOM
 from .plan import Plan
 
@@ -124,7 +124,7 @@ def convert_columnar(
     table = pa.Table.from_arrays([_column(built, f, n) for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
     positions = np.arange(n, dtype=np.int64)
     if not keep.all():
-        table = table.filter(pa.array(keep))
+        table = _select(table, np.flatnonzero(keep).tolist())  # zero-copy slices around the few empties
         positions = positions[keep]
     for pos in range(plan.n_worker):
         if not len(table):
