@@ -30,6 +30,7 @@ def convert(
     rejects_path: PathLike | None = None,
     progress: bool | None = False,
     groups: Sequence[InputGroup] = (),
+    workers: int | None = None,
 ) -> RunResult:
     """Convert ``sources`` (files, folders, globs, zips) with a named converter.
 
@@ -38,6 +39,8 @@ def convert(
     without it the kept rows are returned in ``result.rows``. ``result.tally`` always holds the
     counts. ``filters`` is a filter chain, e.g. ``kodolly.filters.build_filters({...})``;
     ``groups`` adds more :class:`InputGroup` s (sources read with another converter) to the run.
+    ``workers``: processes converting JSON Lines inputs (default: the usable cores, at most 2); the
+    output is the same whatever the number.
     """
     return run(
         _as_list(sources),
@@ -51,6 +54,7 @@ def convert(
         rejects_path=rejects_path,
         progress=progress,
         groups=groups,
+        workers=workers,
     )
 
 
@@ -59,6 +63,7 @@ def run_config(
     *,
     overrides: Mapping[str, Any] | None = None,
     progress: bool | None = False,
+    workers: int | None = None,
 ) -> RunResult:
     """Run a whole conversion described by a run config (a TOML file path, or the same as a dict).
 
@@ -83,6 +88,7 @@ def run_config(
         rejects_path=cfg.rejects,
         progress=progress,
         groups=cfg.inputs,
+        workers=workers,
     )
 
 

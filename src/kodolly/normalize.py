@@ -66,6 +66,34 @@ def normalize_text(text: str) -> str:
     return text.strip()
 
 
+# Characters that normalize_text leaves alone wherever they stand: NFC-stable starters that never
+# compose with what precedes them, not in the translation table, not whitespace. Hangul syllables
+# and compatibility jamo, CJK ideographs, printable ASCII and common punctuation. (Checked
+# character by character against unicodedata in tests/test_normalize_fastpath.py.)
+SAFE_RANGES: tuple[tuple[int, int], ...] = (
+    (0x21, 0x7E),  # printable ASCII except space
+    (0xA9, 0xA9), (0xAE, 0xAE), (0xB0, 0xB1), (0xB7, 0xB7), (0xD7, 0xD7), (0xF7, 0xF7),
+    (0x2010, 0x2015), (0x2018, 0x201F), (0x2020, 0x2022), (0x2026, 0x2026), (0x2030, 0x2030),
+    (0x203B, 0x203B), (0x2190, 0x2193), (0x2460, 0x2473), (0x25A0, 0x25CF), (0x2605, 0x2606),
+    (0x3001, 0x3003), (0x3008, 0x3011), (0x3131, 0x318E), (0x4E00, 0x9FFF), (0xAC00, 0xD7A3),
+    (0xFF01, 0xFF5E),
+)
+
+
+def needs_work_pattern(*, re2: bool = False) -> str:
+    """A regular expression that matches every text :func:`normalize_text` would change.
+
+    It also matches some texts that come out unchanged (any character outside ``SAFE_RANGES``,
+    any double space): a text it does NOT match is returned as is by :func:`normalize_text`.
+    ``re2=True`` gives RE2 syntax (``pyarrow.compute`` regex functions), else Python ``re``.
+    """
+    def char(c: int) -> str:
+        return f"\\x{{{c:04X}}}" if re2 else f"\\U{c:08X}"
+
+    ranges = "".join(char(a) if a == b else f"{char(a)}-{char(b)}" for a, b in SAFE_RANGES)
+    return f"[^ \\t\\n{ranges}]|  |[ \\t]\\n|\\n\\n\\n|^[ \\t\\n]|[ \\t\\n]$"
+
+
 _ASCII_OR_SYLLABLES = re.compile("[\x00-\x7f\uac00-\ud7a3]+")
 _ASCII_LETTERS = bytes(range(0x41, 0x5B)) + bytes(range(0x61, 0x7B))
 

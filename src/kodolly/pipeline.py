@@ -221,11 +221,14 @@ def run(
     progress: bool | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     groups: Sequence[InputGroup] = (),
+    workers: int | None = None,
 ) -> RunResult:
     """Convert ``sources`` with ``converter``, filter, and write ``output`` (or keep rows in memory).
 
     ``groups`` adds more (sources, converter, options, category) groups to the same run, read in
     order after ``sources`` (which may then be empty); the filters and their state are shared by all.
+    ``workers`` > 1 converts JSON Lines inputs in that many processes (:mod:`kodolly.parallel`; the
+    output is the same whatever the number); ``None`` = the usable cores, at most 2.
     With an output, a report (counts and example rejects per reason) is written beside it as
     ``<out>.report.json``. Raises :class:`TallyMismatchError` if ``read != written + rejected``.
     """
@@ -253,23 +256,25 @@ def run(
     bar = _progress_bar(progress)
     try:
         for group, conv, group_inputs in plan:
-            for batch in process(
-                group_inputs, conv, options=group.options, category=group.category,
-                filters=filters, tally=tally, batch_size=batch_size,
-            ):
-                if batch.rows:
+            for batch in _batches(group_inputs, conv, group.options, group.category, filters, tally, batch_size, workers):
+                table = getattr(batch, "table", None)  # parallel batches carry their rows as an Arrow table
+                n_rows = len(table) if table is not None else len(batch.rows)
+                if n_rows:
                     if writer is not None:
-                        writer.write(batch.rows)
+                        if table is not None:
+                            writer.write_table(table)
+                        else:
+                            writer.write(batch.rows)
                     else:
                         kept.extend(batch.rows)  # type: ignore[union-attr]
-                    tally.source(conv.name).written += len(batch.rows)
+                    tally.source(conv.name).written += n_rows
                 for rej in batch.rejects:
                     rejects.write(rej)
                     key = reason_key(rej["reason"])
                     tally.source(rej["source"]).rejected[key] += 1
                     report.add(key, rej)
                 if bar is not None:
-                    bar.update(len(batch.rows) + len(batch.rejects))
+                    bar.update(n_rows + len(batch.rejects))
         if not tally.balanced:
             raise TallyMismatchError("tally does not add up:\n" + tally.format())
         outputs = writer.close() if writer is not None else []
@@ -315,6 +320,19 @@ def run(
         result.report = report_path(paths.manifest)
         report.write(result.report, result.report_data)
     return result
+
+
+def _batches(inputs, conv, options, category, filters, tally, batch_size, workers):
+    from . import parallel
+
+    n = parallel.default_workers() if workers is None else workers
+    # A converter that combines records at the end (``finish``, e.g. hansol's join_pairs) keeps state
+    # across all of an input's records: it runs in one process.
+    if n > 1 and conv.finish is None:
+        return parallel.process(
+            inputs, conv, options=options, category=category, filters=filters, tally=tally, batch_size=batch_size, workers=n
+        )
+    return process(inputs, conv, options=options, category=category, filters=filters, tally=tally, batch_size=batch_size)
 
 
 def _progress_bar(progress: bool | None):

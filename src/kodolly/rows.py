@@ -83,7 +83,7 @@ def make_row(
     license: str = "",
     meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Build a row with every field present."""
+    """Build a row with every field present (``split`` is ``"train"`` until a split step sets it)."""
     return {
         "instruction": instruction,
         "context": context,
@@ -95,6 +95,7 @@ def make_row(
         "score": score,
         "license": license,
         "meta": meta if meta is not None else {},
+        SPLIT_FIELD: DEFAULT_SPLIT,
     }
 
 

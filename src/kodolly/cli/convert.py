@@ -77,8 +77,9 @@ def _short(record: object) -> str:
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal only).")
 @click.option("--layout", "layout", type=click.Path(dir_okay=False), help="A TOML layout file that describes the source (instead of --from).")
 @click.option("--map", "mappings", multiple=True, metavar="FIELD=PATH", help="Map a row field (instruction, context, response, category, domain, score, id, meta.NAME) to a record path (repeatable; instead of --from).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes converting JSON Lines inputs (default: cores, at most 2). The output is the same for any number.")
 @run_options
-def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress, layout, mappings, **run) -> None:
+def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress, layout, mappings, workers, **run) -> None:
     """Convert SOURCES (files, folders, globs, zips) into one Dolly-format dataset.
 
     Filters, exact dedup (on by default), near-dup and the split are set with the options below or
@@ -113,6 +114,7 @@ def convert_command(sources, converter, output, output_format, category, options
         rejects_path=cfg.rejects,
         progress=progress,
         groups=more,
+        workers=workers,
     )
     click.echo(format_report(result.report_data or {}, result.tally))
     click.echo(f"\nwrote {result.output} ({result.tally.written} rows)")

@@ -106,6 +106,38 @@ def detect(record: Any) -> float:
     return 0.0
 
 
+_COLUMNAR_FIELDS = frozenset({"instruction", "input", "output"})
+
+
+def convert_columns(table: Any, ctx: Context) -> dict[str, Any] | None:
+    """The columnar fast path (see ``Converter.columnar``) for plain ``{instruction, input, output}``.
+
+    Declines anything else (ids, url, prompt/chosen, instances, non-string or null values), which
+    then goes through :func:`convert` record by record.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = set(table.column_names)
+    if not {"instruction", "output"} <= names or not names <= _COLUMNAR_FIELDS:
+        return None
+    instruction, output = table.column("instruction"), table.column("output")
+    for column in (instruction, output):
+        if not pa.types.is_string(column.type) or column.null_count:
+            return None
+    if "input" in names:
+        context = table.column("input")
+        if pa.types.is_null(context.type):
+            context = pa.chunked_array([pa.array([""] * len(table), pa.string())])
+        elif not pa.types.is_string(context.type):
+            return None
+        elif context.null_count:
+            context = pc.fill_null(context, "")
+    else:
+        context = pa.chunked_array([pa.array([""] * len(table), pa.string())])
+    return {"instruction": instruction, "context": context, "response": output, "category": "open_qa"}
+
+
 CONVERTER = Converter(
     name="alpaca",
     description="Alpaca family: KoAlpaca v1.0/v1.1, KULLM (incl. nested instances), prompt/chosen/rejected look-alikes",
@@ -114,4 +146,5 @@ CONVERTER = Converter(
     aliases=("koalpaca", "kullm"),
     detect=detect,
     options={"license": ""},
+    columnar=convert_columns,
 )

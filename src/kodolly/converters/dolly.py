@@ -47,6 +47,39 @@ def detect(record: Any) -> float:
     return 0.0
 
 
+def convert_columns(table: Any, ctx: Context) -> dict[str, Any] | None:
+    """The columnar fast path (see ``Converter.columnar``) for ``{instruction, context, response,
+    category}`` without ids; declines anything else (then :func:`convert` runs record by record)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = set(table.column_names)
+    if not {"instruction", "response"} <= names or not names <= {"instruction", "context", "response", "category"}:
+        return None
+    columns: dict[str, Any] = {}
+    for key, required in (("instruction", True), ("context", False), ("response", True), ("category", False)):
+        if key not in names or pa.types.is_null(table.column(key).type):
+            if required:
+                return None
+            columns[key] = pa.array([""] * len(table), pa.string())
+            continue
+        column = table.column(key)
+        if not pa.types.is_string(column.type) or (required and column.null_count):
+            return None
+        columns[key] = pc.fill_null(column, "") if column.null_count else column
+    # category: stripped, "" -> open_qa, anything not a Dolly task type -> decline (rejected one by one)
+    raw = columns["category"]
+    values = pc.unique(raw).to_pylist()
+    mapping = {v: (v.strip() or "open_qa") for v in values}
+    if any(m not in DOLLY_CATEGORIES for m in mapping.values()):
+        return None
+    if all(v == m for v, m in mapping.items()):
+        category = raw
+    else:
+        category = pa.array([mapping[v] for v in raw.to_pylist()], pa.string())
+    return {"instruction": columns["instruction"], "context": columns["context"], "response": columns["response"], "category": category}
+
+
 CONVERTER = Converter(
     name="dolly",
     description="Dolly and Korean Dolly JSONL (instruction, context, response, category), checked",
@@ -55,4 +88,5 @@ CONVERTER = Converter(
     aliases=("dolly-ko",),
     detect=detect,
     options={"license": "CC BY-SA 3.0"},
+    columnar=convert_columns,
 )

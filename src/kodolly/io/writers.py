@@ -7,7 +7,9 @@ when complete (``os.replace``), so a run that dies leaves no half-written file t
 from __future__ import annotations
 
 import os
+import queue
 import shutil
+import threading
 from abc import ABC, abstractmethod
 import tempfile
 from dataclasses import dataclass
@@ -115,6 +117,10 @@ class RowWriter(ABC):
     def write(self, rows: list[dict[str, Any]]) -> None:
         """See the class docstring."""
 
+    def write_table(self, table: pa.Table) -> None:
+        """Write rows given as an Arrow table with kodolly's schema."""
+        self.write(table.to_pylist())
+
     @abstractmethod
     def close(self) -> list[dict[str, Any]]:
         """See the class docstring."""
@@ -125,22 +131,95 @@ class RowWriter(ABC):
 
 
 class ParquetRowWriter(RowWriter):
+    """zstd parquet, written by a background thread in row groups of exactly ``ROW_GROUP_ROWS`` rows.
+
+    Fixed row groups (with their columns made contiguous) make the file's bytes depend only on the
+    rows, not on how they arrived in batches, so a run with one worker and a run with several write
+    the same file. Encoding and compression run on the thread (pyarrow releases the GIL) while the
+    caller prepares the next batch.
+    """
+
+    ROW_GROUP_ROWS = 16384
+
     def __init__(self, path: Path, dolly_only: bool = False) -> None:
         super().__init__(path, dolly_only)
         self._file = _AtomicFile(path)
         self._schema = DOLLY_ARROW_SCHEMA if dolly_only else ARROW_SCHEMA
-        self._writer = pq.ParquetWriter(self._file.tmp, self._schema, compression="zstd")
+        text = [name for name in ("instruction", "context", "response", "id", "meta") if name in self._schema.names]
+        self._writer = pq.ParquetWriter(
+            self._file.tmp, self._schema, compression="zstd",
+            # long, mostly unique text: dictionary encoding only costs time there
+            use_dictionary=[name for name in self._schema.names if name not in text],
+        )
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        # started at the first row group, so worker processes forked before that see no thread
+        self._thread = threading.Thread(target=self._drain, name="kodolly-parquet-writer", daemon=True)
+
+    def _drain(self) -> None:
+        while True:
+            table = self._queue.get()
+            if table is None:
+                return
+            if self._error is not None:
+                continue
+            try:
+                self._writer.write_table(table.combine_chunks(), row_group_size=len(table))
+            except BaseException as exc:  # re-raised in the caller's thread
+                self._error = exc
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
 
     def write(self, rows: list[dict[str, Any]]) -> None:
-        self._writer.write_table(rows_to_table(rows, dolly_only=self.dolly_only))
-        self.rows += len(rows)
+        if rows:
+            self.write_table(rows_to_table(rows, dolly_only=self.dolly_only))
+
+    def write_table(self, table: pa.Table) -> None:
+        """Append rows given as an Arrow table with kodolly's schema (extra columns are dropped)."""
+        if not len(table):
+            return
+        self._check()
+        if table.schema != self._schema:
+            table = table.select(self._schema.names).cast(self._schema)
+        self._pending.append(table)
+        self._pending_rows += len(table)
+        self.rows += len(table)
+        size = self.ROW_GROUP_ROWS
+        if self._pending_rows >= size:
+            whole = pa.concat_tables(self._pending)
+            n_full = (len(whole) // size) * size
+            if not self._thread.is_alive():
+                self._thread.start()
+            for start in range(0, n_full, size):
+                self._queue.put(whole.slice(start, size))
+            rest = whole.slice(n_full)
+            self._pending = [rest] if len(rest) else []
+            self._pending_rows = len(rest)
+
+    def _finish_thread(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
 
     def close(self) -> list[dict[str, Any]]:
+        if self._pending_rows:
+            if not self._thread.is_alive():
+                self._thread.start()
+            self._queue.put(pa.concat_tables(self._pending))
+            self._pending, self._pending_rows = [], 0
+        self._finish_thread()
+        self._check()
         self._writer.close()
         self._file.commit()
         return [describe_output(self.path, self.rows)]
 
     def abort(self) -> None:
+        self._error = self._error or RuntimeError("aborted")
+        self._finish_thread()
         try:
             self._writer.close()
         finally:
@@ -169,6 +248,10 @@ class JsonlRowWriter(RowWriter):
         self._fh.write(b"\n".join(out) + b"\n")
         self.rows += len(rows)
 
+    def write_table(self, table: pa.Table) -> None:
+        if len(table):
+            self.write(table.to_pylist())
+
     def close(self) -> list[dict[str, Any]]:
         self._fh.close()
         self._file.commit()
@@ -190,6 +273,10 @@ class DatasetsRowWriter(RowWriter):
     def write(self, rows: list[dict[str, Any]]) -> None:
         self._parquet.write(rows)
         self.rows += len(rows)
+
+    def write_table(self, table: pa.Table) -> None:
+        self._parquet.write_table(table)
+        self.rows += len(table)
 
     def close(self) -> list[dict[str, Any]]:
         self._parquet.close()

@@ -1,0 +1,193 @@
+"""Benchmark: kodolly against pandas, datasets and polars doing the same job on the same data.
+
+    python benchmarks/run.py                      # 1,000,000 Alpaca rows, all four pipelines
+    python benchmarks/run.py --rows 50000         # a quick run
+    python benchmarks/run.py --only kodolly,polars
+    python benchmarks/run.py --converters         # rows/s of each converter on its own generated input
+
+The job: parse the Alpaca JSONL, NFC + whitespace normalisation, drop rows with an empty instruction or
+output, exact dedup (first occurrence kept), zstd parquet. Each pipeline runs as its own subprocess, one
+after another; wall time, rows/s (input rows per second) and peak memory are
+reported, with the ratio of kodolly's time to each, and the output row counts are compared.
+Memory: the peak of the PSS summed over the pipeline's processes (forked workers share pages with their
+parent; PSS counts them once), sampled every 0.1 s, and the largest single-process ru_maxrss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from benchmarks import generate  # noqa: E402
+
+PIPELINES = {
+    "kodolly": [HERE / "kodolly_job.py"],
+    "pandas": [HERE / "baselines" / "pandas_job.py"],
+    "datasets": [HERE / "baselines" / "datasets_job.py"],
+    "polars": [HERE / "baselines" / "polars_job.py"],
+}
+# converter name -> generator shape
+CONVERTER_SHAPES = {"alpaca": "alpaca-jsonl", "dolly": "dolly-jsonl", "sharegpt": "sharegpt-jsonl", "korquad1": "korquad1"}
+
+
+def _tree_memory(ps) -> int:
+    """PSS summed over a process and its children (shared pages counted once), RSS where PSS is unknown."""
+    import psutil
+
+    total = 0
+    try:
+        procs = [ps] + ps.children(recursive=True)
+    except psutil.Error:
+        return 0
+    for p in procs:
+        try:
+            info = p.memory_full_info()
+            total += getattr(info, "pss", 0) or info.rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict:
+    """Run ``cmd``: wall seconds, peak memory of its process tree (PSS, sampled every 0.1 s) and
+    the largest ru_maxrss in the tree (from wait4)."""
+    import psutil
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+        proc = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, env=env, cwd=HERE.parent)
+        ps = psutil.Process(proc.pid)
+        peak = 0
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            peak = max(peak, _tree_memory(ps))
+            time.sleep(0.1)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out_f.seek(0)
+        err_f.seek(0)
+        out, err = out_f.read(), err_f.read()
+    result = {"wall": wall, "peak_rss": peak, "maxrss": usage.ru_maxrss * 1024, "code": proc.returncode}
+    lines = out.decode("utf-8", "replace").strip().splitlines()
+    try:
+        result.update(json.loads(lines[-1]))
+    except (IndexError, json.JSONDecodeError):
+        result["error"] = (err.decode("utf-8", "replace")[-2000:] or out.decode("utf-8", "replace")[-2000:]).strip()
+    if proc.returncode != 0 and "error" not in result:
+        result["error"] = err.decode("utf-8", "replace")[-2000:].strip()
+    return result
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
+        load = Path("/proc/loadavg").read_text().split()[:3]
+    except OSError:
+        mem, load = 0, ["?"] * 3
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, load average {' '.join(load)}"
+
+
+def mib(n: int) -> str:
+    return f"{n / 2**20:,.0f}"
+
+
+def run_pipelines(rows: int, names: list[str], workers: int | None) -> int:
+    src = generate.ensure("alpaca-jsonl", rows)
+    size = src.stat().st_size
+    print(f"input: {src} ({rows:,} rows, {size / 1e6:,.0f} MB)")
+    print(f"machine: {machine()}")
+    subprocess.run(["cat", str(src)], stdout=subprocess.DEVNULL, check=True)  # into the page cache
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="kodolly-bench-") as tmp:
+        for name in names:
+            out = Path(tmp) / f"{name}.parquet"
+            cmd = [sys.executable, str(PIPELINES[name][0]), str(src), str(out)]
+            if name == "kodolly" and workers is not None:
+                cmd.append(str(workers))
+            env = dict(os.environ, PYTHONPATH=str(HERE / "baselines"), OMP_NUM_THREADS="1")
+            print(f"running {name} ...", flush=True)
+            results[name] = r = measure(cmd, env)
+            if "error" in r:
+                print(f"  {name} FAILED (exit {r['code']}):\n{r['error']}")
+            else:
+                print(f"  {name}: {r['wall']:.1f} s, {r['rows']:,} rows out, peak PSS {mib(r['peak_rss'])} MiB", flush=True)
+    print()
+    base = results.get("kodolly")
+    print(f"{'pipeline':<10}{'wall s':>9}{'rows/s':>11}{'peak PSS MiB':>14}{'max 1-proc MiB':>16}{'rows out':>11}{'kodolly/x':>11}")
+    for name, r in results.items():
+        if "error" in r:
+            print(f"{name:<10}{'failed':>9}")
+            continue
+        ratio = f"{base['wall'] / r['wall']:.2f}" if base and "error" not in base else "-"
+        print(f"{name:<10}{r['wall']:>9.1f}{rows / r['wall']:>11,.0f}{mib(r['peak_rss']):>14}{mib(r['maxrss']):>16}{r['rows']:>11,}{ratio:>11}")
+    counts = {name: r["rows"] for name, r in results.items() if "rows" in r}
+    if len(set(counts.values())) > 1:
+        print(f"\nROW COUNTS DIFFER: {counts}")
+    elif counts:
+        print(f"\nall pipelines kept the same {next(iter(counts.values())):,} rows")
+    if base and "rejected" in base:
+        print(f"kodolly rejects: {base['rejected']}")
+    return 0 if all("error" not in r for r in results.values()) and len(set(counts.values())) <= 1 else 1
+
+
+def run_converters(rows: int, workers: int | None) -> int:
+    listed = subprocess.run([sys.executable, "-m", "kodolly", "formats"], capture_output=True, text=True, check=True)
+    names = [line.split()[0] for line in listed.stdout.splitlines() if line.strip() and not line.startswith(" ")]
+    print(f"machine: {machine()}")
+    print(f"{'converter':<12}{'input':<34}{'rows in':>10}{'wall s':>9}{'rows/s':>11}{'written':>10}")
+    with tempfile.TemporaryDirectory(prefix="kodolly-bench-") as tmp:
+        for name in names:
+            shape = CONVERTER_SHAPES.get(name)
+            if shape is None:
+                print(f"{name:<12}skipped: no generator for this converter's input")
+                continue
+            src = generate.ensure(shape, rows)
+            out = Path(tmp) / f"{name}.parquet"
+            cmd = [sys.executable, "-m", "kodolly", "convert", str(src), "--from", name, "-o", str(out), "--no-progress"]
+            if workers is not None:
+                cmd += ["--workers", str(workers)]
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
+            wall = time.perf_counter() - t0
+            if proc.returncode != 0:
+                print(f"{name:<12}FAILED: {proc.stderr.strip()[-500:]}")
+                continue
+            written = next((line.split("(")[1].split()[0] for line in proc.stdout.splitlines() if line.startswith("wrote ")), "?")
+            print(f"{name:<12}{src.name:<34}{rows:>10,}{wall:>9.1f}{rows / wall:>11,.0f}{written:>10}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--only", default=",".join(PIPELINES), help="comma-separated: " + ", ".join(PIPELINES))
+    parser.add_argument("--workers", type=int, help="kodolly worker processes (default: kodolly's default)")
+    parser.add_argument("--converters", action="store_true", help="rows/s of every converter on its own generated input")
+    args = parser.parse_args(argv)
+    if args.converters:
+        return run_converters(args.rows, args.workers)
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = set(names) - set(PIPELINES)
+    if unknown:
+        parser.error(f"unknown pipeline(s): {', '.join(sorted(unknown))}")
+    return run_pipelines(args.rows, names, args.workers)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,152 @@
+"""The columnar fast path: a plain UTF-8 JSONL chunk parsed by pyarrow.json, normalised column by column."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from ..converters import Converter
+from ..io.readers import Location
+from ..normalize import needs_work_pattern, normalize_text
+from ..pipeline import reject_record
+from .. import rows as rows_module
+from ..rows import ARROW_SCHEMA
+from .chunks import Chunk, _rows_of, _select, _table_verdicts
+from .jsonl import _BOM
+from .plan import Plan
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_NEEDS_WORK = needs_work_pattern(re2=True)
+
+
+def _column(built: dict[str, Any], field: Any, n: int) -> Any:
+    """A column of the row schema: built above, or the default ``rows_to_table`` gives a row without it."""
+    if field.name in built:
+        return built[field.name]
+    if pa.types.is_string(field.type) and not field.nullable:
+        default = getattr(rows_module, "DEFAULT_SPLIT", "") if field.name == "split" else ""
+        return pa.repeat(pa.scalar(default, pa.string()), n)
+    return pa.nulls(n, field.type)
+
+
+def _string_array(column: Any) -> Any:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def _normalise_column(column: Any) -> Any:
+    """Normalise a string column: only the values the fast check flags go through Python."""
+    import pyarrow.compute as pc
+
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    mask = pc.match_substring_regex(array, _NEEDS_WORK)
+    if not pc.any(mask).as_py():
+        return array
+    idx = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+    fixed = [normalize_text(v) for v in array.take(pa.array(idx)).to_pylist()]
+    return pc.replace_with_mask(array, mask, pa.array(fixed, pa.string()))
+
+
+def convert_columnar(
+    data: bytes, name: str, first: bool, line_no: int, index: int, n_records: int,
+    conv: Converter, ctx: Any, category: str | None, plan: Plan,
+) -> Chunk | None:
+    """The fast path for a plain UTF-8 JSONL chunk, or None when it does not apply."""
+    import pyarrow.compute as pc
+    import pyarrow.json as pj
+
+    if conv.columnar is None or not plan.columnar_ok() or not n_records:
+        return None
+    view = np.frombuffer(data, dtype=np.uint8)
+    if (first and bytes(view[:3]) == _BOM) or _SURROGATE_ESCAPE.search(data):
+        return None
+    # Raw control characters inside strings make pyarrow.json fail (as orjson does): no check needed.
+    try:
+        records = pj.read_json(
+            pa.BufferReader(data),
+            read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1),
+        )
+        records.validate(full=True)  # pyarrow.json lets invalid UTF-8 through; orjson rejects it
+        records.column_names  # noqa: B018 - decoding the keys raises on invalid UTF-8 too
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+        return None
+    if records.num_rows != n_records:
+        return None
+    columns = conv.columnar(records, ctx)
+    if columns is None:
+        return None
+    n = n_records
+    texts = {key: _normalise_column(columns[key]) for key in ("instruction", "context", "response")}
+    cat = category if category is not None else columns["category"]
+    # row positions -> line numbers, and where each line starts
+    newlines = np.flatnonzero(view == 0x0A)
+    line_starts = np.concatenate(([0], newlines + 1))
+    line_ends = np.concatenate((newlines, [len(view)]))
+    if len(line_starts) > 1 and line_starts[-1] >= len(view):  # the chunk ends with a newline
+        line_starts, line_ends = line_starts[:-1], line_ends[:-1]
+    if len(line_starts) == n_records:
+        lines = np.arange(line_no, line_no + n, dtype=np.int64)
+    else:
+        blank = [not bytes(view[a:b]).strip() for a, b in zip(line_starts.tolist(), line_ends.tolist())]
+        lines = line_no + np.flatnonzero(~np.array(blank, dtype=bool)).astype(np.int64)
+    indices = np.arange(index, index + n, dtype=np.int64)
+    base = name.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
+    ids = [f"{base}:{i}" for i in range(index, index + n)]
+    meta_head = orjson.dumps({"file": name}).decode()[:-1] + ',"line":'
+    metas = [f"{meta_head}{ln}}}" for ln in lines.tolist()]
+    chunk = Chunk(name, records=n, items=n, read=n)
+    empty_i = pc.equal(pc.binary_length(texts["instruction"]), 0)
+    empty_r = pc.equal(pc.binary_length(texts["response"]), 0)
+    empty = pc.or_(empty_i, empty_r)
+    keep = np.ones(n, dtype=bool)
+    if pc.any(empty).as_py():
+        ei = empty_i.to_numpy(zero_copy_only=False)
+        for i in np.flatnonzero(empty.to_numpy(zero_copy_only=False)).tolist():
+            keep[i] = False
+            reason = "empty_field:instruction" if ei[i] else "empty_field:response"
+            loc = Location(name, index + i, int(lines[i]))
+            k = int(lines[i]) - line_no
+            raw = orjson.loads(bytes(view[line_starts[k]:line_ends[k]]))
+            chunk.rejects.append((i, 0, reject_record(reason, conv.name, loc, raw=raw, row_id=ids[i])))
+    built = {
+        "instruction": texts["instruction"], "context": texts["context"], "response": texts["response"],
+        "category": pa.repeat(pa.scalar(cat, pa.string()), n) if isinstance(cat, str) else _string_array(cat),
+        "source": pa.repeat(pa.scalar(conv.name, pa.string()), n),
+        "id": pa.array(ids, pa.string()),
+        "domain": pa.repeat(pa.scalar("", pa.string()), n),
+        "score": pa.nulls(n, pa.float64()),
+        "license": pa.repeat(pa.scalar(ctx.license, pa.string()), n),
+        "meta": pa.array(metas, pa.string()),
+    }
+    table = pa.Table.from_arrays([_column(built, f, n) for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
+    positions = np.arange(n, dtype=np.int64)
+    if not keep.all():
+        table = _select(table, np.flatnonzero(keep).tolist())  # zero-copy slices around the few empties
+        positions = positions[keep]
+    for pos in range(plan.n_worker):
+        if not len(table):
+            break
+        verdicts, changed = _table_verdicts(plan.filters[pos].apply_table(table))
+        mask = np.array([v is None for v in verdicts], dtype=bool)
+        if not mask.all():
+            rejected = table.filter(pa.array(~mask))
+            for j, row in zip(np.flatnonzero(~mask).tolist(), _rows_of(rejected)):
+                p = int(positions[j])
+                loc = Location(name, index + p, int(lines[p]))
+                chunk.rejects.append((p, pos + 1, reject_record(verdicts[j], conv.name, loc, raw=row, row_id=row["id"])))
+        if changed is not None:
+            table = changed
+        if not mask.all():
+            table = table.filter(pa.array(mask))
+            positions = positions[mask]
+    for pos in plan.keyed:
+        chunk.payloads[pos] = plan.filters[pos].prepare_table(table) if len(table) else []
+    chunk.table = table
+    chunk.row_items = positions
+    chunk.row_index = indices[positions]
+    chunk.row_line = lines[positions]
+    chunk.rejects.sort(key=lambda r: r[0])
+    return chunk

@@ -1,0 +1,185 @@
+"""JSON Lines inputs cut into chunks at line ends, with the line numbers and record indices a worker needs."""
+
+from __future__ import annotations
+
+import codecs
+import os
+from typing import Any, Iterator
+
+import numpy as np
+import orjson
+
+from ..io.readers import BadRecord, Location, _line_text, _looks_like_jsonl
+from ..io.sources import Input
+
+CHUNK_BYTES = 8 << 20
+_BOM = codecs.BOM_UTF8
+_WS = np.zeros(256, dtype=bool)
+_WS[[0x20, 0x09, 0x0D, 0x0A, 0x0B, 0x0C]] = True
+
+
+def _line_pieces(data: bytes) -> list[bytes]:
+    pieces = data.split(b"\n")
+    if pieces and pieces[-1] == b"":
+        pieces.pop()
+    return pieces
+
+
+def count_lines(data: bytes, first: bool) -> tuple[int, int]:
+    """(lines, records) in a chunk that ends at a line end (or at the end of the input)."""
+    view = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(view == 0x0A)
+    lines = len(newlines) + (0 if data.endswith(b"\n") else 1)
+    starts = newlines + 1
+    starts = starts[starts < len(data)]
+    suspicious = bool(_WS[view[starts]].any()) if len(starts) else False
+    if data and (_WS[data[0]] or (first and data.startswith(_BOM))):
+        suspicious = True
+    if not suspicious:
+        return lines, lines
+    blank = 0
+    for n, raw in enumerate(_line_pieces(data)):
+        if first and n == 0 and raw.startswith(_BOM):
+            raw = raw[3:]
+        if not raw.strip():
+            blank += 1
+    return lines, lines - blank
+
+
+def iter_jsonl_chunk(data: bytes, name: str, encoding: str, line_no: int, index: int) -> Iterator[tuple[Any, Location]]:
+    """The records of a chunk of JSON Lines, exactly as :func:`kodolly.io.readers.read_records` yields them."""
+    utf8 = encoding in ("utf-8", "utf-8-sig")
+    pieces = data.split(b"\n")
+    last = len(pieces) - 1
+    loads = orjson.loads
+    for k, raw in enumerate(pieces):
+        if k == last and not raw:
+            break
+        ln = line_no + k
+        if ln == 1 and raw.startswith(_BOM):
+            raw = raw[3:]
+        if not raw.strip():
+            continue
+        loc = Location(name, index, ln)
+        index += 1
+        try:
+            record = loads(raw) if utf8 else loads(raw.decode(encoding))
+        except (UnicodeDecodeError, orjson.JSONDecodeError):
+            full = raw + b"\n" if k < last else raw  # the sequential reader sees the line with its newline
+            try:
+                record = loads(full) if utf8 else loads(full.decode(encoding))
+            except UnicodeDecodeError as exc:
+                yield BadRecord("bad_encoding", _line_text(full, encoding).rstrip("\r\n"), str(exc)), loc
+                continue
+            except orjson.JSONDecodeError as exc:
+                reason = "bad_encoding" if "UTF-8" in str(exc) else "bad_json"
+                yield BadRecord(reason, _line_text(full, encoding).rstrip("\r\n"), str(exc)), loc
+                continue
+        yield record, loc
+
+
+def _chunkable(inp: Input, head: bytes, encoding: str) -> bool:
+    if encoding not in ("utf-8", "utf-8-sig", "cp949"):
+        return False
+    if inp.suffix in (".jsonl", ".ndjson"):
+        return True
+    return inp.suffix == ".json" and _looks_like_jsonl(head.lstrip(_BOM))
+
+
+def _plain_file(inp: Input) -> str | None:
+    return inp.name if os.path.isfile(inp.name) and not inp.name.lower().endswith(".gz") else None
+
+
+class _DirectReader:
+    """A plain file read block by block through short-lived memory maps (no copy, and the process
+    never holds more than one block of the file), hashed and counted as ``Input.open()`` does."""
+
+    def __init__(self, inp: Input) -> None:
+        self.inp = inp
+        inp.hasher.reset()
+        inp.bytes_read = 0
+        self.fh = open(inp.name, "rb")
+        self.size = os.fstat(self.fh.fileno()).st_size
+        self.pos = 0
+        self.map: Any = None
+
+    def read(self, n: int) -> Any:
+        import mmap
+
+        self._unmap()
+        length = min(n, self.size - self.pos)
+        if length <= 0:
+            return b""
+        skip = self.pos % mmap.ALLOCATIONGRANULARITY  # maps start at a page boundary
+        if hasattr(mmap, "MAP_POPULATE"):  # Linux: map the block's pages in one go, not one fault each
+            self.map = mmap.mmap(
+                self.fh.fileno(), length + skip, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE,
+                prot=mmap.PROT_READ, offset=self.pos - skip,
+            )
+        else:  # pragma: no cover
+            self.map = mmap.mmap(self.fh.fileno(), length + skip, access=mmap.ACCESS_READ, offset=self.pos - skip)
+        self.view = memoryview(self.map)[skip:]
+        self.pos += length
+        self.inp.hasher.update(self.view)
+        self.inp.bytes_read += length
+        return self.view
+
+    def _unmap(self) -> None:
+        if self.map is not None:
+            try:
+                self.view.release()
+                self.map.close()
+            except BufferError:  # a view of it is still alive; it goes when that does
+                pass
+            self.map = None
+
+    def close(self) -> None:
+        self._unmap()
+        self.fh.close()
+
+
+def _jsonl_tasks(inp: Input, stream: Any, encoding: str) -> Iterator[dict[str, Any]]:
+    """Cut a JSONL input into chunk tasks at line ends, counting lines and records as it goes."""
+    path = _plain_file(inp)
+    if path is not None:
+        stream.close()
+        stream = _DirectReader(inp)
+    offset, line, index, first = 0, 1, 0, True
+    carry = b""  # the start of a line begun in the previous block
+    try:
+        while True:
+            block = stream.read(CHUNK_BYTES)
+            if not len(block):
+                if carry:
+                    lines, records = count_lines(carry, first)
+                    yield _task(inp, path, encoding, offset, carry, line, index, records, first)
+                return
+            view = np.frombuffer(block, dtype=np.uint8)
+            newlines = np.flatnonzero(view == 0x0A)
+            if not len(newlines):
+                carry += bytes(block)
+                continue
+            cut = int(newlines[-1]) + 1
+            lines = len(newlines)
+            starts = newlines[:-1] + 1  # line starts inside the chunk, after its first line
+            head = carry[:3] if carry else bytes(block[:3])
+            suspicious = bool(_WS[view[starts]].any()) or _WS[head[0]] or (first and head.startswith(_BOM))
+            data = carry + bytes(block[:cut]) if (path is None or suspicious) else None
+            records = count_lines(data, first)[1] if suspicious else lines
+            yield _task(inp, path, encoding, offset, data, line, index, records, first, length=len(carry) + cut)
+            offset += len(carry) + cut
+            line += lines
+            index += records
+            first = False
+            carry = bytes(block[cut:])
+            del view, block
+    finally:
+        stream.close()
+
+
+def _task(inp, path, encoding, offset, data, line, index, records, first, length=None) -> dict[str, Any]:
+    return {
+        "name": inp.name, "path": path, "offset": offset, "length": len(data) if length is None else length,
+        "data": None if path else data, "line": line, "index": index, "records": records,
+        "encoding": encoding, "first": first,
+    }
