@@ -72,3 +72,11 @@ def load_tiny_model():
         sys.modules["tiny_model"] = module
         spec.loader.exec_module(module)
     return module
+
+
+def readme_section(heading: str) -> str:
+    """The README's section that starts with ``## <heading>``, up to the next ``## `` heading."""
+    text = (FIXTURES.parent / "README.md").read_text("utf-8")
+    start = text.index("\n## " + heading)
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]

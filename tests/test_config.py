@@ -110,7 +110,9 @@ def test_the_readme_example_config_is_valid(fixtures):
     import re
     import tomllib
 
-    text = (fixtures.parent / "docs" / "readme" / "filters.md").read_text("utf-8")
+    from support import readme_section
+
+    text = readme_section("Filters, deduplication")
     block = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
     data = tomllib.loads(block)
     run_config.validate(data)

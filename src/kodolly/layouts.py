@@ -3,7 +3,7 @@
 A layout says where the records of a JSON / JSONL / CSV source are and how their fields map to the
 Dolly row, so a new source (another AI Hub set, a competition CSV, a user's own QA file) needs no
 Python. The file is validated against ``schemas/layout.schema.json``; a bad layout fails with a
-:class:`ConfigError` that names the file and the line at fault. docs/readme/layouts.md is the
+:class:`ConfigError` that names the file and the line at fault. the README section "Describing a new source" is the
 user's guide; in short::
 
     name = "my-aihub-set"                # converter name (default: the file name)

@@ -1,4 +1,4 @@
-"""docs/readme/layouts.md: the documented example layout is the shipped example file, and it works as shown."""
+"""The README's layouts section: the documented example layout is the shipped example file, and it works as shown."""
 
 import json
 import re
@@ -9,9 +9,10 @@ import pytest
 
 import kodolly
 from kodolly.layouts import load_layout, parse_layout_text
+from support import readme_section
 
 ROOT = Path(__file__).resolve().parents[2]
-DOC = (ROOT / "docs" / "readme" / "layouts.md").read_text("utf-8")
+DOC = readme_section("Describing a new source")
 
 
 def blocks(lang):
