@@ -99,6 +99,22 @@ def process(
             _apply_filters(out, out_locs, filters, source)
         return out
 
+    def take(item: dict[str, Any] | Reject, loc: Location, record: Any) -> None:
+        """Count one converter output and put it in the batch's rows or rejects."""
+        counts.read += 1
+        if isinstance(item, Reject):
+            raw = item.raw if item.raw is not None else record
+            batch.rejects.append(reject_record(item.reason, source, loc, detail=item.detail, part=item.part, raw=raw))
+            return
+        reason = _normalise_and_check(item, category)
+        if reason:
+            raw = record if record is not None else item
+            batch.rejects.append(reject_record(reason, source, loc, raw=raw, row_id=item["id"]))
+            return
+        _location_meta(item, loc)
+        batch.rows.append(item)
+        locs.append(loc)
+
     for inp in inputs:
         for record, loc in read_records(inp, converter.record_paths):
             tally.records += 1
@@ -109,22 +125,7 @@ def process(
             produced = 0
             for item in converter.convert(record, loc, ctx):
                 produced += 1
-                counts.read += 1
-                if isinstance(item, Reject):
-                    batch.rejects.append(
-                        reject_record(
-                            item.reason, source, loc, detail=item.detail, part=item.part,
-                            raw=item.raw if item.raw is not None else record,
-                        )
-                    )
-                    continue
-                reason = _normalise_and_check(item, category)
-                if reason:
-                    batch.rejects.append(reject_record(reason, source, loc, raw=record, row_id=item["id"]))
-                    continue
-                _location_meta(item, loc)
-                batch.rows.append(item)
-                locs.append(loc)
+                take(item, loc, record)
             if not produced:
                 counts.read += 1
                 batch.rejects.append(reject_record("no_rows", source, loc, detail="the record yields no row", raw=record))
@@ -132,17 +133,7 @@ def process(
                 yield flush()
     if converter.finish is not None:  # items made from several records (e.g. hansol join_pairs)
         for item, loc in converter.finish(ctx):
-            counts.read += 1
-            if isinstance(item, Reject):
-                batch.rejects.append(reject_record(item.reason, source, loc, detail=item.detail, part=item.part, raw=item.raw))
-                continue
-            reason = _normalise_and_check(item, category)
-            if reason:
-                batch.rejects.append(reject_record(reason, source, loc, raw=item, row_id=item["id"]))
-                continue
-            _location_meta(item, loc)
-            batch.rows.append(item)
-            locs.append(loc)
+            take(item, loc, None)
     yield flush()
 
 
