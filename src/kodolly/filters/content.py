@@ -13,6 +13,12 @@ Checks run cheapest first and the first failing check names the reason:
    (:func:`kodolly.normalize.hangul_share`) is below the bound; an empty field is not checked
 
 Bounds are given per field, e.g. ``{"response": 2}``; a bare number applies to ``response``.
+
+The verdict depends on the row alone (``stateless``): parallel runs apply it in the worker
+processes. ``apply_table`` gives the same verdicts for an Arrow table of rows: the emptiness,
+LFS-pointer, exact-echo and length checks are vectorised (Arrow's lengths count code points, as
+``len`` does); the echo-up-to-whitespace check (only for rows whose first and last characters match)
+and the Hangul share run per row in Python, on the rows still undecided.
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ def parse_bounds(value: Any, *, allowed: tuple[str, ...], what: str, integer: bo
 
 class ContentFilter:
     name = "content"
+    stateless = True
 
     def __init__(
         self,
@@ -105,6 +112,69 @@ class ContentFilter:
 
     def apply(self, rows: list[dict[str, Any]]) -> list[str | None]:
         return [self.check(row) for row in rows]
+
+    def apply_table(self, table: Any) -> list[str | None]:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n = len(table)
+        out: list[str | None] = [None] * n
+        if not n:
+            return out
+        undecided = np.ones(n, dtype=bool)
+
+        def mark(mask: Any, reason: str) -> None:  # the first failing check names the reason
+            hits = np.asarray(mask, dtype=bool) & undecided
+            for i in np.flatnonzero(hits).tolist():
+                out[i] = reason
+            undecided[hits] = False
+
+        def boolean(array: Any) -> Any:
+            return array.fill_null(False).to_numpy(zero_copy_only=False)
+
+        instruction, context, response = (table.column(k) for k in ("instruction", "context", "response"))
+        lengths = {k: pc.utf8_length(col).to_numpy(zero_copy_only=False) for k, col in
+                   (("instruction", instruction), ("context", context), ("response", response))}
+        mark(lengths["instruction"] == 0, "content_empty_instruction")
+        mark(lengths["response"] == 0, "content_empty_response")
+        if self.lfs_pointers and undecided.any():
+            lfs = boolean(pc.starts_with(response, LFS_PREFIX))
+            lfs |= boolean(pc.starts_with(instruction, LFS_PREFIX))
+            lfs |= boolean(pc.starts_with(context, LFS_PREFIX))
+            mark(lfs, "content_lfs_pointer")
+        if self.echo and undecided.any():
+            echo = boolean(pc.equal(response, instruction))
+            ends = boolean(pc.and_(
+                pc.equal(pc.utf8_slice_codeunits(response, 0, 1), pc.utf8_slice_codeunits(instruction, 0, 1)),
+                pc.equal(pc.utf8_slice_codeunits(response, -1), pc.utf8_slice_codeunits(instruction, -1)),
+            ))
+            maybe = np.flatnonzero(ends & ~echo & undecided)
+            if len(maybe):  # equal up to whitespace: Python's str.split() decides, as in check()
+                idx = pa.array(maybe)
+                for i, a, b in zip(maybe.tolist(), response.take(idx).to_pylist(), instruction.take(idx).to_pylist()):
+                    if "".join(a.split()) == "".join(b.split()):
+                        echo[i] = True
+            mark(echo, "content_response_equals_instruction")
+        if (self._short or self._long) and undecided.any():
+            lengths["total"] = lengths["instruction"] + lengths["context"] + lengths["response"]
+            for key, bound, reason in self._short:
+                mark(lengths[key] < bound, reason)
+            for key, bound, reason in self._long:
+                mark(lengths[key] > bound, reason)
+        for key, bound, reason in self._hangul:
+            if not undecided.any():
+                break
+            todo = np.flatnonzero(undecided & (lengths[key] > 0))
+            if not len(todo):
+                continue
+            texts = table.column(key).take(pa.array(todo)).to_pylist()
+            low = np.zeros(n, dtype=bool)
+            for i, text in zip(todo.tolist(), texts):
+                if hangul_share(text) < bound:
+                    low[i] = True
+            mark(low, reason)
+        return out
 
     def check(self, row: dict[str, Any]) -> str | None:
         instruction, response = row["instruction"], row["response"]
