@@ -134,10 +134,8 @@ class ContentFilter:
             return array.fill_null(False).to_numpy(zero_copy_only=False)
 
         instruction, context, response = (table.column(k) for k in ("instruction", "context", "response"))
-        lengths = {k: pc.utf8_length(col).to_numpy(zero_copy_only=False) for k, col in
-                   (("instruction", instruction), ("context", context), ("response", response))}
-        mark(lengths["instruction"] == 0, "content_empty_instruction")
-        mark(lengths["response"] == 0, "content_empty_response")
+        mark(_byte_lengths(instruction) == 0, "content_empty_instruction")
+        mark(_byte_lengths(response) == 0, "content_empty_response")
         if self.lfs_pointers and undecided.any():
             lfs = boolean(pc.starts_with(response, LFS_PREFIX))
             lfs |= boolean(pc.starts_with(instruction, LFS_PREFIX))
@@ -145,17 +143,20 @@ class ContentFilter:
             mark(lfs, "content_lfs_pointer")
         if self.echo and undecided.any():
             echo = boolean(pc.equal(response, instruction))
-            ends = boolean(pc.and_(
-                pc.equal(pc.utf8_slice_codeunits(response, 0, 1), pc.utf8_slice_codeunits(instruction, 0, 1)),
-                pc.equal(pc.utf8_slice_codeunits(response, -1), pc.utf8_slice_codeunits(instruction, -1)),
-            ))
-            maybe = np.flatnonzero(ends & ~echo & undecided)
-            if len(maybe):  # equal up to whitespace: Python's str.split() decides, as in check()
+            # rows that may be equal up to whitespace: same first character and same last byte (a
+            # superset of "same last character"); Python decides those as check() does
+            first = boolean(pc.equal(pc.utf8_slice_codeunits(response, 0, 1), pc.utf8_slice_codeunits(instruction, 0, 1)))
+            maybe = np.flatnonzero(first & (_last_bytes(response) == _last_bytes(instruction)) & ~echo & undecided)
+            if len(maybe):
                 idx = pa.array(maybe)
                 for i, a, b in zip(maybe.tolist(), response.take(idx).to_pylist(), instruction.take(idx).to_pylist()):
-                    if "".join(a.split()) == "".join(b.split()):
+                    if a[0] == b[0] and a[-1] == b[-1] and "".join(a.split()) == "".join(b.split()):
                         echo[i] = True
             mark(echo, "content_response_equals_instruction")
+        if not (self._short or self._long or self._hangul) or not undecided.any():
+            return out
+        lengths = {k: pc.utf8_length(col).to_numpy(zero_copy_only=False) for k, col in
+                   (("instruction", instruction), ("context", context), ("response", response))}
         if (self._short or self._long) and undecided.any():
             lengths["total"] = lengths["instruction"] + lengths["context"] + lengths["response"]
             for key, bound, reason in self._short:
@@ -213,3 +214,29 @@ class ContentFilter:
             if text and hangul_share(text) < bound:
                 return reason
         return None
+
+
+def _offsets(column: Any) -> tuple[Any, Any]:
+    """A string column's value offsets (n + 1) and data bytes, as numpy arrays."""
+    import numpy as np
+
+    array = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    buffers = array.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[array.offset : array.offset + len(array) + 1]
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(1, np.uint8)
+    return offsets, data
+
+
+def _byte_lengths(column: Any) -> Any:
+    offsets, _ = _offsets(column)
+    return offsets[1:] - offsets[:-1]
+
+
+def _last_bytes(column: Any) -> Any:
+    """The last byte of each value (0 for an empty value)."""
+    import numpy as np
+
+    offsets, data = _offsets(column)
+    ends = offsets[1:].astype(np.int64)
+    last = data[np.maximum(ends - 1, 0)] if len(data) else np.zeros(len(ends), np.uint8)
+    return np.where(ends > offsets[:-1], last, 0)
