@@ -12,6 +12,7 @@ import pickle
 import random
 import unicodedata
 
+import pyarrow as pa
 import pytest
 
 from kodolly.filters import ContentFilter, DedupFilter, LabelFilter, ScoreFilter
@@ -80,6 +81,8 @@ def test_apply_table_equals_apply(make, seed):
     assert len(set(expected)) > 1  # the data exercises the filter: some rows kept, some dropped
     assert make().apply_table(table) == expected
     assert make().apply_table(table.slice(100, 700)) == expected[100:800]  # an offset slice, as batches are
+    pieces = pa.concat_tables([table.slice(0, 333), table.slice(333, 1), table.slice(334)])  # several chunks
+    assert make().apply_table(pieces) == expected
     assert flt.stateless
 
 

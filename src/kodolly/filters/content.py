@@ -216,27 +216,32 @@ class ContentFilter:
         return None
 
 
-def _offsets(column: Any) -> tuple[Any, Any]:
-    """A string column's value offsets (n + 1) and data bytes, as numpy arrays."""
+def _per_chunk(column: Any, fn: Any) -> Any:
+    """``fn(offsets, data)`` over each chunk of a string column (numpy offsets (n + 1) and data
+    bytes), concatenated: no copy of the texts, which ``combine_chunks`` would make."""
     import numpy as np
 
-    array = column.combine_chunks() if hasattr(column, "combine_chunks") else column
-    buffers = array.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int32)[array.offset : array.offset + len(array) + 1]
-    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(1, np.uint8)
-    return offsets, data
+    parts = []
+    for array in getattr(column, "chunks", [column]):
+        buffers = array.buffers()
+        offsets = np.frombuffer(buffers[1], dtype=np.int32)[array.offset : array.offset + len(array) + 1]
+        data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
+        parts.append(fn(offsets.astype(np.int64), data))
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
 def _byte_lengths(column: Any) -> Any:
-    offsets, _ = _offsets(column)
-    return offsets[1:] - offsets[:-1]
+    return _per_chunk(column, lambda offsets, data: offsets[1:] - offsets[:-1])
 
 
 def _last_bytes(column: Any) -> Any:
-    """The last byte of each value (0 for an empty value)."""
+    """The last byte of each value (-1 for an empty value)."""
     import numpy as np
 
-    offsets, data = _offsets(column)
-    ends = offsets[1:].astype(np.int64)
-    last = data[np.maximum(ends - 1, 0)] if len(data) else np.zeros(len(ends), np.uint8)
-    return np.where(ends > offsets[:-1], last, 0)
+    def last(offsets: Any, data: Any) -> Any:
+        ends = offsets[1:]
+        if not len(data):
+            return np.full(len(ends), -1, np.int64)
+        return np.where(ends > offsets[:-1], data[np.maximum(ends - 1, 0)].astype(np.int64), -1)
+
+    return _per_chunk(column, last)
