@@ -80,3 +80,28 @@ def readme_section(heading: str) -> str:
     start = text.index("\n## " + heading)
     end = text.find("\n## ", start + 1)
     return text[start : end if end != -1 else len(text)]
+
+
+# ------------------------------------------------------------------ parallel conversion (issue 9)
+def write_mixed_jsonl(path: Path, rows: int, *, seed: int = 7, extra=None) -> None:
+    """Generated Alpaca rows (benchmarks/generate.py: duplicates, NFD/whitespace variants) plus the
+    awkward lines: bad JSON, a blank line, a number, escapes with an id, an empty-once-normalised
+    instruction, invalid UTF-8. ``extra(n, record)`` may add fields to each generated record."""
+    import sys
+
+    import orjson
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the benchmarks package
+    from benchmarks.generate import alpaca_records
+
+    records = list(alpaca_records(rows, seed=seed))
+    if extra is not None:
+        records = [dict(rec, **extra(n, rec)) for n, rec in enumerate(records)]
+    lines = [orjson.dumps(rec) for rec in records]
+    lines[10] = b'{"instruction": "broken'  # bad JSON
+    lines[20] = b""  # blank line: no record index
+    lines[30] = b'{"instruction": "q", "output": 42}'  # number: the chunk falls back to record by record
+    lines[40] = b'{"id": "k1", "instruction": "\\u1100\\u1161 \\ud55c", "output": "a\\r\\nb"}'  # escapes, id
+    lines[50] = b'{"instruction": "   ", "output": "x"}'  # empty once normalised
+    lines[2500] = b'{"instruction": "x", "output": "\xff\xfe"}'  # invalid UTF-8
+    path.write_bytes(b"\n".join(lines) + b"\n")

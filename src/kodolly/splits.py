@@ -7,6 +7,10 @@ dataset never moves an existing row to another split, and two runs over the same
 
 The split step runs after every filter and never rejects: it sets ``row["split"]``. A run
 without split settings writes ``"train"`` for every row.
+
+The split of a row depends on that row alone (``stateless``); ``apply_table`` sets the ``split``
+column of an Arrow table of rows and returns ``(verdicts, table)``, as :mod:`kodolly.parallel` expects
+of a step that sets a column.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any, Mapping
 import xxhash
 
 from .errors import ConfigError
-from .rows import SPLITS
+from .rows import SPLIT_FIELD, SPLITS
 
 _SCALE = float(2**64)
 
@@ -73,6 +77,7 @@ class Splitter:
     """The split step: sets ``row["split"]``; through the filter seam it keeps every row."""
 
     name = "split"
+    stateless = True
 
     def __init__(self, ratios: str | Mapping[str, Any] | None = None) -> None:
         self.ratios = parse_ratios(ratios)
@@ -99,3 +104,17 @@ class Splitter:
             for row in rows:
                 row["split"] = split_of(row["id"], bounds)
         return [None] * len(rows)
+
+    def apply_table(self, table: Any) -> tuple[list[str | None], Any]:
+        import pyarrow as pa
+
+        n = len(table)
+        if self._only is not None:
+            column = pa.repeat(pa.scalar(self._only, pa.string()), n)
+        else:
+            bounds = self._bounds
+            column = pa.array([split_of(rid, bounds) for rid in table.column("id").to_pylist()], pa.string())
+        field = pa.field(SPLIT_FIELD, pa.string(), nullable=False)
+        at = table.schema.get_field_index(SPLIT_FIELD)
+        table = table.set_column(at, field, column) if at >= 0 else table.append_column(field, column)
+        return [None] * n, table

@@ -14,27 +14,17 @@ import kodolly
 from kodolly import parallel
 from kodolly.cli import cli
 
+from kodolly.filters import DedupFilter
+from support import write_mixed_jsonl
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the benchmarks package
-from benchmarks.filters import ExactDedup  # noqa: E402
 from benchmarks.generate import alpaca_records  # noqa: E402
-
-
-def _write_mixed(path: Path, rows: int) -> None:
-    """Generated rows (with duplicates and NFD/whitespace variants) plus the awkward cases."""
-    lines = [orjson.dumps(rec) for rec in alpaca_records(rows, seed=7)]
-    lines[10] = b'{"instruction": "broken'  # bad JSON
-    lines[20] = b""  # blank line: no record index
-    lines[30] = b'{"instruction": "q", "output": 42}'  # number: the chunk falls back to record by record
-    lines[40] = b'{"id": "k1", "instruction": "\\u1100\\u1161 \\ud55c", "output": "a\\r\\nb"}'  # escapes, id
-    lines[50] = b'{"instruction": "   ", "output": "x"}'  # empty once normalised
-    lines[2500] = b'{"instruction": "x", "output": "\xff\xfe"}'  # invalid UTF-8
-    path.write_bytes(b"\n".join(lines) + b"\n")
 
 
 @pytest.fixture
 def mixed_jsonl(tmp_path: Path) -> Path:
     path = tmp_path / "mixed.jsonl"
-    _write_mixed(path, 3000)
+    write_mixed_jsonl(path, 3000)
     return path
 
 
@@ -66,7 +56,7 @@ class Boom:
 def _run(src: Path, out: Path, workers: int, batch_size: int = 500):
     from kodolly.pipeline import run
 
-    return run([src], "alpaca", out, filters=[ExactDedup()], workers=workers, batch_size=batch_size)
+    return run([src], "alpaca", out, filters=[DedupFilter()], workers=workers, batch_size=batch_size)
 
 
 def test_one_and_two_workers_write_the_same_bytes(mixed_jsonl, tmp_path, monkeypatch):
@@ -106,7 +96,7 @@ def test_several_inputs_and_formats_in_one_run(mixed_jsonl, tmp_path, monkeypatc
     outs = []
     for workers in (1, 2):
         out = tmp_path / f"w{workers}.parquet"
-        kodolly.convert([mixed_jsonl, array, mixed_jsonl], "alpaca", out, filters=[ExactDedup()], workers=workers)
+        kodolly.convert([mixed_jsonl, array, mixed_jsonl], "alpaca", out, filters=[DedupFilter()], workers=workers)
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
 
@@ -128,7 +118,7 @@ def test_plain_filters_run_in_the_main_process(mixed_jsonl, tmp_path, monkeypatc
 
 def test_a_failing_worker_is_reported(tmp_path, monkeypatch):
     src = tmp_path / "x.jsonl"
-    _write_mixed(src, 3000)
+    write_mixed_jsonl(src, 3000)
 
 
     monkeypatch.setattr(parallel.jsonl, "CHUNK_BYTES", 200_000)
@@ -180,7 +170,7 @@ def test_a_table_filter_after_dedup_changes_rows_the_same_way(mixed_jsonl, tmp_p
         out = tmp_path / f"t{workers}.parquet"
         from kodolly.pipeline import run
 
-        run([mixed_jsonl], "alpaca", out, filters=[ExactDedup(), Tag()], workers=workers, batch_size=300)
+        run([mixed_jsonl], "alpaca", out, filters=[DedupFilter(), Tag()], workers=workers, batch_size=300)
         _written.append((out.read_bytes(), (tmp_path / f"t{workers}.rejects.jsonl").read_bytes()))
     assert _written[0] == _written[1]
     domains = set(pq.read_table(tmp_path / "t2.parquet").column("domain").to_pylist())
@@ -200,7 +190,7 @@ def test_dolly_fast_path_matches_the_record_path(tmp_path, monkeypatch):
     outs = []
     for workers in (1, 2):
         out = tmp_path / f"d{workers}.parquet"
-        result = kodolly.convert(src, "dolly", out, filters=[ExactDedup()], workers=workers)
+        result = kodolly.convert(src, "dolly", out, filters=[DedupFilter()], workers=workers)
         outs.append((out.read_bytes(), (tmp_path / f"d{workers}.rejects.jsonl").read_bytes(), result.tally.as_dict()))
     assert outs[0] == outs[1]
     assert outs[1][2]["by_reason"]["bad_value:category"] == 1
@@ -220,6 +210,6 @@ def test_gzipped_and_zipped_jsonl_chunks_are_sent_to_the_workers(mixed_jsonl, tm
     outs = []
     for workers in (1, 2):
         out = tmp_path / f"g{workers}.parquet"
-        result = kodolly.convert([gz, zp], "alpaca", out, filters=[ExactDedup()], workers=workers)
+        result = kodolly.convert([gz, zp], "alpaca", out, filters=[DedupFilter()], workers=workers)
         outs.append((out.read_bytes(), (tmp_path / f"g{workers}.rejects.jsonl").read_bytes(), result.manifest_data["inputs"]))
     assert outs[0] == outs[1]

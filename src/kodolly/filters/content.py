@@ -13,6 +13,12 @@ Checks run cheapest first and the first failing check names the reason:
    (:func:`kodolly.normalize.hangul_share`) is below the bound; an empty field is not checked
 
 Bounds are given per field, e.g. ``{"response": 2}``; a bare number applies to ``response``.
+
+The verdict depends on the row alone (``stateless``): parallel runs apply it in the worker
+processes. ``apply_table`` gives the same verdicts for an Arrow table of rows: the emptiness,
+LFS-pointer, exact-echo and length checks are vectorised (Arrow's lengths count code points, as
+``len`` does); the echo-up-to-whitespace check (only for rows whose first and last characters match)
+and the Hangul share run per row in Python, on the rows still undecided.
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ def parse_bounds(value: Any, *, allowed: tuple[str, ...], what: str, integer: bo
 
 class ContentFilter:
     name = "content"
+    stateless = True
 
     def __init__(
         self,
@@ -105,6 +112,70 @@ class ContentFilter:
 
     def apply(self, rows: list[dict[str, Any]]) -> list[str | None]:
         return [self.check(row) for row in rows]
+
+    def apply_table(self, table: Any) -> list[str | None]:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n = len(table)
+        out: list[str | None] = [None] * n
+        if not n:
+            return out
+        undecided = np.ones(n, dtype=bool)
+
+        def mark(mask: Any, reason: str) -> None:  # the first failing check names the reason
+            hits = np.asarray(mask, dtype=bool) & undecided
+            for i in np.flatnonzero(hits).tolist():
+                out[i] = reason
+            undecided[hits] = False
+
+        def boolean(array: Any) -> Any:
+            return array.fill_null(False).to_numpy(zero_copy_only=False)
+
+        instruction, context, response = (table.column(k) for k in ("instruction", "context", "response"))
+        mark(_byte_lengths(instruction) == 0, "content_empty_instruction")
+        mark(_byte_lengths(response) == 0, "content_empty_response")
+        if self.lfs_pointers and undecided.any():
+            lfs = boolean(pc.starts_with(response, LFS_PREFIX))
+            lfs |= boolean(pc.starts_with(instruction, LFS_PREFIX))
+            lfs |= boolean(pc.starts_with(context, LFS_PREFIX))
+            mark(lfs, "content_lfs_pointer")
+        if self.echo and undecided.any():
+            echo = boolean(pc.equal(response, instruction))
+            # rows that may be equal up to whitespace: same first character and same last byte (a
+            # superset of "same last character"); Python decides those as check() does
+            first = boolean(pc.equal(pc.utf8_slice_codeunits(response, 0, 1), pc.utf8_slice_codeunits(instruction, 0, 1)))
+            maybe = np.flatnonzero(first & (_last_bytes(response) == _last_bytes(instruction)) & ~echo & undecided)
+            if len(maybe):
+                idx = pa.array(maybe)
+                for i, a, b in zip(maybe.tolist(), response.take(idx).to_pylist(), instruction.take(idx).to_pylist()):
+                    if a[0] == b[0] and a[-1] == b[-1] and "".join(a.split()) == "".join(b.split()):
+                        echo[i] = True
+            mark(echo, "content_response_equals_instruction")
+        if not (self._short or self._long or self._hangul) or not undecided.any():
+            return out
+        lengths = {k: pc.utf8_length(col).to_numpy(zero_copy_only=False) for k, col in
+                   (("instruction", instruction), ("context", context), ("response", response))}
+        if (self._short or self._long) and undecided.any():
+            lengths["total"] = lengths["instruction"] + lengths["context"] + lengths["response"]
+            for key, bound, reason in self._short:
+                mark(lengths[key] < bound, reason)
+            for key, bound, reason in self._long:
+                mark(lengths[key] > bound, reason)
+        for key, bound, reason in self._hangul:
+            if not undecided.any():
+                break
+            todo = np.flatnonzero(undecided & (lengths[key] > 0))
+            if not len(todo):
+                continue
+            texts = table.column(key).take(pa.array(todo)).to_pylist()
+            low = np.zeros(n, dtype=bool)
+            for i, text in zip(todo.tolist(), texts):
+                if hangul_share(text) < bound:
+                    low[i] = True
+            mark(low, reason)
+        return out
 
     def check(self, row: dict[str, Any]) -> str | None:
         instruction, response = row["instruction"], row["response"]
@@ -143,3 +214,34 @@ class ContentFilter:
             if text and hangul_share(text) < bound:
                 return reason
         return None
+
+
+def _per_chunk(column: Any, fn: Any) -> Any:
+    """``fn(offsets, data)`` over each chunk of a string column (numpy offsets (n + 1) and data
+    bytes), concatenated: no copy of the texts, which ``combine_chunks`` would make."""
+    import numpy as np
+
+    parts = []
+    for array in getattr(column, "chunks", [column]):
+        buffers = array.buffers()
+        offsets = np.frombuffer(buffers[1], dtype=np.int32)[array.offset : array.offset + len(array) + 1]
+        data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
+        parts.append(fn(offsets.astype(np.int64), data))
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def _byte_lengths(column: Any) -> Any:
+    return _per_chunk(column, lambda offsets, data: offsets[1:] - offsets[:-1])
+
+
+def _last_bytes(column: Any) -> Any:
+    """The last byte of each value (-1 for an empty value)."""
+    import numpy as np
+
+    def last(offsets: Any, data: Any) -> Any:
+        ends = offsets[1:]
+        if not len(data):
+            return np.full(len(ends), -1, np.int64)
+        return np.where(ends > offsets[:-1], data[np.maximum(ends - 1, 0)].astype(np.int64), -1)
+
+    return _per_chunk(column, last)

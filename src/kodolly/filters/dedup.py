@@ -16,12 +16,19 @@ for a million distinct rows, see the README section).
 The state lives in the filter object, so one filter used for several inputs and sources of a run
 dedups across all of them; the order of inputs and records decides which copy is first, so the
 same inputs in the same order give the same output.
+
+Parallel runs (:mod:`kodolly.parallel`): :meth:`DedupFilter.prepare` (rows) and
+:meth:`DedupFilter.prepare_table` (an Arrow table) compute ``(digest, id)`` per row — pure, so they
+run in the worker processes — and :meth:`DedupFilter.decide` looks the digests up in input order in
+the main process. ``apply(rows)`` is ``decide(prepare(rows))``. A pickled filter (as sent to a
+worker) carries no state: workers only prepare.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable
 
+import numpy as np
 import xxhash
 
 from ..errors import ConfigError
@@ -64,28 +71,48 @@ class DedupFilter:
         """How many distinct keys have been seen."""
         return len(self._seen)
 
-    def apply(self, rows: list[dict[str, Any]]) -> list[str | None]:
-        seen = self._seen
+    def __getstate__(self) -> dict[str, Any]:  # workers only prepare: they never need the state
+        return {"key": self.key, "_seen": {}}
+
+    def prepare(self, rows: list[dict[str, Any]]) -> list[tuple[bytes, str]]:
+        """``(xxh3-128 of the key, id)`` per row; pure, so it may run in a worker process."""
         digest = xxhash.xxh3_128_digest
+        if self.key == DEFAULT_KEY:
+            return [
+                (digest(f"{r['instruction']}\x1f{r['context']}\x1f{r['response']}".encode("utf-8", "surrogatepass")), r["id"])
+                for r in rows
+            ]
         key = self.key
+        return [(digest(SEPARATOR.join([r[name] for name in key]).encode("utf-8", "surrogatepass")), r["id"]) for r in rows]
+
+    def prepare_table(self, table: Any) -> list[tuple[bytes, str]]:
+        """:meth:`prepare` for an Arrow table of rows (the key columns joined by Arrow, hashed from its buffer)."""
+        import pyarrow.compute as pc
+
+        columns = [table.column(name) for name in self.key]
+        joined = (pc.binary_join_element_wise(*columns, SEPARATOR) if len(columns) > 1 else columns[0]).combine_chunks()
+        if joined.null_count:  # not in rows the pipeline makes (the key fields are never null)
+            raise ValueError("dedup: a key field is null")
+        buffers = joined.buffers()
+        offsets = np.frombuffer(buffers[1], dtype=np.int32)[joined.offset : joined.offset + len(joined) + 1].tolist()
+        data = memoryview(buffers[2]) if buffers[2] is not None else memoryview(b"")
+        digest = xxhash.xxh3_128_digest
+        ids = table.column("id").to_pylist()
+        return [(digest(data[offsets[i] : offsets[i + 1]]), ids[i]) for i in range(len(joined))]
+
+    def decide(self, prepared: list[tuple[bytes, str]]) -> list[str | None]:
+        """Look the prepared keys up in order: the first of a key is kept, later ones are duplicates."""
+        seen = self._seen
         out: list[str | None] = []
         append = out.append
-        if key == DEFAULT_KEY:
-            for row in rows:
-                h = digest(f"{row['instruction']}\x1f{row['context']}\x1f{row['response']}".encode("utf-8", "surrogatepass"))
-                first = seen.get(h)
-                if first is None:
-                    seen[h] = row["id"]
-                    append(None)
-                else:
-                    append("duplicate_of:" + first)
-            return out
-        for row in rows:
-            h = digest(SEPARATOR.join([row[name] for name in key]).encode("utf-8", "surrogatepass"))
+        for h, rid in prepared:
             first = seen.get(h)
             if first is None:
-                seen[h] = row["id"]
+                seen[h] = rid
                 append(None)
             else:
                 append("duplicate_of:" + first)
         return out
+
+    def apply(self, rows: list[dict[str, Any]]) -> list[str | None]:
+        return self.decide(self.prepare(rows))

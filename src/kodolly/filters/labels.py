@@ -5,6 +5,9 @@ pipeline; the user's list is normalised here the same way (``normalize_text``), 
 NFD ``"보건"`` typed on macOS match ``"보건"``. Reasons: ``<field>_excluded`` (the value is in the
 exclude list) and ``<field>_not_included`` (an include list is given and the value is not in it; an
 empty value is not in any include list).
+
+The verdict depends on the row alone (``stateless``): parallel runs apply it in the worker
+processes, ``apply_table`` on an Arrow table of rows.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ def split_list(values: str | Iterable[str] | None) -> list[str]:
 
 
 class LabelFilter:
+    stateless = True
+
     def __init__(self, field: str, *, include: str | Iterable[str] | None = None, exclude: str | Iterable[str] | None = None) -> None:
         if field not in LABEL_FIELDS:
             raise ConfigError(f"label filter: field must be one of {', '.join(LABEL_FIELDS)}, not {field!r}")
@@ -62,4 +67,21 @@ class LabelFilter:
                 append(not_included)
             else:
                 append(None)
+        return out
+
+    def apply_table(self, table: Any) -> list[str | None]:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        values = table.column(self.field)
+        out: list[str | None] = [None] * len(values)
+        if self.include:
+            inside = pc.is_in(values, value_set=pa.array(self.include, pa.string())).fill_null(False)
+            for i in np.flatnonzero(~inside.to_numpy(zero_copy_only=False)).tolist():
+                out[i] = self._not_included
+        if self.exclude:
+            outside = pc.is_in(values, value_set=pa.array(self.exclude, pa.string())).fill_null(False)
+            for i in np.flatnonzero(outside.to_numpy(zero_copy_only=False)).tolist():
+                out[i] = self._excluded  # excluded wins over not included, as in apply
         return out

@@ -2,6 +2,9 @@
 
 Rows without a score (``None``, NaN, or text that is not a number) are dropped as ``no_score``
 unless ``keep_unscored``; a score a converter left as text (``"45"``) is compared as a number.
+
+The verdict depends on the row alone (``stateless``), so parallel runs apply it in the worker
+processes; ``apply_table`` gives the same verdicts for an Arrow table of rows (``score`` float64).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from ..errors import ConfigError
 
 class ScoreFilter:
     name = "score"
+    stateless = True
 
     def __init__(self, min_score: float, *, keep_unscored: bool = False) -> None:
         try:
@@ -41,6 +45,27 @@ class ScoreFilter:
                 append(None)
             else:
                 append("score_below")
+        return out
+
+
+    def apply_table(self, table: Any) -> list[str | None]:
+        import numpy as np
+        import pyarrow as pa
+
+        column = table.column("score")
+        if not pa.types.is_floating(column.type) and not pa.types.is_integer(column.type):
+            return self.apply([{"score": v} for v in column.to_pylist()])
+        scores = column.to_numpy().astype(np.float64)  # nulls come back as NaN
+        out: list[str | None] = [None] * len(scores)
+        unscored = None if self.keep_unscored else "no_score"
+        with np.errstate(invalid="ignore"):
+            below = ~(scores > self.min_score)
+        nan = np.isnan(scores)
+        for i in np.flatnonzero(below & ~nan).tolist():
+            out[i] = "score_below"
+        if unscored is not None:
+            for i in np.flatnonzero(nan).tolist():
+                out[i] = unscored
         return out
 
 
