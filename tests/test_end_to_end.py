@@ -13,6 +13,7 @@ Every step's counts are checked against the previous one: nothing is lost on the
 from __future__ import annotations
 
 import json
+import re
 
 import pyarrow.parquet as pq
 import pytest
@@ -89,8 +90,12 @@ def test_raw_zips_to_tuned_adapter(tmp_path, openai_server, one_thread):
         "--retry-base-delay", "0.01", "--no-progress",
     )
     assert "tally OK: read 12 = written 12 + rejected 0" in out.output
-    # 9 distinct answers: a Hansol answer is shared by the two phrasings of its question, and is translated once
-    assert "requests 9, cache hits 0, retries 0" in out.output
+    # 9 distinct answers: a Hansol answer is shared by the two phrasings of its question, and is translated once.
+    # Whether a repeat is met while its first copy is in flight (deduped) or after it was cached (a cache hit)
+    # depends on thread timing, so only the requests and retries are pinned here.
+    report = re.search(r"requests (\d+), cache hits (\d+), retries (\d+)", out.output)
+    assert report is not None, out.output
+    assert (int(report.group(1)), int(report.group(3))) == (9, 0)
     assert sum(openai_server.chat_counts.values()) == 9 == len({r["response"] for r in rows})
     dpo_rows = pq.read_table(pairs).to_pylist()
     assert [r["id"] for r in dpo_rows] == [r["id"] for r in rows]
