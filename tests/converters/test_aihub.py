@@ -140,6 +140,8 @@ def test_whole_tree_to_parquet_with_tally_and_manifest(tmp_path):
     ("record", "reason"),
     [
         ({"question": "질문?", "answer01": {"ranking": "first", "contents": "답"}}, "bad_value:ranking"),
+        ({"question": "질문?", "answer01": {"ranking": 0, "contents": "답"}}, "bad_value:ranking"),  # 1 = best
+        ({"question": "질문?", "answer01": {"ranking": "-2", "contents": "답"}}, "bad_value:ranking"),
         ({"question": "질문?", "answer01": {"ranking": 1, "contents": ""}, "answer02": None}, "no_answer"),
         ({"question": "질문?", "answer01": "답"}, "bad_type:answer01"),
         ([1, 2], "bad_type:record"),

@@ -107,3 +107,17 @@ def text_field(record: Mapping[str, Any], key: str, *, required: bool = True) ->
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     return Reject(f"bad_type:{key}", f"expected text, got {type(value).__name__}")
+
+
+def int_value(value: Any) -> int | None:
+    """A whole number from a record field (ints, whole floats and digit strings like ``"12"`` or ``"-3"``
+    accepted, as spreadsheets and hand-made files store them), else ``None``; booleans are not numbers."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None

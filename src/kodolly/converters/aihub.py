@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 from ..io.readers import Location
 from ..normalize import normalize_text
-from . import Context, Converter, Reject
+from . import Context, Converter, Reject, int_value
 
 _RANKED_KEY = re.compile(r"answer\d+")
 
@@ -52,16 +52,6 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
     yield from _layout("aihub-sft")(record, loc, ctx)
 
 
-def _rank(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
 
 
 def _rm(record: dict[str, Any], keys: list[str], loc: Location, ctx: Context) -> dict[str, Any] | Reject:
@@ -77,8 +67,8 @@ def _rm(record: dict[str, Any], keys: list[str], loc: Location, ctx: Context) ->
             continue
         if not isinstance(text, str):
             return Reject(f"bad_type:{key}.contents", f"expected text, got {type(text).__name__}")
-        rank = _rank(answer.get("ranking"))
-        if rank is None:
+        rank = int_value(answer.get("ranking"))
+        if rank is None or rank < 1:  # 1 = best
             return Reject("bad_value:ranking", f"{key}.ranking = {answer.get('ranking')!r} is not a rank")
         answers.append((rank, key, normalize_text(text)))
     if not answers:

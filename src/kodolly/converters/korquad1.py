@@ -30,7 +30,7 @@ from typing import Any, Iterator
 from ..io.readers import Location
 from ..normalize import normalize_text
 from ..rows import make_row
-from . import Context, Converter, Reject, text_field
+from . import Context, Converter, Reject, int_value, text_field
 
 LICENSE = "CC BY-ND 2.0 KR"
 
@@ -51,15 +51,7 @@ def title_meta(title: Any) -> dict[str, Any]:
 
 def as_offset(value: Any) -> int | None:
     """An ``answer_start`` as an int (numbers stored as text or floats accepted), else ``None``."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return None
+    return int_value(value)
 
 
 def nearest_occurrence(haystack: str, needle: str, start: int | None) -> int:
