@@ -83,8 +83,7 @@ def process(
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Iterator[Batch]:
     """Stream batches of kept rows and rejects. Items read are counted into ``tally``."""
-    if category is not None and category not in DOLLY_CATEGORIES:
-        raise ConfigError(f"--category {category!r} is not a Dolly task type: {', '.join(sorted(DOLLY_CATEGORIES))}")
+    check_category(category)
     ctx = converter.context(options)
     source = converter.name
     counts = tally.source(source)
@@ -135,6 +134,12 @@ def process(
         for item, loc in converter.finish(ctx):
             take(item, loc, None)
     yield flush()
+
+
+def check_category(category: str | None) -> None:
+    """A category override must be a Dolly task type."""
+    if category is not None and category not in DOLLY_CATEGORIES:
+        raise ConfigError(f"--category {category!r} is not a Dolly task type: {', '.join(sorted(DOLLY_CATEGORIES))}")
 
 
 def _normalise_and_check(row: dict[str, Any], category: str | None) -> str | None:

@@ -163,16 +163,18 @@ def _read_jsonl(stream: BinaryIO, encoding: str, name: str) -> Iterator[tuple[An
             continue
         loc = Location(name, index, line_no)
         index += 1
-        try:
-            record = orjson.loads(raw) if utf8 else orjson.loads(raw.decode(encoding))
-        except UnicodeDecodeError as exc:
-            yield BadRecord("bad_encoding", _line_text(raw, encoding).rstrip("\r\n"), str(exc)), loc
-            continue
-        except orjson.JSONDecodeError as exc:
-            reason = "bad_encoding" if "UTF-8" in str(exc) else "bad_json"
-            yield BadRecord(reason, _line_text(raw, encoding).rstrip("\r\n"), str(exc)), loc
-            continue
-        yield record, loc
+        yield parse_jsonl_line(raw, encoding, utf8), loc
+
+
+def parse_jsonl_line(raw: bytes, encoding: str, utf8: bool) -> Any:
+    """One JSON Lines line as its record, or the :class:`BadRecord` that says why it is not one."""
+    try:
+        return orjson.loads(raw) if utf8 else orjson.loads(raw.decode(encoding))
+    except UnicodeDecodeError as exc:
+        return BadRecord("bad_encoding", _line_text(raw, encoding).rstrip("\r\n"), str(exc))
+    except orjson.JSONDecodeError as exc:
+        reason = "bad_encoding" if "UTF-8" in str(exc) else "bad_json"
+        return BadRecord(reason, _line_text(raw, encoding).rstrip("\r\n"), str(exc))
 
 
 

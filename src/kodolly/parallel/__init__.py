@@ -46,11 +46,9 @@ import pickle
 from typing import Any, Iterator, Mapping, Sequence
 
 from ..converters import Converter
-from ..errors import ConfigError
 from ..io.readers import SNIFF_BYTES, detect_encoding, read_records
 from ..io.sources import Input
-from ..pipeline import Batch, Filter
-from ..rows import DOLLY_CATEGORIES
+from ..pipeline import Batch, Filter, check_category
 from ..tally import Tally
 from .batcher import Batcher, TableBatch
 from .chunks import Chunk, convert_records
@@ -85,8 +83,7 @@ def process(
     workers: int,
 ) -> Iterator[Batch | TableBatch]:
     """Like :func:`kodolly.pipeline.process`, with ``workers`` processes converting JSONL chunks."""
-    if category is not None and category not in DOLLY_CATEGORIES:
-        raise ConfigError(f"--category {category!r} is not a Dolly task type: {', '.join(sorted(DOLLY_CATEGORIES))}")
+    check_category(category)
     ctx = converter.context(options)
     plan = Plan.of(filters)
     counts = tally.source(converter.name)

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 import numpy as np
 import orjson
 
-from ..io.readers import BadRecord, Location, _line_text, _looks_like_jsonl
+from ..io.readers import Location, _looks_like_jsonl, parse_jsonl_line
 from ..io.sources import Input
 
 CHUNK_BYTES = 8 << 20
@@ -66,15 +66,7 @@ def iter_jsonl_chunk(data: bytes, name: str, encoding: str, line_no: int, index:
             record = loads(raw) if utf8 else loads(raw.decode(encoding))
         except (UnicodeDecodeError, orjson.JSONDecodeError):
             full = raw + b"\n" if k < last else raw  # the sequential reader sees the line with its newline
-            try:
-                record = loads(full) if utf8 else loads(full.decode(encoding))
-            except UnicodeDecodeError as exc:
-                yield BadRecord("bad_encoding", _line_text(full, encoding).rstrip("\r\n"), str(exc)), loc
-                continue
-            except orjson.JSONDecodeError as exc:
-                reason = "bad_encoding" if "UTF-8" in str(exc) else "bad_json"
-                yield BadRecord(reason, _line_text(full, encoding).rstrip("\r\n"), str(exc)), loc
-                continue
+            record = parse_jsonl_line(full, encoding, utf8)
         yield record, loc
 
 

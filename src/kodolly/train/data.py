@@ -170,6 +170,18 @@ def _split_of(row: dict[str, Any]) -> str:
     return "train" if split in (None, "") else str(split)
 
 
+def _route(row: dict[str, Any], report: "DataReport") -> str | None:
+    """``train`` or ``validation`` for a row, or ``None`` (counted in the report) for test and unknown splits."""
+    split = _split_of(row)
+    if split == "test":
+        report.test_ignored += 1
+        return None
+    if split not in ("train", "validation"):
+        report.skip(f"unknown_split:{split}")
+        return None
+    return split
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
@@ -185,12 +197,8 @@ def sft_examples(rows: list[dict[str, Any]], renderer: PromptRenderer, *, answer
     train: list[dict] = []
     validation: list[dict] = []
     for row in rows:
-        split = _split_of(row)
-        if split == "test":
-            report.test_ignored += 1
-            continue
-        if split not in ("train", "validation"):
-            report.skip(f"unknown_split:{split}")
+        split = _route(row, report)
+        if split is None:
             continue
         instruction, response = _text(row.get("instruction")), _text(row.get("response"))
         if not instruction.strip() or not response.strip():
@@ -246,12 +254,8 @@ def dpo_examples(rows: list[dict[str, Any]], renderer: PromptRenderer, *, answer
     validation: list[dict] = []
     layout = dpo_layout(set(rows[0])) if rows else "dolly"
     for row in rows:
-        split = _split_of(row)
-        if split == "test":
-            report.test_ignored += 1
-            continue
-        if split not in ("train", "validation"):
-            report.skip(f"unknown_split:{split}")
+        split = _route(row, report)
+        if split is None:
             continue
         if layout == "dolly":
             instruction = _text(row.get("instruction"))
