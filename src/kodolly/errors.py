@@ -5,6 +5,7 @@
     KodollyError                   run-level problem: the run stops with one clear line
     ├── InputError                 an input cannot be read at all (missing, unreadable archive, ...)
     │   └── LfsPointerError        a Git-LFS pointer file stands where the data should be
+    ├── OutputError                an output cannot be written (disk full, ...) or is in use by another run
     ├── UnknownConverterError      no converter by that name (the message lists the known ones)
     ├── ConfigError                a bad option, layout or config file
     ├── MissingExtraError          an optional dependency is not installed (names the extra)
@@ -37,6 +38,11 @@ class LfsPointerError(InputError):
             "Fetch the real file first (git lfs pull, or download it from the dataset page)."
         )
         self.path = path
+
+
+class OutputError(KodollyError):
+    """An output cannot be written (the message names the file: disk full, no permission, ...), or
+    another run is writing the same output."""
 
 
 class UnknownConverterError(KodollyError):

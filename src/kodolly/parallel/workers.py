@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 import pyarrow as pa
 
+from .. import procs
 from ..converters import Converter
 from ..errors import KodollyError
 from .chunks import Chunk, convert_records
@@ -51,7 +52,8 @@ def run_task(task: dict[str, Any], conv: Converter, ctx: Any, category: str | No
     return convert_records(records, task["name"], conv, ctx, category, plan)
 
 
-def _worker_main(setup_bytes: bytes, tasks: Any, results: Any, spool: str) -> None:
+def _worker_main(setup_bytes: bytes, tasks: Any, results: Any, spool: str, parent_pid: int) -> None:
+    procs.init_worker(parent_pid)  # die with the parent (even on SIGKILL); leave Ctrl-C to the parent
     try:
         setup: Setup = pickle.loads(setup_bytes)
         conv = setup.converter
@@ -81,14 +83,11 @@ class Pool:
         # fork: no re-import of the caller's __main__ (a script without a main guard works) and no
         # start-up cost. The parquet writer starts its thread lazily, after the workers exist.
         mp = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-        import tempfile
-
-        shm = "/dev/shm"
-        self.spool = tempfile.mkdtemp(prefix="kodolly-", dir=shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None)
+        self.spool = procs.spool_dir()  # also removes the spools of killed runs
         self.tasks = [mp.Queue() for _ in range(n)]
         self.results = [mp.Queue(maxsize=3) for _ in range(n)]
         self.procs = [
-            mp.Process(target=_worker_main, args=(setup, self.tasks[w], self.results[w], self.spool), daemon=True, name=f"kodolly-worker-{w}")
+            mp.Process(target=_worker_main, args=(setup, self.tasks[w], self.results[w], self.spool, os.getpid()), daemon=True, name=f"kodolly-worker-{w}")
             for w in range(n)
         ]
         for proc in self.procs:
@@ -116,6 +115,9 @@ class Pool:
         return Chunk.from_wire(msg)
 
     def close(self) -> None:
+        if self.outstanding:  # stopped early (an error, Ctrl-C): workers may be blocked on a full queue
+            for proc in self.procs:
+                proc.terminate()
         for q in self.tasks:
             try:
                 q.put(None)
