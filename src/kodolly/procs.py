@@ -31,19 +31,37 @@ _SPOOL_PREFIX = "kodolly-"
 _SPOOL_NAME = re.compile(r"^kodolly-(\d+)-[A-Za-z0-9_]+$")
 
 
-def die_with_parent(parent_pid: int | None = None) -> None:
-    """Make this process die when ``parent_pid`` (default: the current parent) dies."""
+def die_with_parent(parent_pid: int | None = None, *, watchdog: bool = False) -> None:
+    """Make this process die when ``parent_pid`` (default: the current parent) dies: by the kernel's
+    parent-death signal on Linux, else (or with ``watchdog=True`` as well) by a thread polling the parent."""
     parent = os.getppid() if parent_pid is None else parent_pid
-    if not _set_pdeathsig():
+    if not _set_pdeathsig() or watchdog:
         _start_watchdog(parent)
     if os.getppid() != parent:  # the parent died before the death signal was armed
         os._exit(1)
 
 
 def init_worker(parent_pid: int | None = None) -> None:
-    """First thing in a worker process: die with the parent, leave Ctrl-C to the parent."""
+    """First thing in a worker process: die with the parent, leave Ctrl-C to the parent (workers started
+    under :func:`interrupts_blocked` cannot be hit by a Ctrl-C before this has run)."""
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+@contextlib.contextmanager
+def interrupts_blocked() -> Iterator[None]:
+    """Block SIGINT in this thread while starting worker processes: a child forked meanwhile starts with it
+    blocked (until :func:`init_worker`), and this process gets a Ctrl-C that came meanwhile afterwards."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _set_pdeathsig() -> bool:

@@ -90,8 +90,9 @@ class Pool:
             mp.Process(target=_worker_main, args=(setup, self.tasks[w], self.results[w], self.spool, os.getpid()), daemon=True, name=f"kodolly-worker-{w}")
             for w in range(n)
         ]
-        for proc in self.procs:
-            proc.start()
+        with procs.interrupts_blocked():  # a Ctrl-C meanwhile reaches this process only, after the start
+            for proc in self.procs:
+                proc.start()
         self.next = 0
         self.outstanding: deque[int] = deque()
 
