@@ -49,13 +49,13 @@ import shutil
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 
 from ..errors import ConfigError, InputError, OutputError
 from ..procs import held_signals
-from .writers import OutputPaths, describe_output, file_hash, json_bytes, naming_errors, output_paths, write_error
+from .writers import OutputPaths, describe_output, file_hash, json_bytes, naming_errors, output_paths
 
 COMMIT_STEPS = ("staged", "journal", "old-manifest-removed", "old-set-removed", "renamed-rejects", "renamed-report", "renamed-output", "manifest", "done")
 _FAULT_ENV = "KODOLLY_FAULT"
@@ -400,15 +400,4 @@ class OutputSet:
         return self._committed
 
 
-def staged_files(output: Path) -> Iterator[Path]:
-    """Temporaries of ``output``'s set that exist now (for tests and diagnostics)."""
-    paths = output_paths(output, "datasets" if output.is_dir() else None)
-    for final in (*_members(paths), paths.manifest, journal_path(paths.manifest)):
-        pattern = _temp_pattern(final.name)
-        if final.parent.is_dir():
-            for entry in os.scandir(final.parent):
-                if pattern.match(entry.name):
-                    yield Path(entry.path)
-
-
-__all__ = ["COMMIT_STEPS", "OutputSet", "SetState", "journal_path", "manifest_mismatch", "require_finished", "set_state", "staged_files", "write_error"]
+__all__ = ["COMMIT_STEPS", "OutputSet", "SetState", "journal_path", "manifest_mismatch", "require_finished", "set_state"]

@@ -10,7 +10,6 @@ a failed write (a full disk, ...) is an :class:`~kodolly.errors.OutputError` nam
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import queue
 import re
