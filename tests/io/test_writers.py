@@ -64,3 +64,23 @@ def test_output_on_a_full_disk(tmp_path, name):
     rc, err, left = run_on_full_disk(full, ["convert", str(src), "--from", "alpaca", "-o", str(full / name), "--rejects", "o/r.jsonl", "--no-progress"], tmp_path)
     assert (rc, err, left) == (1, f"kodolly: error: {full / name}: no space left on device\n", [])
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == []
+
+
+def test_a_full_spool_in_dev_shm_is_one_line_and_leaves_nothing(tmp_path):
+    """Workers hand their chunks back through /dev/shm: a tiny tmpfs there fails the first hand-over."""
+    import re
+
+    src = tmp_path / "in.jsonl"
+    with open(src, "w", encoding="utf-8") as fh:  # two 8 MiB chunks: the worker pool is used
+        for i in range(150_000):
+            fh.write(json.dumps({"instruction": f"질문 {i} " * 4, "output": f"답 {i} " * 4}, ensure_ascii=False) + "\n")
+    flags = "-m" if os.geteuid() == 0 else "-r -m"
+    cmd = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "kodolly", "convert", str(src), "--from", "alpaca", "-o", "o/out.parquet", "--workers", "2", "--no-progress"])
+    script = f"mount -t tmpfs -o size=64k kt /dev/shm || exit 99; {cmd} 2>err.txt; echo $? > rc.txt; ls -A /dev/shm > left.txt"
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    subprocess.run(["unshare", *flags.split(), "sh", "-c", script], cwd=tmp_path, env=env, check=True, timeout=120)
+    err = (tmp_path / "err.txt").read_text()
+    assert int((tmp_path / "rc.txt").read_text()) == 1
+    assert re.fullmatch(r"kodolly: error: /dev/shm/kodolly-\d+-\w+/\d+-1\.arrow: no space left on device\n", err), err
+    assert (tmp_path / "left.txt").read_text() == ""  # the spool folder is removed too
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == []

@@ -15,7 +15,8 @@ import pyarrow as pa
 
 from .. import procs
 from ..converters import Converter
-from ..errors import KodollyError
+from ..errors import KodollyError, OutputError
+from ..io.writers import write_error
 from .chunks import Chunk, convert_records
 from .columnar import convert_columnar
 from .jsonl import iter_jsonl_chunk
@@ -70,7 +71,13 @@ def _worker_main(setup_bytes: bytes, tasks: Any, results: Any, spool: str, paren
         try:
             seq += 1
             path = os.path.join(spool, f"{os.getpid()}-{seq}.arrow")
-            results.put(run_task(task, conv, ctx, setup.category, plan).to_wire(path))
+            chunk = run_task(task, conv, ctx, setup.category, plan)
+            try:
+                wire = chunk.to_wire(path)
+            except OSError as exc:  # the spool is full (/dev/shm): one line naming the file, no traceback
+                results.put(("output_error", str(write_error(path, exc))))
+                return
+            results.put(wire)
         except BaseException:
             results.put(("error", traceback.format_exc()))
             return
@@ -112,6 +119,8 @@ class Pool:
                 if not self.procs[w].is_alive():
                     raise WorkerError(f"worker {w} died (exit code {self.procs[w].exitcode})") from None
         if isinstance(msg, tuple):
+            if msg[0] == "output_error":
+                raise OutputError(msg[1])
             raise WorkerError(f"worker {w} failed:\n{msg[1]}")
         return Chunk.from_wire(msg)
 
