@@ -11,6 +11,8 @@
   one); spools of kodolly processes that no longer exist (killed runs) are removed when a new one is made.
 - :func:`held_signals` defers SIGINT and SIGTERM over a short critical section (a commit, a cleanup): the
   signal takes effect when the section ends, so it never stops halfway.
+- :func:`terminate_as_exception` (the ``kodolly`` command only) turns SIGTERM into :class:`Terminated`, so a
+  run stopped by ``kill``/``timeout``/a service manager cleans up as after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def init_worker(parent_pid: int | None = None) -> None:
     under :func:`interrupts_blocked` cannot be hit by a Ctrl-C before this has run)."""
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's terminate() ends a worker at once
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
@@ -136,3 +139,18 @@ def held_signals() -> Iterator[None]:
                 handler(signum, None)
             elif handler == signal.SIG_DFL:
                 signal.raise_signal(signum)
+
+
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM once :func:`terminate_as_exception` was called (not an
+    ``Exception``: nothing catches it by accident on its way out)."""
+
+
+def terminate_as_exception() -> None:
+    """Make SIGTERM raise :class:`Terminated` in the main thread (only there can Python install handlers)."""
+
+    def handler(_signum: int, _frame: object) -> None:
+        raise Terminated()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)

@@ -1,5 +1,5 @@
-"""The kill test: ``kodolly convert`` killed (SIGKILL) and interrupted (Ctrl-C: SIGINT to its process group)
-at many moments — at random points of a 200,000-row run (fixed seed; by time and by how much output was
+"""The kill test: ``kodolly convert`` killed (SIGKILL), interrupted (Ctrl-C: SIGINT to its process group) and
+terminated (SIGTERM) at many moments — at random points of a 200,000-row run (fixed seed; by time and by how much output was
 staged) and at every named step of the commit (``KODOLLY_FAULT``) — always over an earlier committed set.
 
 After each: whatever is final-named is the earlier set or the new one, complete and agreeing with its
@@ -162,7 +162,7 @@ def test_random_kills_and_interrupts_leave_a_whole_set_and_no_process(runs):
     rng = random.Random(18)
     trials = []
     for i in range(8):
-        sig = signal.SIGKILL if i % 2 == 0 else signal.SIGINT
+        sig = (signal.SIGKILL, signal.SIGINT, signal.SIGKILL, signal.SIGTERM)[i % 4]
         # half by time after the run has opened its output (start-up, reading, the worker pool starting),
         # half by how much of the output was staged (mid-run, up to the end)
         target = ("time", rng.uniform(0.0, 0.6)) if i < 4 else ("bytes", rng.uniform(0.1, 1.0) * full_size)
@@ -184,7 +184,7 @@ def test_random_kills_and_interrupts_leave_a_whole_set_and_no_process(runs):
                 if t["sig"] == signal.SIGINT:
                     os.killpg(t["proc"].pid, signal.SIGINT)  # what Ctrl-C in a terminal does
                 else:
-                    t["proc"].kill()
+                    t["proc"].send_signal(t["sig"])
                 t["sent"] = True
         time.sleep(0.005)
     states = []
@@ -197,12 +197,16 @@ def test_random_kills_and_interrupts_leave_a_whole_set_and_no_process(runs):
         if t["sig"] == signal.SIGINT:
             assert (rc, err) in ((130, "kodolly: interrupted\n"), (0, "")), (rc, err)
             assert hidden == [] and state in ("earlier", "new")
+        elif t["sig"] == signal.SIGTERM:  # kill PID, timeout, a service manager: cleaned up like Ctrl-C
+            assert (rc, err) in ((143, "kodolly: terminated\n"), (0, "")), (rc, err)
+            assert hidden == [] and state in ("earlier", "new")
         else:
             assert rc in (-signal.SIGKILL, 0), (rc, err)
         states.append((t["sig"].name, t["target"][0], state, t.get("workers", 0), rc))
     # the trials did hit running work: some were stopped while worker processes existed, before the commit
     assert any(s[2] == "earlier" and s[3] >= 1 for s in states), states
     assert any(s[0] == "SIGINT" and s[2] == "earlier" and s[4] == 130 for s in states), states
+    assert any(s[0] == "SIGTERM" and s[2] == "earlier" and s[4] == 143 for s in states), states
 
     # a rerun over what a SIGKILL left (its temporaries, its lock): all gone, the same bytes as a full run
     killed = next(t for t in trials if t["sig"] == signal.SIGKILL and any(n.startswith(".out.parquet.kodolly-") for n in names(t["folder"])))
