@@ -251,7 +251,7 @@ class OutputSet:
         except ImportError:  # pragma: no cover - not POSIX: no lock
             return
         while True:
-            with naming_errors(lock):
+            with naming_errors(lock.parent):  # e.g. "out: permission denied" (the folder, not the hidden lock)
                 fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
