@@ -282,9 +282,8 @@ def run(
                         bar.update(n_rows + len(batch.rejects))
             if not tally.balanced:
                 raise TallyMismatchError("tally does not add up:\n" + tally.format())
-            if writer is not None:
-                writer.close()
-            rejects.close()
+            outputs = writer.close() if writer is not None else []
+            rejects_info = rejects.close()
         except BaseException:
             if writer is not None:
                 writer.abort()
@@ -314,8 +313,8 @@ def run(
                 ],
                 filters=filters,
                 tally=tally,
-                outputs=[out.describe(paths.output, writer.rows)],
-                rejects=out.describe(paths.rejects, rejects.count),
+                outputs=[out.describe(paths.output, writer.rows, entry=outputs[0])],
+                rejects=out.describe(paths.rejects, rejects.count, entry=rejects_info),
                 output_format=paths.format,
                 dolly_only=dolly_only,
             )

@@ -202,3 +202,19 @@ def test_rejects_elsewhere_are_part_of_the_set(tmp_path):
     assert names(tmp_path / "o") == ["out.jsonl", "out.manifest.json", "out.report.json"]
     assert names(tmp_path / "r") == ["bad.jsonl"]
     assert len((tmp_path / "r" / "bad.jsonl").read_bytes().splitlines()) == 2
+
+
+def test_a_writers_description_is_taken_only_for_the_file_it_describes(tmp_path):
+    from kodolly.io.writers import RejectsWriter
+
+    paths = output_paths(tmp_path / "out.jsonl", None)
+    with OutputSet(paths) as out:
+        rejects = RejectsWriter(out.stage(paths.rejects), name=paths.rejects)
+        rejects.write({"reason": "x"})
+        entry = rejects.close()
+        assert entry["path"] == str(paths.rejects) and entry["rows"] == 1
+        assert out.describe(paths.rejects, 1, entry=entry) == entry
+        with pytest.raises(OutputError) as err:
+            out.describe(paths.rejects, 1, entry={**entry, "bytes": entry["bytes"] + 1})
+        assert str(err.value).startswith(f"{paths.rejects}: its writer described another file")
+    assert names(tmp_path) == []

@@ -254,9 +254,8 @@ def build_dpo(
         run.flush()
         if not run.tally.balanced:
             raise TallyMismatchError("tally does not add up:\n" + run.tally.format())
-        if run.writer is not None:
-            run.writer.close()
-        run.rejects.close()
+        outputs = run.writer.close() if run.writer is not None else []
+        rejects_info = run.rejects.close()
     except BaseException:
         run.abort()
         raise
@@ -269,8 +268,8 @@ def build_dpo(
         from .. import __version__
 
         try:
-            outputs = [run.out.describe(paths.output, run.writer.rows)]
-            rejects_info = run.out.describe(paths.rejects, run.rejects.count)
+            outputs = [run.out.describe(paths.output, run.writer.rows, entry=outputs[0])]
+            rejects_info = run.out.describe(paths.rejects, run.rejects.count, entry=rejects_info)
             manifest = {
                 "manifest_version": 1,
                 "kodolly_version": __version__,

@@ -20,7 +20,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..io.writers import naming_errors, save_parquet_as_datasets_folder
+from ..io.writers import describe_output, naming_errors, save_parquet_as_datasets_folder
 from ..rows import ARROW_SCHEMA
 
 LAYOUTS = ("dolly", "trl", "trl-conversational")
@@ -80,7 +80,8 @@ def make_pair(row: dict[str, Any], chosen: str, rejected: str, layout: str, sche
 class DpoWriter:
     """Writes DPO rows in ``fmt`` to ``path`` (a temporary path of the build's output set; ``name`` is the
     final path, for messages; a ``datasets`` folder is built at :meth:`close` from a parquet file written to
-    ``scratch``). :meth:`abort` closes quietly; the output set removes the temporaries."""
+    ``scratch``); :meth:`close` returns its description for the manifest. :meth:`abort` closes quietly;
+    the output set removes the temporaries."""
 
     def __init__(self, path: Path, fmt: str, schema: pa.Schema, *, name: Path | None = None, scratch: Path | None = None) -> None:
         self.path = path
@@ -108,7 +109,8 @@ class DpoWriter:
                 self._pq.write_table(pa.Table.from_pylist(rows, schema=self.schema))
         self.rows += len(rows)
 
-    def close(self) -> None:
+    def close(self) -> list[dict[str, Any]]:
+        """Finish the file or folder; returns ``[description]`` (final name, rows, bytes, hashes)."""
         with naming_errors(self.name):
             if self._fh is not None:
                 self._fh.close()
@@ -119,6 +121,7 @@ class DpoWriter:
                     save_parquet_as_datasets_folder(self._parquet_path, self.path, self.schema)
                 finally:
                     self._parquet_path.unlink(missing_ok=True)
+        return [describe_output(self.path, self.rows, name=self.name)]
 
     def abort(self) -> None:
         for closable in (self._fh, self._pq):

@@ -90,6 +90,13 @@ def _fault(step: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL if spec.endswith(":KILL") else signal.SIGINT)
 
 
+def describe_bytes(path: Path) -> int:
+    """The size a description records: the file's, or the sum of a folder's files."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
 def _signature(path: Path) -> Any:
     """What must not change between describing a staged file and committing it."""
     if path.is_dir():
@@ -321,11 +328,16 @@ class OutputSet:
         self._scratch.append(tmp)
         return tmp
 
-    def describe(self, final: Path, rows: int) -> dict[str, Any]:
-        """The manifest entry of the staged ``final`` (write and close it first)."""
+    def describe(self, final: Path, rows: int, entry: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The manifest entry of the staged ``final`` (write and close it first). ``entry``: the description
+        its writer's ``close()`` returned (taken as it is, not hashed again, once its size is checked)."""
         tmp = self._staged[Path(final)]
-        entry = describe_output(tmp, rows, name=Path(final))
-        self._seen[Path(final)] = (entry, _signature(tmp))
+        signature = _signature(tmp)
+        if entry is None:
+            entry = describe_output(tmp, rows, name=Path(final))
+        elif entry.get("path") != str(final) or entry.get("rows") != rows or describe_bytes(tmp) != entry.get("bytes"):
+            raise OutputError(f"{final}: its writer described another file ({entry.get('path')}, {entry.get('rows')} rows, {entry.get('bytes')} bytes)")
+        self._seen[Path(final)] = (entry, signature)
         return entry
 
     def write_json(self, final: Path, data: Any) -> dict[str, Any]:

@@ -140,8 +140,9 @@ class _AtomicFile:
 
 
 class RowWriter(ABC):
-    """Base: ``write`` batches of rows to ``path``, then ``close`` or ``abort`` (never raises; leaves the
-    removal of ``path`` to the caller, the output set). ``rows`` counts the rows written."""
+    """Base: ``write`` batches of rows to ``path``, then ``close`` (returns ``[description]``: the final
+    ``name``, rows, bytes and xxh3-128 of what was written, for the manifest) or ``abort`` (never raises;
+    leaves the removal of ``path`` to the caller, the output set). ``rows`` counts the rows written."""
 
     def __init__(self, path: Path, dolly_only: bool, name: Path | None = None) -> None:
         self.path = path
@@ -157,9 +158,14 @@ class RowWriter(ABC):
         """Write rows given as an Arrow table with kodolly's schema."""
         self.write(table.to_pylist())
 
-    @abstractmethod
-    def close(self) -> None:
+    def close(self) -> list[dict[str, Any]]:
         """See the class docstring."""
+        self._finish()
+        return [describe_output(self.path, self.rows, name=self.name)]
+
+    @abstractmethod
+    def _finish(self) -> None:
+        """Flush and close the file (or build the folder) at ``path``."""
 
     @abstractmethod
     def abort(self) -> None:
@@ -244,7 +250,7 @@ class ParquetRowWriter(RowWriter):
             self._queue.put(None)
             self._thread.join()
 
-    def close(self) -> None:
+    def _finish(self) -> None:
         if self._pending_rows:
             if not self._thread.is_alive():
                 self._thread.start()
@@ -299,7 +305,7 @@ class JsonlRowWriter(RowWriter):
         if len(table):
             self.write(table.to_pylist())
 
-    def close(self) -> None:
+    def _finish(self) -> None:
         with naming_errors(self.name):
             self._fh.close()
 
@@ -333,8 +339,8 @@ class DatasetsRowWriter(RowWriter):
         self._parquet.write_table(table)
         self.rows += len(table)
 
-    def close(self) -> None:
-        self._parquet.close()
+    def _finish(self) -> None:
+        self._parquet._finish()  # no description of the scratch file: only the folder is described
         try:
             with naming_errors(self.name):
                 save_parquet_as_datasets_folder(self._parquet_path, self.path, pq.read_schema(self._parquet_path))
@@ -391,10 +397,13 @@ class RejectsWriter:
             with naming_errors(self.name):
                 self._fh.write(line)
 
-    def close(self) -> None:
-        if self._fh is not None:
-            with naming_errors(self.name):
-                self._fh.close()
+    def close(self) -> dict[str, Any] | None:
+        """Close the file; its description (final ``name``, rejects, bytes, xxh3-128), or None without a file."""
+        if self._fh is None:
+            return None
+        with naming_errors(self.name):
+            self._fh.close()
+        return describe_output(self.path, self.count, name=self.name)
 
     def abort(self) -> None:
         if self._fh is not None:
