@@ -115,7 +115,7 @@ def test_max_cost_exit_code(tmp_path, server):
     prices = tmp_path / "p.json"
     prices.write_text(json.dumps({"gpt-4o-mini": {"input": 1000, "output": 1000}}))
     res = run_cli(["build-dpo", str(src), "-o", str(tmp_path / "o.jsonl"), "--base-url", server.base_url, "--cache",
-                   str(tmp_path / "c.sqlite"), "--prices", str(prices), "--max-cost", "0.2", "--concurrency", "1"], timeout=60)
+                   str(tmp_path / "c.sqlite"), "--prices", str(prices), "--max-cost", "0.2", "--max-tokens", "40", "--concurrency", "1"], timeout=60)
     assert res.returncode == 5
     assert "budget $0.2 reached" in res.stderr
     assert (tmp_path / "o.jsonl").exists()
