@@ -356,7 +356,7 @@ def _translate(reader: Inputs, opts: DpoOptions, prices: PriceTable, run: _Run, 
                 batch_failures = runner.run(items)
             except RequestFailed as exc:  # the Batch API itself (upload, create, poll) failed after all retries
                 if translator.stats.responses == 0:
-                    raise ApiUnreachableError(f"no answer from the API: {exc.detail}") from None
+                    raise ApiUnreachableError(exc.detail) from None
                 raise ApiFatalError(f"the Batch API failed: {exc.detail}") from None
             # every text has its answer in the cache or a failure now: the loop below makes no request
 
@@ -379,9 +379,9 @@ def _translate(reader: Inputs, opts: DpoOptions, prices: PriceTable, run: _Run, 
         engine.shutdown(cancel=True)
         kept = len(cache)
         cache.close()
-        where = f" at {base_url_host(opts.base_url)}" if isinstance(exc, ApiUnreachableError) else ""
+        what = f"cannot reach the API at {base_url_host(opts.base_url)} ({exc})" if isinstance(exc, ApiUnreachableError) else str(exc)
         raise type(exc)(
-            redact(f"{exc}{where} — stopped; {kept} translations are kept in the cache {cache.path}; no output was written", api_key)
+            redact(f"{what} — stopped; {kept} translations are kept in the cache {cache.path}; no output was written", api_key)
         ) from None
     except BaseException:
         engine.shutdown(cancel=True)

@@ -306,6 +306,7 @@ class Translator:
 
         def once() -> tuple[str, Usage]:
             ticket = open_ticket() if open_ticket is not None else None
+            self.stats.count(requests=1)  # counted once it is really sent (a refused reservation sends nothing)
             if self.timeout is None:
                 fut: Future = Future()
                 try:
@@ -341,7 +342,7 @@ class Translator:
             total.completion_tokens += usage.completion_tokens
             return content, usage
 
-        (content, _), attempts = self.call(once)
+        (content, _), attempts = self.call(once, count_request=False)
         return Completion(content, total, attempts)
 
     def _pool(self) -> ThreadPoolExecutor:

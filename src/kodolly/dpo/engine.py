@@ -223,7 +223,7 @@ class Engine:
             except RequestFailed as exc:
                 if exc.kind in ("connection", "timeout") and tr.stats.responses == 0:
                     self.stop.set()
-                    raise ApiUnreachableError(f"no answer from the API: {exc.detail}") from None
+                    raise ApiUnreachableError(exc.detail) from None
                 return Outcome(None, "dpo_api_error", exc.detail)
             except ApiFatalError:
                 self.stop.set()
