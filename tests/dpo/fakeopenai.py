@@ -14,6 +14,7 @@ in two JSON fields and across a line break), ``refusal``, ``echo``, ``cyrillic``
 ``server.fault_all(kind, ...)``: the next requests for *any* text fail in that order (an outage).
 ``server.full_answers = True``: every answer reports exactly its ``max_tokens`` as completion tokens (and
 ``server.count_prompt(system, text)``, when set, as prompt tokens): the worst case a budget must hold.
+``server.gate``: clear it to hold every chat answer back until it is set again.
 ``server.billed`` sums the usage of every answer the server completed, including those whose client had
 stopped waiting (``slow``): what the API would bill.
 Batch faults: ``server.batch_plan = ["partial", "ok"]`` (one entry per created batch): ``partial`` puts the
@@ -109,6 +110,8 @@ class FakeOpenAI:
         self.create_faults: list[str] = []  # "drop": the next POST /v1/batches creates the batch, then drops the answer
         self.reject_all = False  # every endpoint answers 401
         self.all_faults: deque = deque()
+        self.gate = threading.Event()  # chat answers wait while it is clear (a test holds them back)
+        self.gate.set()
         self.full_answers = False
         self.count_prompt = None
         self.billed: Counter = Counter()  # prompt_tokens / completion_tokens / answers of every completed answer
@@ -277,6 +280,7 @@ def _handler(server: FakeOpenAI):
                 server.active += 1
                 server.max_active = max(server.max_active, server.active)
             try:
+                server.gate.wait(60)
                 if server.latency:
                     time.sleep(server.latency)
             finally:
