@@ -136,15 +136,16 @@ def _closed_port():
     return port
 
 
-def test_unreachable_api_stops_and_writes_nothing(tmp_path, fast):
+@pytest.mark.parametrize("batch", [False, True])
+def test_unreachable_api_stops_and_writes_nothing(tmp_path, fast, batch):
     src = write_rows(tmp_path / "in.jsonl", korean_texts(20))
     port = _closed_port()
     with pytest.raises(ApiUnreachableError) as info:
-        build_dpo([src], tmp_path / "out.parquet", **{**fast, "base_url": f"http://127.0.0.1:{port}/v1", "max_retries": 1})
+        build_dpo([src], tmp_path / "out.parquet", batch=batch, **{**fast, "base_url": f"http://127.0.0.1:{port}/v1", "max_retries": 1})
     assert str(info.value) == (
         f"cannot reach the API at 127.0.0.1:{port} (gave up after 2 attempts; last: connection: Connection error.) — stopped; "
         f"0 translations are kept in the cache {tmp_path / 'cache.sqlite'}; no output was written")
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("cache.sqlite")) == ["in.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(("cache.sqlite", "kodolly-cache"))) == ["in.jsonl"]
 
 
 # claims: runs sharing one cache pay once --------------------------------------------------------
