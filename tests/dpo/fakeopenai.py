@@ -10,7 +10,7 @@ text containing ``substring`` fail in that order (one fault a request), then ans
 ``429`` (with Retry-After), ``500``, ``slow`` (sleep past the client timeout), ``drop`` (close the socket
 without an answer), ``malformed`` (200 with broken JSON), ``401`` (echoes the bearer key in its message,
 like OpenAI does), ``401-encoded`` / ``500-encoded`` (the key URL-encoded, ``-`` as ``%2D``), ``500-split`` (the key cut
-in two JSON fields and across a line break), ``refusal``, ``echo``, ``cyrillic``, ``empty``.
+in two JSON fields and across a line break), ``leak-key`` (a translation with the key in it), ``refusal``, ``echo``, ``cyrillic``, ``empty``.
 ``server.fault_all(kind, ...)``: the next requests for *any* text fail in that order (an outage).
 ``server.full_answers = True``: every answer reports exactly its ``max_tokens`` as completion tokens (and
 ``server.count_prompt(system, text)``, when set, as prompt tokens): the worst case a budget must hold.
@@ -317,7 +317,9 @@ def _handler(server: FakeOpenAI):
                 return
             if fault == "malformed":
                 return self._send(200, b'{"id": "chatcmpl-x", "choices": [', ctype="application/json")
+            key = self.headers.get("Authorization", "").removeprefix("Bearer ")
             answer = {
+                "leak-key": f"{server.answer(text)} (key {key.replace('-', '%2D')})",  # a translation carrying the key
                 "refusal": "I'm sorry, but I can't help with that.",
                 "echo": text,
                 "cyrillic": "Перевод этого текста",

@@ -203,3 +203,17 @@ def test_a_live_claim_is_waited_for_and_its_answer_reused(tmp_path, server, fast
     res = result["res"]
     assert [r["rejected"] for r in read_jsonl(tmp_path / "out.jsonl")] == [romanize(texts[0]), "answer of the other run", romanize(texts[2])]
     assert texts[1] not in server.chat_counts and res.report["requests"] == 2 and res.report["from_other_runs"] == 1
+
+
+def test_a_translation_carrying_the_key_is_rejected_and_scrubbed(tmp_path, server, fast, env_key):
+    texts = korean_texts(3)
+    server.fault(texts[1], "leak-key", "leak-key")
+    src = write_rows(tmp_path / "in.jsonl", texts)
+    res = build_dpo([src], tmp_path / "out.jsonl", **fast)
+    assert [r["id"] for r in read_jsonl(tmp_path / "out.jsonl")] == ["t0", "t2"]
+    rejects = read_jsonl(tmp_path / "out.rejects.jsonl")
+    assert [(r["id"], r["reason"], r["detail"]) for r in rejects] == [("t1", "dpo_translation_has_key", f"{romanize(texts[1])} (key ***)")]
+    assert server.chat_counts[texts[1]] == 2 and res.report["check_retries"] == 1
+    for p in tmp_path.iterdir():
+        if p.is_file():
+            assert env_key.replace("-", "%2D").encode() not in p.read_bytes() and env_key.encode() not in p.read_bytes()

@@ -270,7 +270,7 @@ class BatchRunner:
             self.counters.completion_tokens += usage.completion_tokens
             self.counters.cost_usd += cost
             answer = answer.strip()
-            problem = translation_problem(text, answer)
+            problem = translation_problem(text, answer, self.tr.secret)
             if problem is None:
                 self.cache.put(key, self.tr.model, answer, None, usage.prompt_tokens, usage.completion_tokens)
                 failures.pop(key, None)

@@ -221,8 +221,8 @@ def build_dpo(
         setattr(opts, k, v)
     opts.check()
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    if opts.mode == "translate" and not opts.dry_run:
-        secret = _api_key(opts)
+    secret = os.environ.get(opts.api_key_env) if opts.mode == "translate" else None
+    if secret:
         raw_log = log
         log = lambda msg: raw_log(redact(msg, secret))  # noqa: E731 - every line a server can put words in
     paths_in = [Path(p) for p in inputs]
@@ -315,7 +315,7 @@ def _setup(opts: DpoOptions, prices: PriceTable, stop: threading.Event, log: Cal
         token_param=opts.token_param,
         retry=RetryPolicy(max_retries=opts.max_retries, base_delay=opts.retry_base_delay, max_delay=opts.retry_max_delay,
                           max_retry_after=opts.max_retry_after),
-        api_key=api_key, stop_event=stop, timeout=opts.timeout, late_wait=max(0.0, opts.late_wait), notice=log,
+        api_key=os.environ.get(opts.api_key_env) or None, stop_event=stop, timeout=opts.timeout, late_wait=max(0.0, opts.late_wait), notice=log,
         concurrency=opts.concurrency,
     )
     cache = TranslationCache(opts.cache_path or default_cache_path())
@@ -328,7 +328,7 @@ def _setup(opts: DpoOptions, prices: PriceTable, stop: threading.Event, log: Cal
 def _translate(reader: Inputs, opts: DpoOptions, prices: PriceTable, run: _Run, info: dict[str, Any], report: dict[str, Any]) -> bool:
     stop = threading.Event()
     api_key, translator, cache, signature = _setup(opts, prices, stop, run.log)
-    run.scrub = lambda text: redact(text, api_key)
+    run.scrub = lambda text: redact(text, translator.secret)
     budget = Budget(opts.max_cost)
     counter = TokenCounter(opts.model)
     engine = Engine(

@@ -261,7 +261,7 @@ class Translator:
         self._params = request_params(model, temperature, max_tokens, token_param)
         self.retry = retry or RetryPolicy()
         self.stats = Stats()
-        self._secret = api_key
+        self.secret = api_key  # only to scrub it from what comes back; never sent anywhere but the client
         self._rng = random.Random(seed)
         self._stop = stop_event or threading.Event()
         self.timeout = timeout
@@ -429,11 +429,11 @@ class Translator:
         except openai.APIConnectionError as exc:
             # refused / no route: never sent; dropped after sending: the server may have done the work
             sent = type(exc.__cause__).__name__ not in ("ConnectError", "ConnectTimeout")
-            raise TransientError("connection", redact(str(exc), self._secret), maybe_billed=sent) from exc
+            raise TransientError("connection", redact(str(exc), self.secret), maybe_billed=sent) from exc
         except openai.APIStatusError as exc:
             self.stats.count(responses=1)
             status = exc.status_code
-            message = redact(_error_message(exc), self._secret)
+            message = redact(_error_message(exc), self.secret)
             if status in FATAL_STATUS:
                 raise ApiFatalError(f"the API refused the request (HTTP {status}): {message}") from None
             kind = "rate_limit" if status == 429 else f"http_{status}"

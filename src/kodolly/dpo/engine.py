@@ -231,7 +231,7 @@ class Engine:
             prompt_total += comp.usage.prompt_tokens
             completion_total += comp.usage.completion_tokens
             answer = comp.text.strip()
-            problem = translation_problem(text, answer)
+            problem = translation_problem(text, answer, tr.secret)
             if problem is None:
                 self.cache.put(key, tr.model, answer, None, prompt_total, completion_total)
                 return Outcome(answer)
