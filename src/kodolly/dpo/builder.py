@@ -7,8 +7,10 @@ requests, or the Batch API with ``batch=True``), ``ranked`` and ``existing`` (no
 Every input row ends in the output or in the rejects file with a reason (see :mod:`kodolly.dpo.checks`,
 :mod:`kodolly.dpo.pairs`, plus ``dpo_api_error`` — no answer after all retries, ``dpo_batch_failed`` — no
 result from the Batch API after the last round, ``dpo_budget_exceeded`` — not sent because of
-``max_cost``). A run the API refuses (400/401/403) stops at once: what was translated stays in the cache,
-and no output file appears under its final name.
+``max_cost``). A run the API refuses (400/401/403, :class:`ApiFatalError`) or that cannot reach it at all
+(:class:`ApiUnreachableError`: no HTTP answer ever) stops at once: what was translated stays in the cache,
+and no output file appears under its final name. Rows that got no answer although the API answered others
+are written to the rejects file, and :attr:`DpoResult.failed` counts them by reason (the CLI exits 6).
 
 Memory stays bounded whatever the input size: the input is read ``chunk_rows`` rows at a time
 (:mod:`kodolly.dpo.source`), at most ``window`` rows wait for their translation (requests run in a pool of
