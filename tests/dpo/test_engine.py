@@ -217,3 +217,25 @@ def test_a_translation_carrying_the_key_is_rejected_and_scrubbed(tmp_path, serve
     for p in tmp_path.iterdir():
         if p.is_file():
             assert env_key.replace("-", "%2D").encode() not in p.read_bytes() and env_key.encode() not in p.read_bytes()
+
+
+def test_max_cost_counts_an_attempt_that_never_answered_as_spent(tmp_path, server, fast):
+    server.full_answers = True
+    server.count_prompt = TokenCounter(MODEL).chat_prompt
+    texts = korean_texts(4)
+    server.slow_seconds = 1.2
+    server.fault(texts[0], "slow")  # lost: it may have been billed at its worst case
+    src = write_rows(tmp_path / "in.jsonl", texts)
+    w = [_worst(t, 50) for t in texts]
+    max_cost = 2 * w[0] + w[1] + w[2] + w[3] / 2  # t3 fits only if the lost attempt were forgotten
+    res = build_dpo([src], tmp_path / "out.jsonl", prices_path=_prices(tmp_path), max_cost=max_cost, max_tokens=50, concurrency=1,
+                    **{**fast, "timeout": 0.2, "late_wait": 0.1})
+    assert [r["id"] for r in read_jsonl(tmp_path / "out.jsonl")] == ["t0", "t1", "t2"]
+    assert [(r["id"], r["reason"]) for r in read_jsonl(tmp_path / "out.rejects.jsonl")] == [("t3", "dpo_budget_exceeded")]
+    assert res.report["unreported_attempts"] == 1 and res.report["cost_unreported_max_usd"] == pytest.approx(w[0])
+    assert res.report["cost_usd"] == pytest.approx(w[0] + w[1] + w[2])
+    deadline = time.time() + 10
+    while server.billed["answers"] < 4 and time.time() < deadline:
+        time.sleep(0.05)
+    billed = (server.billed["prompt_tokens"] + server.billed["completion_tokens"]) * 0.001
+    assert billed == pytest.approx(2 * w[0] + w[1] + w[2]) and billed <= max_cost

@@ -204,7 +204,7 @@ class Ticket(Protocol):
     """The cost side of one attempt (see :class:`kodolly.dpo.engine.Meter`): opened before it is sent,
     closed once with what is known of its usage."""
 
-    def close(self, usage: Usage | None, maybe_billed: bool = False, late: bool = False) -> None: ...
+    def close(self, usage: Usage | None, maybe_billed: bool = False) -> None: ...
 
 
 def make_client(api_key: str, base_url: str | None, timeout: float):
@@ -367,7 +367,7 @@ class Translator:
             elif isinstance(exc, TransientError):
                 usage, maybe_billed = exc.usage, exc.maybe_billed or exc.kind in ("timeout", "connection")
             if ticket is not None:
-                ticket.close(usage, maybe_billed, late=True)
+                ticket.close(usage, maybe_billed)
 
         fut.add_done_callback(arrived)
 

@@ -63,7 +63,7 @@ class _Ticket:
         self._closed = False
         self._lock = threading.Lock()
 
-    def close(self, usage: Usage | None, maybe_billed: bool = False, late: bool = False) -> None:
+    def close(self, usage: Usage | None, maybe_billed: bool = False) -> None:
         with self._lock:
             if self._closed:
                 return
