@@ -267,7 +267,7 @@ class Translator:
         self.timeout = timeout
         self.late_wait = late_wait
         self._notice = notice or (lambda msg: None)
-        self._notice_lock = threading.Lock()
+        self._lock = threading.Lock()
         self._concurrency = max(1, concurrency)
         self._sender: ThreadPoolExecutor | None = None
         self._late: set[Future] = set()
@@ -346,18 +346,18 @@ class Translator:
         return Completion(content, total, attempts)
 
     def _pool(self) -> ThreadPoolExecutor:
-        with self._notice_lock:
+        with self._lock:
             if self._sender is None:
                 self._sender = ThreadPoolExecutor(max_workers=2 * self._concurrency + 2, thread_name_prefix="kodolly-dpo-send")
             return self._sender
 
     def _leave_running(self, fut: Future, ticket: Ticket | None) -> None:
         """The client stopped waiting for ``fut``; its answer, if it comes, is still counted."""
-        with self._notice_lock:
+        with self._lock:
             self._late.add(fut)
 
         def arrived(f: Future) -> None:
-            with self._notice_lock:
+            with self._lock:
                 self._late.discard(f)
             exc = f.exception()
             usage, maybe_billed = None, True
@@ -374,11 +374,11 @@ class Translator:
     def drain(self, wait_seconds: float | None = None) -> int:
         """Wait (up to ``wait_seconds``, default ``late_wait``) for answers the client stopped waiting for;
         returns how many are still open (their tickets stay open: the caller settles them)."""
-        with self._notice_lock:
+        with self._lock:
             pending = list(self._late)
         if pending:
             wait(pending, timeout=self.late_wait if wait_seconds is None else wait_seconds)
-        with self._notice_lock:
+        with self._lock:
             left = len(self._late)
         return left
 
@@ -411,7 +411,7 @@ class Translator:
         cap = self.retry.max_retry_after
         if retry_after is None or retry_after <= cap:
             return
-        with self._notice_lock:
+        with self._lock:
             first = self.stats.retry_after_clamped == 0
             self.stats.count(clamped=1)
         if first:
