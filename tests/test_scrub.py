@@ -22,6 +22,13 @@ def test_split_forms():
     assert scrub_secret(f"{KEY[:10]}\\n{KEY[10:]}", KEY) == "***"  # an escaped line break
     assert scrub_secret(f'{{"start": "{KEY[:half]}", "end": "{KEY[half:]}"}}', KEY) == '{"start": "***", "end": "***"}'
     assert scrub_secret(f"{KEY[:12]}+{KEY[12:]}", KEY) == "***"
+    assert scrub_secret(quote(f"{KEY[:12]}\n{KEY[12:]}", safe=""), KEY) == "***"  # an encoded line break (%0A)
+    assert scrub_secret(f"{KEY[:5]} {KEY[5:9]} {KEY[9:]}", KEY) == "***"  # short pieces, joined by spaces
+
+
+def test_long_text_without_the_secret_is_returned_as_it_is():
+    text = "50% of the sky is blue; the sea, too.\n" * 300
+    assert scrub_secret(text, KEY) == text
 
 
 def test_values_not_names_and_nothing_else_touched():
