@@ -21,7 +21,7 @@ from .fakeopenai import romanize
 def test_help():
     result = CliRunner().invoke(cli, ["build-dpo", "--help"])
     assert result.exit_code == 0
-    for opt in ("--layout", "--pairs-from", "--batch", "--max-cost", "--dry-run", "--base-url", "--prices", "--cache", "--token-param", "--retry-rejected"):
+    for opt in ("--layout", "--pairs-from", "--batch", "--max-cost", "--dry-run", "--base-url", "--prices", "--cache", "--token-param", "--retry-rejected", "--max-retry-after", "--late-wait"):
         assert opt in result.output
 
 
