@@ -43,7 +43,9 @@ from typing import BinaryIO, Iterable, Iterator, NamedTuple, Sequence
 import numpy as np
 import orjson
 
-BLOCK_BYTES = 4 << 20
+from .limits import Limits
+
+BLOCK_BYTES = 1 << 20
 
 # The bytes that matter, by class (all other bytes are 0; backslashes are looked at only before quotes).
 _QUOTE, _BACKSLASH, _OPEN_SQ, _CLOSE_SQ, _OPEN_CURLY, _CLOSE_CURLY, _COMMA, _COLON = range(1, 9)
@@ -56,14 +58,6 @@ _WS = b" \t\r\n"
 _NON_WS = re.compile(rb"[^ \t\r\n]")
 _EMPTY = np.zeros(0, dtype=np.int64)
 _new_item = tuple.__new__  # Item(...) without the keyword handling (the hot loop)
-
-
-class Limits(NamedTuple):
-    """What one item (record) may be: nesting depth (levels inside the item) and size in bytes."""
-
-    max_depth: int = 128
-    max_record_bytes: int = 64 << 20
-    head_bytes: int = 4096  # how much of an item over a limit is kept (for the reject's raw text)
 
 
 class Item(NamedTuple):
