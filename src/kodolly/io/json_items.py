@@ -18,6 +18,7 @@ API (see also ``JSON_ITEMS_API.md``)::
     plan_ranges(stream, paths, target_bytes)   -> Iterator[ItemRange]  cheap: no item is kept
     iter_range(stream, item_range, limits)     -> Iterator[Item]    the items of one planned range
     check_depth(data, max_depth)               -> bool              one JSON text nested too deep?
+    lines_within(data, max_depth, max_bytes)   -> bool              JSON Lines all within the limits?
 
 ``stream`` is a binary stream of UTF-8 bytes positioned at the start of the JSON text (after any
 BOM; other encodings are recoded first, see :mod:`kodolly.io.readers`). Offsets are offsets in that
@@ -451,6 +452,25 @@ def check_depth(data: bytes, max_depth: int) -> bool:
         if len(depth_after) and int(depth_after.max()) > max_depth:
             return True
     return False
+
+
+def lines_within(data: bytes, max_depth: int, max_line_bytes: int) -> bool:
+    """True when every line of ``data`` (JSON Lines) is at most ``max_line_bytes`` long and nests at
+    most ``max_depth`` deep. Vectorised: only a line with more than ``max_depth`` opening brackets is
+    scanned exactly (string-aware)."""
+    view = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(view == 0x0A)
+    bounds = np.concatenate(([-1], ends, [len(view)]))
+    if len(view) and int(np.diff(bounds).max()) - 1 > max_line_bytes:
+        return False
+    opens = np.flatnonzero((view & np.uint8(0xDF)) == 0x5B)
+    if len(opens) <= max_depth:
+        return True
+    per_line = np.bincount(np.searchsorted(ends, opens), minlength=len(ends) + 1)
+    for line in np.flatnonzero(per_line > max_depth).tolist():
+        if check_depth(view[int(bounds[line]) + 1 : int(bounds[line + 1])].tobytes(), max_depth):
+            return False
+    return True
 
 
 def items_of_bytes(data: bytes, paths: Sequence[tuple[str, ...]] = (), limits: Limits = Limits()) -> list[Item]:

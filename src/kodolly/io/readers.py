@@ -247,12 +247,17 @@ def bounded_lines(stream: BinaryIO, lim: limits_mod.Limits) -> Iterator[bytes | 
         yield LongLine(head, length)
 
 
+def _head_text(head: bytes, encoding: str) -> str:
+    """The start of an over-limit record as text (a character cut at the end is dropped)."""
+    return codecs.getincrementaldecoder(encoding)(errors="replace").decode(head.strip(BLANK), final=False)
+
+
 def too_large(head: bytes, length: int, lim: limits_mod.Limits, encoding: str = "utf-8") -> BadRecord:
-    return BadRecord("record_too_large", _line_text(head, encoding), f"{length:,} bytes, over the limit of {lim.max_record_bytes:,} (--max-record-mb)")
+    return BadRecord("record_too_large", _head_text(head[: lim.head_bytes], encoding), f"{length:,} bytes, over the limit of {lim.max_record_bytes:,} (--max-record-mb)")
 
 
 def too_deep(raw: bytes, lim: limits_mod.Limits, encoding: str = "utf-8") -> BadRecord:
-    return BadRecord("too_deep", _line_text(raw[: lim.head_bytes], encoding), f"nested deeper than {lim.max_depth} levels (--max-depth)")
+    return BadRecord("too_deep", _head_text(raw[: lim.head_bytes], encoding), f"nested deeper than {lim.max_depth} levels (--max-depth)")
 
 
 def _read_jsonl(stream: BinaryIO, encoding: str, name: str, lim: limits_mod.Limits) -> Iterator[tuple[Any, Location]]:
