@@ -6,6 +6,7 @@ import os
 import resource
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,14 +32,30 @@ def _limit() -> None:
 
 
 def convert_limited(tmp_path: Path, source: Path, *args: str, converter: str = "alpaca", timeout: float = 120) -> Run:
+    """``kodolly convert SOURCE`` in a child under the memory limit, with the child's own peak RSS
+    (``os.wait4``: that child and the workers it waited for, not earlier children of the test run)."""
     out = tmp_path / "out.parquet"
-    env = dict(os.environ, PYTHONPATH=str(SRC), OMP_NUM_THREADS="1", ARROW_DEFAULT_MEMORY_POOL="system")
-    proc = subprocess.run(
-        [sys.executable, "-m", "kodolly", "convert", str(source), "--from", converter, "-o", str(out), *args],
-        capture_output=True, text=True, timeout=timeout, preexec_fn=_limit, env=env,
-    )
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    env = dict(os.environ, PYTHONPATH=str(SRC), OMP_NUM_THREADS="1")
+    with open(tmp_path / "stdout.txt", "w+") as stdout, open(tmp_path / "stderr.txt", "w+") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kodolly", "convert", str(source), "--from", converter, "-o", str(out), *args],
+            stdout=stdout, stderr=stderr, preexec_fn=_limit, env=env,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.05)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        out_text, err_text = stdout.read(), stderr.read()
     rows = pq.read_table(out).to_pylist() if out.exists() else []
     rejects_file = tmp_path / "out.rejects.jsonl"
     rejects = [orjson.loads(line) for line in rejects_file.read_bytes().splitlines()] if rejects_file.exists() else []
-    return Run(proc.returncode, proc.stdout, proc.stderr, rows, rejects, peak)
+    return Run(proc.returncode, out_text, err_text, rows, rejects, usage.ru_maxrss / 1024)
