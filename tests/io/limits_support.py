@@ -6,7 +6,6 @@ import os
 import resource
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,31 +30,26 @@ def _limit() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
+# The child measures its own child: ru_maxrss of a process forked from the (large) test process
+# would count the pages it shared with it before exec.
+_WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call([sys.executable, '-m', 'kodolly', *sys.argv[2:]])\n"
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+    "sys.exit(code)\n"
+)
+
+
 def convert_limited(tmp_path: Path, source: Path, *args: str, converter: str = "alpaca", timeout: float = 120) -> Run:
-    """``kodolly convert SOURCE`` in a child under the memory limit, with the child's own peak RSS
-    (``os.wait4``: that child and the workers it waited for, not earlier children of the test run)."""
+    """``kodolly convert SOURCE`` in a child under the memory limit, with its peak RSS (its workers included)."""
     out = tmp_path / "out.parquet"
+    peak_file = tmp_path / "peak_rss_kb"
     env = dict(os.environ, PYTHONPATH=str(SRC), OMP_NUM_THREADS="1")
-    with open(tmp_path / "stdout.txt", "w+") as stdout, open(tmp_path / "stderr.txt", "w+") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kodolly", "convert", str(source), "--from", converter, "-o", str(out), *args],
-            stdout=stdout, stderr=stderr, preexec_fn=_limit, env=env,
-        )
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.05)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        stdout.seek(0)
-        stderr.seek(0)
-        out_text, err_text = stdout.read(), stderr.read()
+    proc = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, str(peak_file), "convert", str(source), "--from", converter, "-o", str(out), *args],
+        capture_output=True, text=True, timeout=timeout, preexec_fn=_limit, env=env,
+    )
     rows = pq.read_table(out).to_pylist() if out.exists() else []
     rejects_file = tmp_path / "out.rejects.jsonl"
     rejects = [orjson.loads(line) for line in rejects_file.read_bytes().splitlines()] if rejects_file.exists() else []
-    return Run(proc.returncode, out_text, err_text, rows, rejects, usage.ru_maxrss / 1024)
+    return Run(proc.returncode, proc.stdout, proc.stderr, rows, rejects, int(peak_file.read_text()) / 1024)
