@@ -12,7 +12,7 @@ import orjson
 from ..errors import DecompressionBombError
 from ..io import limits as limits_mod
 from ..io.json_items import check_depth
-from ..io.readers import BLANK, Location, _looks_like_jsonl, parse_jsonl_line, too_deep, too_large
+from ..io.readers import BLANK, Location, looks_like_jsonl, parse_jsonl_line, too_deep, too_large
 from ..io.sources import Input
 
 CHUNK_BYTES = 8 << 20
@@ -85,7 +85,7 @@ def _chunkable(inp: Input, head: bytes, encoding: str) -> bool:
         return False
     if inp.suffix in (".jsonl", ".ndjson"):
         return True
-    return inp.suffix == ".json" and _looks_like_jsonl(head.lstrip(_BOM))
+    return inp.suffix == ".json" and looks_like_jsonl(head.lstrip(_BOM))
 
 
 def _plain_file(inp: Input) -> str | None:
