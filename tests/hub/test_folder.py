@@ -48,9 +48,11 @@ def test_parquet_output_round_trips_through_load_dataset(alpaca_output, tmp_path
     assert [i["name"] for i in public["inputs"]] == ["ko_alpaca.json"]
     assert [f["path"] for f in public["output"]["files"]] == ["ko.parquet"]
     assert public["rejects"]["path"] == "ko.rejects.jsonl"
+    assert public["report"]["path"] == "ko.report.json"
     assert public["groups"][0]["inputs"] == ["ko_alpaca.json"]
     for m in (local, public):
         m["inputs"][0].pop("name"), m["output"]["files"][0].pop("path"), m["rejects"].pop("path"), m["groups"][0].pop("inputs")
+        m["report"].pop("path")
     assert public == local
     assert result.manifest["inputs"][0]["name"] == "ko_alpaca.json"
 
