@@ -8,6 +8,8 @@ code; nothing a user feeds kodolly should end in a traceback.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 import click
 
@@ -25,6 +27,10 @@ class KodollyGroup(click.Group):
         except KodollyError as exc:
             click.echo(f"kodolly: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except BrokenPipeError:
+            # the reader went away (`kodolly head ... | head`): stop quietly, as cat and grep do
+            _silence_stdout()
+            ctx.exit(0)
         except OSError as exc:
             click.echo(f"kodolly: error: {exc}", err=True)
             ctx.exit(1)
@@ -43,3 +49,12 @@ for _name in COMMAND_MODULES:
 
 def main() -> None:
     cli()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - stdout already closed
+        pass
