@@ -67,7 +67,7 @@ class ConfigError(KodollyError):
 class MissingExtraError(KodollyError):
     def __init__(self, package: str, extra: str) -> None:
         super().__init__(
-            f"{package} is not installed; install it with: pip install 'kodolly[{extra}]'"
+            f"{package} is not installed; install it with: pip install -e '.[{extra}]' (from the kodolly clone)"
         )
         self.package = package
         self.extra = extra

@@ -120,7 +120,7 @@ def test_existing_folder_needs_overwrite(alpaca_output, tmp_path):
     folder = tmp_path / "hub"
     build_folder(alpaca_output, folder, max_shard_rows=2)
     assert len(list((folder / "data").iterdir())) == 3
-    with pytest.raises(ConfigError, match="pass --overwrite"):
+    with pytest.raises(ConfigError, match=r"replace it with overwrite=True \(kodolly publish --overwrite\)"):
         build_folder(alpaca_output, folder)
     build_folder(alpaca_output, folder, overwrite=True)
     assert sorted(p.name for p in (folder / "data").iterdir()) == ["train-00000-of-00001.parquet"]

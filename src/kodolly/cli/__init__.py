@@ -11,7 +11,9 @@ removed its temporaries (an output set whose commit had already begun is finishe
 from __future__ import annotations
 
 import importlib
+import os
 import signal
+import sys
 
 import click
 
@@ -33,6 +35,10 @@ class KodollyGroup(click.Group):
         except KodollyError as exc:
             click.echo(f"kodolly: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except BrokenPipeError:
+            # the reader went away (`kodolly head ... | head`): stop quietly, as cat and grep do
+            _silence_stdout()
+            ctx.exit(0)
         except OSError as exc:
             click.echo(f"kodolly: error: {exc}", err=True)
             ctx.exit(1)
@@ -66,3 +72,12 @@ def main() -> None:
     _STANDALONE = True
     terminate_as_exception()  # SIGTERM cleans up like Ctrl-C: "kodolly: terminated", exit 143
     cli()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - stdout already closed
+        pass
