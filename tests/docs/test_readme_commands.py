@@ -205,6 +205,7 @@ def workdir(tmp_path_factory):
     import pyarrow.json as pj
     import pyarrow.parquet as pq
 
+    (d / "out").mkdir(exist_ok=True)
     pq.write_table(pj.read_json(ROOT / "fixtures/hub/dpo_pairs.jsonl"), d / "out" / "dpo.parquet")
     from tiny_model import build_tiny
 
