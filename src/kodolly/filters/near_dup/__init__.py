@@ -44,8 +44,9 @@ from typing import Any, Iterable
 
 import numpy as np
 import pyarrow as pa
+import rensa
 
-from ...errors import ConfigError, require
+from ...errors import ConfigError
 from .lsh import BandIndex, band_keys, optimal_bands, pairs_within
 from .shingles import shingle_hashes, shingle_sets
 
@@ -132,7 +133,6 @@ class NearDupFilter:
             if bad or not names:
                 raise ConfigError(f"near-dup fields: {', '.join(bad) or 'none given'} (fields: {', '.join(NEAR_DUP_FIELDS)})")
             self.fields = tuple(dict.fromkeys(names))
-        self._rensa = require("rensa", "near-dup")
         self.bands, self.rows_per_band = optimal_bands(self.threshold, num_perm, LSH_WEIGHTS)
         # b-bit check: P(8 low bits agree) = J + (1 - J) / 256, so J >= t <=> agreements >= need
         chance = 2.0 ** -CHECK_BITS
@@ -151,7 +151,7 @@ class NearDupFilter:
             "num_perm": self.num_perm,
             "fields": list(self.fields),
             "seed": SEED,
-            "minhash": f"rensa RMinHash (algorithm {getattr(self._rensa.RMinHash, 'ALGORITHM_VERSION', '?')})",
+            "minhash": f"rensa RMinHash (algorithm {getattr(rensa.RMinHash, 'ALGORITHM_VERSION', '?')})",
             "lsh_weights": list(LSH_WEIGHTS),
             "lsh_bands": self.bands,
             "lsh_rows": self.rows_per_band,
@@ -164,12 +164,10 @@ class NearDupFilter:
         return self._index.nbytes + self._kept.nbytes
 
     def __getstate__(self) -> dict[str, Any]:  # workers only prepare: they never need the state
-        state = {k: v for k, v in self.__dict__.items() if k not in ("_index", "_kept", "_rensa")}
-        return state
+        return {k: v for k, v in self.__dict__.items() if k not in ("_index", "_kept")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._rensa = require("rensa", "near-dup")
         self._reset()
 
     # -- per row, pure (workers) -------------------------------------------------------------
@@ -188,7 +186,7 @@ class NearDupFilter:
             return []
         hashes, offsets = shingle_hashes(columns, self.shingle)
         k = self.num_perm
-        matrix = self._rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets.astype(np.uint64), k, SEED)
+        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets.astype(np.uint64), k, SEED)
         sig = np.fromiter(itertools.chain.from_iterable(matrix.to_rows()), dtype=np.uint32, count=n * k).reshape(n, k)
         keys = band_keys(sig, self.bands, self.rows_per_band)
         packed = np.concatenate([keys.view(np.uint8), (sig & 0xFF).astype(np.uint8)], axis=1)
