@@ -12,7 +12,7 @@ from kodolly import api
 from kodolly.errors import ConfigError
 from kodolly.filters import build_filters
 from kodolly.filters.near_dup import NearDupFilter
-from kodolly.filters.near_dup.lsh import BandIndex, optimal_bands, pairs_within
+from kodolly.filters.near_dup.lsh import BandIndex, SortedBands, optimal_bands, pairs_within
 from kodolly.filters.near_dup.shingles import encode, shingle_sets
 from kodolly.pipeline import InputGroup, run
 from kodolly.rows import make_row
@@ -158,13 +158,16 @@ def test_band_index_and_batch_pairs():
     import numpy as np
 
     keys = np.array([[1, 5], [2, 5], [1, 6], [3, 7]], dtype=np.uint32)
-    later, earlier = pairs_within(keys)
+    later, earlier = pairs_within(SortedBands(keys))
     assert list(zip(later.tolist(), earlier.tolist())) == [(1, 0), (2, 0)]
     index = BandIndex(2)
-    index.insert(keys[:2], np.array([0, 1]))
-    index.insert(keys[2:], np.array([2, 3]))
-    q, kept = index.lookup(np.array([[1, 9], [9, 7], [4, 4]], dtype=np.uint32))
-    assert list(zip(q.tolist(), kept.tolist())) == [(0, 0), (0, 2), (1, 3)]
+    index.insert(SortedBands(keys[:2]), np.array([0, 1]))
+    index.insert(SortedBands(keys[2:]), np.array([2, -1]))  # the second row was dropped: not indexed
+    index.insert(SortedBands(keys[3:]), np.array([3]))
+    index.insert(SortedBands(np.array([[1, 8]], dtype=np.uint32)), np.array([4]))
+    assert [len(run[0]) for run in index.runs[0]] == [4, 1] and index.nbytes == 2 * 5 * 8  # runs merged: 2+1, +1, then 1
+    q, kept = index.lookup(SortedBands(np.array([[1, 9], [9, 7], [4, 4]], dtype=np.uint32)))
+    assert list(zip(q.tolist(), kept.tolist())) == [(0, 0), (0, 2), (0, 4), (1, 3)]
 
 
 def test_settings_and_bad_values():

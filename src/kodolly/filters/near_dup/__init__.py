@@ -47,7 +47,7 @@ import pyarrow as pa
 import rensa
 
 from ...errors import ConfigError
-from .lsh import BandIndex, band_keys, optimal_bands, pairs_within
+from .lsh import BandIndex, SortedBands, band_keys, optimal_bands, pairs_within
 from .shingles import shingle_hashes, shingle_sets
 
 __all__ = ["NearDupFilter", "NEAR_DUP_FIELDS", "DEFAULT_FIELDS", "shingle_sets"]
@@ -209,14 +209,15 @@ class NearDupFilter:
         sigs = blob[:, nb:]
         ids = [prepared[i][1] for i in live]
         # 1 + 2: candidates among the kept rows and within the batch, checked on the signatures
-        q, kept_no = self._index.lookup(keys)
+        batch = SortedBands(keys)
+        q, kept_no = self._index.lookup(batch)
         if len(q):
             ok = self._similar(sigs[q], self._kept.signatures(kept_no))
             q, kept_no = q[ok], kept_no[ok]
         first_kept: dict[int, int] = {}
         for a, b in zip(q.tolist(), kept_no.tolist()):  # sorted by (a, b): the first b is the earliest
             first_kept.setdefault(a, b)
-        later, earlier = pairs_within(keys)
+        later, earlier = pairs_within(batch)
         if len(later):
             ok = self._similar(sigs[later], sigs[earlier])
             later, earlier = later[ok], earlier[ok]
@@ -237,8 +238,9 @@ class NearDupFilter:
                     keep[a] = False
                     break
         kept_rows = np.flatnonzero(keep)
-        numbers = np.arange(self._kept.count, self._kept.count + len(kept_rows), dtype=np.int64)
-        self._index.insert(keys[kept_rows], numbers)
+        numbers = np.full(m, -1, dtype=np.int64)
+        numbers[kept_rows] = np.arange(self._kept.count, self._kept.count + len(kept_rows))
+        self._index.insert(batch, numbers)
         self._kept.add(sigs[kept_rows], [ids[i] for i in kept_rows.tolist()])
         return out
 

@@ -64,6 +64,20 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return (mix64(h) >> np.uint64(32)).astype(np.uint32)
 
 
+class SortedBands:
+    """A batch's band keys sorted within each band: ``keys[j]`` ascending and ``rows[j]`` the batch row
+    of each (ties in row order). One sort serves the index lookup, the pairs within the batch and the
+    insertion of the kept rows."""
+
+    def __init__(self, keys: np.ndarray) -> None:
+        m, bands = keys.shape
+        comp = (keys.T.astype(np.uint64) << np.uint64(32)) | np.arange(m, dtype=np.uint64)
+        comp.sort(axis=1)  # distinct values (the row is in the low bits): any sort is this order
+        self.keys = (comp >> np.uint64(32)).astype(np.uint32)
+        self.rows = (comp & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        self.count = m
+
+
 class BandIndex:
     """Per band, the band keys of the kept rows and their kept numbers, as sorted runs."""
 
@@ -74,60 +88,60 @@ class BandIndex:
     def nbytes(self) -> int:
         return sum(k.nbytes + r.nbytes for runs in self.runs for k, r in runs)
 
-    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Every ``(query row, kept number)`` pair sharing at least one band key, each pair once,
-        sorted by query row then kept number."""
+    def lookup(self, batch: SortedBands) -> tuple[np.ndarray, np.ndarray]:
+        """Every ``(batch row, kept number)`` pair sharing at least one band key, each pair once,
+        sorted by batch row then kept number."""
         found_q: list[np.ndarray] = []
         found_k: list[np.ndarray] = []
         for band, runs in enumerate(self.runs):
-            if not runs:
-                continue
-            col = keys[:, band]
-            order = np.argsort(col, kind="stable")
-            sorted_col = col[order]
+            col, order = batch.keys[band], batch.rows[band]
             for run_keys, run_rows in runs:
-                lo = np.searchsorted(run_keys, sorted_col, "left")
-                hi = np.searchsorted(run_keys, sorted_col, "right")
-                count = hi - lo
-                hit = count > 0
-                if not hit.any():
+                lo = np.searchsorted(run_keys, col, "left")
+                hit = np.flatnonzero(run_keys[np.minimum(lo, len(run_keys) - 1)] == col)
+                if not len(hit):
                     continue
-                count, lo = count[hit], lo[hit]
+                lo = lo[hit]
+                count = np.searchsorted(run_keys, col[hit], "right") - lo
                 total = int(count.sum())
                 before = np.cumsum(count) - count
-                pos = np.repeat(lo - before, count) + np.arange(total)
                 found_q.append(np.repeat(order[hit], count))
-                found_k.append(run_rows[pos])
+                found_k.append(run_rows[np.repeat(lo - before, count) + np.arange(total)])
         if not found_q:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         return unique_pairs(np.concatenate(found_q), np.concatenate(found_k))
 
-    def insert(self, keys: np.ndarray, numbers: np.ndarray) -> None:
-        """Add kept rows (``keys``: ``(m, bands)``, ``numbers``: their kept numbers, ascending)."""
-        if not len(numbers):
+    def insert(self, batch: SortedBands, numbers: np.ndarray) -> None:
+        """Add the batch rows with ``numbers[row] >= 0`` under those kept numbers (ascending in row order)."""
+        if not (numbers >= 0).any():
             return
-        numbers = numbers.astype(np.int32)
         for band, runs in enumerate(self.runs):
-            col = keys[:, band]
-            order = np.argsort(col, kind="stable")
-            runs.append((col[order], numbers[order]))
+            row_numbers = numbers[batch.rows[band]]
+            keep = row_numbers >= 0
+            runs.append((batch.keys[band][keep], row_numbers[keep].astype(np.int32)))
             while len(runs) > 1 and len(runs[-2][0]) <= MERGE_RATIO * len(runs[-1][0]):
-                (k1, r1), (k2, r2) = runs[-2], runs.pop()
-                merged_keys = np.concatenate([k1, k2])
-                order = np.argsort(merged_keys, kind="stable")  # two sorted runs: a linear merge
-                runs[-1] = (merged_keys[order], np.concatenate([r1, r2])[order])
+                new_keys, new_rows = runs.pop()
+                runs[-1] = _merge(*runs[-1], new_keys, new_rows)
 
 
-def pairs_within(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _merge(k1: np.ndarray, r1: np.ndarray, k2: np.ndarray, r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two sorted runs as one (equal keys: the older run's first), in linear time."""
+    at = np.searchsorted(k1, k2, "right") + np.arange(len(k2))
+    older = np.ones(len(k1) + len(k2), dtype=bool)
+    older[at] = False
+    keys = np.empty(len(older), dtype=k1.dtype)
+    rows = np.empty(len(older), dtype=r1.dtype)
+    keys[at], rows[at] = k2, r2
+    keys[older], rows[older] = k1, r1
+    return keys, rows
+
+
+def pairs_within(batch: SortedBands) -> tuple[np.ndarray, np.ndarray]:
     """Every ``(later, earlier)`` pair of rows of one batch that share at least one band key, each
     pair once, sorted by the later row then the earlier."""
     found_i: list[np.ndarray] = []
     found_j: list[np.ndarray] = []
-    n = len(keys)
-    for band in range(keys.shape[1]):
-        col = keys[:, band]
-        order = np.argsort(col, kind="stable")
-        s = col[order]
+    n = batch.count
+    for s, order in zip(batch.keys, batch.rows):
         new_group = np.ones(n, dtype=bool)
         new_group[1:] = s[1:] != s[:-1]
         if new_group.all():
