@@ -179,13 +179,14 @@ def exact_pairs(sets: list[set[int]], t_min: float) -> dict[tuple[int, int], flo
     return out
 
 
-def evaluate(records: list[dict[str, Any]], threshold: float, *, sets=None, pairs=None, batch: int = 4096) -> dict[str, Any]:
-    """Run ``NearDupFilter(threshold)`` over the records in order; precision and recall against exact Jaccard."""
+def evaluate(records: list[dict[str, Any]], threshold: float, *, sets=None, pairs=None, batch: int = 4096, **options: Any) -> dict[str, Any]:
+    """Run ``NearDupFilter(threshold, **options)`` over the records in order; precision and recall
+    against exact Jaccard."""
     from kodolly.filters.near_dup import NearDupFilter, shingle_sets
     from kodolly.rows import make_row
 
     rows = [make_row(instruction=r["instruction"], response=r["output"], source="planted", id=r["id"]) for r in records]
-    flt = NearDupFilter(threshold)
+    flt = NearDupFilter(threshold, **options)
     if sets is None:
         sets = shingle_sets([[r[f] for r in rows] for f in flt.fields], flt.shingle)
     if pairs is None:
@@ -221,7 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--originals", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--thresholds", default="0.7,0.8,0.9")
+    parser.add_argument("--num-perm", type=int, help="NearDupFilter num_perm (default: the filter's)")
+    parser.add_argument("--check-bits", type=int, help="NearDupFilter check_bits (default: the filter's)")
     args = parser.parse_args(argv)
+    options = {k: v for k, v in (("num_perm", args.num_perm), ("check_bits", args.check_bits)) if v is not None}
     from kodolly.filters.near_dup import NearDupFilter, shingle_sets
 
     thresholds = [float(t) for t in args.thresholds.split(",")]
@@ -233,9 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     pairs = exact_pairs(sets, min(thresholds))
     print(f"exact Jaccard: {len(pairs):,} pairs >= {min(thresholds)} ({time.perf_counter() - t0:.1f} s)")
+    print(f"filter: {NearDupFilter(thresholds[0], **options).settings()}")
     print(f"{'threshold':>9}{'dropped':>9}{'precision':>11}{'should':>8}{'missed':>8}{'recall':>8}  dropped by kind")
     for t in thresholds:
-        r = evaluate(records, t, sets=sets, pairs=pairs)
+        r = evaluate(records, t, sets=sets, pairs=pairs, **options)
         print(f"{t:>9}{r['dropped']:>9,}{r['precision']:>11.4f}{r['should_drop']:>8,}{r['missed']:>8,}{r['recall']:>8.4f}  {r['dropped_by_kind']}")
     return 0
 

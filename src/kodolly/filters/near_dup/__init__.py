@@ -1,29 +1,30 @@
 """Near-duplicate removal: MinHash LSH over normalised text, native code for the per-row work.
 
-For each row the text of the key fields (default ``instruction`` and ``response``; the context is left
-out by default because many questions share one passage) is joined with a newline and cut into
-character shingles of ``shingle`` characters (default 3: a Hangul syllable carries more than a Latin
-letter) after dropping everything but letters and digits and lower-casing (:mod:`.shingles`, numpy over
-the whole column's code points). rensa's R-MinHash (Rust) turns each row's shingle hashes into a
-signature of ``num_perm`` 32-bit values (fixed seed). The signature is cut into ``b`` bands of ``r``
-values, ``b`` and ``r`` chosen for the Jaccard ``threshold`` by minimising the weighted false-positive
-and false-negative areas (weights 0.1/0.9: a false candidate costs one check, a missed one lets a
-near-duplicate through), and each band hashed to a 32-bit key (:mod:`.lsh`).
+For each row the texts of the key fields (default ``instruction`` and ``response``; the context is left
+out by default because many questions share one passage) are cut into character shingles of
+``shingle`` characters (default 3: a Hangul syllable carries more than a Latin letter) after dropping
+everything but letters and digits and lower-casing (:mod:`.shingles`: numpy over the code units of a
+whole column). rensa's R-MinHash (Rust) turns each row's shingle hashes into a signature of
+``num_perm`` (default 256) 32-bit values, fixed seed. The signature is cut into ``b`` bands of ``r``
+values, chosen for the Jaccard ``threshold`` by minimising the weighted false-positive and
+false-negative areas (weights 0.1/0.9: a false candidate costs one check, a missed one lets a
+near-duplicate through; 23 x 11 at 0.8), and each band is hashed to a 32-bit key (:mod:`.lsh`).
 
 A row is dropped as ``near_duplicate_of:<id>`` when a kept row before it (in input order) shares a
 band key with it and their estimated Jaccard similarity is at least ``threshold``; ``<id>`` is the
-earliest such kept row. The estimate compares the low 8 bits of the two signatures value by value
-(b-bit MinHash: two different minima agree in 8 bits with probability 1/256, which the estimate
-corrects for). A row with no letters or digits is kept and never matched.
+earliest such kept row. The estimate compares the low ``check_bits`` (default 4) bits of the two
+signatures value by value (b-bit MinHash: two different minima agree in 4 bits with probability
+1/16, which the estimate corrects for; 256 values at 4 bits estimate better than 128 at 8 in the same
+128 bytes). A row with no letters or digits is kept and never matched.
 
 Protocol (see :mod:`kodolly.parallel`): ``prepare(rows)`` / ``prepare_table(table)`` compute per row,
-purely, ``(band keys + 8-bit signature as bytes, id)`` — they run in the worker processes;
+purely, ``(band keys + check signature as bytes, id)`` — they run in the worker processes;
 ``decide(prepared)`` runs in input order in the main process; ``apply == decide(prepare(...))``.
 A pickled filter carries no state.
 
 State (per kept row, numpy only): the band keys and kept numbers in :class:`.lsh.BandIndex`
-(8 bytes a band), the 8-bit signature (``num_perm`` bytes) and the id (UTF-8 in an Arrow array):
-with the defaults (threshold 0.8: 14 bands) about 112 + 128 + len(id) + 4 bytes a kept row.
+(8 bytes a band), the check signature (``num_perm * check_bits / 8`` bytes) and the id (UTF-8 in an
+Arrow array): with the defaults at 0.8, 184 + 128 + len(id) + 4 bytes a kept row.
 
 ``decide`` for one batch is three steps: (1) candidates — the batch rows' band keys looked up in the
 index and matched among themselves; (2) the check — estimated Jaccard of each candidate pair from
@@ -56,12 +57,12 @@ NEAR_DUP_FIELDS = ("instruction", "context", "response")
 DEFAULT_FIELDS = ("instruction", "response")
 SEED = 1
 LSH_WEIGHTS = (0.1, 0.9)  # (false positive, false negative) weights for choosing LSH bands and rows
-CHECK_BITS = 8  # bits of each signature value kept for the Jaccard check
+CHECK_BITS = (4, 8)  # bits of each signature value kept for the Jaccard check (4: two values a byte)
 _BLOCK = 1 << 16  # kept rows per block of stored signatures
 
 
 class KeptRows:
-    """The kept rows' 8-bit signatures (numpy blocks of ``_BLOCK`` rows) and ids (one Arrow array per batch)."""
+    """The kept rows' check signatures (numpy blocks of ``_BLOCK`` rows) and ids (one Arrow array per batch)."""
 
     def __init__(self, width: int) -> None:
         self.width = width
@@ -110,8 +111,9 @@ class NearDupFilter:
         threshold: float = 0.8,
         *,
         shingle: int = 3,
-        num_perm: int = 128,
+        num_perm: int = 256,
         fields: str | Iterable[str] | None = None,
+        check_bits: int = 4,
     ) -> None:
         try:
             self.threshold = float(threshold)
@@ -121,8 +123,11 @@ class NearDupFilter:
             raise ConfigError(f"near-dup threshold {threshold!r} must be in (0, 1]")
         if not isinstance(shingle, int) or isinstance(shingle, bool) or shingle < 1:
             raise ConfigError(f"near-dup shingle size {shingle!r} must be a whole number >= 1")
-        if not isinstance(num_perm, int) or isinstance(num_perm, bool) or not 16 <= num_perm <= 1024:
-            raise ConfigError(f"near-dup num_perm {num_perm!r} must be a whole number from 16 to 1024")
+        if not isinstance(num_perm, int) or isinstance(num_perm, bool) or not 16 <= num_perm <= 1024 or num_perm % 2:
+            raise ConfigError(f"near-dup num_perm {num_perm!r} must be an even whole number from 16 to 1024")
+        if check_bits not in CHECK_BITS:
+            raise ConfigError(f"near-dup check_bits {check_bits!r} must be one of {', '.join(map(str, CHECK_BITS))}")
+        self.check_bits = check_bits
         self.shingle = shingle
         self.num_perm = num_perm
         if fields is None:
@@ -134,15 +139,16 @@ class NearDupFilter:
                 raise ConfigError(f"near-dup fields: {', '.join(bad) or 'none given'} (fields: {', '.join(NEAR_DUP_FIELDS)})")
             self.fields = tuple(dict.fromkeys(names))
         self.bands, self.rows_per_band = optimal_bands(self.threshold, num_perm, LSH_WEIGHTS)
-        # b-bit check: P(8 low bits agree) = J + (1 - J) / 256, so J >= t <=> agreements >= need
-        chance = 2.0 ** -CHECK_BITS
+        # b-bit check: P(b low bits agree) = J + (1 - J) / 2**b, so J >= t <=> agreements >= need
+        chance = 2.0 ** -check_bits
         self._need = math.ceil(num_perm * (self.threshold * (1 - chance) + chance) - 1e-9)
-        self._width = 4 * self.bands + num_perm  # bytes of one prepared row
+        self._sig_bytes = num_perm * check_bits // 8
+        self._width = 4 * self.bands + self._sig_bytes  # bytes of one prepared row
         self._reset()
 
     def _reset(self) -> None:
         self._index = BandIndex(self.bands)
-        self._kept = KeptRows(self.num_perm)
+        self._kept = KeptRows(self._sig_bytes)
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -155,7 +161,7 @@ class NearDupFilter:
             "lsh_weights": list(LSH_WEIGHTS),
             "lsh_bands": self.bands,
             "lsh_rows": self.rows_per_band,
-            "check_bits": CHECK_BITS,
+            "check_bits": self.check_bits,
         }
 
     @property
@@ -173,7 +179,7 @@ class NearDupFilter:
     # -- per row, pure (workers) -------------------------------------------------------------
 
     def prepare(self, rows: list[dict[str, Any]]) -> list[tuple[bytes, str] | None]:
-        """Per row ``(band keys and 8-bit signature, id)``, or ``None`` for a row without letters."""
+        """Per row ``(band keys and check signature, id)``, or ``None`` for a row without letters."""
         return self._prepare([[r[name] for r in rows] for name in self.fields], [r["id"] for r in rows])
 
     def prepare_table(self, table: Any) -> list[tuple[bytes, str] | None]:
@@ -189,7 +195,12 @@ class NearDupFilter:
         matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets.astype(np.uint64), k, SEED)
         sig = np.fromiter(itertools.chain.from_iterable(matrix.to_rows()), dtype=np.uint32, count=n * k).reshape(n, k)
         keys = band_keys(sig, self.bands, self.rows_per_band)
-        packed = np.concatenate([keys.view(np.uint8), (sig & 0xFF).astype(np.uint8)], axis=1)
+        if self.check_bits == 8:
+            check = (sig & 0xFF).astype(np.uint8)
+        else:  # two 4-bit values a byte
+            low = (sig & 0xF).astype(np.uint8)
+            check = low[:, 0::2] | (low[:, 1::2] << 4)
+        packed = np.concatenate([keys.view(np.uint8), check], axis=1)
         raw = packed.tobytes()
         w = self._width
         empty = (offsets[1:] == offsets[:-1]).tolist()
@@ -245,11 +256,15 @@ class NearDupFilter:
         return out
 
     def _similar(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Per pair of 8-bit signatures: estimated Jaccard >= threshold."""
+        """Per pair of check signatures: estimated Jaccard >= threshold."""
         agree = np.zeros(len(a), dtype=np.int64)
         step = 65536  # pairs at a time, to bound the temporary
         for s in range(0, len(a), step):
-            agree[s : s + step] = np.count_nonzero(a[s : s + step] == b[s : s + step], axis=1)
+            diff = a[s : s + step] ^ b[s : s + step]
+            if self.check_bits == 8:
+                agree[s : s + step] = np.count_nonzero(diff == 0, axis=1)
+            else:
+                agree[s : s + step] = np.count_nonzero((diff & 0x0F) == 0, axis=1) + np.count_nonzero((diff & 0xF0) == 0, axis=1)
         return agree >= self._need
 
     def apply(self, rows: list[dict[str, Any]]) -> list[str | None]:

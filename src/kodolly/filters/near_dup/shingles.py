@@ -90,13 +90,16 @@ def _slice_values(columns: list[pa.Array], size: int) -> tuple[np.ndarray, np.nd
     starts_field[1:] &= ~letter[:-1]
     valid = full | starts_field  # a whole window of letters, or the start of a field (short ones padded)
     at = np.flatnonzero(valid)
-    cp = np.concatenate([c, np.full(size, FIELD_END, dtype=np.uint16)]).astype(np.uint64)
+    padded = np.concatenate([c, np.full(max(size, 4), FIELD_END, dtype=np.uint16)])
     if size <= 4:
-        values = cp[at]
-        for j in range(1, size):
-            values <<= np.uint64(16)
-            values |= cp[at + j]
+        # every 4 consecutive units read as one little-endian uint64 (a 2-byte-stride view, no copy),
+        # masked to the shingle's units: unit j of the shingle lands in bits 16j .. 16j + 15
+        windows = np.ndarray(shape=(len(c),), dtype=np.uint64, buffer=padded, strides=(2,))
+        values = windows[at]
+        if size < 4:
+            values &= np.uint64((1 << (16 * size)) - 1)
     else:
+        cp = padded.astype(np.uint64)
         with np.errstate(over="ignore"):
             values = cp[at] + np.uint64(1)
             for j in range(1, size):
@@ -150,7 +153,5 @@ def encode(shingle: str, size: int = 3) -> int:
     whole short field)."""
     if not 1 <= len(shingle) <= size <= 4:
         raise ValueError("encode: 1 <= len(shingle) <= size <= 4")
-    value = 0
-    for c in [ord(ch) for ch in shingle] + [FIELD_END] * (size - len(shingle)):
-        value = (value << 16) | c
-    return value
+    units = [ord(ch) for ch in shingle] + [FIELD_END] * (size - len(shingle))
+    return sum(c << (16 * j) for j, c in enumerate(units))
