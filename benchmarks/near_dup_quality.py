@@ -1,7 +1,7 @@
 """Near-duplicate quality: a generated set with planted near-duplicates and distinct look-alikes, and
 the precision and recall of ``NearDupFilter`` against exact Jaccard on the same shingles.
 
-    python benchmarks/near_dup_quality.py                          # 10,000 originals, thresholds 0.7, 0.8, 0.9
+    python benchmarks/near_dup_quality.py                          # 5,000 originals, thresholds 0.7, 0.8, 0.9
     python benchmarks/near_dup_quality.py --originals 2000 --thresholds 0.8
 
 The set (:func:`planted_records`, fixed seed): Korean instruction/response pairs built from nouns
@@ -219,7 +219,7 @@ def evaluate(records: list[dict[str, Any]], threshold: float, *, sets=None, pair
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--originals", type=int, default=10000)
+    parser.add_argument("--originals", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--thresholds", default="0.7,0.8,0.9")
     parser.add_argument("--num-perm", type=int, help="NearDupFilter num_perm (default: the filter's)")

@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="kodolly worker processes (default: kodolly's default)")
     parser.add_argument("--converters", action="store_true", help="rows/s of every converter on its own generated input")
     parser.add_argument("--near-dup", type=float, metavar="T", help="kodolly convert --near-dup T at --rows and --rows/5, and quality on the planted set")
-    parser.add_argument("--originals", type=int, default=10000, help="originals in the planted near-dup set (with --near-dup)")
+    parser.add_argument("--originals", type=int, default=5000, help="originals in the planted near-dup set (with --near-dup)")
     args = parser.parse_args(argv)
     if args.near_dup is not None:
         return run_near_dup(args.rows, args.near_dup, args.workers, args.originals)

@@ -122,7 +122,7 @@ def test_a_pickled_filter_carries_no_state():
 
 
 def test_planted_near_duplicates_are_found_with_high_precision_and_recall():
-    records = planted_records(800)  # ~1,250 rows; the benchmark runs 10,000 originals
+    records = planted_records(800)  # ~1,250 rows; the benchmark runs 5,000 originals
     result = evaluate(records, 0.8)
     assert result["dropped"] > 200 and result["should_drop"] > 200
     assert result["precision"] >= 0.95 and result["recall"] >= 0.9, result
