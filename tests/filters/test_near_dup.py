@@ -224,3 +224,49 @@ def test_same_kept_rows_and_reasons_for_one_and_two_workers(with_ids, tmp_path, 
     for r in near:  # the named row is kept and comes earlier in the input
         named = r["reason"].split(":", 1)[1]
         assert named in kept and index_of(named) < r["index"]
+
+
+FORK_SCRIPT = """
+import json, sys
+import orjson
+from kodolly import parallel
+from kodolly.filters import build_filters
+from kodolly.pipeline import run
+sys.path.insert(0, sys.argv[2])
+from benchmarks.near_dup_quality import planted_records
+
+tmp = sys.argv[1]
+parallel.jsonl.CHUNK_BYTES = 1_000_000  # chunks big enough for rensa to use its thread pool
+records = [{"instruction": r["instruction"], "input": "", "output": r["output"]} for r in planted_records(5000, seed=4)]
+with open(tmp + "/first.json", "wb") as f:
+    f.write(orjson.dumps(records[:1500]))  # converted and prepared in the main process, before any fork
+with open(tmp + "/second.jsonl", "wb") as f:
+    f.write(b"\\n".join(orjson.dumps(r) for r in records[1500:]) + b"\\n")
+result = run([tmp + "/first.json", tmp + "/second.jsonl"], "alpaca", tmp + "/out.parquet",
+             filters=build_filters({"near_dup": {"threshold": 0.8}}), workers=2)
+print(json.dumps({"records": len(records), "tally": result.tally.as_dict()}))
+"""
+
+
+def test_workers_forked_after_the_main_process_used_rensa_do_not_hang(tmp_path):
+    """rensa's Rust thread pool does not survive fork(): a JSON array converted (and near-dup prepared)
+    in the main process, then a JSONL input's workers forked, must still finish. In a fresh process,
+    so the pool's state is this run's alone."""
+    import os
+    import signal
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "RAYON_NUM_THREADS"}
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-c", FORK_SCRIPT, str(tmp_path), str(root)], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the run and its workers
+        proc.communicate()
+        pytest.fail("the run hung: workers forked after rensa's thread pool started")
+    assert proc.returncode == 0, err[-2000:]
+    done = json.loads(out.strip().splitlines()[-1])
+    tally = done["tally"]
+    assert tally["balanced"] and tally["read"] == done["records"] and tally["by_reason"]["near_duplicate_of"] > 500

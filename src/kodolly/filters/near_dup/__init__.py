@@ -41,11 +41,18 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from typing import Any, Iterable
 
 import numpy as np
 import pyarrow as pa
-import rensa
+
+# rensa runs big batches on a Rust (rayon) thread pool, and that pool does not survive fork(): a
+# worker process forked after the main process used rensa (a JSON array converted in the main
+# process before a JSONL input's workers start) would wait forever for threads it does not have.
+# With one thread rensa works inline; the parallelism comes from kodolly's worker processes.
+os.environ["RAYON_NUM_THREADS"] = "1"
+import rensa  # noqa: E402
 
 from ...errors import ConfigError
 from .lsh import BandIndex, SortedBands, band_keys, optimal_bands, pairs_within
