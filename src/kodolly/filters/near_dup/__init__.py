@@ -65,7 +65,8 @@ DEFAULT_FIELDS = ("instruction", "response")
 SEED = 1
 LSH_WEIGHTS = (0.1, 0.9)  # (false positive, false negative) weights for choosing LSH bands and rows
 CHECK_BITS = (4, 8)  # bits of each signature value kept for the Jaccard check (4: two values a byte)
-_BLOCK = 1 << 16  # kept rows per block of stored signatures
+_SHIFT = 16
+_BLOCK = 1 << _SHIFT  # kept rows per block of stored signatures
 
 
 class KeptRows:
@@ -99,7 +100,7 @@ class KeptRows:
 
     def signatures(self, numbers: np.ndarray) -> np.ndarray:
         out = np.empty((len(numbers), self.width), dtype=np.uint8)
-        block_of = numbers >> 16
+        block_of = numbers >> _SHIFT
         for b in np.unique(block_of):
             sel = block_of == b
             out[sel] = self._blocks[int(b)][numbers[sel] & (_BLOCK - 1)]
