@@ -56,7 +56,7 @@ import rensa  # noqa: E402
 
 from ...errors import ConfigError
 from .lsh import BandIndex, SortedBands, band_keys, optimal_bands, pairs_within
-from .shingles import shingle_hashes, shingle_sets
+from .shingles import as_text_array, shingle_hashes, shingle_sets
 
 __all__ = ["NearDupFilter", "NEAR_DUP_FIELDS", "DEFAULT_FIELDS", "shingle_sets"]
 
@@ -65,6 +65,7 @@ DEFAULT_FIELDS = ("instruction", "response")
 SEED = 1
 LSH_WEIGHTS = (0.1, 0.9)  # (false positive, false negative) weights for choosing LSH bands and rows
 CHECK_BITS = (4, 8)  # bits of each signature value kept for the Jaccard check (4: two values a byte)
+PIECE = 1024  # rows per rensa call in prepare
 _SHIFT = 16
 _BLOCK = 1 << _SHIFT  # kept rows per block of stored signatures
 
@@ -196,8 +197,14 @@ class NearDupFilter:
 
     def _prepare(self, columns: list[Any], ids: list[str]) -> list[tuple[bytes, str] | None]:
         n = len(ids)
-        if not n:
-            return []
+        columns = [as_text_array(col) for col in columns]
+        out: list[tuple[bytes, str] | None] = []
+        for s in range(0, n, PIECE):  # pieces bound the temporaries (rensa's rows come back as lists)
+            out.extend(self._prepare_piece([col.slice(s, PIECE) for col in columns], ids[s : s + PIECE]))
+        return out
+
+    def _prepare_piece(self, columns: list[pa.Array], ids: list[str]) -> list[tuple[bytes, str] | None]:
+        n = len(ids)
         hashes, offsets = shingle_hashes(columns, self.shingle)
         k = self.num_perm
         matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets.astype(np.uint64), k, SEED)
@@ -208,8 +215,7 @@ class NearDupFilter:
         else:  # two 4-bit values a byte
             low = (sig & 0xF).astype(np.uint8)
             check = low[:, 0::2] | (low[:, 1::2] << 4)
-        packed = np.concatenate([keys.view(np.uint8), check], axis=1)
-        raw = packed.tobytes()
+        raw = np.concatenate([keys.view(np.uint8), check], axis=1).tobytes()
         w = self._width
         empty = (offsets[1:] == offsets[:-1]).tolist()
         return [None if empty[i] else (raw[i * w : (i + 1) * w], ids[i]) for i in range(n)]
