@@ -57,11 +57,28 @@ def test_distinct_look_alikes_are_kept():
     assert NearDupFilter(0.5).apply(rows) == [None, None, None]
 
 
-def test_the_earliest_kept_row_is_named_and_a_dropped_row_never_is():
+def test_the_earliest_kept_row_is_named():
     text = "냄비에 돼지고기와 김치를 넣고 볶은 뒤 물을 붓고 끓입니다. 두부와 파를 넣고 한소끔 더 끓이면 완성입니다."
     rows = [row("x", instruction="김치찌개", response=text), row("y", instruction="김치찌개!", response=text + " "),
             row("z", instruction="김치 찌개", response=text.replace(" ", ""))]
     assert NearDupFilter(0.9).apply(rows) == [None, "near_duplicate_of:x", "near_duplicate_of:x"]
+
+
+SEOUL = ["서울은 대한민국의 수도입니다.", "한강이 도시 한가운데를 흐릅니다.", "인구는 약 천만 명입니다.", "경복궁과 남산타워가 유명합니다.",
+         "지하철이 잘 발달해 있습니다.", "봄에는 벚꽃이 아름답게 핍니다.", "여름에는 덥고 비가 많이 옵니다.", "가을 단풍은 북한산이 좋습니다.",
+         "겨울에는 춥고 건조합니다.", "맛있는 음식점이 많습니다."]
+TRAINS = ["부산행 고속열차는 두 시간 반 걸립니다.", "제주도에는 비행기로 한 시간이면 갑니다."]
+
+
+def test_a_dropped_row_is_never_named():
+    # exact Jaccard: x-y 0.81, y-z 0.81, x-z 0.65. y goes as a near-duplicate of x; z is close only to y,
+    # which was dropped, so z is kept (a chain of edits does not drop rows far from every kept one)
+    x, y, z = " ".join(SEOUL), " ".join(SEOUL[:9] + TRAINS[:1]), " ".join(SEOUL[:8] + TRAINS)
+    sets = shingle_sets([["서울 소개"] * 3, [x, y, z]], 3)
+    jac = [len(a & b) / len(a | b) for a, b in ((sets[0], sets[1]), (sets[1], sets[2]), (sets[0], sets[2]))]
+    assert [round(j, 2) for j in jac] == [0.81, 0.81, 0.65]
+    rows = [row(i, instruction="서울 소개", response=t) for i, t in zip("xyz", (x, y, z))]
+    assert NearDupFilter(0.7).apply(rows) == [None, "near_duplicate_of:x", None]
 
 
 def test_earliest_occurrence_is_kept_across_two_sources(fixtures, tmp_path):
