@@ -32,8 +32,8 @@ the two signatures; (3) the verdicts — in input order, a row with a checked pa
 dropped naming the earliest one, else kept and added to the index. Steps 1 and 2 only ever look at
 rows sharing one ``(band, key)``, so they can be split by band key (a shuffle on ``(band, key)``
 across processes or nodes, each holding the buckets of its keys and emitting the checked pairs
-``(later, earlier)``); step 3 needs only those pairs, sorted by the later row, and gives the same
-verdicts as this one-process version (where a bucket holds only kept rows: a dropped row can never
+``(later, earlier)``); step 3 (:func:`.lsh.earliest_kept_partner`) needs only those pairs, sorted by
+the later row, and gives the same verdicts as this one-process version (where a bucket holds only kept rows: a dropped row can never
 be named, so leaving it out changes nothing).
 """
 
@@ -55,7 +55,7 @@ os.environ["RAYON_NUM_THREADS"] = "1"
 import rensa  # noqa: E402
 
 from ...errors import ConfigError
-from .lsh import BandIndex, SortedBands, band_keys, optimal_bands, pairs_within
+from .lsh import BandIndex, SortedBands, band_keys, earliest_kept_partner, optimal_bands, pairs_within
 from .shingles import as_text_array, shingle_hashes, shingle_sets
 
 __all__ = ["NearDupFilter", "NEAR_DUP_FIELDS", "DEFAULT_FIELDS", "shingle_sets"]
@@ -237,31 +237,24 @@ class NearDupFilter:
         batch = SortedBands(keys)
         q, kept_no = self._index.lookup(batch)
         if len(q):
-            ok = self._similar(sigs[q], self._kept.signatures(kept_no))
+            ok = self.similar(sigs[q], self._kept.signatures(kept_no))
             q, kept_no = q[ok], kept_no[ok]
         first_kept: dict[int, int] = {}
         for a, b in zip(q.tolist(), kept_no.tolist()):  # sorted by (a, b): the first b is the earliest
             first_kept.setdefault(a, b)
         later, earlier = pairs_within(batch)
         if len(later):
-            ok = self._similar(sigs[later], sigs[earlier])
+            ok = self.similar(sigs[later], sigs[earlier])
             later, earlier = later[ok], earlier[ok]
-        partners: dict[int, list[int]] = {}
-        for a, b in zip(later.tolist(), earlier.tolist()):
-            partners.setdefault(a, []).append(b)
-        # 3: verdicts in input order
+        # 3: verdicts in input order: against the index first (its rows are all earlier), then greedily
         keep = np.ones(m, dtype=bool)
-        for a in sorted(first_kept.keys() | partners.keys()):
-            number = first_kept.get(a)
-            if number is not None:
-                out[live[a]] = "near_duplicate_of:" + self._kept.id(number)
-                keep[a] = False
-                continue
-            for b in partners[a]:  # ascending: the earliest kept one
-                if keep[b]:
-                    out[live[a]] = "near_duplicate_of:" + ids[b]
-                    keep[a] = False
-                    break
+        for a, number in first_kept.items():
+            out[live[a]] = "near_duplicate_of:" + self._kept.id(number)
+            keep[a] = False
+        partner = earliest_kept_partner(later, earlier, keep)
+        for a in np.flatnonzero(partner >= 0).tolist():
+            out[live[a]] = "near_duplicate_of:" + ids[int(partner[a])]
+        keep &= partner < 0
         kept_rows = np.flatnonzero(keep)
         numbers = np.full(m, -1, dtype=np.int64)
         numbers[kept_rows] = np.arange(self._kept.count, self._kept.count + len(kept_rows))
@@ -269,7 +262,7 @@ class NearDupFilter:
         self._kept.add(sigs[kept_rows], [ids[i] for i in kept_rows.tolist()])
         return out
 
-    def _similar(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def similar(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Per pair of check signatures: estimated Jaccard >= threshold."""
         agree = np.zeros(len(a), dtype=np.int64)
         step = 65536  # pairs at a time, to bound the temporary

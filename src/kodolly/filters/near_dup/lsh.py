@@ -157,6 +157,30 @@ def pairs_within(batch: SortedBands) -> tuple[np.ndarray, np.ndarray]:
     return unique_pairs(np.concatenate(found_i), np.concatenate(found_j))
 
 
+def earliest_kept_partner(later: np.ndarray, earlier: np.ndarray, undecided: np.ndarray) -> np.ndarray:
+    """The greedy pass in input order over checked pairs ``(later, earlier)`` (sorted by later, then
+    earlier): per row, the earliest partner that is kept when the row's turn comes, or -1 (the row is
+    kept). ``undecided``: rows still to decide (``False``: dropped already, never kept, never named).
+
+    Needs only the pairs: the same pass over the pairs of a whole input, however they were found
+    (e.g. per ``(band, key)`` bucket on other processes), gives the verdicts of the streaming filter."""
+    partner = np.full(len(undecided), -1, dtype=np.int64)
+    kept = undecided.copy()
+    if not len(later):
+        return partner
+    starts = np.flatnonzero(np.r_[True, later[1:] != later[:-1]])
+    ends = np.r_[starts[1:], len(later)]
+    for a, lo, hi in zip(later[starts].tolist(), starts.tolist(), ends.tolist()):
+        if not kept[a]:
+            continue
+        for b in earlier[lo:hi].tolist():  # ascending: the earliest kept one
+            if kept[b]:
+                partner[a] = b
+                kept[a] = False
+                break
+    return partner
+
+
 def unique_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct ``(a, b)`` pairs of non-negative ints below 2**31, sorted by ``a`` then ``b``."""
     code = np.unique((a.astype(np.int64) << 31) | b.astype(np.int64))
