@@ -27,10 +27,19 @@ def report_path(manifest_path: Path) -> Path:
     return manifest_path.with_name(stem + ".report.json")
 
 
+def one_line(text: Any) -> str:
+    """Text for a person's terminal: one line (whitespace runs, newlines included, become one space)
+    and no raw control characters (a NUL shows as ``\\x00``)."""
+    text = " ".join(str(text).split())
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 def _excerpt(text: Any, limit: int = EXCERPT_CHARS) -> str:
     if not isinstance(text, str):
         text = orjson.dumps(text, default=str).decode() if text is not None else ""
-    text = " ".join(text.split())
+    text = one_line(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -86,14 +95,14 @@ def format_examples(data: dict[str, Any]) -> str:
         return ""
     lines = [f"example rejects (first {EXAMPLES_PER_REASON} per reason)"]
     for key, items in examples.items():
-        lines.append(f"  {key}")
+        lines.append(f"  {one_line(key)}")
         for ex in items:
             where = ex["file"] + (f":{ex['line']}" if ex.get("line") is not None else f"#{ex['index']}")
             ident = f" id={ex['id']}" if ex.get("id") else ""
             reason = f" [{ex['reason']}]" if ex["reason"] != key else ""
             detail = f" ({ex['detail']})" if ex.get("detail") else ""
             text = f"{ex['instruction']} → {ex['response']}" if "instruction" in ex else ex.get("raw", "")
-            lines.append(f"    {ex['source']} {where}{ident}{reason}{detail}: {text}")
+            lines.append("    " + one_line(f"{ex['source']} {where}{ident}{reason}{detail}: {text}"))
     return "\n".join(lines)
 
 

@@ -4,6 +4,9 @@ Publishing and export read outputs of any size; :func:`iter_batches` never holds
 batch of rows in memory (a ``datasets`` folder is memory-mapped Arrow, a parquet file is read a
 row-group slice at a time, JSONL is parsed ``batch_rows`` lines at a time).
 
+A kodolly output whose commit did not finish (or that disagrees with its manifest) is refused
+(:func:`kodolly.io.commit.require_finished`).
+
 JSONL carries no types, so columns kodolly knows (``score`` is a float even when a batch has only
 nulls, ``meta`` is a JSON string) are cast to their kodolly types; other columns keep the type the
 first batch gives them, and later batches are cast to it.
@@ -31,15 +34,21 @@ def iter_batches(path: str | os.PathLike[str], batch_rows: int = DEFAULT_BATCH_R
     ``same_types=False`` (JSONL only) types each batch on its own, for readers that only want the rows
     as Python values: a column that is null in the whole first batch and text later is then no error.
     """
+    from .commit import require_finished
+
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file or folder")
+    require_finished(p)
     if p.is_dir():
         yield from _datasets_batches(p, batch_rows)
     elif p.suffix.lower() == ".parquet":
-        pf = pq.ParquetFile(p)
-        for batch in pf.iter_batches(batch_size=batch_rows):
-            yield pa.Table.from_batches([batch], schema=pf.schema_arrow)
+        try:
+            pf = pq.ParquetFile(p)
+            for batch in pf.iter_batches(batch_size=batch_rows):
+                yield pa.Table.from_batches([batch], schema=pf.schema_arrow)
+        except (pa.ArrowException, OSError) as exc:  # truncated or not parquet at all
+            raise InputError(f"{p}: not a readable parquet file ({exc})") from exc
     elif p.suffix.lower() in (".jsonl", ".ndjson"):
         yield from _jsonl_batches(p, batch_rows, same_types)
     else:
@@ -50,7 +59,10 @@ def output_schema(path: str | os.PathLike[str]) -> pa.Schema:
     """The Arrow schema of a kodolly output (reads one batch for JSONL)."""
     p = Path(path)
     if p.suffix.lower() == ".parquet" and p.is_file():
-        return pq.read_schema(p)
+        try:
+            return pq.read_schema(p)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{p}: not a readable parquet file ({exc})") from exc
     for table in iter_batches(p, 1000):
         return table.schema
     raise ConfigError(f"{p}: the output holds no rows")
