@@ -245,7 +245,7 @@ def run(
             raise ConfigError(f"category {group.category!r} is not a Dolly task type: {', '.join(sorted(DOLLY_CATEGORIES))}")
         plan.append((group, conv, expand_inputs(list(group.sources))))
     inputs = [inp for _group, _conv, group_inputs in plan for inp in group_inputs]
-    report = RunReport()
+    report = RunReport(filters=filters)
     tally = Tally()
     paths = output_paths(Path(output), output_format, rejects_path) if output is not None else None
     # the output set: everything is written under temporary names and committed together, manifest last
@@ -265,6 +265,7 @@ def run(
                     table = getattr(batch, "table", None)  # parallel batches carry their rows as an Arrow table
                     n_rows = len(table) if table is not None else len(batch.rows)
                     if n_rows:
+                        report.add_written(table if table is not None else batch.rows)
                         if writer is not None:
                             if table is not None:
                                 writer.write_table(table)

@@ -46,9 +46,24 @@ def _excerpt(text: Any, limit: int = EXCERPT_CHARS) -> str:
 class RunReport:
     """Collects example rejects during a run; counts come from the tally at the end."""
 
-    def __init__(self, per_reason: int = EXAMPLES_PER_REASON) -> None:
+    def __init__(self, per_reason: int = EXAMPLES_PER_REASON, filters: Sequence[Any] = ()) -> None:
         self.per_reason = per_reason
         self.examples: dict[str, list[dict[str, Any]]] = {}
+        self.pii = next((f for f in filters if getattr(f, "name", "") == "pii"), None)
+        self.pii_summary = None
+        if self.pii is not None:
+            from .filters.pii import PiiSummary
+
+            self.pii_summary = PiiSummary()
+
+    def add_written(self, batch: Any) -> None:
+        """Look at rows as they are written (an Arrow table or a list of row dicts): the PII counts."""
+        if self.pii_summary is None:
+            return
+        if isinstance(batch, list):
+            self.pii_summary.add_rows(batch)
+        else:
+            self.pii_summary.add_table(batch)
 
     def add(self, key: str, reject: dict[str, Any]) -> None:
         found = self.examples.get(key)
@@ -74,12 +89,15 @@ class RunReport:
         found.append(example)
 
     def as_dict(self, tally: Tally, filters: Sequence[Any] = ()) -> dict[str, Any]:
-        return {
+        data = {
             "report_version": REPORT_VERSION,
             "counts": tally.as_dict(),
             "filters": [{"name": f.name, "settings": f.settings()} for f in filters],
             "examples": {key: self.examples[key] for key in sorted(self.examples)},
         }
+        if self.pii_summary is not None:
+            data["pii"] = self.pii_summary.as_dict(self.pii, tally.by_reason)
+        return data
 
     @staticmethod
     def write(path: Path, data: dict[str, Any]) -> None:

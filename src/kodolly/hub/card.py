@@ -176,6 +176,12 @@ def _body(result: "FolderResult", title: str, repo_id: str | None) -> str:
             lines.append(f"  - `{f.get('name')}`: `{_json(f.get('settings', {}))}`")
     else:
         lines.append("- Filters: none")
+    pii = next((f for f in filters if f.get("name") == "pii"), None)
+    if pii:
+        ps = pii.get("settings", {})
+        lines.append(f"- Personal data: `{ps.get('action')}` ({', '.join(ps.get('kinds', []))}; placeholders `{ps.get('placeholders')}`)")
+    else:
+        lines.append("- Personal data: no PII step ran on these rows.")
     out = m.get("output") or {}
     if out.get("dolly_only"):
         lines.append("- Only the four Dolly fields were written (`--dolly-only`).")
