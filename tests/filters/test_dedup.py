@@ -39,7 +39,7 @@ def test_each_duplicate_names_the_first_row(fixtures, tmp_path):
 
 
 def test_dedup_across_two_sources_keeps_the_first_input(fixtures):
-    from kodolly.pipeline import InputGroup
+    from kodolly import InputGroup
 
     result = api.convert(
         fixtures / "filters" / "dedup_variants.jsonl", "alpaca", filters=_dedup_only(),

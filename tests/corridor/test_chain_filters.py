@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 from kodolly import api
 from kodolly.filters import build_filters
 from kodolly.manifest import validate_manifest
-from kodolly.pipeline import InputGroup
+from kodolly import InputGroup
 from kodolly.splits import Splitter
 from support import REFERENCE, REFERENCE_IDS, REFERENCE_SOURCES
 
