@@ -10,6 +10,9 @@ from kodolly.manifest import validate_manifest
 from kodolly import InputGroup
 from kodolly.splits import Splitter
 from support import REFERENCE, REFERENCE_IDS, REFERENCE_SOURCES
+import pytest
+
+pytestmark = pytest.mark.usefixtures("engine")  # every conversion here runs under each engine
 
 ALL_FILTERS = {
     "score": {"min": 30},

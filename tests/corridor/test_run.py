@@ -13,6 +13,8 @@ import kodolly
 from kodolly.manifest import load_schema
 from support import FIXTURES
 
+pytestmark = pytest.mark.usefixtures("engine")  # every conversion here runs under each engine
+
 A = FIXTURES / "alpaca"
 
 
