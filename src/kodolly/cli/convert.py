@@ -10,6 +10,7 @@ from .. import api
 from ..errors import ConfigError
 from ..rows import DOLLY_CATEGORIES
 from ..io.writers import FORMATS
+from .limit_options import limit_options
 from .run_options import cli_config, run_options
 
 
@@ -81,6 +82,7 @@ def _short(record: object) -> str:
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (or cluster tasks) of the engine (default: cores, at most 2). The output is the same for any number.")
 @click.option("--replay", "replay_manifest", type=click.Path(exists=True, dir_okay=False), help="Run again the run recorded in MANIFEST (its run_spec); --engine/--workers may change where it runs.")
 @run_options
+@limit_options
 def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress, layout, mappings, engine, workers, replay_manifest, **run) -> None:
     """Convert SOURCES (files, folders, globs, zips) into one Dolly-format dataset.
 

@@ -110,6 +110,9 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
     if shard.kind == RANGE:
         rng = shard.range
         assert rng is not None
+        if rng.bad is not None:  # one reject in place of data (a line over the limit, a stopped member)
+            bad = [(BadRecord(*rng.bad), Location(shard.name, rng.index, rng.line))]
+            return convert_records(shard, bad, conv, ctx, group.category, work.chain)
         data = rng.read()
         if shard.encoding in ("utf-8", "utf-8-sig"):
             from .columnar import convert_columnar

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 from ..errors import InputError
-from ..io.readers import SNIFF_BYTES, detect_encoding
+from ..io.readers import sniff
 from ..io.sources import Input
 from .jsonl import Range, cut_ranges, splittable
 
@@ -103,15 +103,14 @@ def _input_shards(inp: Input, seq: int, g: int, ordinal: int, member: int, shard
 
 
 def _plan_input(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_bytes, max_records) -> Iterator[Shard]:
+    found = sniff(inp)
+    encoding = found.encoding if not found.empty else ""
+    if found.empty or not splittable(inp, found.data_head, encoding):
+        yield Shard(seq, INPUT, g, ordinal, member, inp.name, encoding)
+        return
     stream = inp.open()
     try:
-        head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]
-        empty = not head.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe")
-        encoding = detect_encoding(head) if not empty else ""
-        if empty or not splittable(inp, head, encoding):
-            yield Shard(seq, INPUT, g, ordinal, member, inp.name, encoding)
-            return
-        ranges = cut_ranges(inp, stream, max_bytes=shard_bytes, max_lines=max_records)
+        ranges = cut_ranges(inp, stream, max_bytes=shard_bytes, max_lines=max_records, encoding=encoding)
         stream = None
         for k, rng in enumerate(ranges):
             yield Shard(seq + k, RANGE, g, ordinal, member, inp.name, encoding, rng)
