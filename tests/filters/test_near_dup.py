@@ -20,6 +20,8 @@ from kodolly.rows import make_row
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the benchmarks package
 from benchmarks.near_dup_quality import evaluate, exact_pairs, planted_records  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("engine")  # every conversion here runs under each engine
+
 
 def row(id="r", instruction="질문입니다", response="답입니다", **fields):
     """A row as the pipeline hands it to filters (already normalised)."""
@@ -208,9 +210,9 @@ def test_same_kept_rows_and_reasons_for_one_and_two_workers(with_ids, tmp_path, 
     the main process decides in input order: the files are byte for byte those of one process."""
     import orjson
 
-    from kodolly import parallel
+    from kodolly.corridor import jsonl
 
-    monkeypatch.setattr(parallel.jsonl, "CHUNK_BYTES", 40_000)  # many chunks, both workers busy
+    monkeypatch.setattr(jsonl, "CHUNK_BYTES", 40_000)  # many shards, both workers busy
     records = planted_records(400, seed=9)
     src = tmp_path / "planted.jsonl"
     lines = []
@@ -223,7 +225,8 @@ def test_same_kept_rows_and_reasons_for_one_and_two_workers(with_ids, tmp_path, 
     for workers in (1, 2):
         out = tmp_path / f"w{workers}" / "out.parquet"
         out.parent.mkdir()
-        result = run([src], "alpaca", out, filters=build_filters({"near_dup": {"threshold": 0.8}}), workers=workers, batch_size=100)
+        result = run([src], "alpaca", out, filters=build_filters({"near_dup": {"threshold": 0.8}}), workers=workers, batch_size=100,
+                     engine="inline" if workers == 1 else "processes")
         outs.append(({p.name: p.read_bytes() for p in sorted(out.parent.iterdir()) if not p.name.endswith(".manifest.json")}, result.tally.as_dict()))
     assert outs[0] == outs[1]
     tally = outs[0][1]
@@ -246,21 +249,21 @@ def test_same_kept_rows_and_reasons_for_one_and_two_workers(with_ids, tmp_path, 
 FORK_SCRIPT = """
 import json, sys
 import orjson
-from kodolly import parallel
+from kodolly.corridor import jsonl
 from kodolly.filters import build_filters
 from kodolly.pipeline import run
 sys.path.insert(0, sys.argv[2])
 from benchmarks.near_dup_quality import planted_records
 
 tmp = sys.argv[1]
-parallel.jsonl.CHUNK_BYTES = 1_000_000  # chunks big enough for rensa to use its thread pool
+jsonl.CHUNK_BYTES = 1_000_000  # shards big enough for rensa to use its thread pool
 records = [{"instruction": r["instruction"], "input": "", "output": r["output"]} for r in planted_records(5000, seed=4)]
 with open(tmp + "/first.json", "wb") as f:
     f.write(orjson.dumps(records[:1500]))  # converted and prepared in the main process, before any fork
 with open(tmp + "/second.jsonl", "wb") as f:
     f.write(b"\\n".join(orjson.dumps(r) for r in records[1500:]) + b"\\n")
 result = run([tmp + "/first.json", tmp + "/second.jsonl"], "alpaca", tmp + "/out.parquet",
-             filters=build_filters({"near_dup": {"threshold": 0.8}}), workers=2)
+             filters=build_filters({"near_dup": {"threshold": 0.8}}), workers=2, engine="processes")
 print(json.dumps({"records": len(records), "tally": result.tally.as_dict()}))
 """
 
