@@ -45,6 +45,8 @@ FILES: dict[str, object] = {
     "KULLM/kullm-v2.jsonl": "fixtures/alpaca/kullm-v2.jsonl",
     "data.zip": {"KoAlpaca_v1.1.jsonl": "fixtures/alpaca/KoAlpaca_v1.1.jsonl"},
     "dolly_ko.jsonl": "fixtures/dolly/dolly_ko.jsonl",
+    "data/kullm-v2.jsonl": "fixtures/alpaca/kullm-v2.jsonl",
+    "data/KoAlpaca_v1.1.jsonl": "fixtures/alpaca/KoAlpaca_v1.1.jsonl",
     "TL_02.RLHF데이터.zip.part0": "fixtures/aihub/Training/02.라벨링데이터/TL_02.RLHF데이터.zip.part0",
     "TL_02.RLHF데이터.zip.part1": "fixtures/aihub/Training/02.라벨링데이터/TL_02.RLHF데이터.zip.part1",
     "aihub/TL_02.RLHF데이터.zip.part0": "fixtures/aihub/Training/02.라벨링데이터/TL_02.RLHF데이터.zip.part0",
