@@ -41,6 +41,23 @@ def _kodolly_cache_dir(tmp_path_factory):
         yield
 
 
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real two-node Ray cluster (one CPU each, 127.0.0.1 only), started once for the session (~5-10 s)
+    and shut down at its end; skipped only when ray is not installed (``pip install -e '.[ray]'``)."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:  # not imported here: the cluster sets Ray's environment first
+        pytest.skip("ray is not installed: pip install -e '.[ray]' to run the Ray engine tests")
+    from support import LocalRayCluster
+
+    cluster = LocalRayCluster(nodes=2, cpus=1)
+    try:
+        yield cluster
+    finally:
+        cluster.shutdown()
+
+
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
