@@ -60,9 +60,14 @@ def cli_config(
     dolly_only: bool,
     rejects_path: str | None,
     run: dict[str, Any],
+    engine: str | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """The command line as a (partial) run config dict."""
     data: dict[str, Any] = {}
+    where = {key: value for key, value in (("name", engine), ("workers", workers)) if value is not None}
+    if where:
+        data["engine"] = where
     groups = []
     if sources:
         groups.append({"from": converter, "paths": list(sources)})

@@ -36,7 +36,7 @@ import pyarrow as pa
 from ..errors import ConfigError, TallyMismatchError
 from ..io.readers import Location
 from ..io.writers import RejectsWriter, file_hash, output_paths, write_json_atomic
-from ..pipeline import reject_record
+from ..corridor import reject_record
 from ..tally import Tally
 from .cache import TranslationCache, default_cache_path, request_signature
 from .checks import skip_reason

@@ -1,0 +1,186 @@
+"""The ``processes`` engine: a local pool of worker processes converting shards, handed back in order.
+
+Each worker gets one shard at a time over its own pipe (only an idle worker is given one, so a pipe
+never fills in both directions) and sends back the chunk: its table as an Arrow IPC file on tmpfs
+(``/dev/shm`` when there is one; the driver maps it without copying), the rest pickled. Workers are
+forked, so a converter or filter defined in a script works without a main guard; a worker re-opens
+its inputs itself (no open archive is shared between processes). Shards that must run on the driver
+(``Shard.local``) are converted there, in their turn.
+
+Faults: a shard whose conversion raises, or whose worker dies, is retried once (a dead worker is
+replaced); a second failure stops the run with one line naming the input and the shard. A
+:class:`~kodolly.errors.KodollyError` raised in a worker (a run-level input problem) stops the run
+with its own message, as it would inline.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import signal
+import tempfile
+import traceback
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from typing import Any, Iterable, Iterator
+
+from ...errors import KodollyError
+from ..chunks import Chunk
+from ..convert import Work, convert_shard
+from ..retry import ATTEMPTS, convert_with_retry, shard_failed
+from ..shards import Shard
+from . import default_workers
+
+
+def _worker_main(work: Work, conn: Any, spool: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    work.forget_inputs()
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        seq, shard = msg
+        try:
+            chunk = convert_shard(shard, work)
+            conn.send(("done", seq, chunk.to_wire(os.path.join(spool, f"{os.getpid()}-{seq}.arrow"))))
+        except KodollyError as exc:
+            conn.send(("fatal", seq, (type(exc), str(exc), dict(exc.__dict__))))
+        except BaseException:  # noqa: BLE001 - reported to the driver, which retries or stops
+            conn.send(("error", seq, traceback.format_exc()))
+
+
+@dataclass
+class _Worker:
+    proc: Any
+    conn: Any
+
+
+class ProcessEngine:
+    name = "processes"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.n = workers or default_workers()
+        self.window = 2 * self.n + 1  # shards in flight or waiting to be handed back
+        self.workers: list[_Worker] = []
+        self.spool: str | None = None
+        self._mp = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        self.restarts = 0
+
+    # ------------------------------------------------------------------------------ the pool
+
+    def _spawn(self, work: Work) -> _Worker:
+        parent, child = self._mp.Pipe()
+        proc = self._mp.Process(target=_worker_main, args=(work, child, self.spool), daemon=True, name="kodolly-worker")
+        proc.start()
+        child.close()
+        return _Worker(proc, parent)
+
+    def _start(self, work: Work) -> None:
+        if self.workers:
+            return
+        shm = "/dev/shm"
+        self.spool = tempfile.mkdtemp(prefix="kodolly-", dir=shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None)
+        self.workers = [self._spawn(work) for _ in range(self.n)]
+
+    def close(self) -> None:
+        for w in self.workers:
+            try:
+                w.conn.send(None)
+            except (OSError, ValueError, BrokenPipeError):
+                pass
+        for w in self.workers:
+            w.proc.join(timeout=5)
+            if w.proc.is_alive():
+                w.proc.terminate()
+                w.proc.join()
+            w.conn.close()
+        self.workers = []
+        if self.spool is not None:
+            shutil.rmtree(self.spool, ignore_errors=True)
+            self.spool = None
+
+    # ------------------------------------------------------------------------------- mapping
+
+    def map(self, shards: Iterable[Shard], work: Work) -> Iterator[Chunk]:
+        source = iter(shards)
+        exhausted = False
+        blocked: Shard | None = None  # a local shard, converted here once everything before it is out
+        order: deque[int] = deque()  # seqs given out and not yet handed back, ascending
+        waiting: deque[Shard] = deque()  # not yet given to a worker
+        done: dict[int, Chunk] = {}
+        failures: dict[int, int] = {}
+        busy: dict[int, Shard] = {}  # worker number -> its shard
+        while True:
+            while not exhausted and blocked is None and len(order) < self.window:
+                shard = next(source, None)
+                if shard is None:
+                    exhausted = True
+                elif shard.local:
+                    blocked = shard
+                else:
+                    order.append(shard.seq)
+                    waiting.append(shard)
+            while order and order[0] in done:
+                yield done.pop(order.popleft())
+            if not order:
+                if blocked is not None:
+                    shard, blocked = blocked, None
+                    yield convert_with_retry(shard, work, convert_shard)
+                    continue
+                if exhausted:
+                    return
+                continue
+            self._start(work)
+            for wid, w in enumerate(self.workers):
+                if wid not in busy and waiting:
+                    shard = waiting.popleft()
+                    w.conn.send((shard.seq, shard))
+                    busy[wid] = shard
+            wait([w.conn for w in self.workers] + [w.proc.sentinel for w in self.workers], timeout=1.0)
+            for wid, w in enumerate(self.workers):
+                if w.conn.poll():
+                    try:
+                        kind, seq, payload = w.conn.recv()
+                    except (EOFError, OSError):
+                        kind, seq, payload = None, None, None
+                    if kind is not None:
+                        shard = busy.pop(wid)
+                        if kind == "done":
+                            done[seq] = Chunk.from_wire(payload)
+                        elif kind == "fatal":
+                            raise _rebuilt(*payload)
+                        else:
+                            self._failed(shard, payload, failures, waiting)
+                        continue
+                if not w.proc.is_alive():
+                    code = w.proc.exitcode
+                    w.conn.close()
+                    self.workers[wid] = self._spawn(work)
+                    self.restarts += 1
+                    shard = busy.pop(wid, None)
+                    if shard is not None:
+                        self._failed(shard, f"the worker process died (exit code {code})", failures, waiting)
+
+    @staticmethod
+    def _failed(shard: Shard, cause: str, failures: dict[int, int], waiting: deque[Shard]) -> None:
+        failures[shard.seq] = failures.get(shard.seq, 0) + 1
+        if failures[shard.seq] >= ATTEMPTS:
+            raise shard_failed(shard, cause)
+        waiting.appendleft(shard)
+
+
+def _rebuilt(cls: type, message: str, attrs: dict[str, Any]) -> BaseException:
+    """A worker's :class:`KodollyError` again, with its message (custom ``__init__`` s not re-run)."""
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    exc.__dict__.update(attrs)
+    return exc
+
+
+def create(workers: int | None = None, **options: Any) -> ProcessEngine:
+    return ProcessEngine(workers)
