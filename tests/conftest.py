@@ -20,6 +20,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Ray (tests/corridor/engines): nodes and the driver use 127.0.0.1, not the host's public interface (Ray's
+# switch for one-machine use; read when ray is first imported, so set before any test module imports it),
+# and no usage report leaves the machine
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 # `datasets.load_dataset` (round-trip tests) caches under HF_DATASETS_CACHE, read when `datasets` is first
 # imported: point it away from ~/.cache/huggingface before any test imports it
 _TEST_CACHE = tempfile.mkdtemp(prefix="kodolly-tests-")
@@ -51,7 +56,7 @@ def ray_cluster():
         pytest.skip("ray is not installed: pip install -e '.[ray]' to run the Ray engine tests")
     from support import LocalRayCluster
 
-    cluster = LocalRayCluster(nodes=2, cpus=1)
+    cluster = LocalRayCluster(nodes=2, cpus=1, paths=(Path(__file__).resolve().parent / "corridor" / "engines",))
     try:
         yield cluster
     finally:

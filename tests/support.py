@@ -114,9 +114,9 @@ class LocalRayCluster:
     ``nodes - 1`` worker nodes, each a separate set of Ray processes with ``cpus`` CPUs, all bound to
     127.0.0.1. The nodes run the kodolly this test process imports (its folder is put first on the
     nodes' PYTHONPATH: the shared venv's editable install may point at another checkout) and the test
-    helpers under tests/ (converters used only by tests). Tests connect through ``address``."""
+    helpers under tests/ and ``paths`` (converters used only by tests). Tests connect through ``address``."""
 
-    def __init__(self, nodes: int = 2, cpus: int = 1, object_store_mb: int = 150) -> None:
+    def __init__(self, nodes: int = 2, cpus: int = 1, object_store_mb: int = 150, paths: tuple[Path, ...] = ()) -> None:
         import kodolly
 
         # Ray's own switch for a machine that is not a multi-host cluster: a node (and the driver's
@@ -125,9 +125,9 @@ class LocalRayCluster:
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # no usage report leaves the machine
         src = str(Path(kodolly.__file__).resolve().parent.parent)
-        tests = str(Path(__file__).resolve().parent)
-        rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in (src, tests)]
-        os.environ["PYTHONPATH"] = os.pathsep.join([src, tests, *rest])
+        first = [src, str(Path(__file__).resolve().parent), *(str(p) for p in paths)]
+        rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in first]
+        os.environ["PYTHONPATH"] = os.pathsep.join([*first, *rest])
         from ray.cluster_utils import Cluster
 
         self.cpus = cpus

@@ -44,7 +44,6 @@ reached fails in one line within :data:`CONNECT_SECONDS`.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import logging
 import os
 import shutil
@@ -56,7 +55,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ...errors import ConfigError, KodollyError, MissingExtraError, ShardError, TallyMismatchError
+from ...errors import ConfigError, KodollyError, ShardError, TallyMismatchError, require
 from .. import keyed
 from ..chain import FilterChain
 from ..chunks import Chunk
@@ -216,8 +215,12 @@ class RayEngine:
     name = "ray"
 
     def __init__(self, workers: int | None = None, address: str | None = None, partitions: int | None = None) -> None:
-        if importlib.util.find_spec("ray") is None:
-            raise MissingExtraError("ray", "ray")
+        if (address or os.environ.get("RAY_ADDRESS")) is None:
+            # a Ray started for this run listens on 127.0.0.1 only (Ray's own switch for one-machine
+            # use, read when ray is first imported) and sends no usage report
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        require("ray", "ray")  # without the extra: one line with the pip install that fixes it
         if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
             raise ConfigError(f"partitions must be a whole number >= 1, not {partitions!r}")
         self.workers = workers
@@ -234,11 +237,6 @@ class RayEngine:
         if self._ray is not None:
             return self._ray
         address = self.address or os.environ.get("RAY_ADDRESS") or None
-        if address is None:
-            # a Ray started for this run listens on 127.0.0.1 only (Ray's switch for one-machine use;
-            # read when ray is first imported)
-            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         import ray
 
         if ray.is_initialized():  # the caller's own session (a notebook, a test): used, left running
