@@ -9,6 +9,11 @@ import pyarrow.parquet as pq
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
+# The engines every conversion test runs under (the ``engine`` fixture in conftest.py parametrises a
+# test over them; a test module opts in with ``pytestmark = pytest.mark.usefixtures("engine")``).
+# The ray engine's tests add "ray" where a cluster fixture exists.
+ENGINE_NAMES = ["inline", "processes"]
+
 # ------------------------------------------------------------------ the reference workflow (issue 5)
 # AI Hub 71748 SFT labels (fixtures/filters/aihub_sft_sample.json, read by the real ``aihub`` converter)
 # plus the user's CSV ``question, answer, category, score`` (user_scored.csv, read by the shipped ``qa``

@@ -6,6 +6,8 @@ from kodolly.filters.near_dup import NearDupFilter, shingles
 
 from kodolly.rows import make_row
 
+pytestmark = pytest.mark.usefixtures("engine")  # every conversion here runs under each engine
+
 
 def row(id="r", instruction="질문입니다", response="답입니다", **fields):
     """A row as the pipeline hands it to filters (already normalised)."""

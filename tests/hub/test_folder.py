@@ -49,8 +49,11 @@ def test_parquet_output_round_trips_through_load_dataset(alpaca_output, tmp_path
     assert [f["path"] for f in public["output"]["files"]] == ["ko.parquet"]
     assert public["rejects"]["path"] == "ko.rejects.jsonl"
     assert public["groups"][0]["inputs"] == ["ko_alpaca.json"]
+    assert [s["input"] for s in public["shards"]] == ["ko_alpaca.json"]
+    assert public["run_spec"]["groups"][0]["sources"] == ["ko_alpaca.json"]  # the replayable spec, without local paths
     for m in (local, public):
         m["inputs"][0].pop("name"), m["output"]["files"][0].pop("path"), m["rejects"].pop("path"), m["groups"][0].pop("inputs")
+        m.pop("shards"), m.pop("run_spec")
     assert public == local
     assert result.manifest["inputs"][0]["name"] == "ko_alpaca.json"
 
