@@ -215,3 +215,19 @@ def test_without_the_extra_one_line_says_how_to_install_it(tmp_path):
     assert proc.returncode != 0
     assert proc.stderr == "kodolly: error: ray is not installed; install it with: pip install 'kodolly[ray]'\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_chain_with_near_dup_is_decided_on_the_driver_from_chunks_the_nodes_convert(ray_cluster, tmp_path, monkeypatch):
+    pytest.importorskip("datasketch")
+    import kodolly
+
+    near = dict(SPLIT, near_dup={"threshold": 0.7})
+    groups = [InputGroup([FIXTURES / "filters" / "near_dup_pairs.jsonl", FIXTURES / "filters" / "dedup_variants.jsonl"], "alpaca")]
+    inline = run(tmp_path / "inline.parquet", "inline", groups, filters=near, batch_size=3)
+    ray = run(tmp_path / "ray.parquet", "ray", groups, cluster=ray_cluster, filters=near, batch_size=3)
+    assert inline.tally.by_reason["near_duplicate_of"] > 0 and inline.tally.by_reason["duplicate_of"] > 0
+    assert_same_files(inline, ray)
+    # iter_rows (no output: the rows come back to the caller) finds the cluster through RAY_ADDRESS
+    monkeypatch.setenv("RAY_ADDRESS", ray_cluster.address)
+    src = FIXTURES / "filters" / "dedup_variants.jsonl"
+    assert list(kodolly.iter_rows(src, "alpaca", engine="ray", batch_size=2)) == list(kodolly.iter_rows(src, "alpaca", engine="inline"))

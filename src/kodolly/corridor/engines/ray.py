@@ -99,11 +99,12 @@ def _convert_task(work: Work, shard: Shard) -> Any:
 
 
 def _map_task(work: Work, shard: Shard, keyed_pos: int | None, partitions: int) -> tuple:
-    """``(meta, chunk, key table of partition 0, ..., P-1)``: a shard converted, its keys cut by hash."""
+    """``(meta, chunk, keys)``: a shard converted; ``keys`` = its key table cut by hash into one table
+    per partition (one object, so it lives in the object store, not in the driver's memory)."""
     try:
         chunk = convert_shard(shard, work)
     except KodollyError as exc:
-        return (_Fatal(exc), None, *([None] * partitions if keyed_pos is not None else ()))
+        return (_Fatal(exc), None) + ((None,) if keyed_pos is not None else ())
     return _split_keys(chunk, keyed_pos, partitions, _node_id())
 
 
@@ -115,12 +116,13 @@ def _split_keys(chunk: Chunk, keyed_pos: int | None, partitions: int, node: str)
     if keyed_pos is None:
         return (meta, chunk)
     table = keyed.key_table(chunk.shard, chunk.row_item, chunk.payloads.pop(keyed_pos))
-    return (meta, chunk, *keyed.partition(table, partitions))
+    return (meta, chunk, tuple(keyed.partition(table, partitions)))
 
 
-def _decide_task(bounds: list[int], *pieces: Any) -> Any:
-    """One partition's losers, cut at ``bounds`` (positions where each output part starts)."""
-    losers = keyed.earliest_wins(pieces)
+def _decide_task(k: int, bounds: list[int], *keys: Any) -> Any:
+    """Partition ``k``'s losers (from every shard's keys), cut at ``bounds`` (the position each output
+    part starts at)."""
+    losers = keyed.earliest_wins([parts[k] for parts in keys])
     cut = [keyed.losers_between(losers, bounds[g], bounds[g + 1]) for g in range(len(bounds) - 1)]
     return cut[0] if len(cut) == 1 else tuple(cut)
 
@@ -363,10 +365,10 @@ class _ClusterRun:
         self._write(shards, metas, chunks, groups, losers, staged)
 
     # 1. map
-    def _map(self) -> tuple[list[Shard], list[dict[str, Any]], list[Any], list[list[Any]]]:
+    def _map(self) -> tuple[list[Shard], list[dict[str, Any]], list[Any], list[Any]]:
         ray, run, pos = self.ray, self.run, self.keyed_pos
-        p = self.partitions if pos is not None else 0
-        task = self.engine._remote(_map_task, scheduling_strategy="SPREAD", num_returns=2 + p)
+        p = self.partitions
+        task = self.engine._remote(_map_task, scheduling_strategy="SPREAD", num_returns=2 if pos is None else 3)
         work_ref = ray.put(run.work)
         shards, meta_refs, chunks, keys = [], [], [], []
         for shard in run.shards():
@@ -376,10 +378,13 @@ class _ClusterRun:
                 del chunk
             else:
                 refs = task.remote(work_ref, shard, pos, p)
+            if shard.range is not None and shard.range.data is not None:  # the bytes went with the task
+                shard = dataclasses.replace(shard, range=dataclasses.replace(shard.range, data=None))
             shards.append(shard)
             meta_refs.append(refs[0])
             chunks.append(refs[1])
-            keys.append(list(refs[2:]))
+            if pos is not None:
+                keys.append(refs[2])
         metas = []
         for shard, ref in zip(shards, meta_refs):
             meta = self.engine._get(shard, ref)
@@ -399,15 +404,16 @@ class _ClusterRun:
         return [list(np.flatnonzero(part == g)) for g in range(n) if (part == g).any()]
 
     # 2. decide
-    def _decide(self, keys: list[list[Any]], bounds: list[int], n_groups: int) -> list[list[Any]]:
+    def _decide(self, keys: list[Any], bounds: list[int], n_groups: int) -> list[list[Any]]:
         """``losers[partition][group]``."""
         if self.keyed_pos is None or not keys:
             return []
         task = self.engine._remote(_decide_task, num_returns=max(1, n_groups))
         out = []
         for k in range(self.partitions):
-            refs = task.remote(bounds, *[shard_keys[k] for shard_keys in keys])
+            refs = task.remote(k, bounds, *keys)
             out.append([refs] if n_groups == 1 else list(refs))
+        keys.clear()  # the tasks hold what they need
         return out
 
     # 3. write, and hand the counts and rejects to the sink in position order
