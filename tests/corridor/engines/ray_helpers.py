@@ -5,13 +5,15 @@ tests/ on their PYTHONPATH). They wrap the real ``alpaca`` converter and leave i
   converting the record and sleeps a little per record, so a test can see which nodes are at work and
   remove one while the run is going;
 - ``test_flaky_alpaca`` (option ``markers``) fails the first attempt at the first record of each input
-  (one marker file per input), so the shard holding it succeeds only when retried;
+  (one marker file per input), so the shard holding it succeeds only when retried, and leaves a
+  ``pid-<pid>`` file per process that converted;
 - ``test_broken_alpaca`` fails on record 5 every time.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from pathlib import Path
 
@@ -39,6 +41,8 @@ def _marked(record, loc, ctx):
 
 def _flaky(record, loc, ctx):
     folder = ctx.options.get("markers")
+    if folder:
+        Path(folder, f"pid-{os.getpid()}").touch()  # the processes that converted, to see them end with the run
     if folder and loc.index == 0:
         marker = Path(folder, f"failed-{Path(loc.file).name}")
         if not marker.exists():

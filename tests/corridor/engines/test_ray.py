@@ -177,6 +177,21 @@ def test_a_failing_shard_is_retried_once(ray_cluster, tmp_path):
     assert (markers / f"failed-{src.name}").exists()  # the first attempt did fail
     assert ray.output.read_bytes() == inline.output.read_bytes()
     assert ray.rejects.read_bytes() == inline.rejects.read_bytes()
+    # the run's workers end with it
+    pids = [int(p.name[4:]) for p in markers.glob("pid-*")]
+    assert pids
+    deadline = time.monotonic() + 20
+    while any(map(_running, pids)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in pids if _running(pid)]
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
 
 
 def test_a_shard_that_fails_twice_stops_the_run_naming_it(ray_cluster, tmp_path):
