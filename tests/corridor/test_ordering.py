@@ -124,3 +124,14 @@ def test_an_lfs_pointer_stops_the_run_with_one_line_on_every_engine(engine, tmp_
     with pytest.raises(kodolly.LfsPointerError, match="lfs_pointer.json: this is a Git-LFS pointer"):
         kodolly.convert([F / "alpaca" / "kullm-v2.jsonl", F / "bad" / "lfs_pointer.json"], "alpaca", tmp_path / "o.parquet", engine=engine)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["alpaca", "filters", "hansol", "korquad1", "sharegpt"])
+def test_a_whole_file_shard_mapped_in_small_pieces_gives_the_same_bytes(name, tmp_path, monkeypatch, scored_converter):
+    """convert_records turns row dicts into Arrow PIECE_ROWS at a time: the piece size changes nothing."""
+    from kodolly.corridor import convert
+
+    groups, filters = _runs()[name]
+    files, _ = _outputs(tmp_path, name, groups, filters, "inline", 1, None)
+    monkeypatch.setattr(convert, "PIECE_ROWS", 2)
+    assert _outputs(tmp_path, name + "-pieces", groups, filters, "inline", 1, None)[0] == files

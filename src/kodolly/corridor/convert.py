@@ -26,6 +26,7 @@ from .jsonl import iter_range
 from .shards import GROUP, INPUT, RANGE, Shard
 
 TEXT_FIELDS = ("instruction", "context", "response")
+PIECE_ROWS = 4096  # converted row dicts are turned into Arrow (after the map half) this many at a time
 REQUIRED_FIELDS = ("instruction", "response")
 
 
@@ -148,7 +149,8 @@ def convert_records(
     *,
     finish: bool = False,
 ) -> Chunk:
-    """Records one by one -> converter -> normalise -> check, then the chain's worker half."""
+    """Records one by one -> converter -> normalise -> check, then the chain's map half (run on pieces
+    of :data:`PIECE_ROWS` rows, so a shard that is a whole big file never holds all its rows as dicts)."""
     source = conv.name
     chunk = Chunk(shard.seq, source)
     files: dict[str, int] = {}
@@ -157,8 +159,21 @@ def convert_records(
     index: list[int] = []
     line: list[int] = []
     file_of: list[int] = []
+    pieces: list[Chunk] = []
     rejects = chunk.rejects
     item = 0
+
+    def map_piece() -> None:
+        piece = Chunk(shard.seq, source, files=list(files))
+        chain.map_rows(
+            piece, rows,
+            np.array(items, np.int64), np.array(index, np.int64), np.array(line, np.int64), np.array(file_of, np.int64),
+        )
+        rejects.extend(piece.rejects)
+        piece.rejects = []
+        pieces.append(piece)
+        for values in (rows, items, index, line, file_of):
+            values.clear()
 
     def take(out: Any, loc: Location, record: Any) -> None:
         nonlocal item
@@ -195,14 +210,31 @@ def convert_records(
         if not produced:
             rejects.append((item, reject_record("no_rows", source, loc, detail="the record yields no row", raw=record)))
             item += 1
+        if len(rows) >= PIECE_ROWS:
+            map_piece()
     if finish and conv.finish is not None:  # items made from several records (e.g. hansol join_pairs)
         for out, loc in conv.finish(ctx):
             take(out, loc, None)
+    if rows or not pieces:
+        map_piece()
     chunk.records = n_records
     chunk.read = item
     chunk.files = list(files) or [shard.name]
-    chain.map_rows(
-        chunk, rows,
-        np.array(items, np.int64), np.array(index, np.int64), np.array(line, np.int64), np.array(file_of, np.int64),
-    )
+    _join(chunk, pieces, chain)
     return chunk
+
+
+def _join(chunk: Chunk, pieces: list[Chunk], chain: FilterChain) -> None:
+    """The pieces' tables, row arrays and payloads as the chunk's (rejects already gathered)."""
+    import pyarrow as pa
+
+    if len(pieces) == 1:
+        (only,) = pieces
+        chunk.table, chunk.payloads = only.table, only.payloads
+        chunk.row_item, chunk.row_index, chunk.row_line, chunk.row_file = only.row_item, only.row_index, only.row_line, only.row_file
+    else:
+        chunk.table = pa.concat_tables([p.table for p in pieces])
+        for name in ("row_item", "row_index", "row_line", "row_file"):
+            setattr(chunk, name, np.concatenate([getattr(p, name) for p in pieces]))
+        chunk.payloads = {pos: [v for p in pieces for v in p.payloads[pos]] for pos in chain.keyed}
+    chunk.rejects.sort(key=lambda r: r[0])

@@ -192,18 +192,18 @@ def cut_ranges(inp: Input, stream: Any, *, max_bytes: int | None = None, max_lin
                 carry += bytes(block)
                 continue
             cut = int(newlines[-1]) + 1
-            whole = carry + bytes(block[:cut]) if (carry or path is None or max_lines) else None
-            if whole is None and not max_lines:
-                starts = newlines[:-1] + 1
-                suspicious = bool(_WS[view[starts]].any()) or bool(_WS[view[0]]) or (first and bytes(view[:3]) == BOM)
-                records = count_lines(bytes(block[:cut]), first)[1] if suspicious else len(newlines)
-                yield Range(path, offset, cut, line, index, records, first)
-                offset += cut
+            starts = newlines[:-1] + 1  # line starts inside the block, after its first line
+            head = carry[:3] if carry else bytes(block[:3])
+            suspicious = bool(_WS[view[starts]].any()) or bool(_WS[head[0]]) or (first and head.startswith(BOM))
+            if path is not None and not max_lines and not suspicious:  # the common case: no copy
+                length = len(carry) + cut
+                yield Range(path, offset, length, line, index, len(newlines), first)
+                offset += length
                 line += len(newlines)
-                index += records
+                index += len(newlines)
                 first = False
             else:
-                for piece in _by_lines(whole, max_lines):
+                for piece in _by_lines(carry + bytes(block[:cut]), max_lines):
                     records = count_lines(piece, first)[1]
                     yield Range(path, offset, len(piece), line, index, records, first, None if path else piece)
                     offset += len(piece)

@@ -91,8 +91,12 @@ def execute(spec: RunSpec, *, progress: bool | None = False, keep_rows: bool | N
     out = spec.output
     paths = output_paths(Path(out.path), out.format, out.rejects) if out.path is not None else None
     keep = paths is None if keep_rows is None else keep_rows
-    engine = _engine(spec)  # first: an engine that cannot start (a missing extra) leaves no temporary behind
-    sink = Sink(paths, dolly_only=out.dolly_only, filters=run.chain.filters, progress=progress, keep_rows=keep)
+    engine = _engine(spec)  # before the sink opens its temporaries: a missing engine leaves nothing behind
+    try:
+        sink = Sink(paths, dolly_only=out.dolly_only, filters=run.chain.filters, progress=progress, keep_rows=keep)
+    except BaseException:
+        engine.close()
+        raise
     try:
         if hasattr(engine, "execute"):  # an engine that runs the whole corridor itself (e.g. on a cluster)
             engine.execute(run, sink)

@@ -42,7 +42,8 @@ class Sink:
 
     ``paths`` = where to write (``None``: nothing is written; kept rows are collected when
     ``keep_rows``); ``writer`` replaces the default row writer for ``paths.format`` (build-dpo
-    writes its own row layouts); ``filters`` are named in the report.
+    writes its own row layouts); ``filters`` are named in the report; ``report=False`` writes no
+    ``<out>.report.json``.
     """
 
     def __init__(
@@ -56,6 +57,7 @@ class Sink:
         keep_rows: bool = False,
         unit: str = " items",
         desc: str = "converting",
+        report: bool = True,
     ) -> None:
         self.paths = paths
         self.filters = list(filters)
@@ -66,6 +68,7 @@ class Sink:
         self.writer = writer if writer is not None else (open_row_writer(paths.output, paths.format, dolly_only=dolly_only) if paths else None)
         self.rejects = RejectsWriter(paths.rejects if paths else None)
         self.bar = _progress_bar(progress, unit, desc)
+        self.write_report = report  # the <out>.report.json beside the output (build-dpo has its own report)
         self.closed = False
 
     # ----------------------------------------------------------------------------- writing
@@ -137,8 +140,9 @@ class Sink:
                 write_manifest(self.paths.manifest, data)
                 result.manifest, result.manifest_data = self.paths.manifest, data
             result.output, result.rejects = self.paths.output, self.paths.rejects
-            result.report = report_path(self.paths.manifest)
-            self.report.write(result.report, result.report_data)
+            if self.write_report:
+                result.report = report_path(self.paths.manifest)
+                self.report.write(result.report, result.report_data)
         return result
 
     def abort(self) -> None:

@@ -20,6 +20,7 @@ them up front), then a second pass writes the pairs from the cache.
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import os
 import platform
 import sys
@@ -33,10 +34,10 @@ from typing import Any, Callable, Sequence
 
 import pyarrow as pa
 
-from ..errors import ConfigError, TallyMismatchError
+from ..errors import ConfigError
 from ..io.readers import Location
-from ..io.writers import RejectsWriter, file_hash, output_paths, write_json_atomic
-from ..corridor import reject_record
+from ..io.writers import file_hash, output_paths
+from ..corridor import Sink, reject_record
 from ..tally import Tally
 from .cache import TranslationCache, default_cache_path, request_signature
 from .checks import skip_reason
@@ -139,48 +140,41 @@ def _api_key(opts: DpoOptions) -> str:
 
 
 class _Run:
-    """State of one build: writers, tally, counters."""
+    """State of one build: the sink (writer, rejects, tally) and the pairs waiting to be written."""
 
     def __init__(self, opts: DpoOptions, schema: pa.Schema, paths, log: Callable[[str], None]) -> None:
         self.opts = opts
         self.schema = schema
         self.paths = paths
         self.log = log
-        self.tally = Tally()
-        self.writer = DpoWriter(paths.output, paths.format, schema) if paths else None
-        self.rejects = RejectsWriter(paths.rejects if paths else None)
-        self.rows: list[dict[str, Any]] | None = [] if paths is None else None
-        self._buffer: list[dict[str, Any]] = []
+        writer = DpoWriter(paths.output, paths.format, schema) if paths else None
+        self.sink = Sink(paths, writer=writer, keep_rows=paths is None, report=False)
+        self.tally = self.sink.tally
+        self.rows = self.sink.kept
+        self._buffer: list[tuple[str, dict[str, Any]]] = []
 
     def emit(self, row: dict[str, Any], loc: Location, pairs: list[tuple[str, str, str]] | None, reason: str | None, detail: str = "") -> None:
-        source = self.tally.source(row.get("source") or "unknown")
+        name = row.get("source") or "unknown"
+        source = self.tally.source(name)
         self.tally.records += 1
         if reason is not None:
             source.read += 1
             raw = {k: v for k, v in row.items()}
-            self.rejects.write(reject_record(reason, row.get("source") or "unknown", loc, detail=detail, raw=raw, row_id=row.get("id") or ""))
-            source.rejected[reason] += 1
+            self.sink.write_rejects([reject_record(reason, name, loc, detail=detail, raw=raw, row_id=row.get("id") or "")])
             return
         for chosen, rejected, rid in pairs or []:
             source.read += 1
-            self._buffer.append(make_pair(row, chosen, rejected, self.opts.layout, self.schema, row_id=rid))
-            source.written += 1
+            self._buffer.append((name, make_pair(row, chosen, rejected, self.opts.layout, self.schema, row_id=rid)))
         if len(self._buffer) >= 1024:
             self.flush()
 
     def flush(self) -> None:
-        if not self._buffer:
-            return
-        if self.writer is not None:
-            self.writer.write(self._buffer)
-        else:
-            self.rows.extend(self._buffer)  # type: ignore[union-attr]
+        for name, group in itertools.groupby(self._buffer, key=lambda item: item[0]):
+            self.sink.write_rows(name, [pair for _name, pair in group])
         self._buffer = []
 
     def abort(self) -> None:
-        if self.writer is not None:
-            self.writer.abort()
-        self.rejects.abort()
+        self.sink.abort()
 
 
 def build_dpo(
@@ -239,22 +233,15 @@ def build_dpo(
                 else:
                     run.emit(row, loc, got, None)
         run.flush()
-        if not run.tally.balanced:
-            raise TallyMismatchError("tally does not add up:\n" + run.tally.format())
-        outputs = run.writer.close() if run.writer is not None else []
-        rejects_info = run.rejects.close()
     except BaseException:
         run.abort()
         raise
     report.update(dpo_info)
-    result = DpoResult(tally=run.tally, report=report, budget_exhausted=budget_exhausted)
-    if run.rows is not None:
-        result.report["rows"] = run.rows
-    if paths is not None:
-        from ..manifest import validate_manifest
+
+    def manifest_of(outputs: list[dict[str, Any]], rejects_info: dict[str, Any] | None, tally: Tally) -> dict[str, Any]:
         from .. import __version__
 
-        manifest = {
+        return {
             "manifest_version": 1,
             "kodolly_version": __version__,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -264,12 +251,15 @@ def build_dpo(
             "filters": [],
             "output": {"format": paths.format, "dolly_only": False, "files": outputs},
             "rejects": rejects_info,
-            "counts": run.tally.as_dict(),
+            "counts": tally.as_dict(),
             "dpo": dpo_info,
         }
-        validate_manifest(manifest)
-        write_json_atomic(paths.manifest, manifest)
-        result.output, result.rejects, result.manifest, result.manifest_data = paths.output, paths.rejects, paths.manifest, manifest
+
+    done = run.sink.close(manifest_of)  # the one door out: tally check, commit, manifest
+    result = DpoResult(tally=run.tally, report=report, budget_exhausted=budget_exhausted)
+    if run.rows is not None:
+        result.report["rows"] = run.rows
+    result.output, result.rejects, result.manifest, result.manifest_data = done.output, done.rejects, done.manifest, done.manifest_data
     return result
 
 

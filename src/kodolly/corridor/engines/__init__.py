@@ -67,14 +67,14 @@ def get_engine(name: str | None = None, *, workers: int | None = None, **options
         raise ConfigError(f"unknown engine {name!r} (engines: {', '.join(ENGINES)})")
     try:
         module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
+        return module.create(workers, **options)
+    except ModuleNotFoundError as exc:  # the engine's own module, or a package it needs
         extra = EXTRAS.get(name)
         if exc.name == module_name:
             raise ConfigError(f"engine {name!r} is not part of this kodolly build") from None
         if extra is not None:
-            raise MissingExtraError(exc.name or name, extra) from None
+            raise MissingExtraError((exc.name or name).split(".")[0], extra) from None
         raise
-    return module.create(workers, **options)
 
 
 __all__ = ["ENGINES", "Engine", "default_engine", "default_workers", "get_engine", "usable_cores"]

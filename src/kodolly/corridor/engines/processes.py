@@ -1,8 +1,9 @@
 """The ``processes`` engine: a local pool of worker processes converting shards, handed back in order.
 
-Each worker gets one shard at a time over its own pipe (only an idle worker is given one, so a pipe
-never fills in both directions) and sends back the chunk: its table as an Arrow IPC file on tmpfs
-(``/dev/shm`` when there is one; the driver maps it without copying), the rest pickled. Workers are
+Each worker has its own task queue (up to :data:`DEPTH` shards given out at once, so it never waits for
+the driver between shards) and its own result pipe, on which it sends back each chunk synchronously: its
+table as an Arrow IPC file on tmpfs (``/dev/shm`` when there is one; the driver maps it without copying),
+the rest pickled. Workers are
 forked, so a converter or filter defined in a script works without a main guard; a worker re-opens
 its inputs itself (no open archive is shared between processes). Shards that must run on the driver
 (``Shard.local``) are converted there, in their turn.
@@ -34,20 +35,23 @@ from ..shards import Shard
 from . import default_workers
 
 
-def _worker_main(work: Work, conn: Any, spool: str) -> None:
+DEPTH = 2  # shards given to one worker at a time (one converting, one waiting in its queue)
+
+
+def _worker_main(work: Work, tasks: Any, conn: Any, spool: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     work.forget_inputs()
     while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            return
+        msg = tasks.get()
         if msg is None:
             return
         seq, shard = msg
         try:
             chunk = convert_shard(shard, work)
-            conn.send(("done", seq, chunk.to_wire(os.path.join(spool, f"{os.getpid()}-{seq}.arrow"))))
+            base = os.path.join(spool, f"{os.getpid()}-{seq}")
+            with open(base + ".pickle", "wb") as fh:  # through tmpfs too: the pipe message stays small, the worker never waits
+                fh.write(chunk.to_wire(base + ".arrow"))
+            conn.send(("done", seq, base + ".pickle"))
         except KodollyError as exc:
             conn.send(("fatal", seq, (type(exc), str(exc), dict(exc.__dict__))))
         except BaseException:  # noqa: BLE001 - reported to the driver, which retries or stops
@@ -57,7 +61,9 @@ def _worker_main(work: Work, conn: Any, spool: str) -> None:
 @dataclass
 class _Worker:
     proc: Any
-    conn: Any
+    tasks: Any  # multiprocessing.Queue of (seq, shard), None to stop
+    conn: Any  # the receiving end of the worker's result pipe
+    given: deque  # the shards given to it and not yet answered, in order
 
 
 class ProcessEngine:
@@ -65,7 +71,7 @@ class ProcessEngine:
 
     def __init__(self, workers: int | None = None) -> None:
         self.n = workers or default_workers()
-        self.window = 2 * self.n + 1  # shards in flight or waiting to be handed back
+        self.window = DEPTH * self.n + 2  # shards given out or waiting to be handed back, in order
         self.workers: list[_Worker] = []
         self.spool: str | None = None
         self._mp = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
@@ -74,11 +80,12 @@ class ProcessEngine:
     # ------------------------------------------------------------------------------ the pool
 
     def _spawn(self, work: Work) -> _Worker:
-        parent, child = self._mp.Pipe()
-        proc = self._mp.Process(target=_worker_main, args=(work, child, self.spool), daemon=True, name="kodolly-worker")
+        receive, send = self._mp.Pipe(duplex=False)
+        tasks = self._mp.Queue()
+        proc = self._mp.Process(target=_worker_main, args=(work, tasks, send, self.spool), daemon=True, name="kodolly-worker")
         proc.start()
-        child.close()
-        return _Worker(proc, parent)
+        send.close()
+        return _Worker(proc, tasks, receive, deque())
 
     def _start(self, work: Work) -> None:
         if self.workers:
@@ -89,16 +96,21 @@ class ProcessEngine:
 
     def close(self) -> None:
         for w in self.workers:
-            try:
-                w.conn.send(None)
-            except (OSError, ValueError, BrokenPipeError):
-                pass
+            if w.given:  # stopped early (an error, Ctrl-C): do not wait for its shards
+                w.proc.terminate()
+            else:
+                try:
+                    w.tasks.put(None)
+                except (OSError, ValueError):
+                    pass
         for w in self.workers:
             w.proc.join(timeout=5)
             if w.proc.is_alive():
                 w.proc.terminate()
                 w.proc.join()
             w.conn.close()
+            w.tasks.close()
+            w.tasks.cancel_join_thread()
         self.workers = []
         if self.spool is not None:
             shutil.rmtree(self.spool, ignore_errors=True)
@@ -110,11 +122,10 @@ class ProcessEngine:
         source = iter(shards)
         exhausted = False
         blocked: Shard | None = None  # a local shard, converted here once everything before it is out
-        order: deque[int] = deque()  # seqs given out and not yet handed back, ascending
+        order: deque[int] = deque()  # seqs planned and not yet handed back, ascending
         waiting: deque[Shard] = deque()  # not yet given to a worker
         done: dict[int, Chunk] = {}
         failures: dict[int, int] = {}
-        busy: dict[int, Shard] = {}  # worker number -> its shard
         while True:
             while not exhausted and blocked is None and len(order) < self.window:
                 shard = next(source, None)
@@ -136,35 +147,43 @@ class ProcessEngine:
                     return
                 continue
             self._start(work)
-            for wid, w in enumerate(self.workers):
-                if wid not in busy and waiting:
-                    shard = waiting.popleft()
-                    w.conn.send((shard.seq, shard))
-                    busy[wid] = shard
+            for depth in range(DEPTH):  # fill every worker to one shard, then to two
+                for w in self.workers:
+                    if waiting and len(w.given) <= depth:
+                        shard = waiting.popleft()
+                        w.tasks.put((shard.seq, shard))
+                        w.given.append(shard)
             wait([w.conn for w in self.workers] + [w.proc.sentinel for w in self.workers], timeout=1.0)
             for wid, w in enumerate(self.workers):
-                if w.conn.poll():
+                answered = False
+                while w.conn.poll():
                     try:
                         kind, seq, payload = w.conn.recv()
                     except (EOFError, OSError):
-                        kind, seq, payload = None, None, None
-                    if kind is not None:
-                        shard = busy.pop(wid)
-                        if kind == "done":
-                            done[seq] = Chunk.from_wire(payload)
-                        elif kind == "fatal":
-                            raise _rebuilt(*payload)
-                        else:
-                            self._failed(shard, payload, failures, waiting)
-                        continue
-                if not w.proc.is_alive():
+                        break
+                    answered = True
+                    shard = w.given.popleft()
+                    assert shard.seq == seq
+                    if kind == "done":
+                        with open(payload, "rb") as fh:
+                            done[seq] = Chunk.from_wire(fh.read())
+                        os.unlink(payload)
+                    elif kind == "fatal":
+                        raise _rebuilt(*payload)
+                    else:
+                        self._failed(shard, payload, failures, waiting)
+                if not answered and not w.proc.is_alive():
                     code = w.proc.exitcode
                     w.conn.close()
-                    self.workers[wid] = self._spawn(work)
+                    w.tasks.close()
+                    w.tasks.cancel_join_thread()
+                    self.workers[wid] = self._spawn(work)  # a fresh queue too: the dead one may hold its lock
                     self.restarts += 1
-                    shard = busy.pop(wid, None)
-                    if shard is not None:
-                        self._failed(shard, f"the worker process died (exit code {code})", failures, waiting)
+                    if w.given:
+                        lost = list(w.given)
+                        for later in reversed(lost[1:]):  # never started: back in line, no failure counted
+                            waiting.appendleft(later)
+                        self._failed(lost[0], f"the worker process died (exit code {code})", failures, waiting)
 
     @staticmethod
     def _failed(shard: Shard, cause: str, failures: dict[int, int], waiting: deque[Shard]) -> None:
