@@ -246,12 +246,15 @@ class RayEngine:
         else:
             if address not in (None, "auto", "local"):
                 _reachable(address)
-            kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False, "include_dashboard": False}
-            if address is None:
-                kwargs["num_cpus"] = self.workers
+            kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+            if address is None:  # found on this machine, or started here: nothing remote to wait for
+                # (in the calling thread: a Ray started from another thread hangs in its first GCS query)
+                try:
+                    ray.init(num_cpus=self.workers, include_dashboard=False, **kwargs)
+                except Exception as exc:  # noqa: BLE001 - one line
+                    raise ConfigError(f"cannot start or find a Ray instance on this machine ({_first_line(exc)})") from None
             else:
-                kwargs.pop("include_dashboard")
-            _init_within(ray, address, kwargs, CONNECT_SECONDS)
+                _init_within(ray, address, kwargs, CONNECT_SECONDS)
             self._owns_session = True
             self._ray = ray
         cpus = int(ray.cluster_resources().get("CPU", 1))
@@ -552,7 +555,7 @@ def _reachable(address: str) -> None:
         raise ConfigError(f"--address {address}: cannot reach a Ray cluster there ({exc.strerror or exc})") from None
 
 
-def _init_within(ray: Any, address: str | None, kwargs: dict[str, Any], seconds: float) -> None:
+def _init_within(ray: Any, address: str, kwargs: dict[str, Any], seconds: float) -> None:
     """``ray.init`` that gives up after ``seconds`` (a port that answers but is no Ray cluster)."""
     result: dict[str, BaseException | None] = {}
 
@@ -571,13 +574,17 @@ def _init_within(ray: Any, address: str | None, kwargs: dict[str, Any], seconds:
     thread = threading.Thread(target=connect, name="kodolly-ray-connect", daemon=True)
     thread.start()
     thread.join(seconds)
-    where = address or "a local Ray instance"
+    where = address
     if thread.is_alive():
         raise ConfigError(f"--address {where}: no Ray cluster answered within {seconds:.0f} s")
     error = result.get("error")
     if error is not None:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConfigError(f"--address {where}: cannot connect to Ray ({first})") from None
+        raise ConfigError(f"--address {where}: cannot connect to Ray ({_first_line(error)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def create(workers: int | None = None, **options: Any) -> RayEngine:
