@@ -92,3 +92,39 @@ def test_the_cli_prints_one_line_for_a_failed_shard(tmp_path, monkeypatch):
     assert result.exit_code != 0
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "in.jsonl: shard 0" in lines[0] and "the worker process died (exit code 3)" in lines[0], result.output
+
+
+def _corrupt_zip(path, member: str, data: bytes) -> None:
+    """A zip whose stored member fails its CRC check when read."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr(member, data)
+    raw = bytearray(path.read_bytes())
+    at = raw.index(data[-40:])  # somewhere inside the member's bytes
+    raw[at + 5] ^= 0x01
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("engine", ["inline", "processes"])
+def test_a_corrupt_zip_member_is_retried_then_named_in_one_line(engine, tmp_path):
+    import json as _json
+
+    # bigger than what the planner sniffs (it reads the head only): the bad CRC shows at the end, in the shard
+    data = _json.dumps([{"instruction": f"질문 {i}", "output": f"답 {i}"} for i in range(60_000)], ensure_ascii=False).encode()
+    zp = tmp_path / "set.zip"
+    _corrupt_zip(zp, "inner/a.json", data)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ShardError, match=r"set\.zip!inner/a\.json: shard 0 failed 2 times: BadZipFile: Bad CRC-32"):
+        kodolly.convert(zp, "alpaca", out / "o.parquet", engine=engine)
+    assert list(out.iterdir()) == []
+
+
+def test_a_corrupt_jsonl_member_stops_the_plan_with_one_line(tmp_path):
+    lines = "".join(f'{{"instruction": "질문 {i}", "output": "답 {i}"}}\n' for i in range(50)).encode()
+    zp = tmp_path / "set.zip"
+    _corrupt_zip(zp, "a.jsonl", lines)
+    with pytest.raises(kodolly.InputError, match=r"set\.zip!a\.jsonl: cannot be read \(Bad CRC-32"):
+        kodolly.convert(zp, "alpaca", tmp_path / "o.parquet")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set.zip"]

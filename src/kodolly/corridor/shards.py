@@ -16,9 +16,12 @@ first shards are already being converted; the plan is recorded in the manifest (
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
+from ..errors import InputError
 from ..io.readers import SNIFF_BYTES, detect_encoding
 from ..io.sources import Input
 from .jsonl import Range, cut_ranges, splittable
@@ -87,6 +90,19 @@ def plan_shards(
 
 
 def _input_shards(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_bytes, max_records) -> Iterator[Shard]:
+    """The shards of one input (the driver reads a JSON Lines input once, to cut it)."""
+    planned = _plan_input(inp, seq, g, ordinal, member, shard_bytes, max_records)
+    while True:
+        try:
+            shard = next(planned, None)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:  # a corrupt member or gzip stream
+            raise InputError(f"{inp.name}: cannot be read ({exc})") from exc
+        if shard is None:
+            return
+        yield shard
+
+
+def _plan_input(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_bytes, max_records) -> Iterator[Shard]:
     stream = inp.open()
     try:
         head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]

@@ -21,7 +21,6 @@ import os
 import shutil
 import signal
 import tempfile
-import traceback
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import wait
@@ -54,8 +53,8 @@ def _worker_main(work: Work, tasks: Any, conn: Any, spool: str) -> None:
             conn.send(("done", seq, base + ".pickle"))
         except KodollyError as exc:
             conn.send(("fatal", seq, (type(exc), str(exc), dict(exc.__dict__))))
-        except BaseException:  # noqa: BLE001 - reported to the driver, which retries or stops
-            conn.send(("error", seq, traceback.format_exc()))
+        except BaseException as exc:  # noqa: BLE001 - reported to the driver, which retries or stops
+            conn.send(("error", seq, f"{type(exc).__name__}: {exc}"))
 
 
 @dataclass
