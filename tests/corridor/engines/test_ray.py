@@ -32,6 +32,7 @@ from support import FIXTURES, write_mixed_jsonl  # noqa: E402
 # bad lines and records, and duplicates across groups
 MIXED = [
     InputGroup([FIXTURES / "alpaca"], "alpaca"),
+    InputGroup([FIXTURES / "archives"], "alpaca"),  # a zip (members re-opened on the nodes) and a gzip (bytes shipped)
     InputGroup([FIXTURES / "dolly" / "dolly_ko.jsonl"], "dolly"),
     InputGroup([FIXTURES / "korquad1" / "KorQuAD_v1.0_dev_sample.json"], "korquad1"),
     InputGroup([FIXTURES / "hansol" / "train_cp949.csv"], "hansol", {"join_pairs": 3}),
@@ -69,7 +70,7 @@ def test_fixtures_give_the_inline_output_and_both_nodes_work(ray_cluster, tmp_pa
     inline = run(tmp_path / "inline.parquet", "inline", MIXED)
     ray = run(tmp_path / "ray.parquet", "ray", MIXED, cluster=ray_cluster, partitions=2)
     assert_same_files(inline, ray)
-    assert inline.tally.by_reason["duplicate_of"] == 5
+    assert inline.tally.by_reason["duplicate_of"] == 7  # two of them across inputs: the gzip repeats the zip member's rows
     assert ray.manifest_data["engine"]["name"] == "ray"
     assert nodes_at_work(ray) == set(ray_cluster.node_ids)  # both nodes converted shards
     hansol = [s for s in ray.manifest_data["shards"] if s["kind"] == "group"]
@@ -204,6 +205,26 @@ def test_a_shard_that_fails_twice_stops_the_run_naming_it(ray_cluster, tmp_path)
     assert message.startswith(f"{src}: shard 0 (bytes 0..") and "failed 2 times" in message
     assert message.endswith("RuntimeError: record 5 always fails") and "\n" not in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gen.jsonl"]  # nothing that looks finished
+
+
+def test_a_corrupt_zip_member_is_retried_then_named_in_one_line(ray_cluster, tmp_path):
+    import zipfile
+
+    from kodolly.errors import ShardError
+
+    # bigger than what the planner sniffs: the bad CRC shows at the end, when a node reads the member
+    data = json.dumps([{"instruction": f"질문 {i}", "output": f"답 {i}"} for i in range(60_000)], ensure_ascii=False).encode()
+    zp = tmp_path / "set.zip"
+    with zipfile.ZipFile(zp, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("inner/a.json", data)
+    raw = bytearray(zp.read_bytes())
+    raw[raw.index(data[-40:]) + 5] ^= 0x01
+    zp.write_bytes(bytes(raw))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ShardError, match=r"set\.zip!inner/a\.json: shard 0 failed 2 times: BadZipFile: Bad CRC-32"):
+        run(out / "o.parquet", "ray", [InputGroup([zp], "alpaca")], cluster=ray_cluster)
+    assert list(out.iterdir()) == []
 
 
 def test_an_unreachable_address_fails_in_one_line(tmp_path):
