@@ -78,6 +78,21 @@ def test_fixtures_give_the_inline_output_and_both_nodes_work(ray_cluster, tmp_pa
     assert not list(tmp_path.glob(".*"))  # no staging folder or temporary left
 
 
+@pytest.mark.parametrize("name", ["ray.jsonl", "ray_ds"])
+def test_jsonl_and_datasets_outputs_are_the_inline_ones(ray_cluster, tmp_path, name):
+    pytest.importorskip("datasets")
+    from kodolly.io.writers import read_rows
+
+    groups = MIXED[:3]
+    inline = run(tmp_path / name.replace("ray", "inline"), "inline", groups)
+    ray = run(tmp_path / name, "ray", groups, cluster=ray_cluster)
+    assert read_rows(ray.output).equals(read_rows(inline.output)) and len(read_rows(ray.output)) == inline.tally.written
+    assert ray.rejects.read_bytes() == inline.rejects.read_bytes()
+    if name.endswith(".jsonl"):
+        assert ray.output.read_bytes() == inline.output.read_bytes()
+    assert not list(tmp_path.glob(".*"))
+
+
 def _generated(tmp_path: Path, rows: int = 3000) -> Path:
     path = tmp_path / "gen.jsonl"
     write_mixed_jsonl(path, rows)
