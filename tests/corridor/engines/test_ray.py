@@ -37,7 +37,7 @@ MIXED = [
     InputGroup([FIXTURES / "korquad1" / "KorQuAD_v1.0_dev_sample.json"], "korquad1"),
     InputGroup([FIXTURES / "hansol" / "train_cp949.csv"], "hansol", {"join_pairs": 3}),
     InputGroup([FIXTURES / "sharegpt" / "ko_dataset.jsonl"], "sharegpt"),
-    InputGroup([FIXTURES / "bad" / n for n in ("bad_line.jsonl", "wrong_types.jsonl", "invalid_utf8.jsonl")], "alpaca"),
+    InputGroup([FIXTURES / "bad" / n for n in ("bad_line.jsonl", "wrong_types.jsonl", "invalid_utf8.jsonl", "empty.json")], "alpaca"),
     InputGroup([FIXTURES / "filters" / "dedup_variants.jsonl", FIXTURES / "filters" / "dedup_second_source.jsonl"], "alpaca"),
 ]
 SPLIT = {"split": {"train": 0.7, "validation": 0.3}}
@@ -282,3 +282,12 @@ def test_a_chain_with_near_dup_is_decided_on_the_driver_from_chunks_the_nodes_co
     monkeypatch.setenv("RAY_ADDRESS", ray_cluster.address)
     src = FIXTURES / "filters" / "dedup_variants.jsonl"
     assert list(kodolly.iter_rows(src, "alpaca", engine="ray", batch_size=2)) == list(kodolly.iter_rows(src, "alpaca", engine="inline"))
+
+
+def test_a_run_that_keeps_no_row(ray_cluster, tmp_path):
+    groups = [InputGroup([FIXTURES / "bad" / "empty.json", FIXTURES / "bad" / "bad_line.jsonl"], "alpaca")]
+    filters = dict(SPLIT, content={"min_chars": {"response": 10_000}})  # every row too short
+    inline = run(tmp_path / "inline.parquet", "inline", groups, filters=filters)
+    ray = run(tmp_path / "ray.parquet", "ray", groups, cluster=ray_cluster, filters=filters)
+    assert inline.tally.written == 0 and inline.tally.rejected > 2
+    assert_same_files(inline, ray)
