@@ -137,9 +137,14 @@ class LocalRayCluster:
 
         self.cpus = cpus
         self.object_store = object_store_mb * 1024 * 1024
+        import socket
+
+        with socket.socket() as sock:  # a free port for the head's Ray Client server (ray://)
+            sock.bind(("127.0.0.1", 0))
+            self.client_port = sock.getsockname()[1]
         self.cluster = Cluster(
             initialize_head=True,
-            head_node_args=self._node_args(include_dashboard=False),
+            head_node_args=self._node_args(include_dashboard=False, ray_client_server_port=self.client_port),
         )
         self.workers = [self.add_node() for _ in range(nodes - 1)]
 
@@ -149,6 +154,11 @@ class LocalRayCluster:
     @property
     def address(self) -> str:
         return self.cluster.address
+
+    @property
+    def client_address(self) -> str:
+        """``ray://`` address of the head's Ray Client server."""
+        return f"ray://127.0.0.1:{self.client_port}"
 
     @property
     def node_ids(self) -> list[str]:

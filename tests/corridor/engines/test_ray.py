@@ -43,8 +43,8 @@ MIXED = [
 SPLIT = {"split": {"train": 0.7, "validation": 0.3}}
 
 
-def run(out: Path, engine: str, groups, *, cluster=None, partitions=None, batch_size=7, filters=SPLIT, fmt=None):
-    options = {"address": cluster.address, "partitions": partitions} if cluster is not None else {}
+def run(out: Path, engine: str, groups, *, cluster=None, partitions=None, batch_size=7, filters=SPLIT, fmt=None, address=None):
+    options = {"address": address or cluster.address, "partitions": partitions} if cluster is not None else {}
     spec = make_spec([], None, out, groups=groups, engine=engine, batch_size=batch_size, filters=filters,
                      output_format=fmt, engine_options=options)
     return execute(spec)
@@ -91,6 +91,13 @@ def test_jsonl_and_datasets_outputs_are_the_inline_ones(ray_cluster, tmp_path, n
     if name.endswith(".jsonl"):
         assert ray.output.read_bytes() == inline.output.read_bytes()
     assert not list(tmp_path.glob(".*"))
+
+
+def test_through_ray_client(ray_cluster, tmp_path):
+    groups = MIXED[1:3]
+    inline = run(tmp_path / "inline.parquet", "inline", groups)
+    ray = run(tmp_path / "ray.parquet", "ray", groups, cluster=ray_cluster, address=ray_cluster.client_address)
+    assert_same_files(inline, ray)
 
 
 def _generated(tmp_path: Path, rows: int = 3000) -> Path:

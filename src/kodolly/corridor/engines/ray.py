@@ -230,6 +230,7 @@ class RayEngine:
         self.partitions = partitions
         self.n = workers or 1  # set from the cluster's CPUs once connected
         self.nodes: set[str] = set()
+        self.slots: list[str] = []
         self._owns_session = False
         self._ray: Any = None
 
@@ -257,9 +258,21 @@ class RayEngine:
                 _init_within(ray, address, kwargs, CONNECT_SECONDS)
             self._owns_session = True
             self._ray = ray
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        self.n = self.workers or max(1, cpus)
+        # one slot per CPU of every live node: shard k goes to slot k (round robin, so every node works
+        # from the start); soft, so a shard whose node is gone runs elsewhere
+        self.slots = [
+            node["NodeID"] for node in ray.nodes() if node.get("Alive") for _ in range(int(node.get("Resources", {}).get("CPU", 0)))
+        ]
+        self.n = self.workers or max(1, len(self.slots))
         return ray
+
+    def _placed(self, task: Any, k: int) -> Any:
+        """``task`` with shard ``k``'s place: its slot's node, softly (any node if that one is gone)."""
+        if not self.slots:
+            return task
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        return task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(self.slots[k % len(self.slots)], soft=True))
 
     def close(self) -> None:
         if self._ray is not None and self._owns_session:
@@ -275,7 +288,7 @@ class RayEngine:
     def map(self, shards: Iterable[Shard], work: Work) -> Iterator[Chunk]:
         """Convert the shards on the cluster; yield their chunks in shard order (a bounded window)."""
         ray = self._connect()
-        task = self._remote(_convert_task, scheduling_strategy="SPREAD")
+        task = self._remote(_convert_task)
         work_ref = ray.put(work)
         pending: list[tuple[Shard, Any]] = []
         window = WINDOW_PER_CPU * self.n
@@ -286,7 +299,7 @@ class RayEngine:
                 pending = []
                 yield convert_with_retry(shard, work, convert_shard)
                 continue
-            pending.append((shard, task.remote(work_ref, shard)))
+            pending.append((shard, self._placed(task, shard.seq).remote(work_ref, shard)))
             if len(pending) > window:
                 yield self._chunk(*pending.pop(0))
         for item in pending:
@@ -371,7 +384,7 @@ class _ClusterRun:
     def _map(self) -> tuple[list[Shard], list[dict[str, Any]], list[Any], list[Any]]:
         ray, run, pos = self.ray, self.run, self.keyed_pos
         p = self.partitions
-        task = self.engine._remote(_map_task, scheduling_strategy="SPREAD", num_returns=2 if pos is None else 3)
+        task = self.engine._remote(_map_task, num_returns=2 if pos is None else 3)
         work_ref = ray.put(run.work)
         shards, meta_refs, chunks, keys = [], [], [], []
         for shard in run.shards():
@@ -380,7 +393,7 @@ class _ClusterRun:
                 refs = [ray.put(x) for x in _split_keys(chunk, pos, p, "driver")]
                 del chunk
             else:
-                refs = task.remote(work_ref, shard, pos, p)
+                refs = self.engine._placed(task, shard.seq).remote(work_ref, shard, pos, p)
             if shard.range is not None and shard.range.data is not None:  # the bytes went with the task
                 shard = dataclasses.replace(shard, range=dataclasses.replace(shard.range, data=None))
             shards.append(shard)
