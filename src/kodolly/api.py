@@ -9,6 +9,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from .converters import Converter
 from .corridor import Filter, InputGroup, RunResult, RunSpec, Sink, execute, iter_chunks, make_spec, prepare
 from .errors import InputError
+from .io.limits import Limits
 from .io.readers import BadRecord, read_records
 from .io.sources import expand_inputs
 from .registry import get_converter, list_converters
@@ -34,6 +35,7 @@ def convert(
     engine: str | None = None,
     workers: int | None = None,
     batch_size: int | None = None,
+    limits: Limits | None = None,
 ) -> RunResult:
     """Convert ``sources`` (files, folders, globs, zips) with a named converter.
 
@@ -46,12 +48,13 @@ def convert(
     ``groups`` adds more :class:`InputGroup` s (sources read with another converter) to the run.
     ``engine``: ``inline``, ``processes`` (default on a multi-core machine) or ``ray``; ``workers``:
     its worker count; ``batch_size``: at most this many records per shard. The output is the same
-    whatever the engine, the worker count and the batch size.
+    whatever the engine, the worker count and the batch size. ``limits``: the input limits
+    (:class:`kodolly.io.limits.Limits`; default: those in force).
     """
     spec = make_spec(
         _as_list(sources), converter, output, options=options, category=category, filters=filters,
         output_format=output_format, dolly_only=dolly_only, rejects_path=rejects_path, groups=groups,
-        engine=engine, workers=workers, batch_size=batch_size,
+        engine=engine, workers=workers, batch_size=batch_size, limits=limits,
     )
     return run_spec(spec, progress=progress)
 

@@ -107,7 +107,7 @@ def _corrupt_zip(path, member: str, data: bytes) -> None:
 
 
 @pytest.mark.parametrize("engine", ["inline", "processes"])
-def test_a_corrupt_zip_member_is_retried_then_named_in_one_line(engine, tmp_path):
+def test_a_corrupt_zip_member_read_in_a_shard_is_one_line_naming_it(engine, tmp_path):
     import json as _json
 
     # bigger than what the planner sniffs (it reads the head only): the bad CRC shows at the end, in the shard
@@ -116,7 +116,8 @@ def test_a_corrupt_zip_member_is_retried_then_named_in_one_line(engine, tmp_path
     _corrupt_zip(zp, "inner/a.json", data)
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(ShardError, match=r"set\.zip!inner/a\.json: shard 0 failed 2 times: BadZipFile: Bad CRC-32"):
+    # io.sources reports corrupt compressed data as an InputError (a run-level input problem): not retried
+    with pytest.raises(kodolly.InputError, match=r"set\.zip!inner/a\.json: corrupt compressed data \(Bad CRC-32"):
         kodolly.convert(zp, "alpaca", out / "o.parquet", engine=engine)
     assert list(out.iterdir()) == []
 
@@ -125,6 +126,6 @@ def test_a_corrupt_jsonl_member_stops_the_plan_with_one_line(tmp_path):
     lines = "".join(f'{{"instruction": "질문 {i}", "output": "답 {i}"}}\n' for i in range(50)).encode()
     zp = tmp_path / "set.zip"
     _corrupt_zip(zp, "a.jsonl", lines)
-    with pytest.raises(kodolly.InputError, match=r"set\.zip!a\.jsonl: cannot be read \(Bad CRC-32"):
+    with pytest.raises(kodolly.InputError, match=r"set\.zip!a\.jsonl: corrupt compressed data \(Bad CRC-32"):
         kodolly.convert(zp, "alpaca", tmp_path / "o.parquet")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["set.zip"]

@@ -101,7 +101,7 @@ def test_a_finish_group_is_one_local_shard_and_the_others_are_cut(tmp_path):
     kinds = [(s["group"], s["kind"]) for s in shards]
     assert kinds.count((1, "group")) == 1 and not [k for k in kinds if k[0] == 1 and k[1] != "group"]
     assert kinds.count((0, "range")) == len((F / "alpaca" / "KoAlpaca_v1.1.jsonl").read_bytes().splitlines())  # one line per shard
-    assert (2, "input") in kinds  # a JSON envelope: one shard per file
+    assert (2, "items") in kinds  # a JSON envelope: item ranges (io.json_items)
     assert [s["seq"] for s in shards] == list(range(len(shards)))
     rows = kodolly.read_rows(tmp_path / "plan-processes-2-1" / "out.parquet").to_pylist()
     sources = [r["source"] for r in rows]
@@ -135,3 +135,24 @@ def test_a_whole_file_shard_mapped_in_small_pieces_gives_the_same_bytes(name, tm
     files, _ = _outputs(tmp_path, name, groups, filters, "inline", 1, None)
     monkeypatch.setattr(convert, "PIECE_ROWS", 2)
     assert _outputs(tmp_path, name + "-pieces", groups, filters, "inline", 1, None)[0] == files
+
+
+@pytest.mark.parametrize("name", ["alpaca", "hub", "korquad1", "korquad2", "layouts", "mixed_finish", "bad"])
+def test_json_arrays_and_envelopes_cut_into_item_ranges_give_the_same_bytes(name, tmp_path):
+    """A plain UTF-8 JSON array or envelope is planned as item ranges (io.json_items); tiny ranges
+    (one item each) on every engine give what one whole-file shard gives."""
+    from kodolly.corridor import execute, make_spec
+
+    groups, filters = _runs()[name]
+    files, base = _outputs(tmp_path, name, groups, filters, "inline", 1, None)
+    for engine in ("inline", "processes"):
+        out = tmp_path / f"{name}-items-{engine}" / "out.parquet"
+        out.parent.mkdir()
+        spec = make_spec([], None, out, groups=groups, filters=filters, engine=engine, engine_options={"shard_bytes": 64})
+        result = execute(spec)
+        assert {p.name: p.read_bytes() for p in sorted(out.parent.iterdir()) if not p.name.endswith(".manifest.json")} == files
+        kinds = [s["kind"] for s in result.manifest_data["shards"]]
+        base_kinds = [s["kind"] for s in base.manifest_data["shards"]]
+        if name != "bad":  # bad/: no plain UTF-8 array with more than one item
+            assert kinds.count("items") > base_kinds.count("items") and len(kinds) > len(base_kinds)  # really cut
+        assert result.manifest_data["inputs"] == base.manifest_data["inputs"]

@@ -10,6 +10,7 @@ from .. import api
 from ..errors import ConfigError
 from ..rows import DOLLY_CATEGORIES
 from ..io.writers import FORMATS
+from .limit_options import limit_options
 from .run_options import cli_config, run_options
 
 
@@ -83,6 +84,7 @@ def _short(record: object) -> str:
 @click.option("--partitions", type=click.IntRange(min=1), default=None, help="--engine ray: shuffle partitions of the dedup decision, and with --format parquet and a folder output the part files per split (default: the cluster's CPUs).")
 @click.option("--replay", "replay_manifest", type=click.Path(exists=True, dir_okay=False), help="Run again the run recorded in MANIFEST (its run_spec); --engine/--workers may change where it runs.")
 @run_options
+@limit_options
 def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress, layout, mappings, engine, workers, address, partitions, replay_manifest, **run) -> None:
     """Convert SOURCES (files, folders, globs, zips) into one Dolly-format dataset.
 

@@ -23,7 +23,7 @@ from ..rows import DOLLY_CATEGORIES
 from .chain import FilterChain
 from .chunks import Chunk, reject_record
 from .jsonl import iter_range
-from .shards import GROUP, INPUT, RANGE, Shard
+from .shards import GROUP, INPUT, ITEMS, RANGE, Shard
 
 TEXT_FIELDS = ("instruction", "context", "response")
 PIECE_ROWS = 4096  # converted row dicts are turned into Arrow (after the map half) this many at a time
@@ -110,6 +110,9 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
     if shard.kind == RANGE:
         rng = shard.range
         assert rng is not None
+        if rng.bad is not None:  # one reject in place of data (a line over the limit, a stopped member)
+            bad = [(BadRecord(*rng.bad), Location(shard.name, rng.index, rng.line))]
+            return convert_records(shard, bad, conv, ctx, group.category, work.chain)
         data = rng.read()
         if shard.encoding in ("utf-8", "utf-8-sig"):
             from .columnar import convert_columnar
@@ -121,6 +124,8 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
             data = data.to_pybytes()
         records = iter_range(data, shard.name, shard.encoding, rng.line, rng.index)
         return convert_records(shard, records, conv, ctx, group.category, work.chain)
+    if shard.kind == ITEMS:
+        return convert_records(shard, _items_of(shard), conv, ctx, group.category, work.chain)
     inputs = work.inputs_of(shard.group)
     if shard.kind == INPUT:
         chosen = [inputs[shard.member]]
@@ -132,6 +137,18 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
     for inp in chosen:
         chunk.inputs_read[inp.name] = (inp.bytes_read, inp.content_hash())
     return chunk
+
+
+def _items_of(shard: Shard) -> Iterator[tuple[Any, Location]]:
+    """The records of an ``items`` shard: its items of the JSON array, parsed as a whole read parses them."""
+    from ..io import json_items, limits
+    from ..io.readers import parse_item
+
+    lim = limits.current()
+    item_limits = json_items.Limits(lim.max_depth, lim.max_record_bytes, lim.head_bytes)
+    with open(shard.path, "rb") as fh:
+        for item in json_items.iter_range(fh, shard.items, item_limits):
+            yield parse_item(item, lim), Location(shard.name, item.index)
 
 
 def _records_of(inputs: Iterable[Input], conv: Converter) -> Iterator[tuple[Any, Location]]:

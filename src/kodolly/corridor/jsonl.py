@@ -11,13 +11,16 @@ from typing import Any, Iterator
 import numpy as np
 import orjson
 
-from ..io.readers import Location, looks_like_jsonl, parse_jsonl_line
+from ..errors import DecompressionBombError
+from ..io import limits as limits_mod
+from ..io.json_items import check_depth
+from ..io.readers import BLANK, Location, looks_like_jsonl, parse_jsonl_line, too_deep, too_large
 from ..io.sources import Input
 
 CHUNK_BYTES = 8 << 20
 BOM = codecs.BOM_UTF8
 _WS = np.zeros(256, dtype=bool)
-_WS[[0x20, 0x09, 0x0D, 0x0A, 0x0B, 0x0C]] = True
+_WS[[0x20, 0x09, 0x0D, 0x0A, 0x0B, 0x0C, 0x00]] = True  # a line starting so may be blank
 
 
 def _line_pieces(data: bytes) -> list[bytes]:
@@ -43,7 +46,7 @@ def count_lines(data: bytes, first: bool) -> tuple[int, int]:
     for n, raw in enumerate(_line_pieces(data)):
         if first and n == 0 and raw.startswith(BOM):
             raw = raw[3:]
-        if not raw.strip():
+        if not raw.strip(BLANK):
             blank += 1
     return lines, lines - blank
 
@@ -54,16 +57,23 @@ def iter_range(data: bytes, name: str, encoding: str, line_no: int, index: int) 
     pieces = data.split(b"\n")
     last = len(pieces) - 1
     loads = orjson.loads
+    lim = limits_mod.current()
     for k, raw in enumerate(pieces):
         if k == last and not raw:
             break
         ln = line_no + k
         if ln == 1 and raw.startswith(BOM):
             raw = raw[3:]
-        if not raw.strip():
+        if not raw.strip(BLANK):
             continue
         loc = Location(name, index, ln)
         index += 1
+        if len(raw) > lim.max_record_bytes:
+            yield too_large(raw[: lim.head_bytes], len(raw) + (k < last), lim, encoding), loc
+            continue
+        if check_depth(raw, lim.max_depth):
+            yield too_deep(raw, lim, encoding), loc
+            continue
         try:
             record = loads(raw) if utf8 else loads(raw.decode(encoding))
         except (UnicodeDecodeError, orjson.JSONDecodeError):
@@ -150,6 +160,7 @@ class Range:
     records: int
     first: bool
     data: bytes | None = None
+    bad: tuple[str, str, str] | None = None  # (reason, raw, detail): the range is this one reject
 
     def read(self) -> Any:
         """The range's bytes (a memory-mapped buffer for a plain file)."""
@@ -162,7 +173,9 @@ class Range:
             return source.read_buffer(self.length)
 
 
-def cut_ranges(inp: Input, stream: Any, *, max_bytes: int | None = None, max_lines: int | None = None) -> Iterator[Range]:
+def cut_ranges(
+    inp: Input, stream: Any, *, max_bytes: int | None = None, max_lines: int | None = None, encoding: str = "utf-8"
+) -> Iterator[Range]:
     """Cut a JSONL input into ranges at line ends, of about ``max_bytes`` (default :data:`CHUNK_BYTES`)
     and at most ``max_lines`` lines, counting lines and records as it goes. The input is read once,
     block by block (hashed as ``Input.open()`` does); ``stream`` is the input's open stream."""
@@ -173,9 +186,30 @@ def cut_ranges(inp: Input, stream: Any, *, max_bytes: int | None = None, max_lin
         stream = _DirectReader(inp)
     offset, line, index, first = 0, 1, 0, True
     carry = b""  # the start of a line begun in the previous block
+    lim = limits_mod.current()
+    long_line: list | None = None  # [head, length] of a line over the limit, being skipped
     try:
         while True:
-            block = stream.read(block_bytes)
+            try:
+                block = stream.read(block_bytes)
+            except DecompressionBombError as exc:  # the member stops here: one reject, the rest is kept
+                yield _bad_range(("decompression_bomb", "", str(exc)), offset, line, index, first)
+                return
+            if long_line is not None:
+                newline = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 0x0A) if len(block) else None
+                if newline is not None and not len(newline):
+                    long_line[1] += len(block)
+                    offset += len(block)
+                    continue
+                end = int(newline[0]) + 1 if newline is not None else 0
+                bad = too_large(long_line[0], long_line[1] + end, lim, encoding)
+                yield _bad_range((bad.reason, bad.raw, bad.detail), offset, line, index, first)
+                offset, line, index, first, long_line = offset + end, line + 1, index + 1, False, None
+                if newline is None:
+                    return
+                block = block[end:]
+                if not len(block):
+                    continue
             if not len(block):
                 if carry:
                     for piece in _by_lines(carry, max_lines):
@@ -190,6 +224,10 @@ def cut_ranges(inp: Input, stream: Any, *, max_bytes: int | None = None, max_lin
             newlines = np.flatnonzero(view == 0x0A)
             if not len(newlines):
                 carry += bytes(block)
+                if len(carry) > lim.max_record_bytes:  # never buffer a line beyond the record limit
+                    long_line = [carry[: lim.head_bytes], len(carry)]
+                    offset += len(carry)
+                    carry = b""
                 continue
             cut = int(newlines[-1]) + 1
             starts = newlines[:-1] + 1  # line starts inside the block, after its first line
@@ -229,3 +267,9 @@ def _by_lines(data: bytes, max_lines: int | None) -> Iterator[bytes]:
         start = end
     if start < len(data):
         yield data[start:]
+
+
+def _bad_range(bad: tuple[str, str, str], offset: int, line: int, index: int, first: bool) -> Range:
+    """A range holding one reject instead of data (a line over the record limit, a member stopped as a
+    decompression bomb)."""
+    return Range(None, offset, 0, line, index, 1, first, bad=bad)

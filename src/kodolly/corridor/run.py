@@ -73,7 +73,7 @@ def iter_chunks(run: PreparedRun, sink: Sink) -> Iterator[Chunk]:
     """The run's reduced chunks, in position order, each written to ``sink`` before it is yielded."""
     engine = _engine(run.spec)
     try:
-        for chunk in engine.map(run.shards(), run.work):
+        for chunk in engine.map(run.shards(), run.work):  # iter_rows: the caller holds the limits in force
             chunk = run.chain.reduce(chunk)
             sink.write(chunk)
             yield chunk
@@ -84,7 +84,20 @@ def iter_chunks(run: PreparedRun, sink: Sink) -> Iterator[Chunk]:
 def execute(spec: RunSpec, *, progress: bool | None = False, keep_rows: bool | None = None) -> RunResult:
     """Run ``spec`` to the end: write its output (or keep the rows in ``result.rows`` when it has
     none), its rejects, report and manifest. Raises :class:`~kodolly.errors.TallyMismatchError` if
-    ``read != written + rejected``; nothing that looks finished is left behind on any failure."""
+    ``read != written + rejected``; nothing that looks finished is left behind on any failure.
+    The spec's input limits are in force for the run (worker processes inherit them)."""
+    with limits_of(spec):
+        return _execute(spec, progress=progress, keep_rows=keep_rows)
+
+
+def limits_of(spec: RunSpec):
+    """A context in which the spec's input limits (:mod:`kodolly.io.limits`) are in force."""
+    from ..io import limits
+
+    return limits.use(limits.Limits(**spec.limits) if spec.limits else None)
+
+
+def _execute(spec: RunSpec, *, progress: bool | None, keep_rows: bool | None) -> RunResult:
     from ..io.writers import output_paths
 
     run = prepare(spec)

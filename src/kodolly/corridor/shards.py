@@ -16,19 +16,22 @@ first shards are already being converted; the plan is recorded in the manifest (
 
 from __future__ import annotations
 
+import os
 import zipfile
 import zlib
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 from ..errors import InputError
-from ..io.readers import SNIFF_BYTES, detect_encoding
+from ..io import json_items
+from ..io.readers import item_paths, sniff
 from ..io.sources import Input
-from .jsonl import Range, cut_ranges, splittable
+from .jsonl import CHUNK_BYTES, Range, cut_ranges, splittable
 
 RANGE = "range"  # a byte range of a JSON Lines input
 INPUT = "input"  # one whole input
 GROUP = "group"  # every input of a group whose converter cannot be split (finish)
+ITEMS = "items"  # a range of items of a JSON array (top-level, or an envelope's record array)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class Shard:
     encoding: str = ""
     range: Range | None = None
     local: bool = False
+    items: Any = None  # json_items.ItemRange of an ``items`` shard
+    path: str | None = None  # the plain file an ``items`` shard re-reads
 
     def describe(self) -> dict[str, Any]:
         """The shard as the manifest records it."""
@@ -57,6 +62,9 @@ class Shard:
         if self.range is not None:
             r = self.range
             out.update(offset=r.offset, bytes=r.length, first_line=r.line, first_record=r.index, records=r.records)
+        if self.items is not None:
+            i = self.items
+            out.update(offset=i.start, bytes=i.end - i.start, first_record=i.first_index, records=i.count)
         return out
 
     def label(self) -> str:
@@ -64,6 +72,8 @@ class Shard:
         where = ""
         if self.range is not None:
             where = f" (bytes {self.range.offset}..{self.range.offset + self.range.length}, from line {self.range.line})"
+        elif self.items is not None:
+            where = f" (bytes {self.items.start}..{self.items.end}, items {self.items.first_index}..{self.items.first_index + self.items.count - 1})"
         return f"{self.name}: shard {self.seq}{where}"
 
 
@@ -83,15 +93,15 @@ def plan_shards(
             ordinal += len(inputs)
             continue
         for member, inp in enumerate(inputs):
-            for shard in _input_shards(inp, seq, g, ordinal, member, shard_bytes, max_records):
+            for shard in _input_shards(inp, seq, g, ordinal, member, shard_bytes, max_records, conv.record_paths):
                 yield shard
                 seq += 1
             ordinal += 1
 
 
-def _input_shards(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_bytes, max_records) -> Iterator[Shard]:
-    """The shards of one input (the driver reads a JSON Lines input once, to cut it)."""
-    planned = _plan_input(inp, seq, g, ordinal, member, shard_bytes, max_records)
+def _input_shards(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_bytes, max_records, record_paths=()) -> Iterator[Shard]:
+    """The shards of one input (the driver reads a JSON Lines input or a JSON array once, to cut it)."""
+    planned = _plan_input(inp, seq, g, ordinal, member, shard_bytes, max_records, record_paths)
     while True:
         try:
             shard = next(planned, None)
@@ -102,16 +112,28 @@ def _input_shards(inp: Input, seq: int, g: int, ordinal: int, member: int, shard
         yield shard
 
 
-def _plan_input(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_bytes, max_records) -> Iterator[Shard]:
+def _plan_input(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_bytes, max_records, record_paths=()) -> Iterator[Shard]:
+    found = sniff(inp)
+    encoding = found.encoding if not found.empty else ""
+    paths = item_paths(inp, found, record_paths) if os.path.isfile(inp.name) else None
+    if paths is not None:  # a plain UTF-8 JSON array or envelope: item ranges (json_items)
+        stream = inp.open()  # read once here, hashed for the manifest
+        try:
+            ranges = list(json_items.plan_ranges(stream, paths, shard_bytes or CHUNK_BYTES))
+            while stream.read(1 << 20):  # the hash covers the whole file
+                pass
+        finally:
+            stream.close()
+        if ranges:
+            for k, rng in enumerate(ranges):
+                yield Shard(seq + k, ITEMS, g, ordinal, member, inp.name, encoding, items=rng, path=inp.name)
+            return
+    if found.empty or not splittable(inp, found.data_head, encoding):
+        yield Shard(seq, INPUT, g, ordinal, member, inp.name, encoding)
+        return
     stream = inp.open()
     try:
-        head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]
-        empty = not head.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe")
-        encoding = detect_encoding(head) if not empty else ""
-        if empty or not splittable(inp, head, encoding):
-            yield Shard(seq, INPUT, g, ordinal, member, inp.name, encoding)
-            return
-        ranges = cut_ranges(inp, stream, max_bytes=shard_bytes, max_lines=max_records)
+        ranges = cut_ranges(inp, stream, max_bytes=shard_bytes, max_lines=max_records, encoding=encoding)
         stream = None
         for k, rng in enumerate(ranges):
             yield Shard(seq + k, RANGE, g, ordinal, member, inp.name, encoding, rng)

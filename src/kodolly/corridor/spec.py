@@ -64,6 +64,7 @@ class RunSpec:
     workers: int | None = None
     batch_size: int | None = None
     engine_options: Mapping[str, Any] = field(default_factory=dict)
+    limits: Mapping[str, int] | None = None  # kodolly.io.limits.Limits fields; None: the limits in force
 
     def build_filters(self) -> list[Any]:
         """The filter chain of this run (fresh filter objects from the settings, or ``chain``)."""
@@ -98,6 +99,7 @@ class RunSpec:
             "workers": self.workers,
             "batch_size": self.batch_size,
             "engine_options": _plain(self.engine_options),
+            "limits": None if self.limits is None else dict(self.limits),
         }
 
     @classmethod
@@ -115,6 +117,7 @@ class RunSpec:
             workers=data.get("workers"),
             batch_size=data.get("batch_size"),
             engine_options=dict(data.get("engine_options") or {}),
+            limits=dict(data["limits"]) if data.get("limits") else None,
         )
 
 
@@ -134,6 +137,7 @@ def make_spec(
     workers: int | None = None,
     batch_size: int | None = None,
     engine_options: Mapping[str, Any] | None = None,
+    limits: Any = None,
 ) -> RunSpec:
     """A spec from the arguments of :func:`kodolly.convert`. ``filters``: ``None`` or a mapping =
     filter settings (``None`` = the defaults); a sequence = filter objects used as given."""
@@ -153,6 +157,7 @@ def make_spec(
         workers=workers,
         batch_size=batch_size,
         engine_options=dict(engine_options or {}),
+        limits=None if limits is None else dict(limits._asdict() if hasattr(limits, "_asdict") else limits),
     )
 
 
