@@ -6,8 +6,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +26,22 @@ class Run:
     peak_rss_mb: float
 
 
+# ``kodolly`` that writes its own peak RSS (kB) at exit to $KODOLLY_TEST_PEAK: VmHWM of this program's image,
+# or of a worker it forked. Not ru_maxrss from wait4/RUSAGE_CHILDREN: a child forked from the test process
+# keeps the test process's size (hundreds of MB late in a full run) as its maxrss across exec.
+_MEASURED = """
+import atexit, os, resource, sys
+def _peak():
+    hwm = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    open(os.environ["KODOLLY_TEST_PEAK"], "w").write(str(max(hwm, workers)))
+atexit.register(_peak)
+sys.argv[0] = "kodolly"
+from kodolly.cli import main
+main()
+"""
+
+
 def _limit() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
@@ -35,26 +49,11 @@ def _limit() -> None:
 def convert_limited(tmp_path: Path, source: Path, *args: str, converter: str = "alpaca", timeout: float = 120) -> Run:
     out = tmp_path / "out.parquet"
     env = dict(os.environ, PYTHONPATH=str(SRC), OMP_NUM_THREADS="1", ARROW_DEFAULT_MEMORY_POOL="system")
-    cmd = [sys.executable, "-m", "kodolly", "convert", str(source), "--from", converter, "-o", str(out), *args]
-    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
-        child = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, preexec_fn=_limit, env=env)
-        # this child's own peak (wait4), not RUSAGE_CHILDREN: that is the largest of every child the test
-        # process ever reaped (a Ray node removed by another test, a big subprocess before this one)
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                child.kill()
-                os.wait4(child.pid, 0)
-                raise subprocess.TimeoutExpired(cmd, timeout)
-            time.sleep(0.02)
-        child.returncode = os.waitstatus_to_exitcode(status)
-        out_f.seek(0)
-        err_f.seek(0)
-        proc = subprocess.CompletedProcess(cmd, child.returncode, out_f.read().decode(), err_f.read().decode())
-    peak = usage.ru_maxrss / 1024
+    peak_file = tmp_path / "peak-rss-kb"
+    env["KODOLLY_TEST_PEAK"] = str(peak_file)
+    cmd = [sys.executable, "-c", _MEASURED, "convert", str(source), "--from", converter, "-o", str(out), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, preexec_fn=_limit, env=env)
+    peak = int(peak_file.read_text()) / 1024 if peak_file.exists() else float("nan")
     rows = pq.read_table(out).to_pylist() if out.exists() else []
     rejects_file = tmp_path / "out.rejects.jsonl"
     rejects = [orjson.loads(line) for line in rejects_file.read_bytes().splitlines()] if rejects_file.exists() else []
