@@ -17,7 +17,7 @@ signatures value by value (b-bit MinHash: two different minima agree in 4 bits w
 1/16, which the estimate corrects for; 256 values at 4 bits estimate better than 128 at 8 in the same
 128 bytes). A row with no letters or digits is kept and never matched.
 
-Protocol (see :mod:`kodolly.parallel`): ``prepare(rows)`` / ``prepare_table(table)`` compute per row,
+Protocol (see :mod:`kodolly.corridor.chain`): ``prepare(rows)`` / ``prepare_table(table)`` compute per row,
 purely, ``(band keys + check signature as bytes, id)`` — they run in the worker processes;
 ``decide(prepared)`` runs in input order in the main process; ``apply == decide(prepare(...))``.
 A pickled filter carries no state.
