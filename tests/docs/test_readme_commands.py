@@ -79,6 +79,9 @@ EXPECT = {
 
 # Blocks that are not run, by their first line, and why.
 NOT_RUN = {
+    "pip install -e '.[ray]'           # from the clone (ray[client,data] >= 2.60)":
+        "needs a Ray cluster (--address auto / a head's address); tests/corridor/engines/test_ray.py runs the ray"
+        " engine on a local cluster (form of the pip line checked)",
     "kodolly train sft out/ko.parquet --model Qwen/Qwen3-0.6B --answer-end \"(답변 종료)\" --4bit \\":
         "a real model's run (no network here): the same commands as the full path in the Quick start, which runs;"
         " --4bit, --merge and --answer-end are run by tests/train",
