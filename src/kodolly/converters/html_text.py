@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from ..errors import require
-from ..normalize import normalize_text
+from ..normalize import SAFE_RANGES, normalize_text
 
 DROP_TAGS = frozenset(
     {
@@ -322,14 +322,18 @@ _CONTAINERS = BLOCK_TAGS - SIMPLE_CANDIDATES - HEADING_TAGS - {"pre"}
 _UNIT_TAGS = SIMPLE_CANDIDATES | HEADING_TAGS | LIST_TAGS | {"pre", "table", "dl"}
 
 
+_UNSAFE = re.compile("[^" + "".join(f"\\U{a:08X}-\\U{b:08X}" for a, b in SAFE_RANGES) + "]")
 _NOT_CONTENT = re.compile(r"[\s|\-\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\x00-\x1f\x7f-\x9f]+")
 
 
-def _content(text: str) -> str:
-    """The characters of ``text`` that rendering and normalisation keep as they are, in NFD."""
-    if not text.isascii():
-        text = unicodedata.normalize("NFD", text)
-    return _NOT_CONTENT.sub("", text)
+def _content(text: str) -> tuple[str, bool]:
+    """The characters of ``text`` that rendering and normalisation keep (white space, separators and
+    invisible characters left out), and whether they are all NFC-stable characters that never
+    compose with a neighbour (``normalize.SAFE_RANGES``); when not, they are given in NFD."""
+    kept = _NOT_CONTENT.sub("", text)
+    if _UNSAFE.search(kept) is None:
+        return kept, True
+    return _NOT_CONTENT.sub("", unicodedata.normalize("NFD", kept)), False
 
 
 def _tally(text: str) -> list[tuple[str, int]]:
@@ -376,7 +380,7 @@ class Page:
             self._plan(root)
         self.rendered: dict[int, list[Block]] = {}
         self._texts: list[str] | None = None
-        self._keys: list[str] | None = None
+        self._keys: list[tuple[str, bool]] | None = None
 
     def _plan(self, node: Any) -> None:
         run: list[Any] = []
@@ -423,16 +427,20 @@ class Page:
         blocks of the others are rendered and looked at."""
         if "\n" in text:
             return True
-        need = _content(text)
-        counts = _tally(need)
-        for u, have in enumerate(self._content()):
-            if len(have) >= len(need) and all(have.count(c) >= n for c, n in counts):
+        need, safe = _content(text)
+        needs = {True: (need, _tally(need))} if safe else {}
+        for u, (have, nfc) in enumerate(self._content()):
+            if nfc not in needs:  # the answer in the unit's form
+                got = need if not safe else _content(unicodedata.normalize("NFD", text))[0]
+                needs[nfc] = (got, _tally(got))
+            got, counts = needs[nfc]
+            if len(have) >= len(got) and all(have.count(c) >= n for c, n in counts):
                 for block in self._raw(u):
                     if text in normalize_text(_MARKS.sub("", block.text)):
                         return True
         return False
 
-    def _content(self) -> list[str]:
+    def _content(self) -> list[tuple[str, bool]]:
         if self._keys is None:
             self._keys = [_content(_MARKS.sub("", t)) for t in self._unit_texts()]
         return self._keys
