@@ -50,6 +50,7 @@ def convert_to_parquet(tmp_path: Path, sources, converter, **kwargs):
     import orjson
 
     out = tmp_path / "out.parquet"
+    kwargs.setdefault("filters", [])  # reading tests: no filter chain (kodolly.convert's default dedups, like the CLI)
     result = kodolly.convert(sources, converter, out, **kwargs)
     assert result.tally.balanced
     assert result.tally.read == result.tally.written + result.tally.rejected

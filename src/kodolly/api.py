@@ -230,15 +230,11 @@ def _first_record(inp, conv: Converter | None) -> Any:
 
 def _is_object_envelope(inp) -> bool:
     """Whether the input is one JSON object (not an array, not JSON Lines)."""
-    from .io.readers import SNIFF_BYTES, looks_like_jsonl
+    from .io.readers import BLANK, looks_like_jsonl, sniff
 
     if inp.suffix in (".jsonl", ".ndjson", ".csv", ".tsv"):
         return False
-    stream = inp.open()
-    try:
-        head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n")
-    finally:
-        stream.close()
+    head = sniff(inp).data_head.lstrip(b"\xef\xbb\xbf" + BLANK)
     return head.startswith(b"{") and not looks_like_jsonl(head)
 
 

@@ -105,7 +105,7 @@ def test_a_missing_engine_module_is_one_line(monkeypatch, tmp_path):
     try:
         kodolly.convert(A, "alpaca", tmp_path / "o.parquet", engine="ray")
     except kodolly.MissingExtraError as exc:
-        assert "pip install 'kodolly[ray]'" in str(exc)
+        assert "pip install" in str(exc) and "[ray]'" in str(exc)  # the install line for the ray extra
     else:
         raise AssertionError("no error")
     assert list(tmp_path.iterdir()) == []

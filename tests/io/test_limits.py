@@ -206,13 +206,13 @@ def test_zip_bomb_member_stops_with_one_reject_and_keeps_the_record_before(tmp_p
     assert size > 2 << 30 and src.stat().st_size < 4 << 20
     with zipfile.ZipFile(src) as z:  # a valid archive
         assert z.infolist()[0].file_size == size
-    run = convert_limited(tmp_path, src, timeout=60)
+    run = convert_limited(tmp_path, src, "--max-expansion", "20", timeout=60)
     assert run.code == 0, run.stderr
     assert [r["instruction"] for r in run.rows] == ["질문 0"]
     assert "tally OK: read 2 = written 1 + rejected 1" in run.stdout
     [reject] = run.rejects
     assert (reject["reason"], reject["index"], reject["file"]) == ("decompression_bomb", 1, f"{src}!data/bomb.jsonl")
-    assert "more than 100x" in reject["detail"]
+    assert "more than 20x" in reject["detail"] and "--max-expansion" in reject["detail"]
     print(f"peak RSS {run.peak_rss_mb:.0f} MB")
     assert run.peak_rss_mb < 600, run.peak_rss_mb  # 6-10 GB before
 

@@ -34,7 +34,6 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from ..errors import require
 from ..normalize import SAFE_RANGES, normalize_text
 
 DROP_TAGS = frozenset(
@@ -112,7 +111,7 @@ class Block:
 
 
 def parser(html: str):
-    lexbor = require("selectolax.lexbor", "html")
+    import selectolax.lexbor as lexbor  # a base dependency
     return lexbor.LexborHTMLParser(html)
 
 

@@ -1,9 +1,10 @@
 """The sink: the one door out of a run.
 
 It owns the row writer (or the in-memory list of kept rows), the rejects file, the tally and its
-check (``read == written + rejected``), the report, the manifest, the atomic commit (everything is
-written to temporaries beside the outputs and renamed into place only when the tally adds up;
-:meth:`Sink.abort` removes them) and the progress bar. ``kodolly convert`` / :func:`kodolly.convert`,
+check (``read == written + rejected``), the report, the manifest, the commit (the output, rejects,
+report and manifest are one :class:`~kodolly.io.commit.OutputSet`: staged under temporary names and
+committed together, manifest last, only when the tally adds up; :meth:`Sink.abort` removes them) and
+the progress bar. ``kodolly convert`` / :func:`kodolly.convert`,
 :func:`kodolly.iter_rows` / :func:`kodolly.to_dataset` and ``build-dpo`` all go out through it.
 """
 
@@ -17,8 +18,9 @@ from typing import Any, Callable, Iterable, Sequence
 import pyarrow as pa
 
 from ..errors import TallyMismatchError
+from ..io.commit import OutputSet
 from ..io.writers import OutputPaths, RejectsWriter, open_row_writer
-from ..report import RunReport, report_path
+from ..report import RunReport
 from ..tally import Tally, reason_key
 from .chunks import Chunk
 
@@ -41,8 +43,8 @@ class Sink:
     """Where chunks (or rows and rejects) go, in position order.
 
     ``paths`` = where to write (``None``: nothing is written; kept rows are collected when
-    ``keep_rows``); ``writer`` replaces the default row writer for ``paths.format`` (build-dpo
-    writes its own row layouts); ``filters`` are named in the report; ``report=False`` writes no
+    ``keep_rows``); ``writer(out)`` makes the row writer instead of the default one for
+    ``paths.format``, staging its file in the output set ``out`` (build-dpo writes its own row layouts); ``filters`` are named in the report; ``report=False`` writes no
     ``<out>.report.json``.
     """
 
@@ -63,11 +65,27 @@ class Sink:
         self.paths = paths
         self.filters = list(filters)
         self.tally = Tally()
-        self.report = RunReport()
+        self.report = RunReport(filters=self.filters)
         self.inputs_read: dict[str, tuple[int, str]] = {}
         self.kept: list[dict[str, Any]] | None = [] if keep_rows else None
-        self.writer = writer if writer is not None else (open_row_writer(paths.output, paths.format, dolly_only=dolly_only) if paths else None)
-        self.rejects = RejectsWriter(paths.rejects if paths else None)
+        self.out = OutputSet(paths).open() if paths is not None else None
+        self.writer: Any = None
+        self.rejects = RejectsWriter(None)
+        if self.out is not None:
+            try:
+                if writer is not None:
+                    self.writer = writer(self.out)
+                else:
+                    self.writer = open_row_writer(
+                        self.out.stage(paths.output), paths.format, dolly_only=dolly_only, name=paths.output,
+                        scratch=self.out.scratch(paths.output, ".parquet"),
+                    )
+                self.rejects = RejectsWriter(self.out.stage(paths.rejects), name=paths.rejects)
+            except BaseException:
+                if self.writer is not None:
+                    self.writer.abort()
+                self.out.abort()
+                raise
         self.bar = _progress_bar(progress, unit, desc, total_bytes)
         self.items = 0  # items written or rejected (shown beside a bar that counts bytes)
         self.unit = unit
@@ -97,6 +115,7 @@ class Sink:
         """Kept rows as an Arrow table (counted as written for ``source``)."""
         if not len(table):
             return
+        self.report.add_written(table)
         if self.writer is not None:
             self.writer.write_table(table)
         if self.kept is not None:
@@ -109,6 +128,7 @@ class Sink:
         """Kept rows as dicts (counted as written for ``source``)."""
         if not rows:
             return
+        self.report.add_written(rows)
         if self.writer is not None:
             self.writer.write(rows)
         if self.kept is not None:
@@ -126,33 +146,42 @@ class Sink:
     # ------------------------------------------------------------------------------ ending
 
     def close(self, manifest: Callable[[list[dict[str, Any]], dict[str, Any] | None, Tally], dict[str, Any]] | None = None) -> RunResult:
-        """Check the tally, commit the outputs, write the manifest (built by ``manifest(outputs,
-        rejects_info, tally)``) and the report. Raises :class:`TallyMismatchError` (and aborts) when
-        the tally does not add up."""
+        """Check the tally, close the writers, build the manifest (``manifest(outputs, rejects_info,
+        tally)``), stage the report and commit the output set. Raises :class:`TallyMismatchError` (and
+        aborts) when the tally does not add up; on any failure nothing of this run stays."""
         try:
             if not self.tally.balanced:
                 raise TallyMismatchError("tally does not add up:\n" + self.tally.format())
-            outputs = self.writer.close() if self.writer is not None else []
-            rejects_info = self.rejects.close()
+            written = self.writer.close() if self.writer is not None else None
+            rejects_entry = self.rejects.close()
         except BaseException:
             self.abort()
             raise
         finally:
             self._close_bar()
-        self.closed = True
         result = RunResult(tally=self.tally, rows=self.kept)
         result.report_data = self.report.as_dict(self.tally, self.filters)
-        if self.paths is not None:
-            from ..manifest import write_manifest
+        out, paths = self.out, self.paths
+        if out is not None and paths is not None:
+            from ..manifest import validate_manifest
 
-            data = manifest(outputs, rejects_info, self.tally) if manifest is not None else None
-            if data is not None:
-                write_manifest(self.paths.manifest, data)
-                result.manifest, result.manifest_data = self.paths.manifest, data
-            result.output, result.rejects = self.paths.output, self.paths.rejects
+            try:
+                outputs = [out.describe(paths.output, self.writer.rows, entry=written[0] if written else None)]
+                rejects_info = out.describe(paths.rejects, self.rejects.count, entry=rejects_entry)
+                data = manifest(outputs, rejects_info, self.tally) if manifest is not None else None
+                if data is None:
+                    raise ValueError("an output set is committed by its manifest: give one")
+                if self.write_report:
+                    data["report"] = out.write_json(paths.report, result.report_data)
+                validate_manifest(data)
+                out.commit(data)
+            finally:
+                self.closed = True
+                out.abort()  # what is left of the temporaries, and the output's lock
+            result.output, result.rejects, result.manifest, result.manifest_data = paths.output, paths.rejects, paths.manifest, data
             if self.write_report:
-                result.report = report_path(self.paths.manifest)
-                self.report.write(result.report, result.report_data)
+                result.report = paths.report
+        self.closed = True
         return result
 
     def abort(self) -> None:
@@ -163,8 +192,10 @@ class Sink:
         try:
             if self.writer is not None:
                 self.writer.abort()
-        finally:
             self.rejects.abort()
+        finally:
+            if self.out is not None:
+                self.out.abort()
             self._close_bar()
 
     def _close_bar(self) -> None:

@@ -166,7 +166,9 @@ class _Run:
         self.paths = paths
         self.log = log
         self.scrub: Callable[[str], str] = lambda text: text  # set by the translate mode: the API key in any form
-        writer = DpoWriter(paths.output, paths.format, schema) if paths else None
+        def writer(out):  # the DPO layouts' writer, its file staged in the sink's output set
+            return DpoWriter(out.stage(paths.output), paths.format, schema, name=paths.output, scratch=out.scratch(paths.output, ".parquet"))
+
         self.sink = Sink(paths, writer=writer, keep_rows=paths is None, report=False)
         self.tally = self.sink.tally
         self.rows = self.sink.kept
@@ -236,7 +238,7 @@ def build_dpo(
 
     schema = layout_schema(opts.layout, columns)
     paths = output_paths(Path(output), opts.output_format, opts.rejects_path) if output is not None else None
-    run = _Run(opts, schema, paths, log)
+    run = _Run(opts, schema, paths, log)  # its sink opens the output set (lock, stale temporaries)
     dpo_info: dict[str, Any] = {
         "mode": "batch" if (opts.mode == "translate" and opts.batch) else opts.mode,
         "model": opts.model if opts.mode == "translate" else None,

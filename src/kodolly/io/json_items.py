@@ -467,10 +467,13 @@ def lines_within(data: bytes, max_depth: int, max_line_bytes: int) -> bool:
     if len(opens) <= max_depth:
         return True
     per_line = np.bincount(np.searchsorted(ends, opens), minlength=len(ends) + 1)
-    for line in np.flatnonzero(per_line > max_depth).tolist():
-        if check_depth(view[int(bounds[line]) + 1 : int(bounds[line + 1])].tobytes(), max_depth):
-            return False
-    return True
+    suspects = np.flatnonzero(per_line > max_depth).tolist()
+    if not suspects:
+        return True
+    # One scan over the suspect lines together: a valid line ends at depth 0, so the deepest point
+    # of the joined lines is the deepest of them (a broken line fails the columnar parse anyway).
+    joined = b"\n".join(view[int(bounds[k]) + 1 : int(bounds[k + 1])].tobytes() for k in suspects)
+    return not check_depth(joined, max_depth)
 
 
 def items_of_bytes(data: bytes, paths: Sequence[tuple[str, ...]] = (), limits: Limits = Limits()) -> list[Item]:

@@ -9,8 +9,9 @@
   one reject ``decompression_bomb`` and the records before it are kept.
 - ``head_bytes``: how much of an over-limit record its reject keeps as raw text.
 
-Set them per run (``kodolly convert --max-depth/--max-record-mb/--max-expansion``, the run config's
-``[limits]``, or ``kodolly.convert(..., limits=Limits(...))``) or process-wide with :func:`use`.
+Set them per run (``kodolly convert --max-depth/--max-record-mb/--max-expansion``, or
+``kodolly.convert(..., limits=Limits(...))``) or for a block of code with :func:`use`. The readers
+take the limits in force (:func:`current`); forked worker processes inherit them.
 """
 
 from __future__ import annotations

@@ -299,7 +299,7 @@ def parse_jsonl_line(raw: bytes, encoding: str, utf8: bool, lim: limits_mod.Limi
         return BadRecord(reason, _line_text(raw, encoding).rstrip("\r\n"), str(exc))
 
 
-def _looks_like_jsonl(head: bytes) -> bool:
+def looks_like_jsonl(head: bytes) -> bool:
     """A ``.json`` file that is really JSON Lines: a complete object on its first line, another after."""
     first, sep, rest = head.lstrip(BLANK).partition(b"\n")
     if not sep or not rest.lstrip(BLANK).startswith(b"{"):
@@ -308,9 +308,6 @@ def _looks_like_jsonl(head: bytes) -> bool:
         return isinstance(orjson.loads(first), dict)
     except orjson.JSONDecodeError:
         return False
-
-
-looks_like_jsonl = _looks_like_jsonl  # public name (kodolly.corridor cuts such inputs into ranges)
 
 
 def parse_item(item: json_items.Item, lim: limits_mod.Limits) -> Any:
@@ -332,7 +329,7 @@ def _read_json(
     head = found.data_head
     text_head = head.decode(encoding, errors="ignore").lstrip("\ufeff \t\r\n\x00")
     first = text_head[:1]
-    if first == "{" and _looks_like_jsonl(head.lstrip(codecs.BOM_UTF8)):
+    if first == "{" and looks_like_jsonl(head.lstrip(codecs.BOM_UTF8)):
         yield from _read_jsonl(stream, encoding, name, lim)
         return
     byte_stream: BinaryIO = stream
@@ -375,7 +372,7 @@ def item_paths(inp: Input, found: Sniff, record_paths: Sequence[str]) -> tuple[t
     first = text_head[:1]
     if first == "[":
         return ()
-    if first != "{" or _looks_like_jsonl(head):
+    if first != "{" or looks_like_jsonl(head):
         return None
     prefix = _pick_prefix(text_head, record_paths, head)
     return json_items.parse_record_paths([prefix]) if prefix else None

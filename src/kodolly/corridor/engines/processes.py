@@ -19,14 +19,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
-import signal
-import tempfile
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any, Iterable, Iterator
 
+from ... import procs
 from ...errors import KodollyError
+from ...io.writers import write_error
 from ..chunks import Chunk
 from ..convert import Work, convert_shard
 from ..retry import ATTEMPTS, convert_with_retry, shard_failed
@@ -37,8 +37,8 @@ from . import default_workers
 DEPTH = 2  # shards given to one worker at a time (one converting, one waiting in its queue)
 
 
-def _worker_main(work: Work, tasks: Any, conn: Any, spool: str) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+def _worker_main(work: Work, tasks: Any, conn: Any, spool: str, parent_pid: int) -> None:
+    procs.init_worker(parent_pid)  # die with the parent (even on SIGKILL); leave Ctrl-C to the parent
     work.forget_inputs()
     while True:
         msg = tasks.get()
@@ -48,8 +48,13 @@ def _worker_main(work: Work, tasks: Any, conn: Any, spool: str) -> None:
         try:
             chunk = convert_shard(shard, work)
             base = os.path.join(spool, f"{os.getpid()}-{seq}")
-            with open(base + ".pickle", "wb") as fh:  # through tmpfs too: the pipe message stays small, the worker never waits
-                fh.write(chunk.to_wire(base + ".arrow"))
+            try:
+                with open(base + ".pickle", "wb") as fh:  # through tmpfs too: the pipe message stays small, the worker never waits
+                    fh.write(chunk.to_wire(base + ".arrow"))
+            except OSError as exc:  # the spool is full (/dev/shm): one line naming the file, no traceback
+                err = write_error(base + ".arrow", exc)
+                conn.send(("fatal", seq, (type(err), str(err), dict(err.__dict__))))
+                continue
             conn.send(("done", seq, base + ".pickle"))
         except KodollyError as exc:
             conn.send(("fatal", seq, (type(exc), str(exc), dict(exc.__dict__))))
@@ -81,16 +86,16 @@ class ProcessEngine:
     def _spawn(self, work: Work) -> _Worker:
         receive, send = self._mp.Pipe(duplex=False)
         tasks = self._mp.Queue()
-        proc = self._mp.Process(target=_worker_main, args=(work, tasks, send, self.spool), daemon=True, name="kodolly-worker")
-        proc.start()
+        proc = self._mp.Process(target=_worker_main, args=(work, tasks, send, self.spool, os.getpid()), daemon=True, name="kodolly-worker")
+        with procs.interrupts_blocked():  # a Ctrl-C meanwhile reaches this process only, after the start
+            proc.start()
         send.close()
         return _Worker(proc, tasks, receive, deque())
 
     def _start(self, work: Work) -> None:
         if self.workers:
             return
-        shm = "/dev/shm"
-        self.spool = tempfile.mkdtemp(prefix="kodolly-", dir=shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None)
+        self.spool = procs.spool_dir()  # also removes the spools of killed runs
         self.workers = [self._spawn(work) for _ in range(self.n)]
 
     def close(self) -> None:
