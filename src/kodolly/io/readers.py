@@ -21,6 +21,7 @@ from typing import Any, BinaryIO, Iterator, Sequence
 import ijson
 import orjson
 
+from . import tables
 from .sources import Input
 
 csv.field_size_limit(1 << 30)
@@ -124,8 +125,12 @@ def read_records(inp: Input, record_paths: Sequence[str] = ()) -> Iterator[tuple
 
     ``record_paths`` are ijson prefixes (``"data.item"``, ``"data_info.item"``) naming where the
     records sit inside a JSON object envelope; the first one present in the file is used. Top-level
-    arrays are always streamed item by item, whatever the paths say.
+    arrays are always streamed item by item, whatever the paths say. Parquet, Arrow and Feather
+    inputs are read row by row by :mod:`kodolly.io.tables`.
     """
+    if tables.is_columnar(inp):
+        yield from tables.read_table_records(inp)
+        return
     stream = inp.open()
     try:
         head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]

@@ -20,8 +20,9 @@ from typing import BinaryIO, Callable, Iterator
 import xxhash
 
 from ..errors import InputError, LfsPointerError
+from . import tables
 
-DATA_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".tsv")
+DATA_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".tsv") + tables.COLUMNAR_SUFFIXES
 ARCHIVE_SUFFIXES = (".zip",)
 LFS_MAGIC = b"version https://git-lfs.github.com/spec/v1"
 _SKIP_MEMBER_PARTS = ("__MACOSX/",)
@@ -219,6 +220,22 @@ def _is_data_file(path: Path) -> bool:
     return name.endswith(DATA_SUFFIXES + ARCHIVE_SUFFIXES) or _is_split_part(path)
 
 
+def _dir_files(root: Path) -> list[Path]:
+    """The data files under a folder, sorted; a ``datasets`` folder gives its Arrow files instead
+    of its metadata JSON (see :mod:`kodolly.io.tables`)."""
+    if tables.is_datasets_folder(root):
+        return tables.datasets_folder_files(root)
+    files: list[Path] = []
+    for entry in sorted(root.iterdir()):
+        if entry.is_dir():
+            files.extend(_dir_files(entry))
+        elif entry.is_file() and _is_data_file(entry):
+            if entry.name == "dataset_dict.json" and any(tables.is_datasets_folder(d) for d in root.iterdir()):
+                continue  # a DatasetDict's list of splits; the splits are read from their folders
+            files.append(entry)
+    return files
+
+
 def expand_inputs(specs: list[str | os.PathLike[str]]) -> list[Input]:
     """Files, directories (walked recursively, sorted), globs and archives -> inputs, in a stable order.
 
@@ -231,7 +248,7 @@ def expand_inputs(specs: list[str | os.PathLike[str]]) -> list[Input]:
         text = os.fspath(spec)
         path = Path(text)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and _is_data_file(p))
+            files = _dir_files(path)
         elif path.is_file():
             files = [path]
         elif glob.has_magic(text):
