@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence
 
 from .converters import Converter
-from .errors import InputError
-from .io.readers import BadRecord, read_records
-from .io.sources import expand_inputs
+from .io.sources import Input, expand_inputs
 from .pipeline import DEFAULT_BATCH_SIZE, Filter, InputGroup, RunResult, process, run
 from .registry import get_converter, list_converters
 from .tally import Tally, reason_key
@@ -143,63 +141,24 @@ class Inspection:
 
 def inspect_file(path: PathLike) -> Inspection:
     """Name the converter that fits ``path`` (from its first record's keys) and convert one row."""
-    inputs = expand_inputs([path])
-    inp = inputs[0]
-    scores: dict[str, float] = {}
-    first: dict[str, Any] = {}
-    envelope: bool | None = None
-    # Converters that read records inside an envelope ("data.item") go first: once one of them is
-    # sure, the others would only see the whole file as one record, read whole (GBs for KorQuAD 2).
-    for conv in sorted(list_converters(), key=lambda c: not c.record_paths):
-        if conv.detect is None:
-            continue
-        if not conv.record_paths and scores and max(scores.values()) >= 0.9:
-            envelope = _is_object_envelope(inp) if envelope is None else envelope
-            if envelope:
-                continue
-        record = _first_record(inp, conv)
-        if record is None:
-            continue
-        score = conv.detect(record)
-        if score > 0:
-            scores[conv.name] = score
-            first[conv.name] = record
-    if not scores:
-        probe = _first_record(inp, None)
-        return Inspection(inp.name, None, {}, probe, None, None)
-    best = max(scores, key=lambda name: (scores[name], name))
+    return inspect_input(expand_inputs([path])[0])
+
+
+def inspect_input(inp: Input) -> Inspection:
+    """:func:`inspect_file` for one input (a file or a zip member)."""
+    from .detection import detect_input
+
+    found = detect_input(inp)
+    if found.converter is None:
+        return Inspection(inp.name, None, {}, found.probe, None, None)
     rejects: list[dict[str, Any]] = []
-    conv = get_converter(best)
     row = None
-    for batch in process([inp], conv, tally=Tally(), batch_size=1):
+    for batch in process([inp], get_converter(found.converter), tally=Tally(), batch_size=1):
         rejects.extend(batch.rejects)
         if batch.rows:
             row = batch.rows[0]
             break
-    return Inspection(inp.name, best, dict(sorted(scores.items(), key=lambda kv: -kv[1])), first[best], row, None if row else (rejects[0] if rejects else None))
-
-
-def _first_record(inp, conv: Converter | None) -> Any:
-    try:
-        for record, _loc in read_records(inp, conv.record_paths if conv else ()):
-            return None if isinstance(record, BadRecord) else record
-    except InputError:
-        raise
-    return None
-
-
-def _is_object_envelope(inp) -> bool:
-    """Whether the input is one JSON object (not an array, not JSON Lines)."""
-    from .io.readers import SNIFF_BYTES, _looks_like_jsonl
-
-    if inp.suffix in (".jsonl", ".ndjson", ".csv", ".tsv"):
-        return False
-    stream = inp.open()
-    try:
-        head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n")
-    finally:
-        stream.close()
-    return head.startswith(b"{") and not _looks_like_jsonl(head)
+    return Inspection(inp.name, found.converter, found.scores, found.probe, row, None if row else (rejects[0] if rejects else None))
 
 
 def formats() -> list[Converter]:

@@ -146,16 +146,25 @@ def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, An
     return out
 
 
-def from_dict(data: Mapping[str, Any], *, where: str = "config") -> RunConfig:
-    """A :class:`RunConfig` from a checked config dict (file, command line, or both merged)."""
+def from_dict(data: Mapping[str, Any], *, where: str = "config", strict: bool = False, on_detect: Any = None) -> RunConfig:
+    """A :class:`RunConfig` from a checked config dict (file, command line, or both merged).
+
+    An input ``from = "auto"`` is detected file by file (:func:`kodolly.detection.detect_groups`):
+    it becomes one group per converter found; ``strict`` makes a file no converter fits an error
+    instead of one ``unknown_format`` reject.
+    """
+    from .detection import detect_groups
+
     validate(data, where)
     groups = []
     for item in data.get("inputs", []):
         paths = [item["path"]] if "path" in item else list(item["paths"])
         converter = item["from"]
+        options, category = dict(item.get("options") or {}), item.get("category")
         if converter == "auto":
-            converter = auto_converter(paths[0])
-        groups.append(InputGroup(paths, converter, dict(item.get("options") or {}), item.get("category")))
+            groups.extend(detect_groups(paths, options, category, strict=strict, on_detect=on_detect))
+            continue
+        groups.append(InputGroup(paths, converter, options, category))
     if not groups:
         raise ConfigError(f"{where}: no inputs: give SOURCES with --from, --input NAME:PATH, or [[inputs]] in the config file")
     out = data.get("output", {})
@@ -174,13 +183,3 @@ def from_dict(data: Mapping[str, Any], *, where: str = "config") -> RunConfig:
         rejects=out.get("rejects"),
         filters=filters,
     )
-
-
-def auto_converter(source: str) -> str:
-    """The converter ``kodolly inspect`` names for the first file of ``source``."""
-    from .api import inspect_file
-
-    found = inspect_file(source)
-    if found.converter is None:
-        raise ConfigError(f"{found.file}: cannot tell which converter fits; name one (see `kodolly formats`)")
-    return found.converter

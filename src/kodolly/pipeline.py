@@ -250,6 +250,9 @@ def run(
     rejects = RejectsWriter(paths.rejects if paths else None)
     kept: list[dict[str, Any]] | None = [] if writer is None else None
     bar = _progress_bar(progress)
+    for _group, conv, group_inputs in plan:
+        for inp in group_inputs:
+            report.input(inp.name, conv.name)
     try:
         for group, conv, group_inputs in plan:
             for batch in _batches(group_inputs, conv, group.options, group.category, filters, tally, batch_size, workers):
@@ -264,6 +267,7 @@ def run(
                     else:
                         kept.extend(batch.rows)  # type: ignore[union-attr]
                     tally.source(conv.name).written += n_rows
+                    report.count_rows(batch.rows if table is None else None, table)
                 for rej in batch.rejects:
                     rejects.write(rej)
                     key = reason_key(rej["reason"])

@@ -77,9 +77,10 @@ def _short(record: object) -> str:
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal only).")
 @click.option("--layout", "layout", type=click.Path(dir_okay=False), help="A TOML layout file that describes the source (instead of --from).")
 @click.option("--map", "mappings", multiple=True, metavar="FIELD=PATH", help="Map a row field (instruction, context, response, category, domain, score, id, meta.NAME) to a record path (repeatable; instead of --from).")
+@click.option("--strict", is_flag=True, help="Without --from: stop with an error on a file no converter recognises (default: one unknown_format reject for it).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes converting JSON Lines inputs (default: cores, at most 2). The output is the same for any number.")
 @run_options
-def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress, layout, mappings, workers, **run) -> None:
+def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress, layout, mappings, strict, workers, **run) -> None:
     """Convert SOURCES (files, folders, globs, zips) into one Dolly-format dataset.
 
     Filters, exact dedup (on by default), near-dup and the split are set with the options below or
@@ -91,14 +92,13 @@ def convert_command(sources, converter, output, output_format, category, options
 
     if layout or mappings:
         converter = _layout_converter(converter, layout, mappings)
-    elif sources and converter == "auto":
-        converter = _auto_converter(sources[0])
     overrides = cli_config(
         sources=sources, converter=converter, options=parse_options(options), category=category, output=output,
         output_format=output_format, dolly_only=dolly_only, rejects_path=rejects_path, run=run,
     )
     data = run_config.load_file(run["config_path"]) if run.get("config_path") else {}
-    cfg = run_config.from_dict(run_config.merge(data, overrides), where=run.get("config_path") or "command line")
+    cfg = run_config.from_dict(run_config.merge(data, overrides), where=run.get("config_path") or "command line",
+                               strict=strict, on_detect=_echo_detected)
     if cfg.output is None:
         raise ConfigError("no output: give -o/--output, or [output] path in the config file")
     first, *more = cfg.inputs
@@ -141,12 +141,8 @@ def _layout_converter(converter: str, layout: str | None, mappings: tuple[str, .
     return mapped_converter(mapping)
 
 
-def _auto_converter(source: str) -> str:
-    found = api.inspect_file(source)
-    if found.converter is None:
-        raise ConfigError(f"{found.file}: cannot tell which converter fits; name one with --from (see `kodolly formats`)")
-    click.echo(f"converter: {found.converter} (from {found.file})", err=True)
-    return found.converter
+def _echo_detected(name: str, converter: str | None) -> None:
+    click.echo(f"converter: {converter or 'none fits (unknown_format)'} for {name}", err=True)
 
 
 COMMANDS = [formats_command, inspect_command, convert_command]

@@ -128,6 +128,10 @@ def read_records(inp: Input, record_paths: Sequence[str] = ()) -> Iterator[tuple
     arrays are always streamed item by item, whatever the paths say. Parquet, Arrow and Feather
     inputs are read row by row by :mod:`kodolly.io.tables`.
     """
+    if inp.rejected is not None:  # rejected whole without being read (e.g. no converter fits it)
+        reason, detail = inp.rejected
+        yield BadRecord(reason, "", detail), Location(inp.name, 0)
+        return
     if tables.is_columnar(inp):
         yield from tables.read_table_records(inp)
         return
@@ -193,6 +197,9 @@ def _looks_like_jsonl(head: bytes) -> bool:
         return isinstance(orjson.loads(first), dict)
     except orjson.JSONDecodeError:
         return False
+
+
+looks_like_jsonl = _looks_like_jsonl  # the public name (kodolly.detection)
 
 
 def _read_json(

@@ -38,6 +38,8 @@ class Input:
     size: int | None = None
     hasher: xxhash.xxh3_128 = field(default_factory=xxhash.xxh3_128, repr=False)
     bytes_read: int = 0
+    # (reason, detail) when the input is rejected whole without being read: it is one reject
+    rejected: tuple[str, str] | None = None
 
     @property
     def data_name(self) -> str:
@@ -236,7 +238,7 @@ def _dir_files(root: Path) -> list[Path]:
     return files
 
 
-def expand_inputs(specs: list[str | os.PathLike[str]]) -> list[Input]:
+def expand_inputs(specs: list[str | os.PathLike[str] | Input]) -> list[Input]:
     """Files, directories (walked recursively, sorted), globs and archives -> inputs, in a stable order.
 
     A named file is taken whatever its suffix; inside directories and globs only data files
@@ -245,6 +247,9 @@ def expand_inputs(specs: list[str | os.PathLike[str]]) -> list[Input]:
     inputs: list[Input] = []
     seen_split_sets: set[Path] = set()
     for spec in specs:
+        if isinstance(spec, Input):  # already expanded (e.g. by per-file detection)
+            inputs.append(spec)
+            continue
         text = os.fspath(spec)
         path = Path(text)
         if path.is_dir():

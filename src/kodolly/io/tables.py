@@ -206,9 +206,15 @@ def read_rows(inp: Input, start: int = 0, stop: int | None = None) -> Iterator[t
 def read_table_records(inp: Input) -> Iterator[tuple[dict[str, Any], Any]]:
     """Every row of a columnar input (what :func:`kodolly.io.readers.read_records` yields for it).
 
-    The input's bytes are first read once through ``Input.open`` for its content hash."""
-    _hash_pass(inp)
+    Once all rows are read, the input's bytes are read once more through ``Input.open`` for its
+    content hash (a reader that stops early, like detection, skips that)."""
+    _check_not_pointer(inp)
     yield from read_rows(inp)
+    _hash_pass(inp)
+
+
+def _check_not_pointer(inp: "Input") -> None:
+    inp.open().close()  # raises LfsPointerError on a Git-LFS pointer
 
 
 def schema_of(inp: Input) -> Any:

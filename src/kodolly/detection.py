@@ -1,0 +1,132 @@
+"""Which converter fits an input: one place for ``kodolly inspect`` and for runs without ``--from``.
+
+:func:`detect_input` scores every registered converter's ``detect`` on the input's first record.
+:func:`detect_groups` does that for every file and zip member of some sources on its own and groups
+the inputs by the converter that fits, so a folder of mixed sources is read in one run with the right
+converter for each file. An input no converter fits becomes one ``unknown_format`` reject naming it
+(or, with ``strict``, a one-line :class:`~kodolly.errors.ConfigError`) -- never one wrong-reason
+reject per record.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping, Sequence
+
+from .converters import Converter
+from .errors import ConfigError
+from .io.readers import SNIFF_BYTES, BadRecord, Location, read_records
+from .io.sources import Input, expand_inputs
+from .pipeline import InputGroup
+from .registry import list_converters
+
+UNKNOWN_FORMAT = "unknown_format"
+UNKNOWN_DETAIL = "no converter recognises this file; name one with --from (see `kodolly formats`)"
+
+
+def _convert_nothing(record: Any, loc: Location, ctx: Any) -> Iterator[Any]:
+    return iter(())
+
+
+# The group of inputs no converter fits: each is read as its one ``unknown_format`` reject.
+# ``finish`` (which yields nothing) keeps the group in this process: its inputs are never cut into
+# chunks for workers, only rejected whole by the reader.
+UNKNOWN = Converter(name="unknown", description="inputs no converter recognises", convert=_convert_nothing,
+                    finish=lambda ctx: iter(()))
+
+
+@dataclass
+class Detection:
+    """The converter that fits an input best (``None``: none does), every positive score, and the
+    first record each converter saw."""
+
+    input: Input
+    converter: str | None
+    scores: dict[str, float] = field(default_factory=dict)
+    records: dict[str, Any] = field(default_factory=dict)
+    probe: Any = None  # the first record read without a record path (shown when nothing fits)
+
+
+def detect_input(inp: Input) -> Detection:
+    """Score every converter on the input's first record; the best one (ties: by name) wins."""
+    scores: dict[str, float] = {}
+    first: dict[str, Any] = {}
+    envelope: bool | None = None
+    # Converters that read records inside an envelope ("data.item") go first: once one of them is
+    # sure, the others would only see the whole file as one record, read whole (GBs for KorQuAD 2).
+    for conv in sorted(list_converters(), key=lambda c: not c.record_paths):
+        if conv.detect is None:
+            continue
+        if not conv.record_paths and scores and max(scores.values()) >= 0.9:
+            envelope = _is_object_envelope(inp) if envelope is None else envelope
+            if envelope:
+                continue
+        record = first_record(inp, conv)
+        if record is None:
+            continue
+        score = conv.detect(record)
+        if score > 0:
+            scores[conv.name] = score
+            first[conv.name] = record
+    if not scores:
+        return Detection(inp, None, probe=first_record(inp, None))
+    best = max(scores, key=lambda name: (scores[name], name))
+    ordered = dict(sorted(scores.items(), key=lambda kv: -kv[1]))
+    return Detection(inp, best, ordered, first, first[best])
+
+
+def first_record(inp: Input, conv: Converter | None) -> Any:
+    """The input's first record as ``conv`` would read it (``None`` when it has none or it is unreadable)."""
+    for record, _loc in read_records(inp, conv.record_paths if conv else ()):
+        return None if isinstance(record, BadRecord) else record
+    return None
+
+
+def _is_object_envelope(inp: Input) -> bool:
+    """Whether the input is one JSON object (not an array, not JSON Lines, not a table)."""
+    from .io import tables
+    from .io.readers import looks_like_jsonl
+
+    if inp.suffix in (".jsonl", ".ndjson", ".csv", ".tsv") or tables.is_columnar(inp):
+        return False
+    stream = inp.open()
+    try:
+        head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n")
+    finally:
+        stream.close()
+    return head.startswith(b"{") and not looks_like_jsonl(head)
+
+
+def detect_groups(
+    sources: Sequence[str | os.PathLike[str] | Input],
+    options: Mapping[str, Any] | None = None,
+    category: str | None = None,
+    *,
+    strict: bool = False,
+    on_detect: Any = None,
+) -> list[InputGroup]:
+    """The inputs of ``sources``, each detected on its own, as one :class:`InputGroup` per converter
+    (in the order the converters are first met; inputs keep their order inside a group).
+
+    Inputs no converter fits go into one last group read with :data:`UNKNOWN`: each is one
+    ``unknown_format`` reject. With ``strict`` the first such input raises :class:`ConfigError`.
+    ``on_detect(input_name, converter_name_or_None)`` is called for each input (the CLI prints it).
+    """
+    groups: dict[str, list[Input]] = {}
+    unknown: list[Input] = []
+    for inp in expand_inputs(list(sources)):
+        found = detect_input(inp)
+        if on_detect is not None:
+            on_detect(inp.name, found.converter)
+        if found.converter is None:
+            if strict:
+                raise ConfigError(f"{inp.name}: {UNKNOWN_DETAIL}")
+            inp.rejected = (UNKNOWN_FORMAT, UNKNOWN_DETAIL)
+            unknown.append(inp)
+        else:
+            groups.setdefault(found.converter, []).append(inp)
+    out = [InputGroup(inputs, name, options, category) for name, inputs in groups.items()]
+    if unknown:
+        out.append(InputGroup(unknown, UNKNOWN, None, category))
+    return out
