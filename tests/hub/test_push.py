@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from hubtools import TOKEN, folder_bytes
+from hubtools import FIXTURES, TOKEN, folder_bytes
 
 from kodolly.errors import LicenseError, PushError
 from kodolly.hub import build_folder, push
@@ -232,3 +232,15 @@ def test_connection_refused_is_retried(permissive_folder, monkeypatch, tmp_path)
         push(permissive_folder, "kodolly/ko", endpoint=f"http://127.0.0.1:{port}", retries=2, retry_wait=0.01,
              warn=messages.append)
     assert sum("transient error" in m for m in messages) == 2
+
+
+def test_a_public_push_of_rows_converted_as_koalpaca_is_refused(hub, tmp_path):
+    import kodolly
+
+    out = tmp_path / "run" / "ko.parquet"
+    kodolly.convert(FIXTURES / "ko_alpaca.json", "koalpaca", out)  # no -O license: the alias gives it
+    folder = tmp_path / "hub-koalpaca"
+    build_folder(out, folder)
+    with pytest.raises(LicenseError, match=r"  - koalpaca \(CC BY-NC 4\.0, 6 rows\): allows non-commercial use only"):
+        push(folder, "kodolly/koalpaca", private=False)
+    assert hub.state.requests == []

@@ -35,7 +35,8 @@ def formats_command(verbose: bool) -> None:
         click.echo(f"{conv.name:<12} {conv.description}")
         if verbose:
             if conv.aliases:
-                click.echo(f"{'':<12}   aliases: {', '.join(conv.aliases)}")
+                named = [f"{a} ({conv.alias_licenses[a]})" if a in conv.alias_licenses else a for a in conv.aliases]
+                click.echo(f"{'':<12}   aliases: {', '.join(named)}")
             if conv.options:
                 click.echo(f"{'':<12}   options: {json.dumps(dict(conv.options), ensure_ascii=False)}")
             if conv.license:
