@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence
 
 from .converters import Converter
+from .io.hub_source import with_card_license
 from .io.sources import Input, expand_inputs
 from .pipeline import DEFAULT_BATCH_SIZE, Filter, InputGroup, RunResult, process, run
 from .registry import get_converter, list_converters
@@ -104,8 +105,9 @@ def iter_rows(
     """Stream the kept rows one by one; rejects are appended to ``rejects`` when a list is given."""
     conv = converter if isinstance(converter, Converter) else get_converter(converter)
     tally = tally if tally is not None else Tally()
+    inputs = expand_inputs(_as_list(sources))
     for batch in process(
-        expand_inputs(_as_list(sources)), conv, options=options, category=category,
+        inputs, conv, options=with_card_license(options, conv, inputs), category=category,
         filters=filters, tally=tally, batch_size=batch_size,
     ):
         tally.source(conv.name).written += len(batch.rows)

@@ -109,6 +109,8 @@ def validate(data: Mapping[str, Any], where: str = "config") -> None:
 
 def resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     def absolute(value: str) -> str:
+        if value.startswith("hf://"):  # a Hub source (kodolly.io.hub_source), not a path
+            return value
         return value if os.path.isabs(value) else str(base / value)
 
     data = dict(data)

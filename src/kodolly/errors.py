@@ -4,7 +4,8 @@
 
     KodollyError                   run-level problem: the run stops with one clear line
     ├── InputError                 an input cannot be read at all (missing, unreadable archive, ...)
-    │   └── LfsPointerError        a Git-LFS pointer file stands where the data should be
+    │   ├── LfsPointerError        a Git-LFS pointer file stands where the data should be
+    │   └── HubSourceError         an hf:// source cannot be read (missing, gated, token refused, Hub down)
     ├── UnknownConverterError      no converter by that name (the message lists the known ones)
     ├── ConfigError                a bad option, layout or config file
     ├── MissingExtraError          an optional dependency is not installed (names the extra)
@@ -37,6 +38,10 @@ class LfsPointerError(InputError):
             "Fetch the real file first (git lfs pull, or download it from the dataset page)."
         )
         self.path = path
+
+
+class HubSourceError(InputError):
+    """An ``hf://datasets/...`` source cannot be listed or downloaded (the message never holds the token)."""
 
 
 class UnknownConverterError(KodollyError):

@@ -62,7 +62,9 @@ def build_manifest(
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "inputs": [
-            {"name": inp.name, "bytes": inp.bytes_read, "xxh3_128": inp.content_hash()} for inp in inputs
+            {"name": inp.name, "bytes": inp.bytes_read, "xxh3_128": inp.content_hash(),
+             **({"hub": {k: v for k, v in inp.origin.items() if k != "license"}} if inp.origin else {})}
+            for inp in inputs
         ],
         "converter": {"name": converter.name, "options": options, "category_override": category, "license": options.get("license") or converter.license,
                       **layout_entry(converter)},

@@ -11,6 +11,7 @@ rejects. Dedup is a filter with state.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any, Iterator, Mapping, Protocol, Sequence
 from .converters import Converter, Reject
 from .errors import ConfigError, TallyMismatchError
 from .io.readers import BadRecord, Location, read_records
+from .io.hub_source import with_card_license
 from .io.sources import Input, expand_inputs
 from .normalize import normalize_text
 from .registry import get_converter
@@ -241,7 +243,10 @@ def run(
         conv.context(group.options)
         if group.category is not None and group.category not in DOLLY_CATEGORIES:
             raise ConfigError(f"category {group.category!r} is not a Dolly task type: {', '.join(sorted(DOLLY_CATEGORIES))}")
-        plan.append((group, conv, expand_inputs(list(group.sources))))
+        group_inputs = expand_inputs(list(group.sources))
+        # hf:// inputs: the dataset card's licence when the user named none
+        group = dataclasses.replace(group, options=with_card_license(group.options, conv, group_inputs))
+        plan.append((group, conv, group_inputs))
     inputs = [inp for _group, _conv, group_inputs in plan for inp in group_inputs]
     report = RunReport()
     tally = Tally()

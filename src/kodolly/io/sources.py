@@ -20,7 +20,7 @@ from typing import BinaryIO, Callable, Iterator
 import xxhash
 
 from ..errors import InputError, LfsPointerError
-from . import tables
+from . import hub_source, tables
 
 DATA_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".tsv") + tables.COLUMNAR_SUFFIXES
 ARCHIVE_SUFFIXES = (".zip",)
@@ -40,6 +40,8 @@ class Input:
     bytes_read: int = 0
     # (reason, detail) when the input is rejected whole without being read: it is one reject
     rejected: tuple[str, str] | None = None
+    path: str | None = None  # the plain file behind it, when its name is not that path (hf:// files)
+    origin: dict | None = None  # where it was downloaded from (hf:// repo, commit, path, hash, card licence)
 
     @property
     def data_name(self) -> str:
@@ -222,6 +224,22 @@ def _is_data_file(path: Path) -> bool:
     return name.endswith(DATA_SUFFIXES + ARCHIVE_SUFFIXES) or _is_split_part(path)
 
 
+def _hub_inputs(text: str) -> list[Input]:
+    """The inputs of an ``hf://datasets/...`` source: its files downloaded into the Hub cache
+    (:mod:`kodolly.io.hub_source`), named by their place in the repo."""
+    inputs: list[Input] = []
+    for hub_file in hub_source.fetch(text, is_data_file=lambda p: _is_data_file(Path(p))):
+        local = Path(hub_file.local_path)
+        if local.name.lower().endswith(ARCHIVE_SUFFIXES):
+            members = list(_zip_inputs(hub_file.name, lambda local=local: open(local, "rb")))
+        else:
+            members = [Input(name=hub_file.name, open_raw=lambda local=local: open(local, "rb"), size=hub_file.size, path=str(local))]
+        for member in members:
+            member.origin = hub_file.origin
+        inputs.extend(members)
+    return inputs
+
+
 def _dir_files(root: Path) -> list[Path]:
     """The data files under a folder, sorted; a ``datasets`` folder gives its Arrow files instead
     of its metadata JSON (see :mod:`kodolly.io.tables`)."""
@@ -251,6 +269,9 @@ def expand_inputs(specs: list[str | os.PathLike[str] | Input]) -> list[Input]:
             inputs.append(spec)
             continue
         text = os.fspath(spec)
+        if hub_source.is_hub_url(text):
+            inputs.extend(_hub_inputs(text))
+            continue
         path = Path(text)
         if path.is_dir():
             files = _dir_files(path)

@@ -68,6 +68,8 @@ class _Opened:
 
 
 def _local_path(inp: Input) -> str | None:
+    if inp.path is not None:
+        return inp.path
     return inp.name if "!" not in inp.name and not inp.name.lower().endswith(".gz") and os.path.isfile(inp.name) else None
 
 
