@@ -139,6 +139,8 @@ class Inspection:
     record: Any
     row: dict[str, Any] | None
     reject: dict[str, Any] | None
+    columns: list[str] | None = None  # a parquet / Arrow / datasets input: its columns and types
+    kodolly_output: bool = False  # the file holds kodolly rows (read back with the dolly converter)
 
 
 def inspect_file(path: PathLike) -> Inspection:
@@ -149,10 +151,14 @@ def inspect_file(path: PathLike) -> Inspection:
 def inspect_input(inp: Input) -> Inspection:
     """:func:`inspect_file` for one input (a file or a zip member)."""
     from .detection import detect_input
+    from .io import tables
+    from .rows import ROW_FIELDS
 
     found = detect_input(inp)
+    columns = [f"{field.name}: {field.type}" for field in tables.schema_of(inp)] if tables.is_columnar(inp) else None
+    ours = isinstance(found.probe, dict) and set(ROW_FIELDS) - {"score"} <= set(found.probe)
     if found.converter is None:
-        return Inspection(inp.name, None, {}, found.probe, None, None)
+        return Inspection(inp.name, None, {}, found.probe, None, None, columns, ours)
     rejects: list[dict[str, Any]] = []
     row = None
     for batch in process([inp], get_converter(found.converter), tally=Tally(), batch_size=1):
@@ -160,7 +166,62 @@ def inspect_input(inp: Input) -> Inspection:
         if batch.rows:
             row = batch.rows[0]
             break
-    return Inspection(inp.name, found.converter, found.scores, found.probe, row, None if row else (rejects[0] if rejects else None))
+    return Inspection(inp.name, found.converter, found.scores, found.probe, row,
+                      None if row else (rejects[0] if rejects else None), columns, ours)
+
+
+@dataclass
+class HeadItem:
+    """One record of :func:`head`: where it is, and the record (or the reject that says why it is none)."""
+
+    file: str
+    index: int
+    line: int | None
+    record: Any = None
+    reject: dict[str, Any] | None = None
+
+
+def head(source: PathLike, n: int = 5, converter: str | Converter | None = None, *, rows: bool = False) -> list[HeadItem]:
+    """The first ``n`` records of ``source`` (a file, folder, zip, glob, hf:// source; inputs or
+    kodolly outputs) as the converter reads them -- records inside a JSON envelope where that
+    converter finds them; ``converter`` is detected per file when not given. With ``rows`` the
+    converted rows (normalised, as they would be written) instead, and rejects with their reason."""
+    from .detection import detect_input
+    from .io.readers import BadRecord, read_records
+
+    out: list[HeadItem] = []
+    for inp in expand_inputs([source]):
+        if len(out) >= n:
+            break
+        conv = converter if isinstance(converter, Converter) else get_converter(converter) if converter else None
+        if conv is None:
+            found = detect_input(inp).converter
+            conv = get_converter(found) if found else None
+        if rows:
+            if conv is None:
+                out.append(HeadItem(inp.name, 0, None, reject={"reason": "unknown_format", "detail": "no converter recognises this file; name one with --from"}))
+                continue
+            for batch in process([inp], conv, tally=Tally(), batch_size=1):
+                for rej in batch.rejects:
+                    out.append(HeadItem(rej["file"], rej["index"], rej["line"], reject={k: rej[k] for k in ("reason", "detail", "part")}))
+                for row in batch.rows:
+                    meta = row["meta"]
+                    out.append(HeadItem(meta.get("file", inp.name), meta.get("index", -1), meta.get("line"), record=row))
+                if len(out) >= n:
+                    break
+            continue
+        records = read_records(inp, conv.record_paths if conv else ())
+        try:
+            for record, loc in records:
+                if isinstance(record, BadRecord):
+                    out.append(HeadItem(loc.file, loc.index, loc.line, reject={"reason": record.reason, "detail": record.detail, "raw": record.raw}))
+                else:
+                    out.append(HeadItem(loc.file, loc.index, loc.line, record=record))
+                if len(out) >= n:
+                    break
+        finally:
+            records.close()
+    return out[:n]
 
 
 def formats() -> list[Converter]:

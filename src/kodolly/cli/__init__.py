@@ -15,7 +15,7 @@ from .. import __version__
 from ..errors import KodollyError
 
 # Modules that contribute commands; each has COMMANDS, a list of click commands or groups.
-COMMAND_MODULES = ("convert", "dpo", "hub", "train")
+COMMAND_MODULES = ("convert", "dpo", "head", "hub", "train")
 
 
 class KodollyGroup(click.Group):

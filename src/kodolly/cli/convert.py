@@ -44,13 +44,18 @@ def formats_command(verbose: bool) -> None:
 
 
 @click.command("inspect")
-@click.argument("file", type=click.Path(exists=True))
+@click.argument("file")
 def inspect_command(file: str) -> None:
-    """Name the converter that fits FILE and show one converted row."""
+    """Name the converter that fits FILE (an input or a kodolly output; JSON, JSONL, CSV, parquet,
+    Arrow, a datasets folder, an hf:// source) and show one converted row."""
     found = api.inspect_file(file)
     if found.converter is None:
         raise ConfigError(f"{found.file}: no converter recognises this file (first record: {_short(found.record)})")
     click.echo(f"{found.file}: {found.converter}")
+    if found.columns is not None:
+        click.echo("columns: " + ", ".join(found.columns))
+    if found.kodolly_output:
+        click.echo("a kodolly output: --from dolly reads it back with its ids, licence, domain, score and meta")
     others = {k: v for k, v in found.scores.items() if k != found.converter}
     if others:
         click.echo("also fits: " + ", ".join(f"{k} ({v:.1f})" for k, v in others.items()))
