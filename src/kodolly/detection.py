@@ -50,9 +50,13 @@ class Detection:
 
 def detect_input(inp: Input) -> Detection:
     """Score every converter on the input's first record; the best one (ties: by name) wins."""
+    from .io import tables
+
     scores: dict[str, float] = {}
     first: dict[str, Any] = {}
     envelope: bool | None = None
+    # A table's first row is the same record for every converter: read once.
+    row = first_record(inp, None) if tables.is_columnar(inp) else None
     # Converters that read records inside an envelope ("data.item") go first: once one of them is
     # sure, the others would only see the whole file as one record, read whole (GBs for KorQuAD 2).
     for conv in sorted(list_converters(), key=lambda c: not c.record_paths):
@@ -62,7 +66,7 @@ def detect_input(inp: Input) -> Detection:
             envelope = _is_object_envelope(inp) if envelope is None else envelope
             if envelope:
                 continue
-        record = first_record(inp, conv)
+        record = row if tables.is_columnar(inp) else first_record(inp, conv)
         if record is None:
             continue
         score = conv.detect(record)

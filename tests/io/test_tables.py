@@ -255,3 +255,45 @@ def test_a_parquet_in_a_zip_is_read_in_place(tmp_path):
     got = _records(archive)
     assert [r for r, _ in got] == ALPACA
     assert got[0][1].file == f"{archive}!inner/alpaca.parquet"
+
+
+def test_a_parquet_file_is_read_a_row_group_at_a_time(tmp_path):
+    """Arrow memory while reading stays near one row group, far below the whole table."""
+    text = "가" * 2000  # ~6 KB of UTF-8 a row
+    table = pa.table({"instruction": [f"{i} {text}" for i in range(1200)], "output": ["답"] * 1200})
+    whole = table.nbytes
+    path = tmp_path / "big.parquet"
+    pq.write_table(table, path, row_group_size=100, compression="none")
+    del table
+    base = pa.total_allocated_bytes()
+    peak = 0
+    count = 0
+    for _row, _loc in read_records(_one(path)):
+        count += 1
+        if count % 50 == 0:
+            peak = max(peak, pa.total_allocated_bytes() - base)
+    assert count == 1200
+    assert peak < whole / 4, (peak, whole)
+
+
+def test_bad_columnar_files_stop_the_cli_with_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from kodolly.cli import cli
+
+    cut = write_columnar(ALPACA, tmp_path / "cut", "parquet")
+    cut.write_bytes(cut.read_bytes()[:100])
+    nothing = tmp_path / "nothing.feather"
+    nothing.write_bytes(b"\x00" * 16)
+    ds = write_columnar(ALPACA, tmp_path / "ds", "datasets")
+    (ds / "dataset_info.json").unlink()
+    for path, message in (
+        (cut, f"{cut}: not a readable parquet file ("),
+        (nothing, f"{nothing}: not a readable Arrow IPC / Feather file: no schema ("),
+        (ds, f"{ds}: a datasets folder without dataset_info.json; save it again with Dataset.save_to_disk"),
+    ):
+        res = CliRunner().invoke(cli, ["convert", str(path), "--from", "alpaca", "-o", str(tmp_path / "o.parquet")])
+        assert res.exit_code == 1, res.output
+        (line,) = res.stderr.strip().splitlines()
+        assert line.startswith("kodolly: error: " + message), line
+    assert not (tmp_path / "o.parquet").exists()

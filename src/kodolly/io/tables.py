@@ -91,17 +91,17 @@ def _random_access(inp: Input) -> tuple[Any, str | None]:
     path = _local_path(inp)
     if path is not None:
         return pa.memory_map(path, "r"), None
-    raw: BinaryIO = inp.open_raw()
-    if inp.name.lower().endswith(".gz") or not getattr(raw, "seekable", lambda: False)():
-        # A gzip'd or otherwise unseekable file: spooled to a temporary file first.
-        import gzip
+    # A zip member or a .gz file: copied to a temporary file first (removed when closed). Reading
+    # a compressed zip member in place would decompress it again from its start at every backward
+    # seek, and parquet seeks to its footer first, then back to each row group.
+    import gzip
 
-        src = gzip.GzipFile(fileobj=raw, mode="rb") if inp.name.lower().endswith(".gz") else raw
-        fd, spooled = tempfile.mkstemp(prefix="kodolly-", suffix=inp.suffix)
-        with os.fdopen(fd, "wb") as out, src:
-            shutil.copyfileobj(src, out, 1 << 22)
-        return pa.memory_map(spooled, "r"), spooled
-    return pa.PythonFile(raw, mode="r"), None
+    raw: BinaryIO = inp.open_raw()
+    src = gzip.GzipFile(fileobj=raw, mode="rb") if inp.name.lower().endswith(".gz") else raw
+    fd, spooled = tempfile.mkstemp(prefix="kodolly-", suffix=inp.suffix)
+    with os.fdopen(fd, "wb") as out, src:
+        shutil.copyfileobj(src, out, 1 << 22)
+    return pa.memory_map(spooled, "r"), spooled
 
 
 def _open(inp: Input) -> _Opened:
