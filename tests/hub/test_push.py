@@ -244,3 +244,16 @@ def test_a_public_push_of_rows_converted_as_koalpaca_is_refused(hub, tmp_path):
     with pytest.raises(LicenseError, match=r"  - koalpaca \(CC BY-NC 4\.0, 6 rows\): allows non-commercial use only"):
         push(folder, "kodolly/koalpaca", private=False)
     assert hub.state.requests == []
+
+
+def test_push_takes_the_token_hf_auth_login_saved(hub, permissive_folder, monkeypatch, tmp_path):
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.delenv("HF_TOKEN")
+    token_file = tmp_path / "saved" / "token"
+    token_file.parent.mkdir()
+    token_file.write_text(TOKEN)  # what `hf auth login` writes
+    monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", str(token_file))
+    push(permissive_folder, "kodolly/saved-login", private=True)
+    assert hub.state.repos["kodolly/saved-login"].branches["main"] == folder_bytes(permissive_folder)
+    assert set(hub.state.seen_auth) <= {f"Bearer {TOKEN}", ""} and f"Bearer {TOKEN}" in hub.state.seen_auth  # (LFS storage PUTs carry none)
