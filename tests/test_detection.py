@@ -110,3 +110,8 @@ def test_an_input_whose_every_record_is_rejected_is_warned_about(tmp_path):
     res = CliRunner().invoke(cli, ["convert", str(FIXTURES / "alpaca/ko_alpaca_data.json"), "--from", "korquad1", "-o", str(tmp_path / "k.parquet")])
     assert res.exit_code == 0, res.output
     assert f"warning: {FIXTURES / 'alpaca/ko_alpaca_data.json'}: all 3 items were rejected, none written (read with korquad1)" in res.output
+
+
+def test_the_python_api_detects_per_file_with_auto(mixed):
+    result = kodolly.convert(mixed, "auto")
+    assert {name: counts.written for name, counts in result.tally.sources.items()} == {"alpaca": 3, "korquad1": 4, "sharegpt": 2, "dolly": 3}

@@ -39,10 +39,17 @@ def convert(
     counts. ``filters`` is a filter chain, e.g. ``kodolly.filters.build_filters({...})``;
     ``groups`` adds more :class:`InputGroup` s (sources read with another converter) to the run.
     ``workers``: processes converting JSON Lines inputs (default: the usable cores, at most 2); the
-    output is the same whatever the number.
+    output is the same whatever the number. ``converter="auto"`` detects each file (and zip member)
+    on its own and reads each with the converter that fits (:func:`kodolly.detection.detect_groups`).
     """
+    sources = _as_list(sources)
+    if converter == "auto":
+        from .detection import detect_groups
+
+        groups = [*detect_groups(sources, options, category), *groups]
+        sources, converter = [], groups[0].converter
     return run(
-        _as_list(sources),
+        sources,
         converter,
         output,
         options=options,
