@@ -242,3 +242,14 @@ def test_a_run_config_names_a_hub_source(hub, koalpaca, tmp_path):
     result = kodolly.api.run_config(config)
     assert result.tally.written == 6
     assert result.output == tmp_path / "out" / "ko.parquet"
+
+
+def test_a_hub_input_pickles_as_its_file_at_the_resolved_commit(hub, koalpaca):
+    import pickle
+
+    sha, _ = koalpaca
+    (inp,) = expand_inputs(["hf://datasets/beomi/KoAlpaca-sample/data/test.jsonl"])
+    hub.state.add_dataset("beomi/KoAlpaca-sample", {"data/test.jsonl": _jsonl([{"instruction": "새 질문", "output": "새 답"}])})
+    again = pickle.loads(pickle.dumps(inp))  # main has moved on: the copy still reads the commit the run resolved
+    assert again.name == inp.name and again.origin == inp.origin and again.origin["commit"] == sha
+    assert [r["instruction"] for r, _ in kodolly.io.readers.read_records(again)] == ["시험 질문"]

@@ -67,6 +67,33 @@ class Input:
     def content_hash(self) -> str:
         return self.hasher.hexdigest()
 
+    def __reduce__(self):
+        """An input pickles as what names it (so it can be sent to a worker process, which opens it
+        again): its name, or for a Hub file the repo at the resolved commit."""
+        return (_reopen, (self.name, self.rejected, self.origin))
+
+
+def _reopen(name: str, rejected: tuple[str, str] | None, origin: dict | None) -> "Input":
+    """The input called ``name`` (a file, ``ARCHIVE!MEMBER``, a Hub file), opened again."""
+    if origin and origin.get("hub"):
+        candidates = expand_inputs([f"hf://datasets/{origin['hub']}@{origin['commit']}/{origin['path']}"])
+    elif "!" in name:
+        archive = name.split("!", 1)[0]
+        first = Path(archive) if Path(archive).is_file() else Path(archive + ".part0")
+        candidates = list(_file_inputs(first, set()))
+    else:
+        candidates = expand_inputs([name])
+    member = name.split("!", 1)[1] if "!" in name else None
+    for candidate in candidates:
+        same = candidate.name == name
+        if origin and origin.get("hub"):  # named at the commit now: the same file, and the same member
+            same = member is None or candidate.name.split("!", 1)[-1] == member
+        if same:
+            candidate.name, candidate.rejected = name, rejected
+            candidate.origin = origin if origin else candidate.origin
+            return candidate
+    raise InputError(f"{name}: no longer there")
+
 
 class _HashingReader(io.RawIOBase):
     def __init__(self, raw: BinaryIO, owner: Input) -> None:
