@@ -34,7 +34,8 @@ def _excerpt(text: Any, limit: int = EXCERPT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-_FILE_IN_META = r'"file":"(?P<file>(?:[^"\\]|\\.)*)"'
+# the location the pipeline puts last into a row's meta: ..."file":"NAME","line":N} (or "index")
+_FILE_IN_META = r'"file":"(?P<file>(?:[^"\\]|\\.)*)"(?:,"(?:line|index)":-?\d+)?\}$'
 
 
 class RunReport:
@@ -58,8 +59,13 @@ class RunReport:
 
             import pyarrow.compute as pc
 
-            files = pc.struct_field(pc.extract_regex(table.column("meta").combine_chunks(), _FILE_IN_META), "file")
+            meta = table.column("meta").combine_chunks()
+            files = pc.struct_field(pc.extract_regex(meta, _FILE_IN_META), "file")
             for entry in pc.value_counts(files).to_pylist():
+                if entry["values"] is None:  # not in the usual place: read those rows' meta
+                    for text in pc.filter(meta, pc.is_null(files)).to_pylist():
+                        self._bump(json.loads(text).get("file", ""), "written", 1)
+                    continue
                 self._bump(json.loads('"' + entry["values"] + '"'), "written", entry["counts"])
             return
         for row in rows or ():
