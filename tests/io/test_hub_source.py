@@ -253,3 +253,15 @@ def test_a_hub_input_pickles_as_its_file_at_the_resolved_commit(hub, koalpaca):
     again = pickle.loads(pickle.dumps(inp))  # main has moved on: the copy still reads the commit the run resolved
     assert again.name == inp.name and again.origin == inp.origin and again.origin["commit"] == sha
     assert [r["instruction"] for r, _ in kodolly.io.readers.read_records(again)] == ["시험 질문"]
+
+
+def test_a_datasets_folder_pushed_as_files_reads_its_arrow_files_only(hub, tmp_path):
+    from columnar_support import write_columnar
+
+    folder = write_columnar(ROWS[:3], tmp_path / "saved", "datasets")
+    files = {f"saved/{p.name}": p.read_bytes() for p in folder.iterdir()}
+    assert {"saved/state.json", "saved/dataset_info.json"} <= set(files)
+    hub.state.add_dataset("me/saved", files)
+    names = [i.name for i in expand_inputs(["hf://datasets/me/saved"])]
+    assert names == ["hf://datasets/me/saved/saved/data-00000-of-00002.arrow", "hf://datasets/me/saved/saved/data-00001-of-00002.arrow"]
+    assert [r["instruction"] for r in kodolly.convert("hf://datasets/me/saved", "alpaca").rows] == [r["instruction"] for r in ROWS[:3]]

@@ -155,8 +155,14 @@ def fetch(
 
 
 def _select(spec: HubSpec, text: str, paths: list[str], is_data_file: Callable[[str], bool]) -> list[str]:
+    from .tables import DATASETS_META_FILES
+
+    def wanted(path: str) -> bool:
+        # a datasets folder pushed as files: its Arrow files are the data, its metadata JSON is not
+        return is_data_file(path) and path.rsplit("/", 1)[-1] not in DATASETS_META_FILES
+
     if not spec.path:
-        chosen = [p for p in paths if is_data_file(p)]
+        chosen = [p for p in paths if wanted(p)]
         what = "no data files (json, jsonl, csv, parquet, arrow, zip, ...)"
     elif globlib.has_magic(spec.path):
         chosen = [p for p in paths if fnmatch.fnmatchcase(p, spec.path)]
@@ -165,7 +171,7 @@ def _select(spec: HubSpec, text: str, paths: list[str], is_data_file: Callable[[
         chosen = [spec.path]
         what = ""
     else:
-        chosen = [p for p in paths if p.startswith(spec.path + "/") and is_data_file(p)]
+        chosen = [p for p in paths if p.startswith(spec.path + "/") and wanted(p)]
         what = f"no file or data folder {spec.path}"
     if not chosen:
         shown = ", ".join(paths[:8]) + (", ..." if len(paths) > 8 else "")
