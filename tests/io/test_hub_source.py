@@ -265,3 +265,15 @@ def test_a_datasets_folder_pushed_as_files_reads_its_arrow_files_only(hub, tmp_p
     names = [i.name for i in expand_inputs(["hf://datasets/me/saved"])]
     assert names == ["hf://datasets/me/saved/saved/data-00000-of-00002.arrow", "hf://datasets/me/saved/saved/data-00001-of-00002.arrow"]
     assert [r["instruction"] for r in kodolly.convert("hf://datasets/me/saved", "alpaca").rows] == [r["instruction"] for r in ROWS[:3]]
+
+
+def test_a_repo_folder_of_the_hub_cache_reads_one_commit(hub, koalpaca):
+    import huggingface_hub.constants as hf_constants
+
+    kodolly.convert("hf://datasets/beomi/KoAlpaca-sample/data/test.jsonl", "alpaca")
+    hub.state.add_dataset("beomi/KoAlpaca-sample", {"data/test.jsonl": _jsonl([{"instruction": "새 질문", "output": "새 답"}])})
+    kodolly.convert("hf://datasets/beomi/KoAlpaca-sample/data/test.jsonl", "alpaca")  # a second commit cached
+    repo = Path(hf_constants.HF_HUB_CACHE) / "datasets--beomi--KoAlpaca-sample"
+    assert len(list((repo / "snapshots").iterdir())) == 2
+    rows = kodolly.convert(repo, "alpaca").rows
+    assert [r["instruction"] for r in rows] == ["새 질문"]  # one commit (refs/main, else the newest), not both

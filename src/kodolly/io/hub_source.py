@@ -245,3 +245,21 @@ def with_card_license(options: Any, converter: Any, inputs: list[Any]) -> dict[s
     if not found:
         return options
     return {**(options or {}), "license": "; ".join(found)}
+
+
+def cached_snapshot(folder: Any) -> Any:
+    """For a repo folder of huggingface_hub's cache (``datasets--OWNER--NAME`` with ``blobs``,
+    ``refs``, ``snapshots``): the snapshot ``refs/main`` names (else the newest), so a walk reads
+    one commit's files, not every cached commit's; ``None`` for any other folder."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    snapshots = folder / "snapshots"
+    if not (snapshots.is_dir() and (folder / "blobs").is_dir()):
+        return None
+    ref = folder / "refs" / "main"
+    if ref.is_file() and (snapshots / ref.read_text("utf-8").strip()).is_dir():
+        return snapshots / ref.read_text("utf-8").strip()
+    found = sorted((p for p in snapshots.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+

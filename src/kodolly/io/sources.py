@@ -272,6 +272,9 @@ def _dir_files(root: Path) -> list[Path]:
     of its metadata JSON (see :mod:`kodolly.io.tables`)."""
     if tables.is_datasets_folder(root):
         return tables.datasets_folder_files(root)
+    snapshot = hub_source.cached_snapshot(root)
+    if snapshot is not None:  # a repo in huggingface_hub's cache: one commit's files
+        return _dir_files(snapshot)
     files: list[Path] = []
     for entry in sorted(root.iterdir()):
         if entry.is_dir():
