@@ -277,3 +277,23 @@ def test_a_repo_folder_of_the_hub_cache_reads_one_commit(hub, koalpaca):
     assert len(list((repo / "snapshots").iterdir())) == 2
     rows = kodolly.convert(repo, "alpaca").rows
     assert [r["instruction"] for r in rows] == ["새 질문"]  # one commit (refs/main, else the newest), not both
+
+
+def test_offline_a_cached_commit_is_read_without_a_request(hub, koalpaca, monkeypatch):
+    import huggingface_hub.constants as hf_constants
+
+    sha, files = koalpaca
+    online = kodolly.convert("hf://datasets/beomi/KoAlpaca-sample/data/*.parquet", "alpaca")
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    before = len(hub.state.requests)
+    inputs = expand_inputs([f"hf://datasets/beomi/KoAlpaca-sample@{sha}/data/*.parquet"])
+    rows = kodolly.convert(inputs, "alpaca").rows
+    assert len(hub.state.requests) == before  # nothing asked of the Hub
+    assert [r["instruction"] for r in rows] == [r["instruction"] for r in online.rows]
+    assert {r["license"] for r in rows} == {"CC BY-NC 4.0"}  # the cached card
+    import hashlib
+
+    assert [i.origin["sha256"] for i in inputs] == [hashlib.sha256(files[p]).hexdigest() for p in
+                                                    ("data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet")]
+    with pytest.raises(HubSourceError, match=r"HF_HUB_OFFLINE is set and revision 'v9' is not in the Hub cache"):
+        expand_inputs(["hf://datasets/beomi/KoAlpaca-sample@v9"])

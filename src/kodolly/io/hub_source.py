@@ -2,7 +2,7 @@
 
 The repo's revision (default ``main``) is resolved to its commit once (``dataset_info``: sha,
 card data), its files are listed at that commit (``list_repo_tree``: paths, sizes, git blob ids,
-LFS sha256), and only the files asked for are downloaded with ``hf_hub_download`` into
+LFS sha256), and only the files asked for (and the card, ``README.md``) are downloaded with ``hf_hub_download`` into
 huggingface_hub's own cache (``HF_HOME`` / ``HF_HUB_CACHE``); a file already there is not
 downloaded again. Without a path every data file of the repo is taken (the suffixes kodolly reads;
 ``README.md`` and ``.gitattributes`` are not data). A path names a file or a folder; a glob
@@ -10,6 +10,8 @@ downloaded again. Without a path every data file of the repo is taken (the suffi
 
 ``HF_ENDPOINT`` points at another Hub (a mirror, an enterprise Hub, a test server); the token is
 ``HF_TOKEN`` or the one ``hf auth login`` saved (``huggingface_hub.get_token``), never printed.
+With ``HF_HUB_OFFLINE`` set nothing is requested: a commit already in the cache is read (named
+``@SHA``, as the manifest records it, or a revision whose ref ``hf download`` left in the cache).
 
 What the run needs to be reproducible travels with each downloaded file (:class:`HubFile`): the
 repo, the revision asked for, the resolved commit, the path and its hash (LFS sha256, else the git
@@ -26,6 +28,7 @@ from __future__ import annotations
 import fnmatch
 import glob as globlib
 import os
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -121,6 +124,8 @@ def fetch(
     """Download the files ``text`` names (see the module docstring) and describe each."""
     hub = require("huggingface_hub", "hub")
     spec = parse(text)
+    if hub.constants.is_offline_mode():
+        return _fetch_cached(hub, spec, text, is_data_file)
     token = hub_token()
     endpoint = os.environ.get("HF_ENDPOINT") or None
     api = hub.HfApi(endpoint=endpoint, token=token or False, library_name="kodolly")
@@ -132,15 +137,17 @@ def fetch(
     tree = retrying("file list", lambda: list(api.list_repo_tree(spec.repo_id, repo_type="dataset", revision=sha, recursive=True)))
     files = {f.path: f for f in tree if hasattr(f, "blob_id") and hasattr(f, "size")}
     chosen = _select(spec, text, sorted(files), is_data_file)
+
+    def download(path: str) -> str:
+        return retrying(f"download {path}", lambda: hub.hf_hub_download(
+            spec.repo_id, path, repo_type="dataset", revision=sha, endpoint=endpoint, token=token or False))
+
+    if "README.md" in files:
+        download("README.md")  # the card (small): an offline run of this commit still knows the licence
     out = []
     for path in chosen:
         entry = files[path]
-        local = retrying(
-            f"download {path}",
-            lambda path=path: hub.hf_hub_download(
-                spec.repo_id, path, repo_type="dataset", revision=sha, endpoint=endpoint, token=token or False
-            ),
-        )
+        local = download(path)
         lfs = getattr(entry, "lfs", None)
         origin = {
             "hub": spec.repo_id,
@@ -151,6 +158,35 @@ def fetch(
             "license": license,
         }
         out.append(HubFile(f"{spec.url}/{path}", local, int(entry.size), origin))
+    return out
+
+
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def _fetch_cached(hub: Any, spec: HubSpec, text: str, is_data_file: Callable[[str], bool]) -> list[HubFile]:
+    """``HF_HUB_OFFLINE``: the files of a commit already in huggingface_hub's cache, no request sent.
+    The commit is the revision when it is one (as the manifest records it), else what the cache's
+    ``refs/REVISION`` names (``hf download`` writes it)."""
+    from pathlib import Path
+
+    storage = Path(hub.constants.HF_HUB_CACHE) / ("datasets--" + spec.repo_id.replace("/", "--"))
+    revision = spec.revision or "main"
+    ref = storage / "refs" / revision
+    sha = revision if _COMMIT.fullmatch(revision) else (ref.read_text("utf-8").strip() if ref.is_file() else "")
+    snapshot = storage / "snapshots" / sha if sha else None
+    if snapshot is None or not snapshot.is_dir():
+        raise HubSourceError(f"{spec.url}: HF_HUB_OFFLINE is set and revision {revision!r} is not in the Hub cache; "
+                             "download it first (unset HF_HUB_OFFLINE), or name a cached commit with @SHA")
+    local = {p.relative_to(snapshot).as_posix(): p for p in sorted(snapshot.rglob("*")) if p.is_file()}
+    readme = local.get("README.md")
+    license = card_license(hub.DatasetCard.load(readme).data) if readme is not None else ""
+    out = []
+    for path in _select(spec, text, sorted(local), is_data_file):
+        blob = os.path.basename(os.readlink(local[path])) if local[path].is_symlink() else ""
+        digest = {"sha256": blob} if len(blob) == 64 else {"git_blob": blob} if blob else {}
+        origin = {"hub": spec.repo_id, "revision": revision, "commit": sha, "path": path, **digest, "license": license}
+        out.append(HubFile(f"{spec.url}/{path}", str(local[path]), local[path].stat().st_size, origin))
     return out
 
 
