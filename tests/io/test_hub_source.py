@@ -297,3 +297,9 @@ def test_offline_a_cached_commit_is_read_without_a_request(hub, koalpaca, monkey
                                                     ("data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet")]
     with pytest.raises(HubSourceError, match=r"HF_HUB_OFFLINE is set and revision 'v9' is not in the Hub cache"):
         expand_inputs(["hf://datasets/beomi/KoAlpaca-sample@v9"])
+    # a branch whose ref is in the cache (as `hf download` leaves it) is read too
+    refs = Path(hf_constants.HF_HUB_CACHE) / "datasets--beomi--KoAlpaca-sample" / "refs"
+    refs.mkdir(exist_ok=True)
+    (refs / "main").write_text(sha)
+    assert [i.origin["commit"] for i in expand_inputs(["hf://datasets/beomi/KoAlpaca-sample/data/test.jsonl"])] == [sha]
+    assert len(hub.state.requests) == before
