@@ -301,5 +301,5 @@ def test_offline_a_cached_commit_is_read_without_a_request(hub, koalpaca, monkey
     refs = Path(hf_constants.HF_HUB_CACHE) / "datasets--beomi--KoAlpaca-sample" / "refs"
     refs.mkdir(exist_ok=True)
     (refs / "main").write_text(sha)
-    assert [i.origin["commit"] for i in expand_inputs(["hf://datasets/beomi/KoAlpaca-sample/data/test.jsonl"])] == [sha]
+    assert [i.origin["commit"] for i in expand_inputs(["hf://datasets/beomi/KoAlpaca-sample/data/*.parquet"])] == [sha, sha]
     assert len(hub.state.requests) == before
