@@ -95,8 +95,10 @@ def hub_token() -> str | None:
 
 
 def scrub(text: str, token: str | None) -> str:
-    """``text`` with the token's value replaced (for messages)."""
-    return text.replace(token, "<HF_TOKEN>") if token else text
+    """``text`` with the token's value masked (for messages; URL-encoded and split forms too)."""
+    from ..scrub import scrub_secret
+
+    return scrub_secret(text, token, "<HF_TOKEN>")
 
 
 def card_license(card_data: Any) -> str:
