@@ -8,6 +8,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from .converters import Converter
 from .io.hub_source import with_card_license
+from .io.limits import Limits
+from .io.limits import use as use_limits
 from .io.sources import Input, expand_inputs
 from .pipeline import DEFAULT_BATCH_SIZE, Filter, InputGroup, RunResult, process, run
 from .registry import get_converter, list_converters
@@ -30,6 +32,7 @@ def convert(
     progress: bool | None = False,
     groups: Sequence[InputGroup] = (),
     workers: int | None = None,
+    limits: Limits | None = None,
 ) -> RunResult:
     """Convert ``sources`` (files, folders, globs, zips) with a named converter.
 
@@ -41,27 +44,29 @@ def convert(
     ``workers``: processes converting JSON Lines inputs (default: the usable cores, at most 2); the
     output is the same whatever the number. ``converter="auto"`` detects each file (and zip member)
     on its own and reads each with the converter that fits (:func:`kodolly.detection.detect_groups`).
+    ``limits``: the input limits (:class:`kodolly.io.limits.Limits`).
     """
     sources = _as_list(sources)
-    if converter == "auto":
-        from .detection import detect_groups
+    with use_limits(limits):
+        if converter == "auto":
+            from .detection import detect_groups
 
-        groups = [*detect_groups(sources, options, category), *groups]
-        sources, converter = [], groups[0].converter
-    return run(
-        sources,
-        converter,
-        output,
-        options=options,
-        category=category,
-        filters=filters,
-        output_format=output_format,
-        dolly_only=dolly_only,
-        rejects_path=rejects_path,
-        progress=progress,
-        groups=groups,
-        workers=workers,
-    )
+            groups = [*detect_groups(sources, options, category), *groups]
+            sources, converter = [], groups[0].converter
+        return run(
+            sources,
+            converter,
+            output,
+            options=options,
+            category=category,
+            filters=filters,
+            output_format=output_format,
+            dolly_only=dolly_only,
+            rejects_path=rejects_path,
+            progress=progress,
+            groups=groups,
+            workers=workers,
+        )
 
 
 def run_config(

@@ -16,7 +16,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from .converters import Converter
 from .errors import ConfigError
-from .io.readers import SNIFF_BYTES, BadRecord, Location, read_records
+from .io.readers import BadRecord, Location, read_records
 from .io.sources import Input, expand_inputs
 from .pipeline import InputGroup
 from .registry import list_converters
@@ -90,15 +90,11 @@ def first_record(inp: Input, conv: Converter | None) -> Any:
 def _is_object_envelope(inp: Input) -> bool:
     """Whether the input is one JSON object (not an array, not JSON Lines, not a table)."""
     from .io import tables
-    from .io.readers import looks_like_jsonl
+    from .io.readers import BLANK, looks_like_jsonl, sniff
 
     if inp.suffix in (".jsonl", ".ndjson", ".csv", ".tsv") or tables.is_columnar(inp):
         return False
-    stream = inp.open()
-    try:
-        head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n")
-    finally:
-        stream.close()
+    head = sniff(inp).data_head.lstrip(b"\xef\xbb\xbf" + BLANK)
     return head.startswith(b"{") and not looks_like_jsonl(head)
 
 

@@ -10,6 +10,7 @@ from .. import api
 from ..errors import ConfigError
 from ..rows import DOLLY_CATEGORIES
 from ..io.writers import FORMATS
+from .limit_options import limit_options
 from .run_options import cli_config, run_options
 
 
@@ -86,6 +87,7 @@ def _short(record: object) -> str:
 @click.option("--strict", is_flag=True, help="Without --from: stop with an error on a file no converter recognises (default: one unknown_format reject for it).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes converting JSON Lines inputs (default: cores, at most 2). The output is the same for any number.")
 @run_options
+@limit_options
 def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress, layout, mappings, strict, workers, **run) -> None:
     """Convert SOURCES (files, folders, globs, zips) into one Dolly-format dataset.
 
