@@ -8,6 +8,7 @@
     │   ├── DecompressionBombError a zip member or gzip stream expands beyond the limit (readers turn
     │   │                          it into one ``decompression_bomb`` reject and keep what came before)
     │   └── HubSourceError         an hf:// source cannot be read (missing, gated, token refused, Hub down)
+    ├── OutputError                an output cannot be written (disk full, ...) or is in use by another run
     ├── UnknownConverterError      no converter by that name (the message lists the known ones)
     ├── ConfigError                a bad option, layout or config file
     ├── MissingExtraError          an optional dependency is not installed (names the extra)
@@ -50,6 +51,11 @@ class HubSourceError(InputError):
     """An ``hf://datasets/...`` source cannot be listed or downloaded (the message never holds the token)."""
 
 
+class OutputError(KodollyError):
+    """An output cannot be written (the message names the file: disk full, no permission, ...), or
+    another run is writing the same output."""
+
+
 class UnknownConverterError(KodollyError):
     exit_code = 2
 
@@ -66,7 +72,7 @@ class ConfigError(KodollyError):
 class MissingExtraError(KodollyError):
     def __init__(self, package: str, extra: str) -> None:
         super().__init__(
-            f"{package} is not installed; install it with: pip install 'kodolly[{extra}]'"
+            f"{package} is not installed; install it with: pip install -e '.[{extra}]' (from the kodolly clone)"
         )
         self.package = package
         self.extra = extra

@@ -257,3 +257,12 @@ def test_push_takes_the_token_hf_auth_login_saved(hub, permissive_folder, monkey
     push(permissive_folder, "kodolly/saved-login", private=True)
     assert hub.state.repos["kodolly/saved-login"].branches["main"] == folder_bytes(permissive_folder)
     assert set(hub.state.seen_auth) <= {f"Bearer {TOKEN}", ""} and f"Bearer {TOKEN}" in hub.state.seen_auth  # (LFS storage PUTs carry none)
+
+
+def test_public_push_without_a_pii_step_warns_and_private_does_not(hub, permissive_folder):
+    warnings: list[str] = []
+    push(permissive_folder, "kodolly/pub", private=False, warn=warnings.append)
+    assert [w for w in warnings if w.startswith("public push: the manifest shows no personal-data step")]
+    warnings.clear()
+    push(permissive_folder, "kodolly/priv", private=True, warn=warnings.append)
+    assert not [w for w in warnings if "personal-data" in w]
