@@ -34,7 +34,7 @@ os.environ.pop("HF_TOKEN", None)
 from kodolly.converters import Converter, Reject, text_field  # noqa: E402
 from kodolly.registry import register  # noqa: E402
 from kodolly.rows import make_row  # noqa: E402
-from support import FIXTURES  # noqa: E402
+from support import ENGINE_NAMES, FIXTURES  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -44,6 +44,16 @@ def _kodolly_cache_dir(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KODOLLY_CACHE_DIR", str(tmp_path_factory.mktemp("kodolly-cache")))
         yield
+
+
+@pytest.fixture(params=ENGINE_NAMES)
+def engine(request, monkeypatch) -> str:
+    """The engine a conversion test runs under: every run in the test that names no engine uses it
+    (the machine default is replaced for the test), and the test gets its name."""
+    from kodolly.corridor import engines
+
+    monkeypatch.setattr(engines, "default_engine", lambda: request.param)
+    return request.param
 
 
 @pytest.fixture

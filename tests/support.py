@@ -8,6 +8,11 @@ import pyarrow.parquet as pq
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
+# The engines every conversion test runs under (the ``engine`` fixture in conftest.py parametrises a
+# test over them; a test module opts in with ``pytestmark = pytest.mark.usefixtures("engine")``).
+# The ray engine's tests add "ray" where a cluster fixture exists.
+ENGINE_NAMES = ["inline", "processes"]
+
 # ------------------------------------------------------------------ the reference workflow (issue 5)
 # AI Hub 71748 SFT labels (fixtures/filters/aihub_sft_sample.json, read by the real ``aihub`` converter)
 # plus the user's CSV ``question, answer, category, score`` (user_scored.csv, read by the shipped ``qa``
@@ -45,6 +50,7 @@ def convert_to_parquet(tmp_path: Path, sources, converter, **kwargs):
     import orjson
 
     out = tmp_path / "out.parquet"
+    kwargs.setdefault("filters", [])  # reading tests: no filter chain (kodolly.convert's default dedups, like the CLI)
     result = kodolly.convert(sources, converter, out, **kwargs)
     assert result.tally.balanced
     assert result.tally.read == result.tally.written + result.tally.rejected

@@ -115,3 +115,29 @@ def test_an_input_whose_every_record_is_rejected_is_warned_about(tmp_path):
 def test_the_python_api_detects_per_file_with_auto(mixed):
     result = kodolly.convert(mixed, "auto")
     assert {name: counts.written for name, counts in result.tally.sources.items()} == {"alpaca": 3, "korquad1": 4, "sharegpt": 2, "dolly": 3}
+
+
+def test_a_detected_run_is_replayed_from_its_manifest(mixed, tmp_path):
+    """The manifest's run_spec names the detected inputs (zip members as ARCHIVE!MEMBER, the unknown
+    group's files); --replay reads the same inputs with the same converters: the same bytes."""
+    archive = tmp_path / "mix.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(mixed.iterdir()):
+            zf.write(path, f"inner/{path.name}")
+        zf.writestr("inner/e_unknown.jsonl", json.dumps({"foo": 1}) + "\n")
+    first = tmp_path / "first"
+    res = CliRunner().invoke(cli, ["convert", str(archive), "-o", str(first / "o.parquet"), "--engine", "processes"])
+    assert res.exit_code == 0, res.output
+    spec = json.loads((first / "o.manifest.json").read_text("utf-8"))["run_spec"]
+    assert [(g["converter"], g["sources"]) for g in spec["groups"]] == [
+        ("alpaca", [f"{archive}!inner/a_koalpaca.json"]),
+        ("korquad1", [f"{archive}!inner/b_korquad.json"]),
+        ("sharegpt", [f"{archive}!inner/c_sharegpt.jsonl"]),
+        ("dolly", [f"{archive}!inner/d_dolly.parquet"]),
+        ("unknown", [f"{archive}!inner/e_unknown.jsonl"]),
+    ]
+    first.rename(tmp_path / "kept")
+    again = CliRunner().invoke(cli, ["convert", "--replay", str(tmp_path / "kept" / "o.manifest.json"), "--engine", "inline"])
+    assert again.exit_code == 0, again.output
+    for name in ("o.parquet", "o.rejects.jsonl", "o.report.json"):
+        assert (first / name).read_bytes() == (tmp_path / "kept" / name).read_bytes(), name

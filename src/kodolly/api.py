@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence
 
 from .converters import Converter
-from .io.hub_source import with_card_license
+from .corridor import Filter, InputGroup, RunResult, RunSpec, Sink, execute, iter_chunks, make_spec, prepare
 from .io.limits import Limits
-from .io.limits import use as use_limits
+from .io.readers import BadRecord, read_records
 from .io.sources import Input, expand_inputs
-from .pipeline import DEFAULT_BATCH_SIZE, Filter, InputGroup, RunResult, process, run
 from .registry import get_converter, list_converters
-from .tally import Tally, reason_key
+from .tally import Tally
 
 PathLike = str | os.PathLike[str]
+Filters = Mapping[str, Any] | Sequence[Filter] | None
 
 
 def convert(
@@ -25,13 +25,15 @@ def convert(
     *,
     options: Mapping[str, Any] | None = None,
     category: str | None = None,
-    filters: Sequence[Filter] = (),
+    filters: Filters = None,
     output_format: str | None = None,
     dolly_only: bool = False,
     rejects_path: PathLike | None = None,
     progress: bool | None = False,
     groups: Sequence[InputGroup] = (),
+    engine: str | None = None,
     workers: int | None = None,
+    batch_size: int | None = None,
     limits: Limits | None = None,
 ) -> RunResult:
     """Convert ``sources`` (files, folders, globs, zips) with a named converter.
@@ -39,34 +41,56 @@ def convert(
     With ``output`` the rows are written there (``.parquet``, ``.jsonl`` or a ``datasets`` folder)
     with ``<name>.rejects.jsonl``, ``<name>.manifest.json`` and ``<name>.report.json`` beside;
     without it the kept rows are returned in ``result.rows``. ``result.tally`` always holds the
-    counts. ``filters`` is a filter chain, e.g. ``kodolly.filters.build_filters({...})``;
+    counts. ``filters``: filter settings as ``kodolly.filters.build_filters`` takes them (``None``,
+    the default, = the same defaults as ``kodolly convert``: content checks, exact dedup, all rows in
+    ``train``), or a sequence of filter objects used as given (``[]``: no filter at all).
     ``groups`` adds more :class:`InputGroup` s (sources read with another converter) to the run.
-    ``workers``: processes converting JSON Lines inputs (default: the usable cores, at most 2); the
-    output is the same whatever the number. ``converter="auto"`` detects each file (and zip member)
-    on its own and reads each with the converter that fits (:func:`kodolly.detection.detect_groups`).
-    ``limits``: the input limits (:class:`kodolly.io.limits.Limits`).
+    ``engine``: ``inline``, ``processes`` (default on a multi-core machine) or ``ray``; ``workers``:
+    its worker count; ``batch_size``: at most this many records per shard. The output is the same
+    whatever the engine, the worker count and the batch size. ``limits``: the input limits
+    (:class:`kodolly.io.limits.Limits`; default: those in force). ``converter="auto"`` detects each
+    file (and zip member) on its own and reads each with the converter that fits
+    (:func:`kodolly.detection.detect_groups`).
     """
     sources = _as_list(sources)
-    with use_limits(limits):
-        if converter == "auto":
-            from .detection import detect_groups
+    if converter == "auto":
+        from .detection import detect_groups
 
-            groups = [*detect_groups(sources, options, category), *groups]
-            sources, converter = [], groups[0].converter
-        return run(
-            sources,
-            converter,
-            output,
-            options=options,
-            category=category,
-            filters=filters,
-            output_format=output_format,
-            dolly_only=dolly_only,
-            rejects_path=rejects_path,
-            progress=progress,
-            groups=groups,
-            workers=workers,
-        )
+        groups = [*detect_groups(sources, options, category), *groups]
+        sources, converter = [], groups[0].converter
+    spec = make_spec(
+        sources, converter, output, options=options, category=category, filters=filters,
+        output_format=output_format, dolly_only=dolly_only, rejects_path=rejects_path, groups=groups,
+        engine=engine, workers=workers, batch_size=batch_size, limits=limits,
+    )
+    return run_spec(spec, progress=progress)
+
+
+def run_spec(spec: RunSpec, *, progress: bool | None = False) -> RunResult:
+    """Run a :class:`~kodolly.corridor.RunSpec` (what :func:`convert`, :func:`run_config` and
+    ``kodolly convert`` build) to the end."""
+    return execute(spec, progress=progress)
+
+
+def replay(manifest: PathLike, *, progress: bool | None = False, **changes: Any) -> RunResult:
+    """Run again the run a manifest records (its ``run_spec``); ``changes`` replace spec fields
+    (``engine``, ``workers``, ``batch_size``)."""
+    import dataclasses
+    import json
+
+    from .errors import ConfigError
+
+    path = os.fspath(manifest)
+    try:
+        data = json.loads(open(path, encoding="utf-8").read())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a readable manifest ({exc})") from None
+    if "run_spec" not in data:
+        raise ConfigError(f"{path}: the manifest holds no run_spec (written by an older kodolly); it cannot be replayed")
+    spec = RunSpec.from_dict(data["run_spec"], where=path)
+    if changes:
+        spec = dataclasses.replace(spec, **{k: v for k, v in changes.items() if v is not None})
+    return run_spec(spec, progress=progress)
 
 
 def run_config(
@@ -74,6 +98,7 @@ def run_config(
     *,
     overrides: Mapping[str, Any] | None = None,
     progress: bool | None = False,
+    engine: str | None = None,
     workers: int | None = None,
 ) -> RunResult:
     """Run a whole conversion described by a run config (a TOML file path, or the same as a dict).
@@ -88,19 +113,12 @@ def run_config(
         data = _config.load_file(config)
     if overrides:
         data = _config.merge(data, overrides)
-    cfg = _config.from_dict(data)
-    return run(
-        [],
-        cfg.inputs[0].converter,
-        cfg.output,
-        filters=cfg.build_filters(),
-        output_format=cfg.output_format,
-        dolly_only=cfg.dolly_only,
-        rejects_path=cfg.rejects,
-        progress=progress,
-        groups=cfg.inputs,
-        workers=workers,
-    )
+    spec = _config.from_dict(data).spec()
+    if engine is not None or workers is not None:
+        import dataclasses
+
+        spec = dataclasses.replace(spec, engine=engine or spec.engine, workers=workers or spec.workers)
+    return run_spec(spec, progress=progress)
 
 
 def iter_rows(
@@ -109,25 +127,31 @@ def iter_rows(
     *,
     options: Mapping[str, Any] | None = None,
     category: str | None = None,
-    filters: Sequence[Filter] = (),
+    filters: Filters = None,
     rejects: list[dict[str, Any]] | None = None,
     tally: Tally | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
+    engine: str | None = None,
+    workers: int | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Stream the kept rows one by one; rejects are appended to ``rejects`` when a list is given."""
-    conv = converter if isinstance(converter, Converter) else get_converter(converter)
-    tally = tally if tally is not None else Tally()
-    inputs = expand_inputs(_as_list(sources))
-    for batch in process(
-        inputs, conv, options=with_card_license(options, conv, inputs), category=category,
-        filters=filters, tally=tally, batch_size=batch_size,
-    ):
-        tally.source(conv.name).written += len(batch.rows)
-        for rej in batch.rejects:
-            tally.source(rej["source"]).rejected[reason_key(rej["reason"])] += 1
-        if rejects is not None:
-            rejects.extend(batch.rejects)
-        yield from batch.rows
+    """Stream the kept rows one by one (same filters and defaults as :func:`convert`); rejects are
+    appended to ``rejects`` when a list is given, counts go to ``tally`` when one is given."""
+    from .corridor.chunks import rows_of
+
+    spec = make_spec(
+        _as_list(sources), converter, None, options=options, category=category, filters=filters,
+        engine=engine, workers=workers, batch_size=batch_size,
+    )
+    run = prepare(spec)
+    sink = Sink(None, filters=run.chain.filters)
+    if tally is not None:
+        sink.tally = tally
+    with sink:
+        for chunk in iter_chunks(run, sink):
+            if rejects is not None:
+                rejects.extend(rej for _item, rej in chunk.rejects)
+            yield from rows_of(chunk.table)
+        sink.close()
 
 
 def to_dataset(sources: PathLike | Sequence[PathLike], converter: str | Converter = "alpaca", **kwargs: Any):
@@ -171,15 +195,37 @@ def inspect_input(inp: Input) -> Inspection:
     ours = isinstance(found.probe, dict) and set(ROW_FIELDS) - {"score"} <= set(found.probe)
     if found.converter is None:
         return Inspection(inp.name, None, {}, found.probe, None, None, columns, ours)
-    rejects: list[dict[str, Any]] = []
-    row = None
-    for batch in process([inp], get_converter(found.converter), tally=Tally(), batch_size=1):
-        rejects.extend(batch.rejects)
-        if batch.rows:
-            row = batch.rows[0]
+    row, rejects = None, []
+    for kind, value in _converted(inp, get_converter(found.converter)):
+        if kind == "row":
+            row = value
             break
+        rejects.append(value)
     return Inspection(inp.name, found.converter, found.scores, found.probe, row,
                       None if row else (rejects[0] if rejects else None), columns, ours)
+
+
+def _converted(inp: Input, conv: Converter) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``("row", row)`` / ``("reject", reject)`` in input order, as the corridor's per-item path makes
+    them of ``inp`` (no filters), record by record (a converter that combines records: the whole input)."""
+    from .corridor import FilterChain, Shard, convert_records
+    from .corridor.chunks import rows_of
+
+    shard = Shard(0, "input", 0, 0, 0, inp.name)
+    ctx, chain = conv.context(), FilterChain()
+    records = read_records(inp, conv.record_paths)
+    pieces = [records] if conv.finish is not None else ([record] for record in records)
+    try:
+        for piece in pieces:
+            chunk = convert_records(shard, piece, conv, ctx, None, chain, finish=conv.finish is not None)
+            rows = rows_of(chunk.table)
+            rejects = chunk.rejects
+            merged = sorted([(int(item), 0, row) for item, row in zip(chunk.row_item, rows)] + [(item, 1, rej) for item, rej in rejects],
+                            key=lambda entry: (entry[0], entry[1]))
+            for _item, is_reject, value in merged:
+                yield ("reject" if is_reject else "row"), value
+    finally:
+        records.close()
 
 
 @dataclass
@@ -199,7 +245,6 @@ def head(source: PathLike, n: int = 5, converter: str | Converter | None = None,
     converter finds them; ``converter`` is detected per file when not given. With ``rows`` the
     converted rows (normalised, as they would be written) instead, and rejects with their reason."""
     from .detection import detect_input
-    from .io.readers import BadRecord, read_records
 
     out: list[HeadItem] = []
     for inp in expand_inputs([source]):
@@ -213,12 +258,12 @@ def head(source: PathLike, n: int = 5, converter: str | Converter | None = None,
             if conv is None:
                 out.append(HeadItem(inp.name, 0, None, reject={"reason": "unknown_format", "detail": "no converter recognises this file; name one with --from"}))
                 continue
-            for batch in process([inp], conv, tally=Tally(), batch_size=1):
-                for rej in batch.rejects:
-                    out.append(HeadItem(rej["file"], rej["index"], rej["line"], reject={k: rej[k] for k in ("reason", "detail", "part")}))
-                for row in batch.rows:
-                    meta = row["meta"]
-                    out.append(HeadItem(meta.get("file", inp.name), meta.get("index", -1), meta.get("line"), record=row))
+            for kind, value in _converted(inp, conv):
+                if kind == "reject":
+                    out.append(HeadItem(value["file"], value["index"], value["line"], reject={k: value[k] for k in ("reason", "detail", "part")}))
+                else:
+                    meta = value["meta"]
+                    out.append(HeadItem(meta.get("file", inp.name), meta.get("index", -1), meta.get("line"), record=value))
                 if len(out) >= n:
                     break
             continue

@@ -18,7 +18,7 @@ from .converters import Converter
 from .errors import ConfigError
 from .io.readers import BadRecord, Location, read_records
 from .io.sources import Input, expand_inputs
-from .pipeline import InputGroup
+from .corridor.spec import InputGroup
 from .registry import list_converters
 
 UNKNOWN_FORMAT = "unknown_format"
@@ -114,7 +114,7 @@ def detect_groups(
     ``on_detect(input_name, converter_name_or_None)`` is called for each input (the CLI prints it).
     """
     groups: dict[str, list[Input]] = {}
-    unknown: list[Input] = []
+    unknown: list[Input] = []  # marked rejected by unknown_group
     for inp in expand_inputs(list(sources)):
         found = detect_input(inp)
         if on_detect is not None:
@@ -122,11 +122,19 @@ def detect_groups(
         if found.converter is None:
             if strict:
                 raise ConfigError(f"{inp.name}: {UNKNOWN_DETAIL}")
-            inp.rejected = (UNKNOWN_FORMAT, UNKNOWN_DETAIL)
             unknown.append(inp)
         else:
             groups.setdefault(found.converter, []).append(inp)
     out = [InputGroup(inputs, name, options, category) for name, inputs in groups.items()]
     if unknown:
-        out.append(InputGroup(unknown, UNKNOWN, None, category))
+        out.append(unknown_group(unknown, category))
     return out
+
+
+def unknown_group(sources: Sequence[str | os.PathLike[str] | Input], category: str | None = None) -> InputGroup:
+    """The group of inputs no converter fits: each input is read as its one ``unknown_format`` reject
+    (also what a replayed manifest's ``unknown`` group becomes)."""
+    inputs = expand_inputs(list(sources))
+    for inp in inputs:
+        inp.rejected = (UNKNOWN_FORMAT, UNKNOWN_DETAIL)
+    return InputGroup(inputs, UNKNOWN, None, category)

@@ -17,7 +17,7 @@ The state lives in the filter object, so one filter used for several inputs and 
 dedups across all of them; the order of inputs and records decides which copy is first, so the
 same inputs in the same order give the same output.
 
-Parallel runs (:mod:`kodolly.parallel`): :meth:`DedupFilter.prepare` (rows) and
+Runs through the corridor (:mod:`kodolly.corridor`): :meth:`DedupFilter.prepare` (rows) and
 :meth:`DedupFilter.prepare_table` (an Arrow table) compute ``(digest, id)`` per row — pure, so they
 run in the worker processes — and :meth:`DedupFilter.decide` looks the digests up in input order in
 the main process. ``apply(rows)`` is ``decide(prepare(rows))``. A pickled filter (as sent to a

@@ -89,17 +89,24 @@ class Input:
     def __reduce__(self):
         """An input pickles as what names it (so it can be sent to a worker process, which opens it
         again): its name, or for a Hub file the repo at the resolved commit."""
-        return (_reopen, (self.name, self.rejected, self.origin))
+        return (_reopen, (self.name, self.rejected, self.origin, self.path))
 
 
-def _reopen(name: str, rejected: tuple[str, str] | None, origin: dict | None) -> "Input":
-    """The input called ``name`` (a file, ``ARCHIVE!MEMBER``, a Hub file), opened again."""
+def _reopen(name: str, rejected: tuple[str, str] | None, origin: dict | None, path: str | None = None) -> "Input":
+    """The input called ``name`` (a file, ``ARCHIVE!MEMBER``, a Hub file), opened again (a Hub file
+    whose downloaded copy is on this machine: from that copy, no request sent)."""
+    if origin and origin.get("hub") and path and "!" not in name and os.path.isfile(path):
+        return Input(name=name, open_raw=lambda: open(path, "rb"), size=os.path.getsize(path), rejected=rejected,
+                     path=path, origin=origin)
     if origin and origin.get("hub"):
         candidates = expand_inputs([f"hf://datasets/{origin['hub']}@{origin['commit']}/{origin['path']}"])
     elif "!" in name:
         archive = name.split("!", 1)[0]
-        first = Path(archive) if Path(archive).is_file() else Path(archive + ".part0")
-        candidates = list(_file_inputs(first, set()))
+        if hub_source.is_hub_url(archive):
+            candidates = expand_inputs([archive])
+        else:
+            first = Path(archive) if Path(archive).is_file() else Path(archive + ".part0")
+            candidates = list(_file_inputs(first, set()))
     else:
         candidates = expand_inputs([name])
     member = name.split("!", 1)[1] if "!" in name else None
@@ -339,6 +346,9 @@ def expand_inputs(specs: list[str | os.PathLike[str] | Input]) -> list[Input]:
             inputs.append(spec)
             continue
         text = os.fspath(spec)
+        if "!" in text and not os.path.exists(text):  # ARCHIVE!MEMBER: one member (an input's name)
+            inputs.append(_reopen(text, None, None))
+            continue
         if hub_source.is_hub_url(text):
             inputs.extend(_hub_inputs(text))
             continue

@@ -5,7 +5,7 @@ them; a null column is left out, as the key is absent from the JSON record the t
 from -- a table has every column in every row); its :class:`~kodolly.io.readers.Location` is the input and the row's 0-based index. Files are
 read in record batches (a parquet row group or an Arrow record batch at a time), never whole.
 
-For a shard planner, :func:`row_groups` names the natural pieces of a file (parquet row groups,
+For the corridor's planner (:mod:`kodolly.corridor.shards`), :func:`row_groups` names the natural pieces of a file (parquet row groups,
 Arrow record batches) as row ranges and :func:`read_rows` reads any row range, skipping the pieces
 outside it without decoding them.
 
@@ -73,7 +73,13 @@ def _local_path(inp: Input) -> str | None:
     return inp.name if "!" not in inp.name and not inp.name.lower().endswith(".gz") and os.path.isfile(inp.name) else None
 
 
-def _hash_pass(inp: Input) -> None:
+def local_file(inp: Input) -> bool:
+    """Whether the input is a plain file pyarrow maps in place (not a zip member, not gzip): its row
+    ranges can be read apart (:func:`read_rows`) without copying the file out again for each."""
+    return _local_path(inp) is not None
+
+
+def hash_pass(inp: Input) -> None:
     """Read the input once through ``Input.open`` so its size and content hash are known (and a
     Git-LFS pointer stops the run), as for every other input."""
     stream = inp.open()
@@ -212,7 +218,7 @@ def read_table_records(inp: Input) -> Iterator[tuple[dict[str, Any], Any]]:
     content hash (a reader that stops early, like detection, skips that)."""
     _check_not_pointer(inp)
     yield from read_rows(inp)
-    _hash_pass(inp)
+    hash_pass(inp)
 
 
 def _check_not_pointer(inp: "Input") -> None:
