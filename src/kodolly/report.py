@@ -89,6 +89,10 @@ class RunReport:
         for row in rows or ():
             self._bump(row["meta"].get("file", ""), "written", 1)
 
+    def count_written(self, name: str, n: int) -> None:
+        """``n`` rows of input ``name`` written elsewhere (an engine whose nodes write the rows)."""
+        self._bump(name, "written", n)
+
     def _bump(self, name: str, key: str, n: int) -> None:
         entry = self.inputs.get(name)
         if entry is not None:

@@ -87,10 +87,12 @@ def _short(record: object) -> str:
 @click.option("--strict", is_flag=True, help="Without --from: stop with an error on a file no converter recognises (default: one unknown_format reject for it).")
 @click.option("--engine", type=click.Choice(["inline", "processes", "ray"]), default=None, help="Where the run executes: inline (this process), processes (a local pool; default on a multi-core machine) or ray (needs kodolly[ray]). The output is the same on every engine.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (or cluster tasks) of the engine (default: cores, at most 2). The output is the same for any number.")
+@click.option("--address", default=None, metavar="auto|HOST:PORT|ray://HOST:PORT", help="--engine ray: the Ray cluster to run on (default: the one `auto` finds, else a Ray started on this machine for the run).")
+@click.option("--partitions", type=click.IntRange(min=1), default=None, help="--engine ray: shuffle partitions of the dedup decision, and with --format parquet and a folder output the part files per split (default: the cluster's CPUs).")
 @click.option("--replay", "replay_manifest", type=click.Path(exists=True, dir_okay=False), help="Run again the run recorded in MANIFEST (its run_spec); --engine/--workers may change where it runs.")
 @run_options
 @limit_options
-def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress, layout, mappings, strict, engine, workers, replay_manifest, **run) -> None:
+def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress, layout, mappings, strict, engine, workers, address, partitions, replay_manifest, **run) -> None:
     """Convert SOURCES (files, folders, globs, zips) into one Dolly-format dataset.
 
     Filters, exact dedup (on by default), near-dup and the split are set with the options below or
@@ -109,7 +111,7 @@ def convert_command(sources, converter, output, output_format, category, options
     overrides = cli_config(
         sources=sources, converter=converter, options=parse_options(options), category=category, output=output,
         output_format=output_format, dolly_only=dolly_only, rejects_path=rejects_path, run=run,
-        engine=engine, workers=workers,
+        engine=engine, workers=workers, engine_options={"address": address, "partitions": partitions},
     )
     data = run_config.load_file(run["config_path"]) if run.get("config_path") else {}
     cfg = run_config.from_dict(run_config.merge(data, overrides), where=run.get("config_path") or "command line",

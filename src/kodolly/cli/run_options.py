@@ -69,10 +69,12 @@ def cli_config(
     run: dict[str, Any],
     engine: str | None = None,
     workers: int | None = None,
+    engine_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The command line as a (partial) run config dict."""
+    """The command line as a (partial) run config dict (``engine_options``: e.g. ray's address, partitions)."""
     data: dict[str, Any] = {}
-    where = {key: value for key, value in (("name", engine), ("workers", workers)) if value is not None}
+    pairs = [("name", engine), ("workers", workers), *(engine_options or {}).items()]
+    where = {key: value for key, value in pairs if value is not None}
     if where:
         data["engine"] = where
     groups = []
