@@ -30,6 +30,11 @@ os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 _TEST_CACHE = tempfile.mkdtemp(prefix="kodolly-tests-")
 atexit.register(shutil.rmtree, _TEST_CACHE, ignore_errors=True)
 os.environ["HF_DATASETS_CACHE"] = os.path.join(_TEST_CACHE, "hf-datasets")
+# huggingface_hub reads HF_HOME (its cache, the token `hf auth login` saves) when first imported: no test
+# sees the user's saved token or cache, and none uses a token from the environment unless it sets one
+os.environ["HF_HOME"] = os.path.join(_TEST_CACHE, "hf-home")
+os.environ.pop("HF_HUB_CACHE", None)
+os.environ.pop("HF_TOKEN", None)
 
 from kodolly.converters import Converter, Reject, text_field  # noqa: E402
 from kodolly.registry import register  # noqa: E402

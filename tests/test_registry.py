@@ -73,3 +73,23 @@ def test_reset_forgets_run_time_registrations():
     registry.reset()
     with pytest.raises(UnknownConverterError):
         kodolly.get_converter("tmp-conv")
+
+
+def test_the_koalpaca_and_kullm_aliases_carry_their_sources_licences():
+    from kodolly.registry import get_converter
+
+    koalpaca, kullm, alpaca = get_converter("koalpaca"), get_converter("kullm"), get_converter("alpaca")
+    assert (koalpaca.name, koalpaca.license, koalpaca.options["license"]) == ("koalpaca", "CC BY-NC 4.0", "CC BY-NC 4.0")
+    assert (kullm.name, kullm.license) == ("kullm", "Apache-2.0")
+    assert (alpaca.name, alpaca.license) == ("alpaca", "")
+    assert get_converter("kovicuna").name == "sharegpt"  # an alias without a licence of its own: the converter
+
+
+def test_rows_converted_with_an_alias_name_the_source_and_its_licence():
+    import kodolly
+    from support import FIXTURES
+
+    rows = kodolly.convert(FIXTURES / "alpaca/ko_alpaca_data.json", "koalpaca").rows
+    assert {(r["source"], r["license"]) for r in rows} == {("koalpaca", "CC BY-NC 4.0")}
+    rows = kodolly.convert(FIXTURES / "alpaca/ko_alpaca_data.json", "koalpaca", options={"license": "CC BY 4.0"}).rows
+    assert {r["license"] for r in rows} == {"CC BY 4.0"}  # the user's -O license wins

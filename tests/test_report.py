@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from kodolly.report import RunReport, format_examples, report_path
+from support import FIXTURES
 from kodolly.tally import Tally, reason_key
 
 
@@ -52,3 +53,15 @@ def test_rejects_per_source_and_reason_when_several_sources():
         f"{'':<20}{'duplicate_of':<40}{1:>10}",
         f"{'csv':<20}{'score_below':<40}{2:>10}",
     ]
+
+
+def test_rows_are_counted_per_input_also_when_meta_keeps_an_earlier_file(tmp_path):
+    """A kodolly output read back keeps its earlier location in meta.origin; the per-input counts
+    (and so the no-rows warning) go by the file the row was read from now, on either path."""
+    import kodolly
+
+    first = kodolly.convert(FIXTURES / "alpaca/kullm-v2.jsonl", "alpaca", tmp_path / "first.jsonl")
+    for workers in (1, 2):
+        again = kodolly.convert(first.output, "dolly", tmp_path / f"again{workers}.parquet", workers=workers)
+        assert again.report_data["inputs"] == [{"file": str(first.output), "converter": "dolly", "written": first.tally.written, "rejected": 0}]
+        assert again.report_data["warnings"] == []

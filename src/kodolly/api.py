@@ -8,10 +8,9 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from .converters import Converter
 from .corridor import Filter, InputGroup, RunResult, RunSpec, Sink, execute, iter_chunks, make_spec, prepare
-from .errors import InputError
 from .io.limits import Limits
 from .io.readers import BadRecord, read_records
-from .io.sources import expand_inputs
+from .io.sources import Input, expand_inputs
 from .registry import get_converter, list_converters
 from .tally import Tally
 
@@ -49,10 +48,18 @@ def convert(
     ``engine``: ``inline``, ``processes`` (default on a multi-core machine) or ``ray``; ``workers``:
     its worker count; ``batch_size``: at most this many records per shard. The output is the same
     whatever the engine, the worker count and the batch size. ``limits``: the input limits
-    (:class:`kodolly.io.limits.Limits`; default: those in force).
+    (:class:`kodolly.io.limits.Limits`; default: those in force). ``converter="auto"`` detects each
+    file (and zip member) on its own and reads each with the converter that fits
+    (:func:`kodolly.detection.detect_groups`).
     """
+    sources = _as_list(sources)
+    if converter == "auto":
+        from .detection import detect_groups
+
+        groups = [*detect_groups(sources, options, category), *groups]
+        sources, converter = [], groups[0].converter
     spec = make_spec(
-        _as_list(sources), converter, output, options=options, category=category, filters=filters,
+        sources, converter, output, options=options, category=category, filters=filters,
         output_format=output_format, dolly_only=dolly_only, rejects_path=rejects_path, groups=groups,
         engine=engine, workers=workers, batch_size=batch_size, limits=limits,
     )
@@ -168,12 +175,9 @@ class Inspection:
     record: Any
     row: dict[str, Any] | None
     reject: dict[str, Any] | None
-    empty: bool = False  # every input of ``path`` holds no data byte: any converter reads it as one empty_file reject
-
-
-# The converter a run without --from uses when its inputs hold no data at all: no converter can be told
-# from nothing, and every converter reads an empty input the same way (one ``empty_file`` reject).
-EMPTY_INPUT_CONVERTER = "alpaca"
+    columns: list[str] | None = None  # a parquet / Arrow / datasets input: its columns and types
+    kodolly_output: bool = False  # the file holds kodolly rows (read back with the dolly converter)
+    empty: bool = False  # every input of the path holds no data byte (read as one empty_file reject)
 
 
 def inspect_file(path: PathLike) -> Inspection:
@@ -187,68 +191,104 @@ def inspect_file(path: PathLike) -> Inspection:
     inp = next((i for i in inputs if not sniff(i).empty), None)
     if inp is None:
         return Inspection(inputs[0].name, None, {}, None, None, None, empty=True)
-    scores: dict[str, float] = {}
-    first: dict[str, Any] = {}
-    envelope: bool | None = None
-    # Converters that read records inside an envelope ("data.item") go first: once one of them is
-    # sure, the others would only see the whole file as one record, read whole (GBs for KorQuAD 2).
-    for conv in sorted(list_converters(), key=lambda c: not c.record_paths):
-        if conv.detect is None:
-            continue
-        if not conv.record_paths and scores and max(scores.values()) >= 0.9:
-            envelope = _is_object_envelope(inp) if envelope is None else envelope
-            if envelope:
-                continue
-        record = _first_record(inp, conv)
-        if record is None:
-            continue
-        score = conv.detect(record)
-        if score > 0:
-            scores[conv.name] = score
-            first[conv.name] = record
-    if not scores:
-        probe = _first_record(inp, None)
-        return Inspection(inp.name, None, {}, probe, None, None)
-    best = max(scores, key=lambda name: (scores[name], name))
-    conv = get_converter(best)
-    row, rejects = _first_row(inp, conv)
-    return Inspection(inp.name, best, dict(sorted(scores.items(), key=lambda kv: -kv[1])), first[best], row, None if row else (rejects[0] if rejects else None))
+    return inspect_input(inp)
 
 
-def _first_row(inp, conv: Converter) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """The first row the corridor's per-item path makes of ``inp`` (no filters), and the rejects before it."""
+def inspect_input(inp: Input) -> Inspection:
+    """:func:`inspect_file` for one input (a file or a zip member)."""
+    from .detection import detect_input
+    from .io import tables
+    from .rows import ROW_FIELDS
+
+    found = detect_input(inp)
+    columns = [f"{field.name}: {field.type}" for field in tables.schema_of(inp)] if tables.is_columnar(inp) else None
+    ours = isinstance(found.probe, dict) and set(ROW_FIELDS) - {"score"} <= set(found.probe)
+    if found.converter is None:
+        return Inspection(inp.name, None, {}, found.probe, None, None, columns, ours)
+    row, rejects = None, []
+    for kind, value in _converted(inp, get_converter(found.converter)):
+        if kind == "row":
+            row = value
+            break
+        rejects.append(value)
+    return Inspection(inp.name, found.converter, found.scores, found.probe, row,
+                      None if row else (rejects[0] if rejects else None), columns, ours)
+
+
+def _converted(inp: Input, conv: Converter) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``("row", row)`` / ``("reject", reject)`` in input order, as the corridor's per-item path makes
+    them of ``inp`` (no filters), record by record (a converter that combines records: the whole input)."""
     from .corridor import FilterChain, Shard, convert_records
+    from .corridor.chunks import rows_of
 
     shard = Shard(0, "input", 0, 0, 0, inp.name)
     ctx, chain = conv.context(), FilterChain()
-    rejects: list[dict[str, Any]] = []
-    for record in read_records(inp, conv.record_paths):
-        chunk = convert_records(shard, [record], conv, ctx, None, chain)
-        rejects.extend(rej for _item, rej in chunk.rejects)
-        if len(chunk.table):
-            from .corridor.chunks import rows_of
-
-            return rows_of(chunk.table.slice(0, 1))[0], rejects
-    return None, rejects
-
-
-def _first_record(inp, conv: Converter | None) -> Any:
+    records = read_records(inp, conv.record_paths)
+    pieces = [records] if conv.finish is not None else ([record] for record in records)
     try:
-        for record, _loc in read_records(inp, conv.record_paths if conv else ()):
-            return None if isinstance(record, BadRecord) else record
-    except InputError:
-        raise
-    return None
+        for piece in pieces:
+            chunk = convert_records(shard, piece, conv, ctx, None, chain, finish=conv.finish is not None)
+            rows = rows_of(chunk.table)
+            rejects = chunk.rejects
+            merged = sorted([(int(item), 0, row) for item, row in zip(chunk.row_item, rows)] + [(item, 1, rej) for item, rej in rejects],
+                            key=lambda entry: (entry[0], entry[1]))
+            for _item, is_reject, value in merged:
+                yield ("reject" if is_reject else "row"), value
+    finally:
+        records.close()
 
 
-def _is_object_envelope(inp) -> bool:
-    """Whether the input is one JSON object (not an array, not JSON Lines)."""
-    from .io.readers import BLANK, looks_like_jsonl, sniff
+@dataclass
+class HeadItem:
+    """One record of :func:`head`: where it is, and the record (or the reject that says why it is none)."""
 
-    if inp.suffix in (".jsonl", ".ndjson", ".csv", ".tsv"):
-        return False
-    head = sniff(inp).data_head.lstrip(b"\xef\xbb\xbf" + BLANK)
-    return head.startswith(b"{") and not looks_like_jsonl(head)
+    file: str
+    index: int
+    line: int | None
+    record: Any = None
+    reject: dict[str, Any] | None = None
+
+
+def head(source: PathLike, n: int = 5, converter: str | Converter | None = None, *, rows: bool = False) -> list[HeadItem]:
+    """The first ``n`` records of ``source`` (a file, folder, zip, glob, hf:// source; inputs or
+    kodolly outputs) as the converter reads them -- records inside a JSON envelope where that
+    converter finds them; ``converter`` is detected per file when not given. With ``rows`` the
+    converted rows (normalised, as they would be written) instead, and rejects with their reason."""
+    from .detection import detect_input
+
+    out: list[HeadItem] = []
+    for inp in expand_inputs([source]):
+        if len(out) >= n:
+            break
+        conv = converter if isinstance(converter, Converter) else get_converter(converter) if converter else None
+        if conv is None:
+            found = detect_input(inp).converter
+            conv = get_converter(found) if found else None
+        if rows:
+            if conv is None:
+                out.append(HeadItem(inp.name, 0, None, reject={"reason": "unknown_format", "detail": "no converter recognises this file; name one with --from"}))
+                continue
+            for kind, value in _converted(inp, conv):
+                if kind == "reject":
+                    out.append(HeadItem(value["file"], value["index"], value["line"], reject={k: value[k] for k in ("reason", "detail", "part")}))
+                else:
+                    meta = value["meta"]
+                    out.append(HeadItem(meta.get("file", inp.name), meta.get("index", -1), meta.get("line"), record=value))
+                if len(out) >= n:
+                    break
+            continue
+        records = read_records(inp, conv.record_paths if conv else ())
+        try:
+            for record, loc in records:
+                if isinstance(record, BadRecord):
+                    out.append(HeadItem(loc.file, loc.index, loc.line, reject={"reason": record.reason, "detail": record.detail, "raw": record.raw}))
+                else:
+                    out.append(HeadItem(loc.file, loc.index, loc.line, record=record))
+                if len(out) >= n:
+                    break
+        finally:
+            records.close()
+    return out[:n]
 
 
 def formats() -> list[Converter]:

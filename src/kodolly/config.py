@@ -130,6 +130,8 @@ def validate(data: Mapping[str, Any], where: str = "config") -> None:
 
 def resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     def absolute(value: str) -> str:
+        if value.startswith("hf://"):  # a Hub source (kodolly.io.hub_source), not a path
+            return value
         return value if os.path.isabs(value) else str(base / value)
 
     data = dict(data)
@@ -167,16 +169,25 @@ def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, An
     return out
 
 
-def from_dict(data: Mapping[str, Any], *, where: str = "config") -> RunConfig:
-    """A :class:`RunConfig` from a checked config dict (file, command line, or both merged)."""
+def from_dict(data: Mapping[str, Any], *, where: str = "config", strict: bool = False, on_detect: Any = None) -> RunConfig:
+    """A :class:`RunConfig` from a checked config dict (file, command line, or both merged).
+
+    An input ``from = "auto"`` is detected file by file (:func:`kodolly.detection.detect_groups`):
+    it becomes one group per converter found; ``strict`` makes a file no converter fits an error
+    instead of one ``unknown_format`` reject.
+    """
+    from .detection import detect_groups
+
     validate(data, where)
     groups = []
     for item in data.get("inputs", []):
         paths = [item["path"]] if "path" in item else list(item["paths"])
         converter = item["from"]
+        options, category = dict(item.get("options") or {}), item.get("category")
         if converter == "auto":
-            converter = auto_converter(paths[0])
-        groups.append(InputGroup(paths, converter, dict(item.get("options") or {}), item.get("category")))
+            groups.extend(detect_groups(paths, options, category, strict=strict, on_detect=on_detect))
+            continue
+        groups.append(InputGroup(paths, converter, options, category))
     if not groups:
         raise ConfigError(f"{where}: no inputs: give SOURCES with --from, --input NAME:PATH, or [[inputs]] in the config file")
     out = data.get("output", {})
@@ -200,17 +211,3 @@ def from_dict(data: Mapping[str, Any], *, where: str = "config") -> RunConfig:
         batch_size=engine.pop("batch_size", None),
         engine_options=engine,
     )
-
-
-def auto_converter(source: str) -> str:
-    """The converter ``kodolly inspect`` names for the first file of ``source``."""
-    from .api import inspect_file
-
-    from .api import EMPTY_INPUT_CONVERTER
-
-    found = inspect_file(source)
-    if found.empty:
-        return EMPTY_INPUT_CONVERTER
-    if found.converter is None:
-        raise ConfigError(f"{found.file}: cannot tell which converter fits; name one (see `kodolly formats`)")
-    return found.converter

@@ -5,8 +5,9 @@
     KodollyError                   run-level problem: the run stops with one clear line
     ├── InputError                 an input cannot be read at all (missing, unreadable archive, ...)
     │   ├── LfsPointerError        a Git-LFS pointer file stands where the data should be
-    │   └── DecompressionBombError a zip member or gzip stream expands beyond the limit (readers turn
-    │                              it into one ``decompression_bomb`` reject and keep what came before)
+    │   ├── DecompressionBombError a zip member or gzip stream expands beyond the limit (readers turn
+    │   │                          it into one ``decompression_bomb`` reject and keep what came before)
+    │   └── HubSourceError         an hf:// source cannot be read (missing, gated, token refused, Hub down)
     ├── OutputError                an output cannot be written (disk full, ...) or is in use by another run
     ├── UnknownConverterError      no converter by that name (the message lists the known ones)
     ├── ConfigError                a bad option, layout or config file
@@ -45,6 +46,10 @@ class LfsPointerError(InputError):
 
 class DecompressionBombError(InputError):
     """A compressed input decompressed to more than ``max_expansion`` times its compressed size."""
+
+
+class HubSourceError(InputError):
+    """An ``hf://datasets/...`` source cannot be listed or downloaded (the message never holds the token)."""
 
 
 class OutputError(KodollyError):

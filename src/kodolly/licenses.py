@@ -60,6 +60,19 @@ _HUB_IDS = {
 }
 
 
+def from_hub_id(hub_id: str) -> str:
+    """A Hub licence id (a dataset card's ``license:``) as kodolly writes licences:
+    ``cc-by-nc-4.0`` -> ``CC BY-NC 4.0``, ``apache-2.0`` -> ``Apache-2.0``; others unchanged."""
+    key = hub_id.strip().lower()
+    named = {"apache-2.0": "Apache-2.0", "mit": "MIT", "cc0-1.0": "CC0-1.0"}
+    if key in named:
+        return named[key]
+    m = re.fullmatch(r"cc-(by(?:-(?:nc|nd|sa))*)-(\d\.\d)", key)
+    if m:
+        return f"CC {m.group(1).upper()} {m.group(2)}"
+    return hub_id.strip()
+
+
 def parts(license: str) -> list[str]:
     """The licences a licence string names: ``"CC BY 2.0 KR; OpenAI terms"`` -> two parts."""
     return [p.strip() for p in (license or "").split(";") if p.strip()]

@@ -67,7 +67,10 @@ def build_manifest(
 
     def described(inp: Input) -> dict[str, Any]:
         size, digest = hashes.get(inp.name) or (inp.bytes_read, inp.content_hash())
-        return {"name": inp.name, "bytes": size, "xxh3_128": digest}
+        entry = {"name": inp.name, "bytes": size, "xxh3_128": digest}
+        if inp.origin:  # a file read from hf://datasets/...: where on the Hub it came from
+            entry["hub"] = {k: v for k, v in inp.origin.items() if k != "license"}
+        return entry
 
     manifest = {
         "manifest_version": MANIFEST_VERSION,

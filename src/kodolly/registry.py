@@ -58,12 +58,14 @@ def register(converter: Converter) -> Converter:
 
 
 def get_converter(name: str) -> Converter:
-    """The converter registered under ``name`` or one of its aliases."""
+    """The converter registered under ``name`` or one of its aliases. An alias that names a source
+    with a known licence (``koalpaca``, ``kullm``) gives the converter as that source, with its licence."""
     registry = _load()
     key = _aliases.get(name, name)
     if key not in registry:
         raise UnknownConverterError(name, list(registry) + list(_aliases))
-    return registry[key]
+    converter = registry[key]
+    return converter.for_alias(name) if key != name else converter
 
 
 def list_converters() -> list[Converter]:

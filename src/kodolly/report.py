@@ -43,18 +43,60 @@ def _excerpt(text: Any, limit: int = EXCERPT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# the location the pipeline puts last into a row's meta: ..."file":"NAME","line":N} (or "index")
+_FILE_IN_META = r'"file":"(?P<file>(?:[^"\\]|\\.)*)"(?:,"(?:line|index)":-?\d+)?\}$'
+
+
 class RunReport:
-    """Collects example rejects during a run; counts come from the tally at the end."""
+    """Collects example rejects during a run, and rows written and rejected per input file (which
+    converter read each file, and a warning for a file whose every item was rejected); the counts
+    per source and reason come from the tally at the end."""
 
     def __init__(self, per_reason: int = EXAMPLES_PER_REASON, filters: Sequence[Any] = ()) -> None:
         self.per_reason = per_reason
         self.examples: dict[str, list[dict[str, Any]]] = {}
+        self.inputs: dict[str, dict[str, Any]] = {}  # file -> {converter, written, rejected}
         self.pii = next((f for f in filters if getattr(f, "name", "") == "pii"), None)
         self.pii_summary = None
         if self.pii is not None:
             from .filters.pii import PiiSummary
 
             self.pii_summary = PiiSummary()
+
+    def input(self, name: str, converter: str) -> None:
+        """Name an input of the run and the converter that reads it (in reading order)."""
+        self.inputs.setdefault(name, {"converter": converter, "written": 0, "rejected": 0})
+
+    def count_rows(self, rows: Sequence[dict[str, Any]] | None, table: Any = None) -> None:
+        """Count written rows per input file (from ``meta.file``; of a table's ``meta`` column). Nothing
+        to do when no input was named (build-dpo writes its own row layouts through the sink)."""
+        if not self.inputs:
+            return
+        if table is not None:
+            import json
+
+            import pyarrow.compute as pc
+
+            meta = table.column("meta").combine_chunks()
+            files = pc.struct_field(pc.extract_regex(meta, _FILE_IN_META), "file")
+            for entry in pc.value_counts(files).to_pylist():
+                if entry["values"] is None:  # not in the usual place: read those rows' meta
+                    for text in pc.filter(meta, pc.is_null(files)).to_pylist():
+                        self._bump(json.loads(text).get("file", ""), "written", 1)
+                    continue
+                self._bump(json.loads('"' + entry["values"] + '"'), "written", entry["counts"])
+            return
+        for row in rows or ():
+            self._bump(row["meta"].get("file", ""), "written", 1)
+
+    def count_written(self, name: str, n: int) -> None:
+        """``n`` rows of input ``name`` written elsewhere (an engine whose nodes write the rows)."""
+        self._bump(name, "written", n)
+
+    def _bump(self, name: str, key: str, n: int) -> None:
+        entry = self.inputs.get(name)
+        if entry is not None:
+            entry[key] += n
 
     def add_written(self, batch: Any) -> None:
         """Look at rows as they are written (an Arrow table or a list of row dicts): the PII counts."""
@@ -66,6 +108,7 @@ class RunReport:
             self.pii_summary.add_table(batch)
 
     def add(self, key: str, reject: dict[str, Any]) -> None:
+        self._bump(reject["file"], "rejected", 1)
         found = self.examples.get(key)
         if found is None:
             found = self.examples[key] = []
@@ -94,10 +137,20 @@ class RunReport:
             "counts": tally.as_dict(),
             "filters": [{"name": f.name, "settings": f.settings()} for f in filters],
             "examples": {key: self.examples[key] for key in sorted(self.examples)},
+            "inputs": [{"file": name, **entry} for name, entry in self.inputs.items()],
+            "warnings": self.warnings(),
         }
         if self.pii_summary is not None:
             data["pii"] = self.pii_summary.as_dict(self.pii, tally.by_reason)
         return data
+
+    def warnings(self) -> list[str]:
+        """One line per input whose every item was rejected."""
+        return [
+            f"{name}: all {entry['rejected']} items were rejected, none written (read with {entry['converter']})"
+            for name, entry in self.inputs.items()
+            if entry["rejected"] and not entry["written"]
+        ]
 
     @staticmethod
     def write(path: Path, data: dict[str, Any]) -> None:
@@ -135,7 +188,23 @@ def format_by_source(tally: Tally) -> str:
     return "\n".join(lines)
 
 
+def format_inputs(data: dict[str, Any]) -> str:
+    """Which converter read which input, with its counts (empty unless the run read several converters)."""
+    inputs = data.get("inputs") or []
+    if len({entry["converter"] for entry in inputs}) < 2:
+        return ""
+    lines = [f"{'converter':<14}{'written':>9}{'rejected':>10}  input"]
+    for entry in inputs:
+        lines.append(f"{entry['converter']:<14}{entry['written']:>9}{entry['rejected']:>10}  {entry['file']}")
+    return "\n".join(lines)
+
+
+def format_warnings(data: dict[str, Any]) -> str:
+    return "\n".join(f"warning: {line}" for line in data.get("warnings") or [])
+
+
 def format_report(data: dict[str, Any], tally: Tally) -> str:
-    """The tally table, the rejects per source and reason (several sources), and the example rejects."""
-    parts = [tally.format(), format_by_source(tally), format_examples(data)]
+    """The tally table, which converter read which input (several converters), the rejects per source
+    and reason (several sources), the example rejects, and warnings (an input with no row written)."""
+    parts = [tally.format(), format_inputs(data), format_by_source(tally), format_examples(data), format_warnings(data)]
     return "\n\n".join(part for part in parts if part)

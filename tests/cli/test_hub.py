@@ -79,7 +79,7 @@ def test_push_without_token_fails_cleanly(tmp_path, local_hub):
     (folder / "data").mkdir(parents=True)
     result = CliRunner().invoke(cli, ["push", str(folder), "me/ko", "--endpoint", local_hub.base_url], env={"HF_TOKEN": ""})
     assert result.exit_code == 5
-    assert "HF_TOKEN is not set" in result.stderr
+    assert "no Hub token: export HF_TOKEN or run `hf auth login`" in result.stderr
 
 
 def test_export_prints_the_dataset_info_entry(tmp_path):

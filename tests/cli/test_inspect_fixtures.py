@@ -7,6 +7,8 @@ plugin package, READMEs, generator scripts, TOML configs and manifests.
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import pytest
@@ -106,5 +108,15 @@ def test_convert_auto_uses_the_detected_converter(tmp_path):
     res = CliRunner().invoke(cli, ["convert", str(FIXTURES / "hansol" / "test_utf8.csv"), "-o", str(tmp_path / "t.parquet")])
     assert res.exit_code == 0, res.output
     assert "converter: hansol" in res.output and "tally OK: read 1 = written 0 + rejected 1" in res.output
-    res = CliRunner().invoke(cli, ["convert", str(FIXTURES / "hub" / "dpo_conversational.jsonl"), "-o", str(tmp_path / "d.parquet")])
-    assert res.exit_code == 2 and "cannot tell which converter fits" in res.output
+    unknown = FIXTURES / "hub" / "dpo_conversational.jsonl"
+    res = CliRunner().invoke(cli, ["convert", str(unknown), "-o", str(tmp_path / "d.parquet")])
+    # a file no converter fits: one unknown_format reject naming it, however many records it has
+    assert res.exit_code == 0, res.output
+    assert f"converter: none fits (unknown_format) for {unknown}" in res.output
+    assert "tally OK: read 1 = written 0 + rejected 1" in res.output
+    assert f"warning: {unknown}: all 1 items were rejected, none written (read with unknown)" in res.output
+    rejects = [json.loads(line) for line in (tmp_path / "d.rejects.jsonl").read_text("utf-8").splitlines()]
+    assert [(r["reason"], r["file"]) for r in rejects] == [("unknown_format", str(unknown))]
+    res = CliRunner().invoke(cli, ["convert", str(unknown), "--strict", "-o", str(tmp_path / "s.parquet")])
+    assert res.exit_code == 2
+    assert f"{unknown}: no converter recognises this file; name one with --from" in res.output

@@ -215,3 +215,19 @@ def test_answer_that_cuts_a_decomposed_syllable_is_rejected_after_normalisation(
     whole = _items({"title": "t", "paragraphs": [{"context": context, "qas": [
         {"id": "q", "question": "?", "answers": [{"text": context[:6], "answer_start": 0}]}]}]})
     assert normalize_text(whole[0]["response"]) == "한국" and "한국" in normalize_text(whole[0]["context"])
+
+
+def test_the_hubs_flat_layout_is_one_question_a_row():
+    """squad_kor_v1 on the Hub: {id, title, context, question, answers: {text: [...], answer_start: [...]}}."""
+    ok = {"id": "q1", "title": "대한민국_헌법", "context": C3, "question": "헌법은 언제 공포되었나?",
+          "answers": {"text": ["7월 17일"], "answer_start": [C3.index("7월 17일")]}}
+    moved = dict(ok, id="q2", answers={"text": ["7월 17일"], "answer_start": [3]})
+    missing = dict(ok, id="q3", answers={"text": ["8월 15일"], "answer_start": [0]})
+    assert CONVERTER.detect(ok) == 0.95
+    (row,) = _items(ok)
+    assert (row["id"], row["instruction"], row["context"], row["response"], row["category"]) == ("q1", "헌법은 언제 공포되었나?", C3, "7월 17일", "closed_qa")
+    assert row["meta"] == {"title": "대한민국 헌법", "title_raw": "대한민국_헌법", "question_id": "q1", "paragraph": 0, "answer_start": C3.index("7월 17일")}
+    (fixed,) = _items(moved)
+    assert fixed["meta"]["answer_offset_fixed"] is True and fixed["meta"]["answer_start"] == C3.index("7월 17일")
+    (rej,) = _items(missing)
+    assert isinstance(rej, Reject) and (rej.reason, rej.part) == ("answer_not_in_context", "q3")

@@ -249,13 +249,15 @@ def test_generated_pages_every_row_within_bound_and_memory_bounded(tmp_path):
 
 def test_inspect_does_not_read_a_korquad_file_whole_for_converters_without_record_paths(monkeypatch):
     asked: list[str] = []
-    real = api._first_record
+    from kodolly import detection
+
+    real = detection.first_record
 
     def spy(inp, conv):
         asked.append(conv.name if conv else "")
         return real(inp, conv)
 
-    monkeypatch.setattr(api, "_first_record", spy)
+    monkeypatch.setattr(detection, "first_record", spy)
     assert api.inspect_file(SAMPLE).converter == "korquad2"
     assert asked and all(get_converter(name).record_paths for name in asked)  # alpaca, dolly, sharegpt skipped
 

@@ -109,3 +109,9 @@ def test_a_missing_engine_module_is_one_line(monkeypatch, tmp_path):
     else:
         raise AssertionError("no error")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_hf_source_is_stored_as_given_and_a_zip_member_by_its_name(tmp_path):
+    spec = make_spec(["hf://datasets/beomi/KoAlpaca-sample@main", "rel/a.zip!inner/x.json"], "alpaca")
+    assert spec.as_dict()["groups"][0]["sources"] == [
+        "hf://datasets/beomi/KoAlpaca-sample@main", f"{tmp_path.cwd() / 'rel' / 'a.zip'}!inner/x.json"]

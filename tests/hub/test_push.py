@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from hubtools import TOKEN, folder_bytes
+from hubtools import FIXTURES, TOKEN, folder_bytes
 
 from kodolly.errors import LicenseError, PushError
 from kodolly.hub import build_folder, push
@@ -159,7 +159,7 @@ def test_repush_with_fewer_shards_removes_the_stale_ones(hub, alpaca_output, tmp
 
 def test_missing_token_is_refused(hub, permissive_folder, monkeypatch):
     monkeypatch.delenv("HF_TOKEN")
-    with pytest.raises(PushError, match="HF_TOKEN is not set"):
+    with pytest.raises(PushError, match=r"no Hub token: export HF_TOKEN or run `hf auth login`"):
         push(permissive_folder, "kodolly/ko")
     assert hub.state.requests == []
 
@@ -232,6 +232,31 @@ def test_connection_refused_is_retried(permissive_folder, monkeypatch, tmp_path)
         push(permissive_folder, "kodolly/ko", endpoint=f"http://127.0.0.1:{port}", retries=2, retry_wait=0.01,
              warn=messages.append)
     assert sum("transient error" in m for m in messages) == 2
+
+
+def test_a_public_push_of_rows_converted_as_koalpaca_is_refused(hub, tmp_path):
+    import kodolly
+
+    out = tmp_path / "run" / "ko.parquet"
+    kodolly.convert(FIXTURES / "ko_alpaca.json", "koalpaca", out)  # no -O license: the alias gives it
+    folder = tmp_path / "hub-koalpaca"
+    build_folder(out, folder)
+    with pytest.raises(LicenseError, match=r"  - koalpaca \(CC BY-NC 4\.0, 6 rows\): allows non-commercial use only"):
+        push(folder, "kodolly/koalpaca", private=False)
+    assert hub.state.requests == []
+
+
+def test_push_takes_the_token_hf_auth_login_saved(hub, permissive_folder, monkeypatch, tmp_path):
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.delenv("HF_TOKEN")
+    token_file = tmp_path / "saved" / "token"
+    token_file.parent.mkdir()
+    token_file.write_text(TOKEN)  # what `hf auth login` writes
+    monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", str(token_file))
+    push(permissive_folder, "kodolly/saved-login", private=True)
+    assert hub.state.repos["kodolly/saved-login"].branches["main"] == folder_bytes(permissive_folder)
+    assert set(hub.state.seen_auth) <= {f"Bearer {TOKEN}", ""} and f"Bearer {TOKEN}" in hub.state.seen_auth  # (LFS storage PUTs carry none)
 
 
 def test_public_push_without_a_pii_step_warns_and_private_does_not(hub, permissive_folder):

@@ -99,3 +99,28 @@ def test_a_split_set_is_read_once_whichever_parts_are_named(tmp_path):
     assert [i.name for i in expand_inputs([tmp_path / "TL.zip.part1"])] == expected
     assert [i.name for i in expand_inputs([tmp_path / "TL.zip.part0", tmp_path / "TL.zip.part1"])] == expected
     assert [i.name for i in expand_inputs([str(tmp_path / "TL.zip.part*")])] == expected
+
+
+def test_inputs_pickle_as_their_names_and_open_again(tmp_path):
+    """An input sent to a worker process opens itself again there: a file, a zip member, a member
+    of a split zip set; a whole-input reject travels with it."""
+    import pickle
+    import zipfile
+
+    from kodolly.io.readers import read_records
+
+    plain = tmp_path / "a.jsonl"
+    plain.write_text('{"instruction": "질문", "output": "답"}\n', "utf-8")
+    archive = tmp_path / "b.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("dir/c.jsonl", '{"instruction": "압축", "output": "답"}\n')
+    data = archive.read_bytes()
+    (tmp_path / "split").mkdir()
+    (tmp_path / "split" / "d.zip.part0").write_bytes(data[:40])
+    (tmp_path / "split" / "d.zip.part1").write_bytes(data[40:])
+    inputs = expand_inputs([plain, archive, tmp_path / "split" / "d.zip.part0"])
+    inputs[0].rejected = ("unknown_format", "no converter")
+    again = pickle.loads(pickle.dumps(inputs))
+    assert [i.name for i in again] == [str(plain), f"{archive}!dir/c.jsonl", f"{tmp_path / 'split' / 'd.zip'}!dir/c.jsonl"]
+    assert again[0].rejected == ("unknown_format", "no converter")
+    assert [r["instruction"] for i in again[1:] for r, _ in read_records(i)] == ["압축", "압축"]

@@ -25,7 +25,7 @@ INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for a command stopped
 TERMINATED_EXIT = 143  # 128 + SIGTERM
 
 # Modules that contribute commands; each has COMMANDS, a list of click commands or groups.
-COMMAND_MODULES = ("convert", "dpo", "hub", "train")
+COMMAND_MODULES = ("convert", "dpo", "head", "hub", "train")
 
 
 class KodollyGroup(click.Group):

@@ -36,7 +36,8 @@ def formats_command(verbose: bool) -> None:
         click.echo(f"{conv.name:<12} {conv.description}")
         if verbose:
             if conv.aliases:
-                click.echo(f"{'':<12}   aliases: {', '.join(conv.aliases)}")
+                named = [f"{a} ({conv.alias_licenses[a]})" if a in conv.alias_licenses else a for a in conv.aliases]
+                click.echo(f"{'':<12}   aliases: {', '.join(named)}")
             if conv.options:
                 click.echo(f"{'':<12}   options: {json.dumps(dict(conv.options), ensure_ascii=False)}")
             if conv.license:
@@ -44,15 +45,20 @@ def formats_command(verbose: bool) -> None:
 
 
 @click.command("inspect")
-@click.argument("file", type=click.Path(exists=True))
+@click.argument("file")
 def inspect_command(file: str) -> None:
-    """Name the converter that fits FILE and show one converted row."""
+    """Name the converter that fits FILE (an input or a kodolly output; JSON, JSONL, CSV, parquet,
+    Arrow, a datasets folder, an hf:// source) and show one converted row."""
     found = api.inspect_file(file)
     if found.empty:
         raise ConfigError(f"{found.file}: holds no data (a converter reads it as one empty_file reject)")
     if found.converter is None:
         raise ConfigError(f"{found.file}: no converter recognises this file (first record: {_short(found.record)})")
     click.echo(f"{found.file}: {found.converter}")
+    if found.columns is not None:
+        click.echo("columns: " + ", ".join(found.columns))
+    if found.kodolly_output:
+        click.echo("a kodolly output: --from dolly reads it back with its ids, licence, domain, score and meta")
     others = {k: v for k, v in found.scores.items() if k != found.converter}
     if others:
         click.echo("also fits: " + ", ".join(f"{k} ({v:.1f})" for k, v in others.items()))
@@ -80,6 +86,7 @@ def _short(record: object) -> str:
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal only).")
 @click.option("--layout", "layout", type=click.Path(dir_okay=False), help="A TOML layout file that describes the source (instead of --from).")
 @click.option("--map", "mappings", multiple=True, metavar="FIELD=PATH", help="Map a row field (instruction, context, response, category, domain, score, id, meta.NAME) to a record path (repeatable; instead of --from).")
+@click.option("--strict", is_flag=True, help="Without --from: stop with an error on a file no converter recognises (default: one unknown_format reject for it).")
 @click.option("--engine", type=click.Choice(["inline", "processes", "ray"]), default=None, help="Where the run executes: inline (this process), processes (a local pool; default on a multi-core machine) or ray (needs kodolly[ray]). The output is the same on every engine.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (or cluster tasks) of the engine (default: cores, at most 2). The output is the same for any number.")
 @click.option("--address", default=None, metavar="auto|HOST:PORT|ray://HOST:PORT", help="--engine ray: the Ray cluster to run on (default: the one `auto` finds, else a Ray started on this machine for the run).")
@@ -87,7 +94,7 @@ def _short(record: object) -> str:
 @click.option("--replay", "replay_manifest", type=click.Path(exists=True, dir_okay=False), help="Run again the run recorded in MANIFEST (its run_spec); --engine/--workers may change where it runs.")
 @run_options
 @limit_options
-def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress, layout, mappings, engine, workers, address, partitions, replay_manifest, **run) -> None:
+def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress, layout, mappings, strict, engine, workers, address, partitions, replay_manifest, **run) -> None:
     """Convert SOURCES (files, folders, globs, zips) into one Dolly-format dataset.
 
     Filters, exact dedup (on by default), near-dup and the split are set with the options below or
@@ -103,15 +110,14 @@ def convert_command(sources, converter, output, output_format, category, options
         return
     if layout or mappings:
         converter = _layout_converter(converter, layout, mappings)
-    elif sources and converter == "auto":
-        converter = _auto_converter(sources[0])
     overrides = cli_config(
         sources=sources, converter=converter, options=parse_options(options), category=category, output=output,
         output_format=output_format, dolly_only=dolly_only, rejects_path=rejects_path, run=run,
         engine=engine, workers=workers, engine_options={"address": address, "partitions": partitions},
     )
     data = run_config.load_file(run["config_path"]) if run.get("config_path") else {}
-    cfg = run_config.from_dict(run_config.merge(data, overrides), where=run.get("config_path") or "command line")
+    cfg = run_config.from_dict(run_config.merge(data, overrides), where=run.get("config_path") or "command line",
+                               strict=strict, on_detect=_echo_detected)
     if cfg.output is None:
         raise ConfigError("no output: give -o/--output, or [output] path in the config file")
     _print_result(api.run_spec(cfg.spec(), progress=progress))
@@ -145,15 +151,8 @@ def _layout_converter(converter: str, layout: str | None, mappings: tuple[str, .
     return mapped_converter(mapping)
 
 
-def _auto_converter(source: str) -> str:
-    found = api.inspect_file(source)
-    if found.empty:
-        click.echo(f"converter: {api.EMPTY_INPUT_CONVERTER} ({found.file} holds no data: every converter reads it as one empty_file reject)", err=True)
-        return api.EMPTY_INPUT_CONVERTER
-    if found.converter is None:
-        raise ConfigError(f"{found.file}: cannot tell which converter fits; name one with --from (see `kodolly formats`)")
-    click.echo(f"converter: {found.converter} (from {found.file})", err=True)
-    return found.converter
+def _echo_detected(name: str, converter: str | None) -> None:
+    click.echo(f"converter: {converter or 'none fits (unknown_format)'} for {name}", err=True)
 
 
 COMMANDS = [formats_command, inspect_command, convert_command]

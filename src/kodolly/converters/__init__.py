@@ -79,6 +79,21 @@ class Converter:
     # and empty meta -- exactly what ``convert`` would give -- or None to decline (the records are
     # then converted one by one with ``convert``).
     columnar: Callable[[Any, Context], "dict[str, Any] | None"] | None = None
+    # The licence of the source an alias names (``koalpaca`` -> ``CC BY-NC 4.0``): converting with
+    # ``--from ALIAS`` gives rows of source ALIAS under that licence (see :meth:`for_alias`).
+    alias_licenses: Mapping[str, str] = field(default_factory=dict)
+
+    def for_alias(self, alias: str) -> "Converter":
+        """This converter as the named source ``alias``: its name and default licence, when known."""
+        import dataclasses
+
+        license = self.alias_licenses.get(alias)
+        if license is None:
+            return self
+        options = dict(self.options)
+        if "license" in options:
+            options["license"] = license
+        return dataclasses.replace(self, name=alias, license=license, options=options, aliases=(), alias_licenses={})
 
     def context(self, options: Mapping[str, Any] | None = None) -> Context:
         opts = dict(self.options)

@@ -152,6 +152,8 @@ CONVERTER = Converter(
     convert=convert,
     license="",
     aliases=("koalpaca", "kullm"),
+    # README "Licence guard": KoAlpaca (beomi/KoAlpaca) is CC BY-NC 4.0, KULLM (nlpai-lab/KULLM) Apache-2.0
+    alias_licenses={"koalpaca": "CC BY-NC 4.0", "kullm": "Apache-2.0"},
     detect=detect,
     options={"license": ""},
     columnar=convert_columns,

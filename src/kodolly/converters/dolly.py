@@ -3,11 +3,17 @@
 ``{instruction, context, response, category}`` with an optional ``id``. ``category`` must be one of
 Dolly's eight task types; anything else is rejected as ``bad_value:category`` (a subject area in
 ``category`` is a common mistake in hand-made files). A missing ``context`` is ``""``.
+
+kodolly's own outputs are Dolly rows too: a record that carries kodolly's provenance columns keeps
+its ``source``, ``domain``, ``score``, ``license`` (unless ``-O license=...`` is given) and
+``meta`` (a JSON string or an object); where it was read before is kept in ``meta.origin``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterator
+
+import orjson
 
 from ..io.readers import Location
 from ..rows import DOLLY_CATEGORIES, make_row
@@ -30,15 +36,57 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
         yield Reject("bad_value:category", f"{category!r} is not a Dolly task type")
         return
     rid = record.get("id")
+    kept = _provenance(record, ctx)
+    if isinstance(kept, Reject):
+        yield kept
+        return
     yield make_row(
         instruction=fields["instruction"],
         context=fields["context"],
         response=fields["response"],
         category=category,
-        source=ctx.source,
         id=str(rid) if rid not in (None, "") else ctx.derived_id(loc),
-        license=ctx.license,
+        **kept,
     )
+
+
+_LOCATION_KEYS = ("file", "line", "index")
+
+
+def _provenance(record: dict[str, Any], ctx: Context) -> dict[str, Any] | Reject:
+    """``source``, ``domain``, ``score``, ``license`` and ``meta`` of a record that has them (a
+    kodolly row read back), else this converter's."""
+    out: dict[str, Any] = {"source": ctx.source, "license": ctx.license, "domain": "", "score": None, "meta": {}}
+    for key in ("source", "domain", "license"):
+        value = record.get(key)
+        if value in (None, ""):
+            continue
+        if not isinstance(value, str):
+            return Reject(f"bad_type:{key}", f"expected text, got {type(value).__name__}")
+        out[key] = value
+    if ctx.options.get("license") not in (None, "", CONVERTER.options["license"]):
+        out["license"] = ctx.license  # the user named the licence: it wins over the rows'
+    score = record.get("score")
+    if score is not None:
+        if isinstance(score, bool) or not isinstance(score, (int, float)):
+            return Reject("bad_type:score", f"expected a number, got {type(score).__name__}")
+        out["score"] = float(score)
+    meta = record.get("meta")
+    if isinstance(meta, str) and meta.strip():
+        try:
+            meta = orjson.loads(meta)
+        except orjson.JSONDecodeError:
+            return Reject("bad_json:meta", "meta is not a JSON object")
+    if meta in (None, ""):
+        meta = {}
+    if not isinstance(meta, dict):
+        return Reject("bad_type:meta", f"expected an object, got {type(meta).__name__}")
+    meta = dict(meta)
+    origin = {key: meta.pop(key) for key in _LOCATION_KEYS if key in meta}
+    if origin:
+        meta["origin"] = origin
+    out["meta"] = meta
+    return out
 
 
 def detect(record: Any) -> float:

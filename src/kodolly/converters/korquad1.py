@@ -21,6 +21,10 @@ question gives one row or one :class:`Reject`:
   one ``no_questions`` reject. Key order inside objects does not matter.
 
 Rejects carry the question object (not the whole article) and the question id as their ``part``.
+
+The Hugging Face Hub's flat layout of the same data (``squad_kor_v1`` parquet: one row per
+question, ``{id, title, context, question, answers: {text: [...], answer_start: [...]}}``) is read
+too: each row is one question with the same checks (``meta.paragraph`` is 0).
 """
 
 from __future__ import annotations
@@ -74,9 +78,29 @@ def no_questions(record: dict[str, Any], **counts: int) -> Reject:
     return Reject("no_questions", "the article has no question", raw={"title": record.get("title"), **counts})
 
 
+def is_flat_question(record: dict[str, Any]) -> bool:
+    """A row of the Hub's flat SQuAD layout: ``context``, ``question`` and ``answers`` in one record."""
+    return "paragraphs" not in record and {"context", "question", "answers"} <= set(record)
+
+
+def columns_to_answers(answers: Any) -> Any:
+    """``{text: [...], answer_start: [...]}`` (the Hub's layout) -> ``[{text, answer_start}, ...]``."""
+    if isinstance(answers, dict) and isinstance(answers.get("text"), list):
+        starts = answers.get("answer_start")
+        starts = starts if isinstance(starts, list) else [None] * len(answers["text"])
+        return [{"text": t, "answer_start": s} for t, s in zip(answers["text"], starts)]
+    return answers
+
+
 def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any] | Reject]:
     if not isinstance(record, dict):
         yield Reject("bad_type:record", f"expected an article object, got {type(record).__name__}")
+        return
+    if is_flat_question(record):
+        qa = {"id": record.get("id"), "question": record.get("question"), "answers": columns_to_answers(record["answers"])}
+        context = text_field(record, "context")
+        norm_context = normalize_text(context) if isinstance(context, str) else ""
+        yield _question(qa, context, norm_context, 0, 0, loc, ctx, title_meta(record.get("title")))
         return
     paragraphs = record.get("paragraphs")
     if paragraphs is None:
@@ -187,6 +211,9 @@ def _locate(answers: list[dict[str, Any]], context: str) -> tuple[str, int, bool
 def detect(record: Any) -> float:
     if not isinstance(record, dict):
         return 0.0
+    if is_flat_question(record):
+        answers = record["answers"]
+        return 0.95 if isinstance(answers, dict) and isinstance(answers.get("text"), list) else 0.5
     paragraphs = record.get("paragraphs")
     if isinstance(paragraphs, list):
         first = next((p for p in paragraphs if isinstance(p, dict)), None)

@@ -23,7 +23,7 @@ from ..rows import DOLLY_CATEGORIES
 from .chain import FilterChain
 from .chunks import Chunk, reject_record
 from .jsonl import iter_range
-from .shards import GROUP, INPUT, ITEMS, RANGE, Shard
+from .shards import GROUP, INPUT, ITEMS, RANGE, ROWS, Shard
 
 TEXT_FIELDS = ("instruction", "context", "response")
 PIECE_ROWS = 4096  # converted row dicts are turned into Arrow (after the map half) this many at a time
@@ -127,6 +127,11 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
     if shard.kind == ITEMS:
         return convert_records(shard, _items_of(shard), conv, ctx, group.category, work.chain)
     inputs = work.inputs_of(shard.group)
+    if shard.kind == ROWS:  # whole row groups of a parquet / Arrow file (hashed by the planner)
+        from ..io import tables
+
+        records = tables.read_rows(inputs[shard.member], *shard.rows)
+        return convert_records(shard, records, conv, ctx, group.category, work.chain)
     if shard.kind == INPUT:
         chosen = [inputs[shard.member]]
     elif shard.kind == GROUP:

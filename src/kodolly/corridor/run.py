@@ -7,11 +7,13 @@ into a caller's sink (``iter_rows``).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from ..converters import Converter
+from ..io.hub_source import is_hub_url, with_card_license
 from ..io.sources import Input, expand_inputs
 from ..registry import get_converter
 from .chain import FilterChain
@@ -67,18 +69,33 @@ class PreparedRun:
     def all_inputs(self) -> list[Input]:
         return [inp for group in self.inputs for inp in group]
 
+    @property
+    def named_inputs(self) -> list[tuple[str, str]]:
+        """``(input name, converter name)`` of every input, in reading order (the report's inputs)."""
+        return [(inp.name, conv.name) for conv, group in zip(self.converters, self.inputs) for inp in group]
+
 
 def prepare(spec: RunSpec) -> PreparedRun:
     """Check every group before reading any input (a bad option fails at once)."""
-    converters, inputs, groups = [], [], []
+    converters, inputs, groups, spec_groups = [], [], [], []
     for group in spec.groups:
         conv = group.converter if isinstance(group.converter, Converter) else get_converter(group.converter)
         conv.context(group.options)
         check_category(group.category)
         converters.append(conv)
-        groups.append(GroupWork(conv, dict(group.options or {}), group.category, list(group.sources)))
-    for group in spec.groups:
-        inputs.append(expand_inputs(list(group.sources)))
+    for group, conv in zip(spec.groups, converters):
+        group_inputs = expand_inputs(list(group.sources))
+        inputs.append(group_inputs)
+        # hf:// inputs: the dataset card's licence when the user named none (in the manifest and the rows)
+        options = with_card_license(group.options, conv, group_inputs)
+        if options is not group.options:
+            group = dataclasses.replace(group, options=options)
+        spec_groups.append(group)
+        # a worker re-expands the sources; hf:// ones as the files fetched here (no second Hub request)
+        hub = any(isinstance(src, str) and is_hub_url(src) for src in group.sources)
+        groups.append(GroupWork(conv, dict(group.options or {}), group.category, list(group_inputs if hub else group.sources)))
+    if spec_groups != list(spec.groups):
+        spec = dataclasses.replace(spec, groups=tuple(spec_groups))
     chain = FilterChain(spec.build_filters())
     return PreparedRun(spec, converters, inputs, chain, Work(groups, chain, inputs))
 
@@ -128,7 +145,7 @@ def _execute(spec: RunSpec, *, progress: bool | None, keep_rows: bool | None) ->
     engine = _engine(spec)  # before the sink opens its temporaries: a missing engine leaves nothing behind
     try:
         sink = Sink(paths, dolly_only=out.dolly_only, filters=run.chain.filters, progress=progress, keep_rows=keep,
-                    total_bytes=run.total_bytes())
+                    total_bytes=run.total_bytes(), inputs=run.named_inputs)
     except BaseException:
         engine.close()
         raise

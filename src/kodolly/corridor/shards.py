@@ -5,6 +5,10 @@
   lines; the driver reads the input once to cut it (and hashes it for the manifest);
 - any other input (a JSON array or envelope, CSV, UTF-16, an empty file) -- a file, a zip member,
   a member of a split-zip set -- is one shard, read whole by whoever converts it;
+- a parquet / Arrow file (a plain file, not a zip member or gzip): row ranges made of whole parquet
+  row groups / Arrow record batches (:func:`kodolly.io.tables.row_groups`), of about ``shard_bytes``
+  of the file and at most ``max_records`` rows (a single piece bigger than that stays one shard);
+  the driver reads the file once through ``Input.open`` to hash it. Other columnar inputs are one shard;
 - a group whose converter combines records (``Converter.finish``, e.g. hansol ``join_pairs``)
   cannot be split: all its inputs are one shard, converted on the driver.
 
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 from ..errors import InputError
-from ..io import json_items
+from ..io import json_items, tables
 from ..io.readers import item_paths, sniff
 from ..io.sources import Input
 from .jsonl import CHUNK_BYTES, Range, cut_ranges, splittable
@@ -32,6 +36,7 @@ RANGE = "range"  # a byte range of a JSON Lines input
 INPUT = "input"  # one whole input
 GROUP = "group"  # every input of a group whose converter cannot be split (finish)
 ITEMS = "items"  # a range of items of a JSON array (top-level, or an envelope's record array)
+ROWS = "rows"  # a range of rows (whole row groups / record batches) of a parquet or Arrow file
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class Shard:
     local: bool = False
     items: Any = None  # json_items.ItemRange of an ``items`` shard
     path: str | None = None  # the plain file an ``items`` shard re-reads
+    rows: tuple[int, int] | None = None  # (start, stop) rows of a ``rows`` shard
 
     def describe(self) -> dict[str, Any]:
         """The shard as the manifest records it."""
@@ -65,6 +71,8 @@ class Shard:
         if self.items is not None:
             i = self.items
             out.update(offset=i.start, bytes=i.end - i.start, first_record=i.first_index, records=i.count)
+        if self.rows is not None:
+            out.update(first_record=self.rows[0], records=self.rows[1] - self.rows[0])
         return out
 
     def label(self) -> str:
@@ -74,6 +82,8 @@ class Shard:
             where = f" (bytes {self.range.offset}..{self.range.offset + self.range.length}, from line {self.range.line})"
         elif self.items is not None:
             where = f" (bytes {self.items.start}..{self.items.end}, items {self.items.first_index}..{self.items.first_index + self.items.count - 1})"
+        elif self.rows is not None:
+            where = f" (rows {self.rows[0]}..{self.rows[1] - 1})"
         return f"{self.name}: shard {self.seq}{where}"
 
 
@@ -113,6 +123,9 @@ def _input_shards(inp: Input, seq: int, g: int, ordinal: int, member: int, shard
 
 
 def _plan_input(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_bytes, max_records, record_paths=()) -> Iterator[Shard]:
+    if tables.is_columnar(inp):
+        yield from _table_shards(inp, seq, g, ordinal, member, shard_bytes, max_records)
+        return
     found = sniff(inp)
     encoding = found.encoding if not found.empty else ""
     paths = item_paths(inp, found, record_paths) if os.path.isfile(inp.name) else None
@@ -140,3 +153,27 @@ def _plan_input(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_b
     finally:
         if stream is not None:
             stream.close()
+
+
+def _table_shards(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_bytes, max_records) -> Iterator[Shard]:
+    """A parquet / Arrow input: ``rows`` shards of whole pieces (one ``input`` shard when it is not a
+    plain file, was rejected whole, or is one piece)."""
+    if inp.rejected is not None or not tables.local_file(inp):
+        yield Shard(seq, INPUT, g, ordinal, member, inp.name)
+        return
+    tables.hash_pass(inp)  # size and hash for the manifest (and a Git-LFS pointer stops here)
+    pieces = tables.row_groups(inp)
+    total = pieces[-1][1] if pieces else 0
+    if len(pieces) < 2 or not total:
+        yield Shard(seq, INPUT, g, ordinal, member, inp.name)
+        return
+    per_shard = max(1, (shard_bytes or CHUNK_BYTES) * total // max(inp.bytes_read, 1))
+    if max_records:
+        per_shard = min(per_shard, max_records)
+    k, start, stop = 0, pieces[0][0], pieces[0][0]
+    for lo, hi in pieces:
+        if stop > start and hi - start > per_shard:
+            yield Shard(seq + k, ROWS, g, ordinal, member, inp.name, rows=(start, stop), path=inp.name)
+            k, start = k + 1, lo
+        stop = hi
+    yield Shard(seq + k, ROWS, g, ordinal, member, inp.name, rows=(start, stop), path=inp.name)

@@ -45,7 +45,8 @@ class Sink:
     ``paths`` = where to write (``None``: nothing is written; kept rows are collected when
     ``keep_rows``); ``writer(out)`` makes the row writer instead of the default one for
     ``paths.format``, staging its file in the output set ``out`` (build-dpo writes its own row layouts); ``filters`` are named in the report; ``report=False`` writes no
-    ``<out>.report.json``.
+    ``<out>.report.json``; ``inputs`` = ``(input name, converter name)`` of the run's inputs, whose
+    written and rejected counts the report keeps (with a warning for an input of which nothing was written).
     """
 
     def __init__(
@@ -61,11 +62,14 @@ class Sink:
         desc: str = "converting",
         report: bool = True,
         total_bytes: int | None = None,
+        inputs: Iterable[tuple[str, str]] = (),
     ) -> None:
         self.paths = paths
         self.filters = list(filters)
         self.tally = Tally()
         self.report = RunReport(filters=self.filters)
+        for name, converter in inputs:  # the report counts rows written and rejected per input
+            self.report.input(name, converter)
         self.inputs_read: dict[str, tuple[int, str]] = {}
         self.kept: list[dict[str, Any]] | None = [] if keep_rows else None
         self.out = OutputSet(paths).open() if paths is not None else None
@@ -116,6 +120,7 @@ class Sink:
         if not len(table):
             return
         self.report.add_written(table)
+        self.report.count_rows(None, table)
         if self.writer is not None:
             self.writer.write_table(table)
         if self.kept is not None:
@@ -129,6 +134,7 @@ class Sink:
         if not rows:
             return
         self.report.add_written(rows)
+        self.report.count_rows(rows)
         if self.writer is not None:
             self.writer.write(rows)
         if self.kept is not None:

@@ -80,7 +80,7 @@ class RunSpec:
             "spec_version": SPEC_VERSION,
             "groups": [
                 {
-                    "sources": [os.path.abspath(os.fspath(s)) for s in g.sources],
+                    "sources": [_source_name(s) for s in g.sources],
                     "converter": g.converter.name if isinstance(g.converter, Converter) else g.converter,
                     "options": dict(g.options or {}),
                     "category": g.category,
@@ -110,7 +110,7 @@ class RunSpec:
             raise ConfigError(f"{where}: the run used filter objects given in Python ({names}); it cannot be replayed from its manifest")
         out = data.get("output") or {}
         return cls(
-            groups=tuple(InputGroup(list(g["sources"]), g["converter"], dict(g.get("options") or {}), g.get("category")) for g in data["groups"]),
+            groups=tuple(_group_of(g) for g in data["groups"]),
             output=OutputSpec(out.get("path"), out.get("format"), bool(out.get("dolly_only")), out.get("rejects")),
             filters=dict(data["filters"]),
             engine=data.get("engine"),
@@ -119,6 +119,14 @@ class RunSpec:
             engine_options=dict(data.get("engine_options") or {}),
             limits=dict(data["limits"]) if data.get("limits") else None,
         )
+
+
+def _group_of(g: Mapping[str, Any]) -> InputGroup:
+    from ..detection import UNKNOWN, unknown_group
+
+    if g["converter"] == UNKNOWN.name:  # the inputs no converter fitted (from = "auto"): rejected whole again
+        return unknown_group(list(g["sources"]), g.get("category"))
+    return InputGroup(list(g["sources"]), g["converter"], dict(g.get("options") or {}), g.get("category"))
 
 
 def make_spec(
@@ -159,6 +167,21 @@ def make_spec(
         engine_options=dict(engine_options or {}),
         limits=None if limits is None else dict(limits._asdict() if hasattr(limits, "_asdict") else limits),
     )
+
+
+def _source_name(source: Any) -> str:
+    """A source as the manifest stores it: a path made absolute, an ``hf://`` source as given, an
+    input already expanded (per-file detection groups :class:`~kodolly.io.sources.Input` s) by its
+    name (``ARCHIVE!MEMBER`` for a zip member), which :func:`~kodolly.io.sources.expand_inputs` reads again."""
+    from ..io.hub_source import is_hub_url
+
+    text = getattr(source, "name", None) if not isinstance(source, (str, os.PathLike)) else os.fspath(source)
+    if text is None:
+        text = os.fspath(source)
+    if is_hub_url(text):
+        return text
+    archive, bang, member = text.partition("!")
+    return os.path.abspath(archive) + bang + member
 
 
 def _abs(path: Any) -> str | None:

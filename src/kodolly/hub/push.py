@@ -1,8 +1,8 @@
 """``kodolly push``: upload a Hub folder as one commit, guarded by the sources' licences.
 
-* The token comes from the environment (``HF_TOKEN``) only; it is handed to ``huggingface_hub``
-  and never printed, logged or written (error messages are scrubbed of it, and a folder whose
-  files contain it is refused).
+* The token is ``HF_TOKEN``, else the one ``hf auth login`` saved (``huggingface_hub.get_token``);
+  it is handed to ``huggingface_hub`` and never printed, logged or written (error messages are
+  scrubbed of it, and a folder whose files contain it is refused).
 * The endpoint is ``--endpoint``, else ``HF_ENDPOINT``, else the Hub.
 * Steps: create the dataset repo (``exist_ok``), create the branch when a revision is given, then
   ``upload_folder`` as a single commit. Old shards under ``data/`` that the new folder does not
@@ -27,8 +27,8 @@ from typing import Any, Callable
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError, LicenseError, PushError, require
-from ..scrub import scrub_secret
 from ..licenses import LicenseReport, license_report
+from ..io.hub_source import scrub
 from .folder import MANIFEST_NAME, count_sources, load_manifest
 
 OVERRIDE_FLAG = "--i-have-permission"
@@ -127,10 +127,6 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-def _scrub(text: str, token: str) -> str:
-    return scrub_secret(text, token, "<HF_TOKEN>")  # URL-encoded and split forms too
-
-
 def _check_folder(folder: Path, token: str) -> list[str]:
     if not folder.is_dir():
         raise ConfigError(f"{folder}: not a folder; build one with `kodolly publish OUTPUT -o FOLDER`")
@@ -174,9 +170,11 @@ def push(
     hub = require("huggingface_hub", "hub")
     from huggingface_hub.utils import disable_progress_bars
 
-    token = os.environ.get("HF_TOKEN", "")
+    from ..io.hub_source import hub_token
+
+    token = hub_token() or ""
     if not token:
-        raise PushError("HF_TOKEN is not set; export a Hub token with write access (it is read from the environment only)")
+        raise PushError("no Hub token: export HF_TOKEN or run `hf auth login` (a token with write access)")
     folder = Path(folder)
     files = _check_folder(folder, token)
     report = folder_licenses(folder)
@@ -197,7 +195,7 @@ def push(
                 return fn()
             except Exception as exc:  # noqa: BLE001 - classified below, re-raised as PushError
                 status = _status(exc)
-                detail = _scrub(f"{type(exc).__name__}: {exc}".splitlines()[0], token)
+                detail = scrub(f"{type(exc).__name__}: {exc}".splitlines()[0], token)
                 if i < retries and is_transient(exc):
                     wait = retry_wait * (2**i)
                     if warn is not None:

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, Iterator, Sequence
 import orjson
 
 from ..errors import DecompressionBombError
-from . import json_items
+from . import json_items, tables
 from . import limits as limits_mod
 from .sources import Input
 
@@ -186,8 +186,16 @@ def read_records(inp: Input, record_paths: Sequence[str] = ()) -> Iterator[tuple
     ``record_paths`` are reader paths (``"data.item"``, ``"data_info.item"``, ``"a.b.item"``) naming
     where the records sit inside a JSON object envelope. Top-level arrays are always read item by
     item, whatever the paths say. A compressed input stopped by the bomb guard ends with one
-    ``decompression_bomb`` reject; the records before it are kept.
+    ``decompression_bomb`` reject; the records before it are kept. Parquet, Arrow and Feather
+    inputs are read row by row by :mod:`kodolly.io.tables`.
     """
+    if inp.rejected is not None:  # rejected whole without being read (e.g. no converter fits it)
+        reason, detail = inp.rejected
+        yield BadRecord(reason, "", detail), Location(inp.name, 0)
+        return
+    if tables.is_columnar(inp):
+        yield from tables.read_table_records(inp)
+        return
     found = sniff(inp)
     if found.empty:
         yield BadRecord("empty_file", ""), Location(inp.name, 0)

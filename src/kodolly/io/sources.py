@@ -21,9 +21,10 @@ from typing import BinaryIO, Callable, Iterator
 import xxhash
 
 from ..errors import DecompressionBombError, InputError, LfsPointerError
+from . import hub_source, tables
 from . import limits as limits_mod
 
-DATA_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".tsv")
+DATA_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".tsv") + tables.COLUMNAR_SUFFIXES
 ARCHIVE_SUFFIXES = (".zip",)
 LFS_MAGIC = b"version https://git-lfs.github.com/spec/v1"
 _SKIP_MEMBER_PARTS = ("__MACOSX/",)
@@ -40,6 +41,10 @@ class Input:
     hasher: xxhash.xxh3_128 = field(default_factory=xxhash.xxh3_128, repr=False)
     bytes_read: int = 0
     packed_size: int | None = None  # compressed bytes behind it (a zip member, a .gz file): the bomb guard
+    # (reason, detail) when the input is rejected whole without being read: it is one reject
+    rejected: tuple[str, str] | None = None
+    path: str | None = None  # the plain file behind it, when its name is not that path (hf:// files)
+    origin: dict | None = None  # where it was downloaded from (hf:// repo, commit, path, hash, card licence)
 
     @property
     def compressed(self) -> bool:
@@ -80,6 +85,40 @@ class Input:
 
     def content_hash(self) -> str:
         return self.hasher.hexdigest()
+
+    def __reduce__(self):
+        """An input pickles as what names it (so it can be sent to a worker process, which opens it
+        again): its name, or for a Hub file the repo at the resolved commit."""
+        return (_reopen, (self.name, self.rejected, self.origin, self.path))
+
+
+def _reopen(name: str, rejected: tuple[str, str] | None, origin: dict | None, path: str | None = None) -> "Input":
+    """The input called ``name`` (a file, ``ARCHIVE!MEMBER``, a Hub file), opened again (a Hub file
+    whose downloaded copy is on this machine: from that copy, no request sent)."""
+    if origin and origin.get("hub") and path and "!" not in name and os.path.isfile(path):
+        return Input(name=name, open_raw=lambda: open(path, "rb"), size=os.path.getsize(path), rejected=rejected,
+                     path=path, origin=origin)
+    if origin and origin.get("hub"):
+        candidates = expand_inputs([f"hf://datasets/{origin['hub']}@{origin['commit']}/{origin['path']}"])
+    elif "!" in name:
+        archive = name.split("!", 1)[0]
+        if hub_source.is_hub_url(archive):
+            candidates = expand_inputs([archive])
+        else:
+            first = Path(archive) if Path(archive).is_file() else Path(archive + ".part0")
+            candidates = list(_file_inputs(first, set()))
+    else:
+        candidates = expand_inputs([name])
+    member = name.split("!", 1)[1] if "!" in name else None
+    for candidate in candidates:
+        same = candidate.name == name
+        if origin and origin.get("hub"):  # named at the commit now: the same file, and the same member
+            same = member is None or candidate.name.split("!", 1)[-1] == member
+        if same:
+            candidate.name, candidate.rejected = name, rejected
+            candidate.origin = origin if origin else candidate.origin
+            return candidate
+    raise InputError(f"{name}: no longer there")
 
 
 class _HashingReader(io.RawIOBase):
@@ -259,7 +298,42 @@ def _is_data_file(path: Path) -> bool:
     return name.endswith(DATA_SUFFIXES + ARCHIVE_SUFFIXES) or _is_split_part(path)
 
 
-def expand_inputs(specs: list[str | os.PathLike[str]]) -> list[Input]:
+def _hub_inputs(text: str) -> list[Input]:
+    """The inputs of an ``hf://datasets/...`` source: its files downloaded into the Hub cache
+    (:mod:`kodolly.io.hub_source`), named by their place in the repo."""
+    inputs: list[Input] = []
+    for hub_file in hub_source.fetch(text, is_data_file=lambda p: _is_data_file(Path(p))):
+        local = Path(hub_file.local_path)
+        if local.name.lower().endswith(ARCHIVE_SUFFIXES):
+            members = list(_zip_inputs(hub_file.name, lambda local=local: open(local, "rb")))
+        else:
+            members = [Input(name=hub_file.name, open_raw=lambda local=local: open(local, "rb"), size=hub_file.size, path=str(local))]
+        for member in members:
+            member.origin = hub_file.origin
+        inputs.extend(members)
+    return inputs
+
+
+def _dir_files(root: Path) -> list[Path]:
+    """The data files under a folder, sorted; a ``datasets`` folder gives its Arrow files instead
+    of its metadata JSON (see :mod:`kodolly.io.tables`)."""
+    if tables.is_datasets_folder(root):
+        return tables.datasets_folder_files(root)
+    snapshot = hub_source.cached_snapshot(root)
+    if snapshot is not None:  # a repo in huggingface_hub's cache: one commit's files
+        return _dir_files(snapshot)
+    files: list[Path] = []
+    for entry in sorted(root.iterdir()):
+        if entry.is_dir():
+            files.extend(_dir_files(entry))
+        elif entry.is_file() and _is_data_file(entry):
+            if entry.name == "dataset_dict.json" and any(tables.is_datasets_folder(d) for d in root.iterdir()):
+                continue  # a DatasetDict's list of splits; the splits are read from their folders
+            files.append(entry)
+    return files
+
+
+def expand_inputs(specs: list[str | os.PathLike[str] | Input]) -> list[Input]:
     """Files, directories (walked recursively, sorted), globs and archives -> inputs, in a stable order.
 
     A named file is taken whatever its suffix; inside directories and globs only data files
@@ -268,10 +342,19 @@ def expand_inputs(specs: list[str | os.PathLike[str]]) -> list[Input]:
     inputs: list[Input] = []
     seen_split_sets: set[Path] = set()
     for spec in specs:
+        if isinstance(spec, Input):  # already expanded (e.g. by per-file detection)
+            inputs.append(spec)
+            continue
         text = os.fspath(spec)
+        if "!" in text and not os.path.exists(text):  # ARCHIVE!MEMBER: one member (an input's name)
+            inputs.append(_reopen(text, None, None))
+            continue
+        if hub_source.is_hub_url(text):
+            inputs.extend(_hub_inputs(text))
+            continue
         path = Path(text)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and _is_data_file(p))
+            files = _dir_files(path)
         elif path.is_file():
             files = [path]
         elif glob.has_magic(text):

@@ -466,6 +466,7 @@ class _ClusterRun:
                 counts = sink.tally.source(m["source"])
                 counts.read += m["read"]
                 counts.written += meta["written"][j]
+                sink.report.count_written(shard.name, meta["written"][j])  # per input (the report's inputs)
                 sink.inputs_read.update(m["inputs_read"])
                 rejects = self.engine._get(shard, refs[1 + j])
                 sink.write_rejects(rejects)
