@@ -22,7 +22,8 @@ from .io.readers import BadRecord, Location, read_records
 from .io.sources import Input, expand_inputs
 from .normalize import normalize_text
 from .registry import get_converter
-from .rows import DOLLY_CATEGORIES
+from .rows import DOLLY_CATEGORIES, MESSAGES_FIELD
+from .turns import transcript
 from .tally import Tally, reason_key
 
 TEXT_FIELDS = ("instruction", "context", "response")
@@ -143,8 +144,15 @@ def check_category(category: str | None) -> None:
 
 
 def _normalise_and_check(row: dict[str, Any], category: str | None) -> str | None:
+    history = row.get(MESSAGES_FIELD)
     for name in TEXT_FIELDS:
-        row[name] = normalize_text(row[name])
+        if not (history and name == "context"):
+            row[name] = normalize_text(row[name])
+    if history:  # the earlier turns, normalised; the context is their transcript (one function, so they agree)
+        row[MESSAGES_FIELD] = history = [
+            {"role": m["role"], "content": text} for m in history if (text := normalize_text(m["content"]))
+        ]
+        row["context"] = transcript(history, (row.get("meta") or {}).get("context_turns_dropped", 0))
     if row["domain"]:
         row["domain"] = normalize_text(row["domain"])
     if category is not None:

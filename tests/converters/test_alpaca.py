@@ -12,7 +12,7 @@ A = FIXTURES / "alpaca"
 def row(instruction, response, context="", id="", meta=None, **extra):
     out = {
         "instruction": instruction, "context": context, "response": response, "category": "open_qa",
-        "source": "alpaca", "id": id, "domain": "", "score": None, "license": "", "split": "train",
+        "source": "alpaca", "id": id, "domain": "", "score": None, "license": "", "messages": [], "split": "train",
     }
     out.update(extra)
     return out

@@ -145,7 +145,7 @@ class ParquetRowWriter(RowWriter):
         super().__init__(path, dolly_only)
         self._file = _AtomicFile(path)
         self._schema = DOLLY_ARROW_SCHEMA if dolly_only else ARROW_SCHEMA
-        text = [name for name in ("instruction", "context", "response", "id", "meta") if name in self._schema.names]
+        text = [name for name in ("instruction", "context", "response", "id", "meta", "messages") if name in self._schema.names]
         self._writer = pq.ParquetWriter(
             self._file.tmp, self._schema, compression="zstd",
             # long, mostly unique text: dictionary encoding only costs time there
