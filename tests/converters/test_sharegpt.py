@@ -351,7 +351,7 @@ def test_turns_last_is_one_row_per_conversation_ending_at_its_last_answer():
     assert [i["id"] if isinstance(i, dict) else (i.reason, i.part) for i in items] == [
         "c:1", ("empty_turn", "2"), ("unanswered_turn", "turn:6"),
     ]
-    assert items[1]["messages"] == [{"role": "user", "content": "q0"}, {"role": "assistant", "content": "a0"}]
+    assert items[0]["messages"] == [{"role": "user", "content": "q0"}, {"role": "assistant", "content": "a0"}]
 
 
 def test_turns_first_and_the_older_first_turn_only_agree():
