@@ -67,3 +67,13 @@ def history_of(row: Mapping[str, Any]) -> list[dict[str, str]]:
     if not msgs:
         return []
     return [{"role": str(m["role"]), "content": str(m["content"] or "")} for m in msgs]
+
+
+def conversation_prompt(row: Mapping[str, Any]) -> list[dict[str, str]] | None:
+    """A conversation row's prompt as chat messages: its system text (if any), then the alternating
+    earlier turns and the row's instruction as the last user turn; ``None`` for a single-turn row."""
+    history = history_of(row)
+    if not history:
+        return None
+    system, turns = chat([*history, {"role": "user", "content": str(row.get("instruction") or "")}])
+    return ([{"role": "system", "content": system}] if system else []) + turns
