@@ -6,7 +6,8 @@ only the configuration a user gives the trainer: the ``dataset_info.json`` entry
 LLaMA-Factory's defaults for what the entry leaves out) or the axolotl ``datasets:`` mapping
 (``path``, ``type``, ``field_messages``, ``message_property_mappings``, ``roles``, ...). A row that
 would load empty (a named column missing, no turns, an empty prompt or answer) or with a wrong role
-(a tag the mapping does not name, user and assistant not alternating, no final answer) fails the
+(a tag the mapping does not name, user and assistant not alternating, no final answer) or lose a
+column (one the ``dataset_info.json`` entry does not map, e.g. ``system``) fails the
 check with one line naming the file, the row and the problem (:class:`ExportCheckError`): the
 mistake LLaMA-Factory reports as "Cannot find valid samples".
 """
@@ -140,7 +141,15 @@ def check_llamafactory(dataset_info: Path, name: str) -> int:
                         raise _Bad(f"{what} is not an assistant turn with text")
     else:
         raise ExportCheckError(f"{dataset_info}: entry {name!r} has formatting {formatting!r} (alpaca or sharegpt)")
-    return _rows_checked(path, check)
+    mapped = {col for key, col in columns.items() if col and (key != "messages" or formatting == "sharegpt")}
+
+    def check_all(row: Mapping[str, Any]) -> None:
+        check(row)
+        lost = sorted(set(row) - mapped)
+        if lost:
+            raise _Bad(f"column {lost[0]!r} is not in the entry's columns: LLaMA-Factory would leave its text out")
+
+    return _rows_checked(path, check_all)
 
 
 def check_axolotl(config: Mapping[str, Any], base: Path | None = None) -> int:
