@@ -17,7 +17,17 @@ Input rows are Dolly rows (instruction, context, response) or DPO rows in any ko
 (Dolly fields + ``rejected``; trl ``prompt``/``chosen``/``rejected`` as strings or as
 conversations). With a ``split`` column only ``--split`` rows are exported (default ``train``);
 without one every row counts as ``train``. For LLaMA-Factory the entry is also written into
-``dataset_info.json`` beside the export (merged with entries already there).
+``dataset_info.json`` beside the export (merged with entries already there); the axolotl config names
+the file by its absolute path.
+
+Conversations (Dolly rows with earlier turns in ``messages``, trl prompts that are message lists)
+export as real turns, made strictly alternating by :func:`kodolly.turns.chat`: sharegpt
+``conversations`` with the system text in a ``system`` column; alpaca layouts with the earlier
+exchanges in LLaMA-Factory's ``history`` and an empty ``input``; axolotl ``messages`` starting with the
+system message (axolotl's alpaca type has neither history nor system: there ``input`` is the
+transcript). ``system`` and ``history`` columns are written only when some row has one, so
+single-turn rows export exactly as before. ``--system`` replaces a conversation's own system text.
+:mod:`kodolly.export_check` reads an export back the way the trainer maps it.
 """
 
 from __future__ import annotations
