@@ -137,5 +137,17 @@ def rows_to_table(rows: list[dict[str, Any]], *, dolly_only: bool = False) -> pa
         for name in schema.names
     ]
     return pa.Table.from_arrays(
-        [pa.array(col, type=field.type) for col, field in zip(columns, schema)], schema=schema
+        [_array(col, field.type) for col, field in zip(columns, schema)], schema=schema
     )
+
+
+def no_messages(n: int) -> pa.Array:
+    """A ``messages`` column of ``n`` empty lists (single-turn rows), without building ``n`` Python lists."""
+    offsets = pa.repeat(pa.scalar(0, pa.int32()), n + 1)
+    return pa.ListArray.from_arrays(offsets, pa.array([], MESSAGE_TYPE), type=MESSAGES_TYPE)
+
+
+def _array(col: list[Any], type: pa.DataType) -> pa.Array:
+    if type == MESSAGES_TYPE and not any(col):
+        return no_messages(len(col))
+    return pa.array(col, type=type)
