@@ -11,6 +11,7 @@ import yaml
 
 from kodolly.errors import ConfigError
 from kodolly.export import export
+from kodolly.export_check import check_export
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hub"
 MIXED = FIXTURES / "mixed_rows.jsonl"  # Dolly rows, splits train 6 / validation 2 / test 1
@@ -196,6 +197,7 @@ def test_llamafactory_alpaca_and_preference_with_history(conversation, tmp_path)
     assert result.style == "preference"
     assert result.config["p"]["columns"] == {"prompt": "instruction", "query": "input", "chosen": "chosen",
                                              "rejected": "rejected", "history": "history", "system": "system"}
+    assert check_export(result) == 4
     row = _load(tmp_path / "p.parquet")[2]
     assert (row["instruction"], row["input"], row["chosen"], row["rejected"]) == (EXCHANGES[2][0], "", EXCHANGES[2][1], "Seoul.")
     assert row["history"] == [list(e) for e in EXCHANGES[:2]] and row["system"] == SYSTEM
@@ -208,7 +210,7 @@ def test_axolotl_messages_carry_the_system_message_and_every_turn(conversation, 
     assert last[0] == {"role": "system", "content": SYSTEM}
     assert [m["role"] for m in last[1:]] == ["user", "assistant"] * 4
     assert [m["content"] for m in last[1:]] == [t for e in EXCHANGES for t in e]
-    export(dpo, tmp_path / "p.jsonl", target="axolotl")
+    assert check_export(export(dpo, tmp_path / "p.jsonl", target="axolotl")) == 4
     pair = _load(tmp_path / "p.jsonl")[1]
     assert pair["messages"] == [{"role": "system", "content": SYSTEM}, {"role": "user", "content": EXCHANGES[0][0]},
                                 {"role": "assistant", "content": EXCHANGES[0][1]}, {"role": "user", "content": EXCHANGES[1][0]}]

@@ -391,6 +391,13 @@ def test_messages_column_in_every_writer_and_back(tmp_path):
         assert table.column("messages").to_pylist() == expected
         if name.endswith("parquet"):
             assert pq.read_table(out).column("messages").to_pylist() == expected
+    import jsonschema
+
+    from kodolly.manifest import load_schema
+
+    schema = load_schema("dolly-row")
+    for line in (tmp_path / "rows.jsonl").read_text("utf-8").splitlines():
+        jsonschema.validate(json.loads(line), schema)
     ds = datasets.load_dataset("parquet", data_files=str(tmp_path / "rows.parquet"), split="train")
     assert ds[3]["messages"] == expected[3]
     res = CliRunner().invoke(cli, ["convert", "--from", "kovicuna", str(SYSTEM_CONV), "-o", str(tmp_path / "d.jsonl"), "--dolly-only"])
