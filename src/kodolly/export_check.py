@@ -35,7 +35,7 @@ def _load(path: Path) -> Iterator[dict[str, Any]]:
     """The file's rows as ``datasets.load_dataset`` gives them to the trainer (cache in a temporary folder)."""
     if not path.is_file():
         raise ExportCheckError(f"{path}: the file the config names does not exist")
-    datasets = require("datasets", "train")
+    datasets = require("datasets", "datasets")
     datasets.disable_progress_bars()
     kind = "parquet" if path.suffix.lower() == ".parquet" else "json"
     with tempfile.TemporaryDirectory(prefix="kodolly-check-") as cache:

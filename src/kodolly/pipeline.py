@@ -143,6 +143,19 @@ def check_category(category: str | None) -> None:
         raise ConfigError(f"--category {category!r} is not a Dolly task type: {', '.join(sorted(DOLLY_CATEGORIES))}")
 
 
+_TURN_CACHE: dict[str, str] = {}
+
+
+def _normalise_turn(text: str) -> str:
+    """normalize_text for a conversation's earlier turns, which every later row of it repeats."""
+    done = _TURN_CACHE.get(text)
+    if done is None:
+        if len(_TURN_CACHE) >= 4096:
+            _TURN_CACHE.clear()
+        done = _TURN_CACHE[text] = normalize_text(text)
+    return done
+
+
 def _normalise_and_check(row: dict[str, Any], category: str | None) -> str | None:
     history = row.get(MESSAGES_FIELD)
     for name in TEXT_FIELDS:
@@ -150,7 +163,7 @@ def _normalise_and_check(row: dict[str, Any], category: str | None) -> str | Non
             row[name] = normalize_text(row[name])
     if history:  # the earlier turns, normalised; the context is their transcript (one function, so they agree)
         row[MESSAGES_FIELD] = history = [
-            {"role": m["role"], "content": text} for m in history if (text := normalize_text(m["content"]))
+            {"role": m["role"], "content": text} for m in history if (text := _normalise_turn(m["content"]))
         ]
         row["context"] = transcript(history, (row.get("meta") or {}).get("context_turns_dropped", 0))
     if row["domain"]:

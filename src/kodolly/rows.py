@@ -147,7 +147,20 @@ def no_messages(n: int) -> pa.Array:
     return pa.ListArray.from_arrays(offsets, pa.array([], MESSAGE_TYPE), type=MESSAGES_TYPE)
 
 
-def _array(col: list[Any], type: pa.DataType) -> pa.Array:
-    if type == MESSAGES_TYPE and not any(col):
+def messages_array(col: list[list[dict[str, str]]]) -> pa.Array:
+    """A ``messages`` column from lists of ``{role, content}`` (built from flat columns: no per-dict conversion)."""
+    if not any(col):
         return no_messages(len(col))
-    return pa.array(col, type=type)
+    offsets, roles, contents = [0], [], []
+    for msgs in col:
+        for m in msgs:
+            roles.append(m["role"])
+            contents.append(m["content"])
+        offsets.append(len(roles))
+    items = pa.StructArray.from_arrays([pa.array(roles, pa.string()), pa.array(contents, pa.string())],
+                                       fields=list(MESSAGE_TYPE))
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items, type=MESSAGES_TYPE)
+
+
+def _array(col: list[Any], type: pa.DataType) -> pa.Array:
+    return messages_array(col) if type == MESSAGES_TYPE else pa.array(col, type=type)

@@ -68,7 +68,7 @@ from typing import Any, Iterator
 from ..errors import ConfigError
 from ..io.readers import Location
 from ..rows import make_row
-from ..turns import SEPARATOR, dropped_marker, paragraph, transcript
+from ..turns import LABELS, SEPARATOR, dropped_marker, transcript
 from . import Context, Converter, Reject
 
 LICENSE = "CC BY 2.0 KR; OpenAI terms"
@@ -90,10 +90,18 @@ class Turn:
     role: str
     texts: list[str] = field(default_factory=list)
     index: int = 0  # index of its first source turn
+    _message: dict[str, str] | None = None
 
     @property
     def text(self) -> str:
         return "\n\n".join(self.texts)
+
+    @property
+    def message(self) -> dict[str, str]:
+        """``{role, content}``, made once: every later row's history shares it (and its text)."""
+        if self._message is None:
+            self._message = {"role": self.role, "content": self.text}
+        return self._message
 
 
 def _conversation_id(record: dict[str, Any], loc: Location, ctx: Context) -> str:
@@ -168,21 +176,19 @@ def parse_turns(record: dict[str, Any]) -> list[Turn] | Reject:
     return merged
 
 
-def _message(turn: Turn) -> dict[str, str]:
-    return {"role": turn.role, "content": turn.text}
-
-
 def bounded_history(turns: list[Turn], limit: int) -> tuple[list[dict[str, str]], int]:
     """The turns before an exchange as messages, whole turns only, whose transcript fits ``limit`` (rule 9).
 
     Returns the kept messages and how many turns were left out (0 when everything fits); the context
     is :func:`kodolly.turns.transcript` of the two.
     """
-    msgs = [_message(t) for t in turns if t.texts]
-    if not limit or len(transcript(msgs)) <= limit:
+    msgs = [t.message for t in turns if t.texts]
+    if not limit:
         return msgs, 0
     sep = len(SEPARATOR)
-    lengths = [len(paragraph(m["role"], m["content"])) for m in msgs]
+    lengths = [len(LABELS[m["role"]]) + 2 + len(m["content"]) for m in msgs]  # len(paragraph(...)), unbuilt
+    if sum(lengths) + sep * (len(msgs) - 1) <= limit:  # the whole transcript fits
+        return msgs, 0
 
     def fill(head: int) -> tuple[list[dict[str, str]], int, int]:
         rest = len(msgs) - head
@@ -275,7 +281,7 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
             yield Reject("no_user_turn", "the conversation has no user turn with text")
         return
     total = len(exchanges)
-    last = max((k for k, (u, a, _) in enumerate(exchanges) if u.texts and a.texts), default=-1)
+    last = max((k for k, (u, a, _) in enumerate(exchanges) if u.texts and a.texts), default=-1) if cut == "last" else -1
     for k, (user, assistant, before) in enumerate(exchanges):
         if first_only and k > 0:
             break
