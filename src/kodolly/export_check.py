@@ -237,4 +237,4 @@ def check_written(dest: str | os.PathLike[str], target: str, *, name: str | None
         raise ExportCheckError(f"{path}: cannot read the axolotl config ({exc})") from None
     if not isinstance(data, dict):
         raise ExportCheckError(f"{path}: not an axolotl config (a YAML mapping)")
-    return check_axolotl(data, base=path.parent)
+    return check_axolotl(data)  # relative paths as axolotl reads them: from where it runs

@@ -141,3 +141,21 @@ def test_dpo_trainer_on_the_conversational_pairs(rows, conv_model, tmp_path):
     result = train_dpo(str(tmp_path / "pairs.jsonl"), str(conv_model), output_dir=str(tmp_path / "k"),
                        trainer=TWO_STEPS, log=lambda _m: None)
     assert len(result.losses) == 2 and all(math.isfinite(x) for x in result.losses)
+
+
+def test_all_turns_refuses_a_template_that_rewrites_earlier_turns(rows):
+    from tiny_model import build_tokenizer
+
+    from kodolly.errors import ConfigError
+
+    # like templates that strip past reasoning: earlier assistant turns render differently from the last one
+    rewriting = (
+        "{% for m in messages %}<|{{ m['role'] }}|>"
+        "{% if m['role'] == 'assistant' and not loop.last %}(생략){% else %}{{ m['content'] }}{% endif %}"
+        "{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"
+    )
+    tokenizer = build_tokenizer(CONV.read_text("utf-8") + "(생략)", rewriting)
+    with pytest.raises(ConfigError, match="--loss-on all-turns: the chat template does not render"):
+        _examples(rows, tokenizer, loss_on="all-turns")
+    train, _, _ = _examples(rows, tokenizer)  # the final answer alone is fine
+    assert len(train) == 4

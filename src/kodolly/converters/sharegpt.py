@@ -329,7 +329,7 @@ def detect(record: Any) -> float:
 
 CONVERTER = Converter(
     name="sharegpt",
-    description="ShareGPT/KoVicuna conversations and OpenAI messages: one row per user->assistant exchange",
+    description="ShareGPT/KoVicuna conversations and OpenAI messages: one row per user->assistant exchange (turns=each), earlier turns in messages",
     convert=convert,
     license=LICENSE,
     aliases=("kovicuna",),

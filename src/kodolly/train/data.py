@@ -6,6 +6,10 @@ SFT rows (kodolly's Dolly output) become::
     completion: [{"role": "assistant", "content": RESPONSE + "\\n" + ANSWER_END?}]
 
 with ``USER = instruction`` when there is no context, else ``instruction + "\\n\\n" + context``.
+trl renders both with the tokenizer's own chat template and trains on the completion tokens only
+(the answer and the template's end-of-turn), which works with any template: no ``{% generation %}``
+markers needed.
+
 A conversation row (earlier turns in ``messages``) puts them before it as real turns
 (:func:`kodolly.turns.conversation_prompt`: its own system message, alternating user/assistant
 turns, the instruction as the last user turn); the ``context`` transcript is then not used. The
@@ -16,9 +20,6 @@ conversation with the chat template and gives trl ``input_ids`` with an ``assist
 that marks each assistant turn (its answer and the template's end-of-turn), found by rendering
 each prefix of the conversation; a template that does not render a conversation's prefixes as
 prefixes of it is an error for this mode.
-trl renders both with the tokenizer's own chat template and trains on the completion tokens only
-(the answer and the template's end-of-turn), which works with any template: no ``{% generation %}``
-markers needed.
 
 DPO rows come in kodolly's layout (Dolly fields + ``rejected``) or trl's (``prompt``/``chosen``/
 ``rejected`` as plain strings, or as message lists) and become ``prompt``/``chosen``/``rejected``
