@@ -9,7 +9,14 @@ Faults are injected per text: ``server.fault(substring, "429", "500", ...)`` mak
 text containing ``substring`` fail in that order (one fault a request), then answer normally. Kinds:
 ``429`` (with Retry-After), ``500``, ``slow`` (sleep past the client timeout), ``drop`` (close the socket
 without an answer), ``malformed`` (200 with broken JSON), ``401`` (echoes the bearer key in its message,
-like OpenAI does), ``refusal``, ``echo``, ``cyrillic``, ``empty``.
+like OpenAI does), ``401-encoded`` / ``500-encoded`` (the key URL-encoded, ``-`` as ``%2D``), ``500-split`` (the key cut
+in two JSON fields and across a line break), ``leak-key`` (a translation with the key in it), ``refusal``, ``echo``, ``cyrillic``, ``empty``.
+``server.fault_all(kind, ...)``: the next requests for *any* text fail in that order (an outage).
+``server.full_answers = True``: every answer reports exactly its ``max_tokens`` as completion tokens (and
+``server.count_prompt(system, text)``, when set, as prompt tokens): the worst case a budget must hold.
+``server.gate``: clear it to hold every chat answer back until it is set again.
+``server.billed`` sums the usage of every answer the server completed, including those whose client had
+stopped waiting (``slow``): what the API would bill.
 Batch faults: ``server.batch_plan = ["partial", "ok"]`` (one entry per created batch): ``partial`` puts the
 items whose text contains one of ``server.batch_fail`` in the error file, ``expired`` answers only the
 first half and ends ``expired``, ``failed`` ends ``failed`` with no output.
@@ -102,6 +109,12 @@ class FakeOpenAI:
         self.batch_lists = 0
         self.create_faults: list[str] = []  # "drop": the next POST /v1/batches creates the batch, then drops the answer
         self.reject_all = False  # every endpoint answers 401
+        self.all_faults: deque = deque()
+        self.gate = threading.Event()  # chat answers wait while it is clear (a test holds them back)
+        self.gate.set()
+        self.full_answers = False
+        self.count_prompt = None
+        self.billed: Counter = Counter()  # prompt_tokens / completion_tokens / answers of every completed answer
         self.paths: Counter = Counter()
         self.lock = threading.RLock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -123,8 +136,13 @@ class FakeOpenAI:
     def fault(self, substring: str, *kinds: str) -> None:
         self.faults.setdefault(substring, deque()).extend(kinds)
 
+    def fault_all(self, *kinds: str) -> None:
+        self.all_faults.extend(kinds)
+
     def next_fault(self, text: str) -> str | None:
         with self.lock:
+            if self.all_faults:
+                return self.all_faults.popleft()
             for sub, queue in self.faults.items():
                 if sub in text and queue:
                     return queue.popleft()
@@ -262,6 +280,7 @@ def _handler(server: FakeOpenAI):
                 server.active += 1
                 server.max_active = max(server.max_active, server.active)
             try:
+                server.gate.wait(60)
                 if server.latency:
                     time.sleep(server.latency)
             finally:
@@ -272,6 +291,14 @@ def _handler(server: FakeOpenAI):
                 key = self.headers.get("Authorization", "").removeprefix("Bearer ")
                 return self._json(401, {"error": {"message": f"Incorrect API key provided: {key}.", "type": "invalid_request_error",
                                                   "code": "invalid_api_key"}})
+            if fault in ("401-encoded", "500-encoded", "500-split"):
+                key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                if fault.endswith("split"):
+                    half = len(key) // 2
+                    body = {"error": {"message": f"bad key {key[:half]}\n{key[half:]}", "key_start": key[:half], "key_end": key[half:]}}
+                else:
+                    body = {"error": {"message": f"Incorrect API key provided: {key.replace('-', '%2D')}."}}
+                return self._json(int(fault[:3]), body)
             if fault == "429":
                 return self._json(429, {"error": {"message": "Rate limit reached", "type": "requests"}},
                                   {"Retry-After": server.retry_after})
@@ -290,15 +317,26 @@ def _handler(server: FakeOpenAI):
                 return
             if fault == "malformed":
                 return self._send(200, b'{"id": "chatcmpl-x", "choices": [', ctype="application/json")
+            key = self.headers.get("Authorization", "").removeprefix("Bearer ")
             answer = {
+                "leak-key": f"{server.answer(text)} (key {key.replace('-', '%2D')})",  # a translation carrying the key
                 "refusal": "I'm sorry, but I can't help with that.",
                 "echo": text,
                 "cyrillic": "Перевод этого текста",
                 "empty": "",
             }.get(fault or "", server.answer(text))
+            body = completion(req["model"], text, answer)
+            if server.full_answers:
+                limit = req.get("max_tokens") or req.get("max_completion_tokens")
+                system = req["messages"][0]["content"] if len(req["messages"]) > 1 else ""
+                prompt = server.count_prompt(system, text) if server.count_prompt else body["usage"]["prompt_tokens"]
+                body["usage"] = {"prompt_tokens": prompt, "completion_tokens": limit, "total_tokens": prompt + limit}
             with server.lock:
                 server.served += 1
-            self._json(200, completion(req["model"], text, answer))
+                server.billed["answers"] += 1
+                server.billed["prompt_tokens"] += body["usage"]["prompt_tokens"]
+                server.billed["completion_tokens"] += body["usage"]["completion_tokens"]
+            self._json(200, body)
 
         def _upload(self) -> None:
             ctype = self.headers.get("Content-Type", "")

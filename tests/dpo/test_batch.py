@@ -134,7 +134,7 @@ def test_batch_max_cost(tmp_path, server, fast):
     src = write_rows(tmp_path / "in.jsonl", texts)
     prices = tmp_path / "p.toml"
     prices.write_text("[gpt-4o-mini]\ninput = 1000.0\noutput = 1000.0\n")
-    res = build_dpo([src], tmp_path / "out.jsonl", batch=True, prices_path=str(prices), max_cost=0.3, **fast)
+    res = build_dpo([src], tmp_path / "out.jsonl", batch=True, prices_path=str(prices), max_cost=0.3, max_tokens=100, **fast)
     assert res.budget_exhausted and res.report["cost_usd"] <= 0.3
     sent = sum(server.batch_counts.values())
     assert 0 < sent < 20 and res.tally.written == sent

@@ -170,14 +170,14 @@ def test_max_cost_stops_before_budget(tmp_path, server, fast):
     src = write_rows(tmp_path / "in.jsonl", texts)
     prices = tmp_path / "prices.toml"
     prices.write_text('[gpt-4o-mini]\ninput = 1000.0\noutput = 1000.0\n')  # $0.001 per token: a request costs ~$0.05
-    res = build_dpo([src], tmp_path / "out.jsonl", prices_path=str(prices), max_cost=0.5, concurrency=1, **fast)
+    res = build_dpo([src], tmp_path / "out.jsonl", prices_path=str(prices), max_cost=0.5, concurrency=1, max_tokens=40, **fast)
     assert res.budget_exhausted
     assert res.report["cost_usd"] <= 0.5
     written = res.tally.written
     assert 0 < written < 30 and res.tally.by_reason == {"dpo_budget_exceeded": 30 - written}
     assert sum(server.chat_counts.values()) == written
     # raising the budget finishes only the rest
-    res2 = build_dpo([src], tmp_path / "out.jsonl", prices_path=str(prices), max_cost=100, **fast)
+    res2 = build_dpo([src], tmp_path / "out.jsonl", prices_path=str(prices), max_cost=100, max_tokens=40, **fast)
     assert res2.tally.written == 30 and res2.report["cache_hits"] == written
     assert sum(server.chat_counts.values()) == 30
 

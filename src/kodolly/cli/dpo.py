@@ -32,6 +32,10 @@ _LAYOUTS = ("dolly", "trl", "trl-conversational")
 @click.option("--tpm", type=float, default=None, help="Client-side tokens-per-minute limit (default: none).")
 @click.option("--max-retries", type=int, default=6, show_default=True, help="Retries of one request on 429/5xx/timeouts/dropped connections.")
 @click.option("--retry-base-delay", type=float, default=0.5, show_default=True, help="First backoff delay in seconds (doubles each retry, with jitter).")
+@click.option("--max-retry-after", type=float, default=120.0, show_default=True,
+              help="Longest wait in seconds a server's Retry-After gets; a longer one is clamped to this, with a notice.")
+@click.option("--late-wait", type=float, default=30.0, show_default=True,
+              help="Seconds past --timeout an abandoned request may still answer: its usage is counted in the cost.")
 @click.option("--cache", "cache_path", type=click.Path(), default=None, help="Translation cache (SQLite; default ~/.cache/kodolly/dpo.sqlite).")
 @click.option("--retry-rejected", is_flag=True, help="Ask again for texts whose translation an earlier run rejected (refusal, echo, ...) and cached.")
 @click.option("--batch", is_flag=True, help="Use the OpenAI Batch API (half price, results within 24 h); resumable.")
@@ -44,7 +48,7 @@ _LAYOUTS = ("dolly", "trl", "trl-conversational")
 @click.option("--rejects", "rejects_path", type=click.Path(), help="Rejects file (default: OUTPUT.rejects.jsonl).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal only).")
 def build_dpo_command(inputs, output, output_format, layout, mode, all_pairs, model, system_prompt, temperature, max_tokens, token_param,
-                      base_url, timeout, concurrency, rpm, tpm, max_retries, retry_base_delay, cache_path, retry_rejected, batch, poll_interval,
+                      base_url, timeout, concurrency, rpm, tpm, max_retries, retry_base_delay, max_retry_after, late_wait, cache_path, retry_rejected, batch, poll_interval,
                       batch_rounds, batch_max_requests, prices_path, dry_run, max_cost, rejects_path, progress) -> None:
     """Build DPO pairs from kodolly rows in INPUTS (parquet, JSONL or datasets folders).
 
@@ -61,7 +65,8 @@ def build_dpo_command(inputs, output, output_format, layout, mode, all_pairs, mo
     opts = DpoOptions(
         mode=mode, batch=batch, model=model, system_prompt=system_prompt if system_prompt is not None else DEFAULT_SYSTEM_PROMPT,
         temperature=temperature, max_tokens=max_tokens or None, token_param=token_param, base_url=base_url, timeout=timeout, concurrency=concurrency,
-        rpm=rpm, tpm=tpm, max_retries=max_retries, retry_base_delay=retry_base_delay, cache_path=cache_path, retry_rejected=retry_rejected,
+        rpm=rpm, tpm=tpm, max_retries=max_retries, retry_base_delay=retry_base_delay, max_retry_after=max_retry_after, late_wait=late_wait,
+        cache_path=cache_path, retry_rejected=retry_rejected,
         poll_interval=poll_interval, batch_rounds=batch_rounds, batch_max_requests=batch_max_requests, prices_path=prices_path, dry_run=dry_run, max_cost=max_cost,
         layout=layout, all_pairs=all_pairs, output_format=output_format, rejects_path=rejects_path, progress=progress,
     )
@@ -84,11 +89,22 @@ def build_dpo_command(inputs, output, output_format, layout, mode, all_pairs, mo
             f"\nrequests {r['requests']}, cache hits {r['cache_hits']}, retries {r['retries']}, "
             f"tokens {r['tokens']['prompt']} prompt + {r['tokens']['completion']} completion, cost ${r['cost_usd']:.4f}"
         )
+        if r.get("late_answers") or r.get("unreported_attempts"):
+            click.echo(f"late answers counted {r['late_answers']}; attempts never answered {r['unreported_attempts']} "
+                       f"(possibly billed, up to ${r['cost_unreported_max_usd']:.4f})")
+        if r.get("from_other_runs"):
+            click.echo(f"answers reused from another run on the same cache {r['from_other_runs']}")
         if r.get("batch_ids"):
             click.echo("batches: " + ", ".join(r["batch_ids"]))
     click.echo(f"\nwrote {result.output} ({result.tally.written} rows)")
     click.echo(f"rejects {result.rejects} ({result.tally.rejected})")
     click.echo(f"manifest {result.manifest}")
+    if result.api_failures:
+        counts = ", ".join(f"{reason} {n}" for reason, n in result.failed.items())
+        budget = "; the budget was reached too" if result.budget_exhausted else ""
+        click.echo(f"kodolly: error: {result.api_failures} of {result.tally.records} rows got no translation from the API ({counts}){budget}; "
+                   f"they are in {result.rejects}. Run again to finish them: translated texts come from the cache.", err=True)
+        raise click.exceptions.Exit(6)
     if result.budget_exhausted:
         click.echo(f"kodolly: error: budget ${max_cost} reached; rows past it are rejected as dpo_budget_exceeded. "
                    "Run again with a higher --max-cost: paid translations come from the cache.", err=True)

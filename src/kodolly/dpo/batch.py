@@ -30,7 +30,7 @@ from .cache import TranslationCache
 from .checks import translation_problem
 from .client import RequestFailed, Translator, parse_completion, TransientError
 from .engine import Counters, Outcome
-from .pricing import Budget, PriceTable
+from .pricing import Budget, PriceTable, worst_case_tokens
 from .tokens import TokenCounter
 
 FINAL_STATUSES = {"completed", "failed", "expired", "cancelled"}
@@ -146,14 +146,9 @@ class BatchRunner:
         kept = {}
         self._round_reserved = 0.0
         for key, text in todo.items():
-            est = self.prices.cost(
-                self.tr.model,
-                self.counter.chat_prompt(self.tr.system_prompt, text),
-                self.counter.completion_estimate(text, self.tr.max_tokens),
-                batch=True,
-            )
+            est = self.prices.cost(self.tr.model, *worst_case_tokens(self.counter, self.tr.system_prompt, text, self.tr.max_tokens), batch=True)
             try:
-                self.budget.reserve(est)
+                self.budget.reserve(est)  # no waiting: this thread holds the round's other reservations
             except Exception as exc:
                 failures[key] = Outcome(None, "dpo_budget_exceeded", str(exc))
                 continue
@@ -275,7 +270,7 @@ class BatchRunner:
             self.counters.completion_tokens += usage.completion_tokens
             self.counters.cost_usd += cost
             answer = answer.strip()
-            problem = translation_problem(text, answer)
+            problem = translation_problem(text, answer, self.tr.secret)
             if problem is None:
                 self.cache.put(key, self.tr.model, answer, None, usage.prompt_tokens, usage.completion_tokens)
                 failures.pop(key, None)

@@ -7,8 +7,10 @@ requests, or the Batch API with ``batch=True``), ``ranked`` and ``existing`` (no
 Every input row ends in the output or in the rejects file with a reason (see :mod:`kodolly.dpo.checks`,
 :mod:`kodolly.dpo.pairs`, plus ``dpo_api_error`` — no answer after all retries, ``dpo_batch_failed`` — no
 result from the Batch API after the last round, ``dpo_budget_exceeded`` — not sent because of
-``max_cost``). A run the API refuses (400/401/403) stops at once: what was translated stays in the cache,
-and no output file appears under its final name.
+``max_cost``). A run the API refuses (400/401/403, :class:`ApiFatalError`) or that cannot reach it at all
+(:class:`ApiUnreachableError`: no HTTP answer ever) stops at once: what was translated stays in the cache,
+and no output file appears under its final name. Rows that got no answer although the API answered others
+are written to the rejects file, and :attr:`DpoResult.failed` counts them by reason (the CLI exits 6).
 
 Memory stays bounded whatever the input size: the input is read ``chunk_rows`` rows at a time
 (:mod:`kodolly.dpo.source`), at most ``window`` rows wait for their translation (requests run in a pool of
@@ -40,7 +42,8 @@ from ..pipeline import reject_record
 from ..tally import Tally
 from .cache import TranslationCache, default_cache_path, request_signature
 from .checks import skip_reason
-from .client import DEFAULT_MODEL, DEFAULT_SYSTEM_PROMPT, TOKEN_PARAMS, ApiFatalError, RetryPolicy, Translator, base_url_host, request_params, make_client, redact
+from .client import (DEFAULT_MODEL, DEFAULT_SYSTEM_PROMPT, TOKEN_PARAMS, ApiFatalError, ApiUnreachableError, RequestFailed, RetryPolicy,
+                     Translator, base_url_host, make_client, redact, request_params)
 from .engine import Counters, Engine, Outcome
 from .output import LAYOUTS, DpoWriter, layout_schema, make_pair
 from .pairs import existing_pair, ranked_pairs
@@ -69,6 +72,9 @@ class DpoOptions:
     max_retries: int = 6
     retry_base_delay: float = 0.5
     retry_max_delay: float = 30.0
+    max_retry_after: float = 120.0  # a longer Retry-After is clamped to this, with a notice
+    late_wait: float = 30.0  # seconds past the timeout an abandoned attempt may still answer (its usage is counted)
+    claim_ttl: float = 60.0  # a claim on a text whose run shows no heartbeat for this long is stale
     cache_path: str | None = None
     retry_rejected: bool = False  # ask again for texts whose translation an earlier run rejected (refusal, echo, ...)
     poll_interval: float = 30.0
@@ -97,10 +103,14 @@ class DpoOptions:
             raise ConfigError("--concurrency must be at least 1")
         if self.max_cost is not None and self.max_cost < 0:
             raise ConfigError("--max-cost must not be negative")
+        if self.max_cost is not None and self.mode == "translate" and not self.max_tokens:
+            raise ConfigError("--max-cost needs --max-tokens: without a token limit no request has a worst-case cost")
+        if self.max_retry_after < 0:
+            raise ConfigError("--max-retry-after must not be negative")
 
     def manifest_options(self) -> dict[str, Any]:
         """Settings that shaped the output (never the key, never a full base URL)."""
-        out = {k: v for k, v in asdict(self).items() if k not in ("base_url", "progress", "rejects_path", "cache_path", "output_format", "window", "chunk_rows")}
+        out = {k: v for k, v in asdict(self).items() if k not in ("base_url", "progress", "rejects_path", "cache_path", "output_format", "window", "chunk_rows", "claim_ttl")}
         out["base_url_host"] = base_url_host(self.base_url) if self.mode == "translate" else None
         return out
 
@@ -115,6 +125,14 @@ class DpoResult:
     manifest: Path | None = None
     manifest_data: dict[str, Any] | None = None
     budget_exhausted: bool = False
+    failed: dict[str, int] = field(default_factory=dict)  # rows with no answer from the API, by reason
+
+    @property
+    def api_failures(self) -> int:
+        return sum(self.failed.values())
+
+
+FAILURE_REASONS = ("dpo_api_error", "dpo_batch_failed")
 
 
 def _input_description(path: Path) -> dict[str, Any]:
@@ -146,6 +164,7 @@ class _Run:
         self.schema = schema
         self.paths = paths
         self.log = log
+        self.scrub: Callable[[str], str] = lambda text: text  # set by the translate mode: the API key in any form
         self.tally = Tally()
         self.writer = DpoWriter(paths.output, paths.format, schema) if paths else None
         self.rejects = RejectsWriter(paths.rejects if paths else None)
@@ -154,6 +173,7 @@ class _Run:
 
     def emit(self, row: dict[str, Any], loc: Location, pairs: list[tuple[str, str, str]] | None, reason: str | None, detail: str = "") -> None:
         source = self.tally.source(row.get("source") or "unknown")
+        detail = self.scrub(detail)
         self.tally.records += 1
         if reason is not None:
             source.read += 1
@@ -203,6 +223,10 @@ def build_dpo(
         setattr(opts, k, v)
     opts.check()
     log = log or (lambda msg: print(msg, file=sys.stderr))
+    secret = os.environ.get(opts.api_key_env) if opts.mode == "translate" else None
+    if secret:
+        raw_log = log
+        log = lambda msg: raw_log(redact(msg, secret))  # noqa: E731 - every line a server can put words in
     paths_in = [Path(p) for p in inputs]
     for p in paths_in:
         if not p.exists():
@@ -247,7 +271,9 @@ def build_dpo(
         run.abort()
         raise
     report.update(dpo_info)
-    result = DpoResult(tally=run.tally, report=report, budget_exhausted=budget_exhausted)
+    by_reason = run.tally.by_reason
+    failed = {r: by_reason[r] for r in FAILURE_REASONS if by_reason.get(r)}
+    result = DpoResult(tally=run.tally, report=report, budget_exhausted=budget_exhausted, failed=failed)
     if run.rows is not None:
         result.report["rows"] = run.rows
     if paths is not None:
@@ -282,14 +308,17 @@ def _progress_bar(opts: DpoOptions, total: Callable[[], int | None], desc: str):
     return tqdm(total=total(), unit=" rows", desc=desc, dynamic_ncols=True)
 
 
-def _setup(opts: DpoOptions, prices: PriceTable, stop: threading.Event):
+def _setup(opts: DpoOptions, prices: PriceTable, stop: threading.Event, log: Callable[[str], None]):
     api_key = _api_key(opts)
-    client = make_client(api_key, opts.base_url, opts.timeout)
+    # the HTTP timeout is longer than the client's wait: an answer arriving late is still read and counted
+    client = make_client(api_key, opts.base_url, opts.timeout + max(0.0, opts.late_wait))
     translator = Translator(
         client, model=opts.model, system_prompt=opts.system_prompt, temperature=opts.temperature, max_tokens=opts.max_tokens,
         token_param=opts.token_param,
-        retry=RetryPolicy(max_retries=opts.max_retries, base_delay=opts.retry_base_delay, max_delay=opts.retry_max_delay),
-        api_key=api_key, stop_event=stop,
+        retry=RetryPolicy(max_retries=opts.max_retries, base_delay=opts.retry_base_delay, max_delay=opts.retry_max_delay,
+                          max_retry_after=opts.max_retry_after),
+        api_key=os.environ.get(opts.api_key_env) or None, stop_event=stop, timeout=opts.timeout, late_wait=max(0.0, opts.late_wait), notice=log,
+        concurrency=opts.concurrency,
     )
     cache = TranslationCache(opts.cache_path or default_cache_path())
     if opts.retry_rejected:
@@ -300,12 +329,13 @@ def _setup(opts: DpoOptions, prices: PriceTable, stop: threading.Event):
 
 def _translate(reader: Inputs, opts: DpoOptions, prices: PriceTable, run: _Run, info: dict[str, Any], report: dict[str, Any]) -> bool:
     stop = threading.Event()
-    api_key, translator, cache, signature = _setup(opts, prices, stop)
+    api_key, translator, cache, signature = _setup(opts, prices, stop, run.log)
+    run.scrub = lambda text: redact(text, translator.secret)
     budget = Budget(opts.max_cost)
     counter = TokenCounter(opts.model)
     engine = Engine(
         translator, cache, signature, prices=prices, budget=budget, limiter=RateLimiter(opts.rpm, opts.tpm),
-        counter=counter, concurrency=opts.concurrency, batch_pricing=opts.batch, stop_event=stop,
+        counter=counter, concurrency=opts.concurrency, batch_pricing=opts.batch, stop_event=stop, claim_ttl=opts.claim_ttl,
     )
     batch_failures: dict[str, Outcome] = {}
     runner = None
@@ -324,7 +354,12 @@ def _translate(reader: Inputs, opts: DpoOptions, prices: PriceTable, run: _Run, 
                 translator, cache, signature, prices=prices, budget=budget, counter=counter, counters=engine.counters,
                 poll_interval=opts.poll_interval, rounds=opts.batch_rounds, max_requests=opts.batch_max_requests, on_progress=run.log, stop_event=stop,
             )
-            batch_failures = runner.run(items)
+            try:
+                batch_failures = runner.run(items)
+            except RequestFailed as exc:  # the Batch API itself (upload, create, poll) failed after all retries
+                if translator.stats.responses == 0:
+                    raise ApiUnreachableError(exc.detail) from None
+                raise ApiFatalError(f"the Batch API failed: {exc.detail}") from None
             # every text has its answer in the cache or a failure now: the loop below makes no request
 
         def lookup(text: str) -> Outcome | Future:
@@ -346,8 +381,9 @@ def _translate(reader: Inputs, opts: DpoOptions, prices: PriceTable, run: _Run, 
         engine.shutdown(cancel=True)
         kept = len(cache)
         cache.close()
-        raise ApiFatalError(
-            redact(f"{exc} — stopped; {kept} translations are kept in the cache {cache.path}; no output was written", api_key)
+        what = f"cannot reach the API at {base_url_host(opts.base_url)} ({exc})" if isinstance(exc, ApiUnreachableError) else str(exc)
+        raise type(exc)(
+            redact(f"{what} — stopped; {kept} translations are kept in the cache {cache.path}; no output was written", api_key)
         ) from None
     except BaseException:
         engine.shutdown(cancel=True)
@@ -363,6 +399,11 @@ def _translate(reader: Inputs, opts: DpoOptions, prices: PriceTable, run: _Run, 
         retries=translator.stats.retries,
         tokens={"prompt": c.prompt_tokens, "completion": c.completion_tokens},
         cost_usd=round(c.cost_usd, 8),
+        late_answers=translator.stats.late_answers,
+        unreported_attempts=c.unreported_attempts,
+        cost_unreported_max_usd=round(c.cost_unreported_max_usd, 8),
+        from_other_runs=c.from_other_runs,
+        retry_after_clamped=translator.stats.retry_after_clamped,
     )
     report.update(
         deduped=c.deduped, check_retries=c.check_retries, retries_by_kind=dict(translator.stats.by_kind),

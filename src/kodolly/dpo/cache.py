@@ -6,6 +6,13 @@ arrives, so a run killed at any moment (even with SIGKILL) and started again ask
 missing. Rejected translations are stored too (with their reason), so a restart does not pay for them
 again — unless it asks to (``--retry-rejected``: :attr:`TranslationCache.ignore_rejected_before`). The key is never the API key: nothing secret goes into this file.
 
+Runs sharing one cache pay once for a text: before a run sends a text it *claims* it (``claims``: the
+key, the run, its host and pid, a heartbeat), in the same transaction that checks the text is not
+translated yet. A second run that finds a live claim waits for the first run's answer and reuses it; when
+the claim goes away without an answer (that run failed on it) the second run claims the text itself. A
+claim whose run is dead (same host, pid gone or a zombie) or whose heartbeat is older than its ``ttl``
+(another host, or a hung run) is stale and is taken over, so nothing deadlocks.
+
 Batch mode keeps its batches here as well (``batches`` and ``batch_items``), written as soon as a batch
 is created, so a restarted run re-attaches to it instead of creating (and paying for) a new one. Before
 the batch is created, a *pending* marker (``pending_batches``: the uploaded request file's id, items kept
@@ -18,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -47,6 +55,13 @@ CREATE TABLE IF NOT EXISTS pending_batches (
     signature TEXT NOT NULL,
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    heartbeat REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS batch_items (
     batch_id TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -54,6 +69,27 @@ CREATE TABLE IF NOT EXISTS batch_items (
     PRIMARY KEY (batch_id, key)
 );
 """
+
+
+def pid_alive(pid: int) -> bool:
+    """True while process ``pid`` runs on this host (a zombie, killed but not reaped, is not alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except OSError:
+        return True
+
+
+def _stale(host: str, pid: int, heartbeat: float, ttl: float, this_host: str) -> bool:
+    if host == this_host and not pid_alive(pid):
+        return True
+    return time.time() - heartbeat > ttl
 
 
 def default_cache_path() -> Path:
@@ -99,9 +135,12 @@ class TranslationCache:
 
     def get(self, key: str) -> Cached | None:
         with self._lock:
-            row = self._conn.execute(
-                "SELECT translation, reason, prompt_tokens, completion_tokens, created FROM translations WHERE key = ?", (key,)
-            ).fetchone()
+            return self._get(key)
+
+    def _get(self, key: str) -> Cached | None:
+        row = self._conn.execute(
+            "SELECT translation, reason, prompt_tokens, completion_tokens, created FROM translations WHERE key = ?", (key,)
+        ).fetchone()
         if row is None:
             return None
         if row[1] is not None and self.ignore_rejected_before is not None and row[4] < self.ignore_rejected_before:
@@ -109,12 +148,57 @@ class TranslationCache:
         return Cached(*row[:4])
 
     def put(self, key: str, model: str, translation: str | None, reason: str | None, prompt_tokens: int, completion_tokens: int) -> None:
+        """Store a result and drop any claim on it, in one transaction."""
         with self._lock:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO translations VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, model, translation, reason, prompt_tokens, completion_tokens, time.time()),
-            )
-            self._conn.commit()
+            with self._conn:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO translations VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (key, model, translation, reason, prompt_tokens, completion_tokens, time.time()),
+                )
+                self._conn.execute("DELETE FROM claims WHERE key = ?", (key,))
+
+    # claims ------------------------------------------------------------------------------------
+
+    def claim(self, key: str, owner: str, ttl: float) -> Cached | str | None:
+        """Claim ``key`` for ``owner`` before sending it. Returns the cached result when there is one, the
+        owner of a live claim held by another run (wait and ask again), or None: the claim is ours."""
+        host = socket.gethostname()
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                cached = self._get(key)
+                if cached is not None:
+                    self._conn.commit()
+                    return cached
+                row = self._conn.execute("SELECT owner, host, pid, heartbeat FROM claims WHERE key = ?", (key,)).fetchone()
+                if row is not None and row[0] != owner and not _stale(row[1], row[2], row[3], ttl, host):
+                    self._conn.commit()
+                    return row[0]
+                self._conn.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)", (key, owner, host, os.getpid(), time.time()))
+                self._conn.commit()
+            except BaseException:
+                self._conn.rollback()
+                raise
+        return None
+
+    def release(self, key: str, owner: str) -> None:
+        with self._lock:
+            with self._conn:
+                self._conn.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, owner))
+
+    def release_all(self, owner: str) -> None:
+        with self._lock:
+            with self._conn:
+                self._conn.execute("DELETE FROM claims WHERE owner = ?", (owner,))
+
+    def heartbeat(self, owner: str) -> None:
+        with self._lock:
+            with self._conn:
+                self._conn.execute("UPDATE claims SET heartbeat = ? WHERE owner = ?", (time.time(), owner))
+
+    def claims(self) -> list[tuple[str, str, str, int, float]]:
+        with self._lock:
+            return self._conn.execute("SELECT key, owner, host, pid, heartbeat FROM claims ORDER BY key").fetchall()
 
     def __len__(self) -> int:
         with self._lock:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 
 from ..normalize import hangul_share
+from ..scrub import scrub_secret
 
 SKIP_REASONS = ("dpo_empty_response", "dpo_asks_for_english", "dpo_code_response", "dpo_not_korean")
 TRANSLATION_REASONS = (
@@ -97,11 +98,14 @@ def latin_share(text: str) -> float:
     return latin / letters if letters else 0.0
 
 
-def translation_problem(korean: str, english: str | None) -> str | None:
-    """Why ``english`` is not a usable translation of ``korean``, or None when it is."""
+def translation_problem(korean: str, english: str | None, secret: str | None = None) -> str | None:
+    """Why ``english`` is not a usable translation of ``korean``, or None when it is. A translation that
+    holds ``secret`` (the API key, in any form :mod:`kodolly.scrub` knows) never goes into a dataset."""
     text = (english or "").strip()
     if not text:
         return "dpo_translation_empty"
+    if secret and scrub_secret(text, secret) != text:
+        return "dpo_translation_has_key"
     if text == korean.strip() or hangul_share(text) >= ECHO_HANGUL_SHARE:
         return "dpo_translation_echo"
     if latin_share(text) < MIN_LATIN_SHARE:

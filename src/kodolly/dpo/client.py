@@ -22,12 +22,14 @@ import random
 import re
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 from urllib.parse import urlsplit
 
 from ..errors import KodollyError, require
+from ..scrub import scrub_secret
 
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_SYSTEM_PROMPT = (
@@ -75,25 +77,37 @@ class ApiFatalError(KodollyError):
     exit_code = 4
 
 
+class ApiUnreachableError(ApiFatalError):
+    """No answer at all from the API (connection refused, no route, every attempt timed out): stop at once."""
+
+
 class TransientError(Exception):
-    def __init__(self, kind: str, detail: str, retry_after: float | None = None) -> None:
+    """One attempt failed in a way worth retrying.
+
+    ``usage``: what the response reported, when one arrived and said (a malformed 200 or an error body can
+    carry usage); ``maybe_billed``: the request may have been completed and billed without the client
+    seeing its usage (timed out, connection dropped after sending, a 200 that is not JSON)."""
+
+    def __init__(self, kind: str, detail: str, retry_after: float | None = None, *, usage: "Usage | None" = None,
+                 maybe_billed: bool = False) -> None:
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
         self.retry_after = retry_after
+        self.usage = usage
+        self.maybe_billed = maybe_billed
 
 
 class RequestFailed(Exception):
     """A text could not be translated after all retries."""
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, kind: str = "") -> None:
         super().__init__(detail)
         self.detail = detail
-
+        self.kind = kind  # kind of the last failure ("connection", "timeout", "http_500", ...)
 
 def redact(text: str, secret: str | None) -> str:
-    if secret and len(secret) >= 4:
-        text = text.replace(secret, "***")
-    return text
+    """``text`` without ``secret`` in any form a server may echo it (see :mod:`kodolly.scrub`)."""
+    return scrub_secret(text, secret)
 
 
 def base_url_host(base_url: str | None) -> str | None:
@@ -131,7 +145,7 @@ class RetryPolicy:
     max_retries: int = 6
     base_delay: float = 0.5
     max_delay: float = 30.0
-    # never sleep longer than this for one Retry-After (a server asking for an hour is treated as a failure)
+    # never sleep longer than this for one Retry-After (a server asking for a day gets this, with a notice)
     max_retry_after: float = 120.0
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
@@ -147,6 +161,17 @@ class Usage:
     completion_tokens: int = 0
 
 
+def usage_of(body: Any) -> Usage | None:
+    """The ``usage`` a response body reports, or None when it reports none."""
+    usage = body.get("usage") if isinstance(body, dict) else None
+    if not isinstance(usage, dict):
+        return None
+    try:
+        return Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+    except (TypeError, ValueError):
+        return None
+
+
 @dataclass
 class Completion:
     text: str
@@ -158,15 +183,28 @@ class Completion:
 class Stats:
     requests: int = 0
     retries: int = 0
+    responses: int = 0  # HTTP responses received, any status: 0 means the API was never reached
+    late_answers: int = 0  # answers that arrived after the client had stopped waiting (their usage is counted)
+    retry_after_clamped: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def count(self, requests: int = 0, retry_kind: str | None = None) -> None:
+    def count(self, requests: int = 0, retry_kind: str | None = None, responses: int = 0, late: int = 0, clamped: int = 0) -> None:
         with self._lock:
             self.requests += requests
+            self.responses += responses
+            self.late_answers += late
+            self.retry_after_clamped += clamped
             if retry_kind:
                 self.retries += 1
                 self.by_kind[retry_kind] = self.by_kind.get(retry_kind, 0) + 1
+
+
+class Ticket(Protocol):
+    """The cost side of one attempt (see :class:`kodolly.dpo.engine.Meter`): opened before it is sent,
+    closed once with what is known of its usage."""
+
+    def close(self, usage: Usage | None, maybe_billed: bool = False) -> None: ...
 
 
 def make_client(api_key: str, base_url: str | None, timeout: float):
@@ -179,14 +217,23 @@ def parse_completion(body: Any) -> tuple[str, Usage]:
     try:
         choice = body["choices"][0]
         content = choice["message"].get("content")
-        usage = body.get("usage") or {}
         text = content if isinstance(content, str) else ""
-        return text, Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+        return text, usage_of(body) or Usage()
     except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
-        raise TransientError("malformed", f"not a chat completion ({type(exc).__name__})") from exc
+        # a body that is not a completion may still say what it cost
+        raise TransientError("malformed", f"not a chat completion ({type(exc).__name__})", usage=usage_of(body), maybe_billed=usage_of(body) is None) from exc
 
 
 class Translator:
+    """Sends translation requests, with kodolly's retry policy.
+
+    Each attempt waits ``timeout`` seconds for its answer; then the client stops waiting and retries, but the
+    HTTP request is left open for ``late_wait`` more seconds in the background, so an answer the server
+    completes late is still received and its usage counted (:attr:`Stats.late_answers`). An attempt with no
+    answer even then (or whose connection dropped after it was sent) may have been billed without the client
+    ever seeing its usage: the engine's meter keeps its worst case as possibly spent.
+    """
+
     def __init__(
         self,
         client: Any,
@@ -200,6 +247,10 @@ class Translator:
         api_key: str | None = None,
         seed: int | None = None,
         stop_event: threading.Event | None = None,
+        timeout: float | None = None,
+        late_wait: float = 0.0,
+        notice: Callable[[str], None] | None = None,
+        concurrency: int = 8,
     ) -> None:
         self.client = client
         self.model = model
@@ -210,9 +261,16 @@ class Translator:
         self._params = request_params(model, temperature, max_tokens, token_param)
         self.retry = retry or RetryPolicy()
         self.stats = Stats()
-        self._secret = api_key
+        self.secret = api_key  # only to scrub it from what comes back; never sent anywhere but the client
         self._rng = random.Random(seed)
         self._stop = stop_event or threading.Event()
+        self.timeout = timeout
+        self.late_wait = late_wait
+        self._notice = notice or (lambda msg: None)
+        self._lock = threading.Lock()
+        self._concurrency = max(1, concurrency)
+        self._sender: ThreadPoolExecutor | None = None
+        self._late: set[Future] = set()
 
     def params(self) -> dict[str, Any]:
         return dict(self._params)
@@ -229,27 +287,111 @@ class Translator:
         body.update((k, v) for k, v in self._params.items() if v is not None)
         return body
 
-    def translate(self, text: str) -> Completion:
-        """One translation, retried per the policy. Raises ApiFatalError or RequestFailed."""
+    def _send(self, body: dict[str, Any]) -> tuple[str, Usage]:
+        """One HTTP request; raises TransientError / ApiFatalError (runs in the sender pool)."""
+        with self.openai_errors():
+            raw = self.client.chat.completions.with_raw_response.create(**body)
+        self.stats.count(responses=1)
+        try:
+            data = json.loads(raw.content)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise TransientError("malformed", "answer is not JSON", maybe_billed=True) from exc
+        return parse_completion(data)
+
+    def translate(self, text: str, open_ticket: Callable[[], Ticket] | None = None) -> Completion:
+        """One translation, retried per the policy. Raises ApiFatalError or RequestFailed (or whatever
+        ``open_ticket`` raises, e.g. BudgetExceeded, before an attempt is sent)."""
         body = self.request_body(text)
+        total = Usage()
 
         def once() -> tuple[str, Usage]:
-            raw = self.client.chat.completions.with_raw_response.create(**body)
+            ticket = open_ticket() if open_ticket is not None else None
+            self.stats.count(requests=1)  # counted once it is really sent (a refused reservation sends nothing)
+            if self.timeout is None:
+                fut: Future = Future()
+                try:
+                    fut.set_result(self._send(body))
+                except BaseException as exc:  # noqa: BLE001 - handed to the same path as the pool's
+                    fut.set_exception(exc)
+            else:
+                fut = self._pool().submit(self._send, body)
+                done, _ = wait([fut], timeout=self.timeout)
+                if not done:
+                    if fut.cancel():  # never started: nothing was sent
+                        if ticket is not None:
+                            ticket.close(None)
+                    else:
+                        self._leave_running(fut, ticket)
+                    raise TransientError("timeout", f"no answer within {self.timeout:g} s")
             try:
-                data = json.loads(raw.content)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise TransientError("malformed", "answer is not JSON") from exc
-            return parse_completion(data)
+                content, usage = fut.result()
+            except TransientError as exc:
+                if ticket is not None:
+                    ticket.close(exc.usage, exc.maybe_billed)
+                if exc.usage is not None:
+                    total.prompt_tokens += exc.usage.prompt_tokens
+                    total.completion_tokens += exc.usage.completion_tokens
+                raise
+            except BaseException:
+                if ticket is not None:
+                    ticket.close(None)
+                raise
+            if ticket is not None:
+                ticket.close(usage)
+            total.prompt_tokens += usage.prompt_tokens
+            total.completion_tokens += usage.completion_tokens
+            return content, usage
 
-        (content, usage), attempts = self.call(once)
-        return Completion(content, usage, attempts)
+        (content, _), attempts = self.call(once, count_request=False)
+        return Completion(content, total, attempts)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._sender is None:
+                self._sender = ThreadPoolExecutor(max_workers=2 * self._concurrency + 2, thread_name_prefix="kodolly-dpo-send")
+            return self._sender
+
+    def _leave_running(self, fut: Future, ticket: Ticket | None) -> None:
+        """The client stopped waiting for ``fut``; its answer, if it comes, is still counted."""
+        with self._lock:
+            self._late.add(fut)
+
+        def arrived(f: Future) -> None:
+            with self._lock:
+                self._late.discard(f)
+            exc = f.exception()
+            usage, maybe_billed = None, True
+            if exc is None:
+                usage, maybe_billed = f.result()[1], False
+                self.stats.count(late=1)
+            elif isinstance(exc, TransientError):
+                usage, maybe_billed = exc.usage, exc.maybe_billed or exc.kind in ("timeout", "connection")
+            if ticket is not None:
+                ticket.close(usage, maybe_billed)
+
+        fut.add_done_callback(arrived)
+
+    def drain(self, wait_seconds: float | None = None) -> int:
+        """Wait (up to ``wait_seconds``, default ``late_wait``) for answers the client stopped waiting for;
+        returns how many are still open (their tickets stay open: the caller settles them)."""
+        with self._lock:
+            pending = list(self._late)
+        if pending:
+            wait(pending, timeout=self.late_wait if wait_seconds is None else wait_seconds)
+        with self._lock:
+            left = len(self._late)
+        return left
+
+    def close(self) -> None:
+        if self._sender is not None:
+            self._sender.shutdown(wait=False, cancel_futures=True)
 
     def call(self, fn: Callable[[], Any], *, count_request: bool = True) -> tuple[Any, int]:
         """Run ``fn`` (an API call) with the retry policy; returns (result, attempts)."""
         attempt = 0
         while True:
             if self._stop.is_set():
-                raise RequestFailed("run stopped")
+                raise RequestFailed("run stopped", "stopped")
             if count_request:
                 self.stats.count(requests=1)
             try:
@@ -257,12 +399,24 @@ class Translator:
                     return fn(), attempt + 1
             except TransientError as exc:
                 if attempt >= self.retry.max_retries:
-                    raise RequestFailed(f"gave up after {attempt + 1} attempts; last: {exc}") from None
+                    raise RequestFailed(f"gave up after {attempt + 1} attempts; last: {exc}", exc.kind) from None
                 self.stats.count(retry_kind=exc.kind)
+                self._clamp_notice(exc.retry_after)
                 delay = self.retry.delay(attempt, exc.retry_after, self._rng)
                 attempt += 1
                 if self._stop.wait(delay):
-                    raise RequestFailed("run stopped") from None
+                    raise RequestFailed("run stopped", "stopped") from None
+
+    def _clamp_notice(self, retry_after: float | None) -> None:
+        cap = self.retry.max_retry_after
+        if retry_after is None or retry_after <= cap:
+            return
+        with self._lock:
+            first = self.stats.retry_after_clamped == 0
+            self.stats.count(clamped=1)
+        if first:
+            self._notice(f"kodolly: notice: the server asked to wait {retry_after:g} s before retrying (Retry-After); "
+                         f"waiting {cap:g} s instead (--max-retry-after); later ones are counted in the manifest")
 
     @contextmanager
     def openai_errors(self) -> Iterator[None]:
@@ -271,18 +425,29 @@ class Translator:
         try:
             yield
         except openai.APITimeoutError as exc:
-            raise TransientError("timeout", "request timed out") from exc
+            raise TransientError("timeout", "request timed out", maybe_billed=True) from exc
         except openai.APIConnectionError as exc:
-            raise TransientError("connection", redact(str(exc), self._secret)) from exc
+            # refused / no route: never sent; dropped after sending: the server may have done the work
+            sent = type(exc.__cause__).__name__ not in ("ConnectError", "ConnectTimeout")
+            raise TransientError("connection", redact(str(exc), self.secret), maybe_billed=sent) from exc
         except openai.APIStatusError as exc:
+            self.stats.count(responses=1)
             status = exc.status_code
-            message = redact(_error_message(exc), self._secret)
+            message = redact(_error_message(exc), self.secret)
             if status in FATAL_STATUS:
                 raise ApiFatalError(f"the API refused the request (HTTP {status}): {message}") from None
             kind = "rate_limit" if status == 429 else f"http_{status}"
-            raise TransientError(kind, message, parse_retry_after(exc.response.headers)) from None
+            raise TransientError(kind, message, parse_retry_after(exc.response.headers), usage=_response_usage(exc.response)) from None
         except (ValueError, TypeError) as exc:  # the client could not decode the answer
-            raise TransientError("malformed", type(exc).__name__) from exc
+            raise TransientError("malformed", type(exc).__name__, maybe_billed=True) from exc
+
+
+def _response_usage(response: Any) -> Usage | None:
+    """Usage reported in an error response's body (some servers and proxies say what a failed call cost)."""
+    try:
+        return usage_of(json.loads(response.content))
+    except Exception:  # noqa: BLE001 - no readable body: no usage
+        return None
 
 
 def _error_message(exc: Any) -> str:

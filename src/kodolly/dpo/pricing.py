@@ -93,37 +93,69 @@ class BudgetExceeded(Exception):
 
 
 class Budget:
-    """Spent + reserved cost, thread-safe. A request reserves its estimated cost before it is sent
-    (refused if that would pass the cap) and settles to its real cost when the answer arrives."""
+    """Spent + reserved cost, thread-safe.
+
+    Each attempt reserves its worst case before it is sent (:func:`worst_case_cost`: all of ``max_tokens``
+    out, every counted input token in) and settles to its real cost when its usage arrives, so the run never
+    passes the cap. A reservation that does not fit waits while other attempts are in flight (their real
+    cost is usually far below their worst case); when none is left and it still does not fit, the budget is
+    exhausted and no more requests are sent. ``possibly_spent`` is the worst case of attempts whose usage
+    never reached the client (they may have been billed): it counts as spent."""
 
     def __init__(self, max_cost: float | None) -> None:
         self.max_cost = max_cost
         self.spent = 0.0
         self.reserved = 0.0
+        self.possibly_spent = 0.0
         self.exhausted = False
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
 
-    def reserve(self, estimate: float) -> None:
-        with self._lock:
-            if self.exhausted:
-                raise BudgetExceeded(f"budget ${self.max_cost:.4f} reached: no more requests are sent")
-            if self.max_cost is not None and self.spent + self.reserved + estimate > self.max_cost:
+    def reserve(self, estimate: float, *, wait: bool = False) -> None:
+        with self._cond:
+            while True:
+                if self.exhausted:
+                    raise BudgetExceeded(f"budget ${self.max_cost:.4f} reached: no more requests are sent")
+                if self.max_cost is None or self._used() + self.reserved + estimate <= self.max_cost:
+                    self.reserved += estimate
+                    return
+                if wait and self.reserved > 1e-12:
+                    self._cond.wait(0.5)
+                    continue
                 self.exhausted = True
                 raise BudgetExceeded(
-                    f"budget ${self.max_cost:.4f}: spent ${self.spent:.4f}, in flight ${self.reserved:.4f}, "
-                    f"next request ~${estimate:.6f}"
+                    f"budget ${self.max_cost:.4f}: spent ${self._used():.4f}, in flight ${self.reserved:.4f}, "
+                    f"next request up to ${estimate:.6f}"
                 )
-            self.reserved += estimate
+
+    def _used(self) -> float:
+        return self.spent + self.possibly_spent
 
     def settle(self, estimate: float, actual: float) -> None:
-        with self._lock:
+        with self._cond:
             self.reserved = max(0.0, self.reserved - estimate)
             self.spent += actual
+            self._cond.notify_all()
+
+    def settle_unknown(self, estimate: float) -> None:
+        """An attempt whose usage never arrived: its worst case stays counted, as possibly spent."""
+        with self._cond:
+            self.reserved = max(0.0, self.reserved - estimate)
+            self.possibly_spent += estimate
+            self._cond.notify_all()
 
     def release(self, estimate: float) -> None:
-        with self._lock:
+        with self._cond:
             self.reserved = max(0.0, self.reserved - estimate)
+            self._cond.notify_all()
 
     def add(self, actual: float) -> None:
-        with self._lock:
+        with self._cond:
             self.spent += actual
+            self._cond.notify_all()
+
+
+def worst_case_tokens(counter, system_prompt: str, text: str, max_tokens: int | None) -> tuple[int, int]:
+    """(prompt, completion) tokens a request for ``text`` can cost at most: the counted prompt and the whole
+    ``max_tokens`` (without a limit, the expected length: see :meth:`TokenCounter.completion_estimate`)."""
+    prompt = counter.chat_prompt(system_prompt, text)
+    return prompt, (max_tokens if max_tokens else counter.completion_estimate(text, None))

@@ -27,6 +27,7 @@ from typing import Callable
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError, LicenseError, PushError, require
+from ..scrub import scrub_secret
 from ..licenses import LicenseReport, license_report
 from .folder import MANIFEST_NAME, count_sources, load_manifest
 
@@ -127,7 +128,7 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def _scrub(text: str, token: str) -> str:
-    return text.replace(token, "<HF_TOKEN>") if token else text
+    return scrub_secret(text, token, "<HF_TOKEN>")  # URL-encoded and split forms too
 
 
 def _check_folder(folder: Path, token: str) -> list[str]:
