@@ -8,6 +8,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from .converters import Converter
 from .errors import InputError
+from .io.limits import Limits
+from .io.limits import use as use_limits
 from .io.readers import BadRecord, read_records
 from .io.sources import expand_inputs
 from .pipeline import DEFAULT_BATCH_SIZE, Filter, InputGroup, RunResult, process, run
@@ -31,6 +33,7 @@ def convert(
     progress: bool | None = False,
     groups: Sequence[InputGroup] = (),
     workers: int | None = None,
+    limits: Limits | None = None,
 ) -> RunResult:
     """Convert ``sources`` (files, folders, globs, zips) with a named converter.
 
@@ -40,22 +43,23 @@ def convert(
     counts. ``filters`` is a filter chain, e.g. ``kodolly.filters.build_filters({...})``;
     ``groups`` adds more :class:`InputGroup` s (sources read with another converter) to the run.
     ``workers``: processes converting JSON Lines inputs (default: the usable cores, at most 2); the
-    output is the same whatever the number.
+    output is the same whatever the number. ``limits``: the input limits (:class:`kodolly.io.limits.Limits`).
     """
-    return run(
-        _as_list(sources),
-        converter,
-        output,
-        options=options,
-        category=category,
-        filters=filters,
-        output_format=output_format,
-        dolly_only=dolly_only,
-        rejects_path=rejects_path,
-        progress=progress,
-        groups=groups,
-        workers=workers,
-    )
+    with use_limits(limits):
+        return run(
+            _as_list(sources),
+            converter,
+            output,
+            options=options,
+            category=category,
+            filters=filters,
+            output_format=output_format,
+            dolly_only=dolly_only,
+            rejects_path=rejects_path,
+            progress=progress,
+            groups=groups,
+            workers=workers,
+        )
 
 
 def run_config(
@@ -190,16 +194,12 @@ def _first_record(inp, conv: Converter | None) -> Any:
 
 def _is_object_envelope(inp) -> bool:
     """Whether the input is one JSON object (not an array, not JSON Lines)."""
-    from .io.readers import SNIFF_BYTES, _looks_like_jsonl
+    from .io.readers import BLANK, looks_like_jsonl, sniff
 
     if inp.suffix in (".jsonl", ".ndjson", ".csv", ".tsv"):
         return False
-    stream = inp.open()
-    try:
-        head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n")
-    finally:
-        stream.close()
-    return head.startswith(b"{") and not _looks_like_jsonl(head)
+    head = sniff(inp).data_head.lstrip(b"\xef\xbb\xbf" + BLANK)
+    return head.startswith(b"{") and not looks_like_jsonl(head)
 
 
 def formats() -> list[Converter]:

@@ -4,7 +4,9 @@
 
     KodollyError                   run-level problem: the run stops with one clear line
     ├── InputError                 an input cannot be read at all (missing, unreadable archive, ...)
-    │   └── LfsPointerError        a Git-LFS pointer file stands where the data should be
+    │   ├── LfsPointerError        a Git-LFS pointer file stands where the data should be
+    │   └── DecompressionBombError a zip member or gzip stream expands beyond the limit (readers turn
+    │                              it into one ``decompression_bomb`` reject and keep what came before)
     ├── UnknownConverterError      no converter by that name (the message lists the known ones)
     ├── ConfigError                a bad option, layout or config file
     ├── MissingExtraError          an optional dependency is not installed (names the extra)
@@ -37,6 +39,10 @@ class LfsPointerError(InputError):
             "Fetch the real file first (git lfs pull, or download it from the dataset page)."
         )
         self.path = path
+
+
+class DecompressionBombError(InputError):
+    """A compressed input decompressed to more than ``max_expansion`` times its compressed size."""
 
 
 class UnknownConverterError(KodollyError):

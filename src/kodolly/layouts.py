@@ -28,7 +28,7 @@ user's guide; in short::
     reason = "answer_equals_question"
 
 ``records``: the part before the first ``[]`` is where the reader finds the records
-(``data_info[]`` -> the ijson prefix ``data_info.item``; ``[]`` -> the items of a top-level array,
+(``data_info[]`` -> the record path ``data_info.item``; ``[]`` -> the items of a top-level array,
 the lines of a JSONL file or the rows of a CSV file); each further ``key[]`` is a list inside the
 record that the converter walks, one row per item of the innermost list. Rows of a walk get the
 item indices as ``part``; an id taken from above the innermost item (``/data_id``, shared by its

@@ -15,7 +15,8 @@ def test_truncated_json_array_keeps_what_parsed_and_rejects_the_rest(tmp_path):
     rows, rejects, _ = convert_to_parquet(tmp_path, B / "truncated.json", "alpaca")
     assert [r["instruction"] for r in rows] == ["첫 질문"]
     assert [(r["reason"], r["index"]) for r in rejects] == [("bad_json", 1)]
-    assert "unreadable from record 1 on" in rejects[0]["detail"]
+    assert rejects[0]["detail"].startswith("item 1: unexpected end of data")
+    assert rejects[0]["raw"] == (B / "truncated.json").read_text(encoding="utf-8").split("},", 1)[1].strip()
 
 
 def test_bad_line_in_the_middle_of_jsonl(tmp_path):

@@ -10,6 +10,7 @@ from .. import api
 from ..errors import ConfigError
 from ..rows import DOLLY_CATEGORIES
 from ..io.writers import FORMATS
+from .limit_options import limit_options
 from .run_options import cli_config, run_options
 
 
@@ -79,6 +80,7 @@ def _short(record: object) -> str:
 @click.option("--map", "mappings", multiple=True, metavar="FIELD=PATH", help="Map a row field (instruction, context, response, category, domain, score, id, meta.NAME) to a record path (repeatable; instead of --from).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes converting JSON Lines inputs (default: cores, at most 2). The output is the same for any number.")
 @run_options
+@limit_options
 def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress, layout, mappings, workers, **run) -> None:
     """Convert SOURCES (files, folders, globs, zips) into one Dolly-format dataset.
 

@@ -63,7 +63,7 @@ class Converter:
     convert: ConvertFn
     license: str = ""
     aliases: tuple[str, ...] = ()
-    # ijson prefixes of the records inside a JSON object envelope ("data.item"); arrays need none.
+    # reader record paths of the records inside a JSON object envelope ("data.item"); arrays need none.
     record_paths: tuple[str, ...] = ()
     # Returns how well a record fits this converter (0 = not at all); used by ``kodolly inspect``.
     detect: Callable[[Any], float] | None = None

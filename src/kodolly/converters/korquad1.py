@@ -3,7 +3,7 @@
 ``{"version", "data": [{"title", "paragraphs": [{"context", "qas": [{"id", "question",
 "answers": [{"text", "answer_start"}]}]}]}]}`` (FORMATS.md "KorQuAD 1.0").
 
-A record is one article of ``data`` (streamed with ijson: the file is never loaded whole). Each
+A record is one article of ``data`` (read item by item: the file is never loaded whole). Each
 question gives one row or one :class:`Reject`:
 
 - ``instruction`` = the question, ``context`` = the paragraph, ``response`` = the answer,

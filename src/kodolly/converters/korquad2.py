@@ -2,7 +2,7 @@
 
 ``{"version", "data": [{"title", "url", "context", "raw_html", "qas": [{"question", "id",
 "answer": {"text", "answer_start", "html_answer_start", "html_answer_text"}}]}]}``
-(FORMATS.md "KorQuAD 2.0 / 2.1"). A record is one page of ``data``, streamed with ijson, so
+(FORMATS.md "KorQuAD 2.0 / 2.1"). A record is one page of ``data``, read item by item, so
 memory holds one page at a time however large the file.
 
 For each page the HTML ``context`` (``raw_html`` only when ``context`` is missing) is rendered once

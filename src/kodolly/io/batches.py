@@ -37,9 +37,12 @@ def iter_batches(path: str | os.PathLike[str], batch_rows: int = DEFAULT_BATCH_R
     if p.is_dir():
         yield from _datasets_batches(p, batch_rows)
     elif p.suffix.lower() == ".parquet":
-        pf = pq.ParquetFile(p)
-        for batch in pf.iter_batches(batch_size=batch_rows):
-            yield pa.Table.from_batches([batch], schema=pf.schema_arrow)
+        try:
+            pf = pq.ParquetFile(p)
+            for batch in pf.iter_batches(batch_size=batch_rows):
+                yield pa.Table.from_batches([batch], schema=pf.schema_arrow)
+        except (pa.ArrowException, OSError) as exc:  # truncated or not parquet at all
+            raise InputError(f"{p}: not a readable parquet file ({exc})") from exc
     elif p.suffix.lower() in (".jsonl", ".ndjson"):
         yield from _jsonl_batches(p, batch_rows, same_types)
     else:
@@ -50,7 +53,10 @@ def output_schema(path: str | os.PathLike[str]) -> pa.Schema:
     """The Arrow schema of a kodolly output (reads one batch for JSONL)."""
     p = Path(path)
     if p.suffix.lower() == ".parquet" and p.is_file():
-        return pq.read_schema(p)
+        try:
+            return pq.read_schema(p)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{p}: not a readable parquet file ({exc})") from exc
     for table in iter_batches(p, 1000):
         return table.schema
     raise ConfigError(f"{p}: the output holds no rows")

@@ -1,12 +1,13 @@
 """Read records out of inputs: JSON arrays (streamed), JSON envelopes, JSONL and CSV, in any encoding.
 
 A reader yields ``(record, Location)``. A record that cannot be parsed is yielded as a
-:class:`BadRecord` with a reason (``bad_json``, ``bad_encoding``, ``empty_file``) so the pipeline
-rejects it instead of losing it. Run-level problems (a Git-LFS pointer, an unreadable archive)
-raise from :mod:`kodolly.errors`.
+:class:`BadRecord` with a reason (``bad_json``, ``bad_encoding``, ``empty_file``, ``too_deep``,
+``record_too_large``, ``decompression_bomb``) so the pipeline rejects it instead of losing it.
+Run-level problems (a Git-LFS pointer, an unreadable archive) raise from :mod:`kodolly.errors`.
 
-JSON arrays and envelopes are streamed with ijson (C backend): a multi-GB file is never loaded
-whole. JSONL lines are parsed with orjson.
+JSON arrays and envelopes are cut into items by :mod:`kodolly.io.json_items` (never parsed whole)
+and each item is parsed with orjson, as JSONL lines are: a bad item is one reject and the next item
+is read. Every record, line and item is bounded by :mod:`kodolly.io.limits`.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ import re
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterator, Sequence
 
-import ijson
 import orjson
 
+from ..errors import DecompressionBombError
+from . import json_items
+from . import limits as limits_mod
 from .sources import Input
 
-csv.field_size_limit(1 << 30)
-
 SNIFF_BYTES = 1 << 16
+BLANK = b" \t\r\n\x00"  # bytes that are no data: white space and NUL padding
+_BLANK_OR_BOM = BLANK + b"\xef\xbb\xbf\xff\xfe"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,9 @@ def detect_encoding(head: bytes) -> str:
             return "utf-16-le"
         if even_nuls > half * 0.3 and odd_nuls == 0:
             return "utf-16-be"
+        korean16 = _korean_utf16(sample)
+        if korean16:
+            return korean16
     if _decodes(head, "utf-8"):
         return "utf-8"
     if _decodes(head, "cp949"):
@@ -83,6 +89,19 @@ def detect_encoding(head: bytes) -> str:
     damaged_utf8 = head.decode("utf-8", errors="replace").count("\ufffd")
     damaged_cp949 = head.decode("cp949", errors="replace").count("\ufffd")
     return "utf-8" if damaged_utf8 <= damaged_cp949 else "cp949"
+
+
+def _korean_utf16(sample: bytes) -> str | None:
+    """UTF-16 without a BOM holding mostly Korean: every other byte is a Hangul syllable's high byte
+    (0xAC-0xD7), a jamo's (0x11, 0x31) or 0 (ASCII). cp949 and UTF-8 never look like that."""
+    for encoding, highs in (("utf-16-le", sample[1::2]), ("utf-16-be", sample[0::2])):
+        if len(highs) < 8:
+            continue
+        hangul = sum(highs.count(bytes([b])) for b in range(0xAC, 0xD8))
+        other = highs.count(0) + highs.count(0x11) + highs.count(0x31)
+        if hangul >= 0.2 * len(highs) and hangul + other >= 0.95 * len(highs) and _decodes(sample[: len(sample) & ~1], encoding):
+            return encoding
+    return None
 
 
 def _decodes(data: bytes, encoding: str) -> bool:
@@ -95,7 +114,7 @@ def _decodes(data: bytes, encoding: str) -> bool:
 
 
 class _Utf8Recoder(io.RawIOBase):
-    """Re-encode a text stream in another encoding as UTF-8 bytes (for ijson)."""
+    """Re-encode a text stream in another encoding as UTF-8 bytes (for the JSON item splitter)."""
 
     def __init__(self, stream: BinaryIO, encoding: str) -> None:
         self._text = codecs.getreader(encoding)(stream)
@@ -119,27 +138,80 @@ class _Utf8Recoder(io.RawIOBase):
 # --------------------------------------------------------------------------------------- formats
 
 
-def read_records(inp: Input, record_paths: Sequence[str] = ()) -> Iterator[tuple[Any, Location]]:
-    """Yield every record of one input.
+@dataclass(frozen=True, slots=True)
+class Sniff:
+    """What the first bytes of an input say: ``head`` (its first 64 KiB), ``data_head`` (64 KiB from
+    its first byte of data, after any blank or NUL padding), ``empty`` (no data byte at all)."""
 
-    ``record_paths`` are ijson prefixes (``"data.item"``, ``"data_info.item"``) naming where the
-    records sit inside a JSON object envelope; the first one present in the file is used. Top-level
-    arrays are always streamed item by item, whatever the paths say.
+    head: bytes
+    data_head: bytes
+    empty: bool
+
+    @property
+    def encoding(self) -> str:
+        return detect_encoding(self.data_head if self.data_head else self.head)
+
+
+def sniff(inp: Input) -> Sniff:
+    """Look at an input's first bytes; never decides it is empty while a data byte follows.
+
+    The common case reads 64 KiB. When they are all blank (white space, NULs, BOM bytes) the input
+    is read on (in bounded blocks) to its first data byte; only an input with none is empty.
     """
     stream = inp.open()
     try:
         head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]
-        if not head.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
-            yield BadRecord("empty_file", ""), Location(inp.name, 0)
-            return
-        encoding = detect_encoding(head)
+        if head.strip(_BLANK_OR_BOM):
+            return Sniff(head, head, False)
+        offset = 0
+        while True:
+            block = stream.read(1 << 20)
+            if not block:
+                return Sniff(head, b"", True)
+            rest = block.lstrip(_BLANK_OR_BOM)
+            if rest:
+                skip = offset + len(block) - len(rest)
+                data_head = (rest + stream.read(SNIFF_BYTES))[:SNIFF_BYTES]
+                if skip % 2:  # keep UTF-16 code units aligned
+                    data_head = (block[len(block) - len(rest) - 1 : len(block) - len(rest)] + data_head)[:SNIFF_BYTES]
+                return Sniff(head, data_head, False)
+            offset += len(block)
+    finally:
+        stream.close()
+
+
+def read_records(inp: Input, record_paths: Sequence[str] = ()) -> Iterator[tuple[Any, Location]]:
+    """Yield every record of one input.
+
+    ``record_paths`` are reader paths (``"data.item"``, ``"data_info.item"``, ``"a.b.item"``) naming
+    where the records sit inside a JSON object envelope. Top-level arrays are always read item by
+    item, whatever the paths say. A compressed input stopped by the bomb guard ends with one
+    ``decompression_bomb`` reject; the records before it are kept.
+    """
+    found = sniff(inp)
+    if found.empty:
+        yield BadRecord("empty_file", ""), Location(inp.name, 0)
+        return
+    lim = limits_mod.current()
+    stream = inp.open()
+    index = 0
+    try:
+        encoding = found.encoding
         suffix = inp.suffix
         if suffix in (".csv", ".tsv"):
-            yield from _read_csv(stream, encoding, inp.name, "\t" if suffix == ".tsv" else ",")
+            records = _read_csv(stream, encoding, inp.name, "\t" if suffix == ".tsv" else ",", lim)
         elif suffix in (".jsonl", ".ndjson"):
-            yield from _read_jsonl(stream, encoding, inp.name)
+            records = _read_jsonl(stream, encoding, inp.name, lim)
         else:
-            yield from _read_json(stream, head, encoding, inp.name, record_paths)
+            records = _read_json(stream, found, encoding, inp.name, record_paths, lim)
+        last_line = None
+        try:
+            for record, loc in records:
+                index = loc.index + 1
+                last_line = loc.line
+                yield record, loc
+        except DecompressionBombError as exc:
+            yield BadRecord("decompression_bomb", "", str(exc)), Location(inp.name, index, None if last_line is None else last_line + 1)
     finally:
         stream.close()
 
@@ -148,41 +220,89 @@ def _line_text(raw: bytes, encoding: str) -> str:
     return raw.decode(encoding, errors="replace")
 
 
-def _read_jsonl(stream: BinaryIO, encoding: str, name: str) -> Iterator[tuple[Any, Location]]:
+@dataclass(frozen=True, slots=True)
+class LongLine:
+    """A line over ``max_record_bytes``: its first bytes and its length (the rest was skipped)."""
+
+    head: bytes
+    length: int
+
+
+def bounded_lines(stream: BinaryIO, lim: limits_mod.Limits) -> Iterator[bytes | LongLine]:
+    """The lines of a stream (with their newline), none buffered beyond ``lim.max_record_bytes``."""
+    cap = lim.max_record_bytes
+    while True:
+        line = stream.readline(cap + 1)
+        if not line:
+            return
+        if len(line) <= cap or line.endswith(b"\n"):
+            yield line
+            continue
+        head, length = line[: lim.head_bytes], len(line)
+        while not line.endswith(b"\n"):
+            line = stream.readline(1 << 20)
+            if not line:
+                break
+            length += len(line)
+        yield LongLine(head, length)
+
+
+def _head_text(head: bytes, encoding: str) -> str:
+    """The start of an over-limit record as text (a character cut at the end is dropped)."""
+    return codecs.getincrementaldecoder(encoding)(errors="replace").decode(head.strip(BLANK), final=False)
+
+
+def too_large(head: bytes, length: int, lim: limits_mod.Limits, encoding: str = "utf-8") -> BadRecord:
+    return BadRecord("record_too_large", _head_text(head[: lim.head_bytes], encoding), f"{length:,} bytes, over the limit of {lim.max_record_bytes:,} (--max-record-mb)")
+
+
+def too_deep(raw: bytes, lim: limits_mod.Limits, encoding: str = "utf-8") -> BadRecord:
+    return BadRecord("too_deep", _head_text(raw[: lim.head_bytes], encoding), f"nested deeper than {lim.max_depth} levels (--max-depth)")
+
+
+def _read_jsonl(stream: BinaryIO, encoding: str, name: str, lim: limits_mod.Limits) -> Iterator[tuple[Any, Location]]:
     index = 0
     utf8 = encoding in ("utf-8", "utf-8-sig")
     if encoding.startswith("utf-16"):
-        lines: Iterator[bytes] = (line.encode("utf-8") for line in codecs.getreader(encoding)(stream))
-        utf8 = True
-    else:
-        lines = iter(stream)
-    for line_no, raw in enumerate(lines, start=1):
+        stream = io.BufferedReader(_Utf8Recoder(stream, encoding), buffer_size=1 << 20)  # type: ignore[assignment]
+        utf8, encoding = True, "utf-8"
+    for line_no, raw in enumerate(bounded_lines(stream, lim), start=1):
+        if isinstance(raw, LongLine):
+            yield too_large(raw.head, raw.length, lim, encoding), Location(name, index, line_no)
+            index += 1
+            continue
         if line_no == 1 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[3:]
-        if not raw.strip():
+        if not raw.strip(BLANK):
             continue
         loc = Location(name, index, line_no)
         index += 1
-        yield parse_jsonl_line(raw, encoding, utf8), loc
+        yield parse_jsonl_line(raw, encoding, utf8, lim), loc
 
 
-def parse_jsonl_line(raw: bytes, encoding: str, utf8: bool) -> Any:
+def parse_jsonl_line(raw: bytes, encoding: str, utf8: bool, lim: limits_mod.Limits | None = None) -> Any:
     """One JSON Lines line as its record, or the :class:`BadRecord` that says why it is not one."""
+    lim = lim or limits_mod.current()
+    if json_items.check_depth(raw, lim.max_depth):
+        return too_deep(raw, lim, encoding)
     try:
         return orjson.loads(raw) if utf8 else orjson.loads(raw.decode(encoding))
     except UnicodeDecodeError as exc:
         return BadRecord("bad_encoding", _line_text(raw, encoding).rstrip("\r\n"), str(exc))
     except orjson.JSONDecodeError as exc:
+        stripped = raw.strip(BLANK)
+        if stripped != raw.strip():  # NUL padding around a record
+            retry = parse_jsonl_line(stripped, encoding, utf8, lim)
+            if not isinstance(retry, BadRecord):
+                return retry
         reason = "bad_encoding" if "UTF-8" in str(exc) else "bad_json"
         return BadRecord(reason, _line_text(raw, encoding).rstrip("\r\n"), str(exc))
 
 
-
-
-def _looks_like_jsonl(head: bytes) -> bool:
+def looks_like_jsonl(head: bytes) -> bool:
     """A ``.json`` file that is really JSON Lines: a complete object on its first line, another after."""
-    first, sep, rest = head.lstrip().partition(b"\n")
-    if not sep or not rest.lstrip().startswith(b"{"):
+    first, sep, rest = head.lstrip(BLANK).partition(b"\n")
+    if not sep or not rest.lstrip(BLANK).startswith(b"{"):
         return False
     try:
         return isinstance(orjson.loads(first), dict)
@@ -190,72 +310,71 @@ def _looks_like_jsonl(head: bytes) -> bool:
         return False
 
 
+def parse_item(item: json_items.Item, lim: limits_mod.Limits) -> Any:
+    """One item of a JSON array as its record, or the :class:`BadRecord` that says why it is not one."""
+    if item.too_large:
+        return too_large(item.data, item.end - item.start, lim)
+    if item.too_deep:
+        return too_deep(item.data, lim)
+    try:
+        return orjson.loads(item.data)
+    except orjson.JSONDecodeError as exc:
+        reason = "bad_encoding" if "UTF-8" in str(exc) else "bad_json"
+        return BadRecord(reason, item.data.strip(BLANK).decode("utf-8", "replace"), f"item {item.index}: {exc}")
+
+
 def _read_json(
-    stream: BinaryIO, head: bytes, encoding: str, name: str, record_paths: Sequence[str]
+    stream: BinaryIO, found: Sniff, encoding: str, name: str, record_paths: Sequence[str], lim: limits_mod.Limits
 ) -> Iterator[tuple[Any, Location]]:
-    text_head = head.decode(encoding, errors="ignore").lstrip("\ufeff \t\r\n")
+    head = found.data_head
+    text_head = head.decode(encoding, errors="ignore").lstrip("\ufeff \t\r\n\x00")
     first = text_head[:1]
-    if first == "{" and _looks_like_jsonl(head.lstrip(codecs.BOM_UTF8)):
-        yield from _read_jsonl(stream, encoding, name)
+    if first == "{" and looks_like_jsonl(head.lstrip(codecs.BOM_UTF8)):
+        yield from _read_jsonl(stream, encoding, name, lim)
         return
     byte_stream: BinaryIO = stream
     if encoding not in ("utf-8", "utf-8-sig", "ascii"):
         byte_stream = io.BufferedReader(_Utf8Recoder(stream, encoding), buffer_size=1 << 20)
-    elif head.startswith(codecs.BOM_UTF8):
+    elif found.head.startswith(codecs.BOM_UTF8):
         stream.read(3)
     if first == "[":
-        prefix: str | None = "item"
+        paths: tuple[tuple[str, ...], ...] = ()
     elif first == "{":
         prefix = _pick_prefix(text_head, record_paths, head)
+        if prefix is None:  # a single object that is itself the record
+            yield _whole_record(byte_stream, lim), Location(name, 0)
+            return
+        paths = json_items.parse_record_paths([prefix] if prefix else record_paths)
     else:
         yield BadRecord("bad_json", text_head[:200], "not a JSON array or object"), Location(name, 0)
         return
-    if prefix is None:  # a single object that is itself the record
-        data = byte_stream.read()
-        try:
-            yield orjson.loads(data), Location(name, 0)
-        except orjson.JSONDecodeError as exc:
-            yield BadRecord("bad_json", data[:2000].decode("utf-8", "replace"), str(exc)), Location(name, 0)
-        return
-    if prefix == "":
-        # The envelope key is not in the file's head: stream every candidate record path at once.
-        records: Iterator[Any] = _items_at_any(byte_stream, frozenset(record_paths))
-    else:
-        records = ijson.items(byte_stream, prefix, use_float=True)
     index = 0
-    try:
-        for record in records:
-            yield record, Location(name, index)
-            index += 1
-    except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError) as exc:
-        # Everything from the failing item to the end of the file is unreadable: one reject says so.
-        yield BadRecord("bad_json", "", f"unreadable from record {index} on: {exc}"), Location(name, index)
-        return
+    for item in json_items.iter_items(byte_stream, paths, json_items.Limits(lim.max_depth, lim.max_record_bytes, lim.head_bytes)):
+        yield parse_item(item, lim), Location(name, item.index)
+        index += 1
     if index == 0 and first == "{":
         # An envelope with no records where the converter looks for them: say so rather than vanish.
         where = " or ".join(p.replace(".item", "[]") for p in record_paths)
         yield BadRecord("no_records", text_head[:200], f"no records at {where}"), Location(name, 0)
 
 
-def _items_at_any(byte_stream: BinaryIO, prefixes: frozenset[str]) -> Iterator[Any]:
-    """Like ``ijson.items`` for several prefixes at once (slower; only used when the head does not tell)."""
-    events = ijson.parse(byte_stream, use_float=True)
-    for current, event, value in events:
-        if current not in prefixes:
-            continue
-        if event not in ("start_map", "start_array"):
-            yield value
-            continue
-        builder = ijson.ObjectBuilder()
-        depth = 1
-        while depth:
-            builder.event(event, value)
-            current, event, value = next(events)
-            if event in ("start_map", "start_array"):
-                depth += 1
-            elif event in ("end_map", "end_array"):
-                depth -= 1
-        yield builder.value
+def _whole_record(byte_stream: BinaryIO, lim: limits_mod.Limits) -> Any:
+    data = byte_stream.read(lim.max_record_bytes + 1)
+    if len(data) > lim.max_record_bytes:
+        length = len(data)
+        while True:
+            more = byte_stream.read(1 << 20)
+            if not more:
+                break
+            length += len(more)
+        return too_large(data[: lim.head_bytes], length, lim)
+    data = data.strip(BLANK)
+    if json_items.check_depth(data, lim.max_depth):
+        return too_deep(data, lim)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return BadRecord("bad_json", data[:2000].decode("utf-8", "replace"), str(exc))
 
 
 def _pick_prefix(text_head: str, record_paths: Sequence[str], head: bytes = b"") -> str | None:
@@ -267,7 +386,7 @@ def _pick_prefix(text_head: str, record_paths: Sequence[str], head: bytes = b"")
             return path
     if _whole_object(head):
         return None  # a small file that is one object without the envelope: the object is the record
-    return ""  # not decidable from the head: look at every record path while streaming
+    return ""  # not decidable from the head: look at every record path while reading
 
 
 def _whole_object(head: bytes) -> bool:
@@ -275,12 +394,13 @@ def _whole_object(head: bytes) -> bool:
     if len(head) >= SNIFF_BYTES:
         return False
     try:
-        return isinstance(orjson.loads(head.removeprefix(codecs.BOM_UTF8)), dict)
+        return isinstance(orjson.loads(head.removeprefix(codecs.BOM_UTF8).strip(BLANK)), dict)
     except orjson.JSONDecodeError:
         return False
 
 
-def _read_csv(stream: BinaryIO, encoding: str, name: str, delimiter: str) -> Iterator[tuple[Any, Location]]:
+def _read_csv(stream: BinaryIO, encoding: str, name: str, delimiter: str, lim: limits_mod.Limits) -> Iterator[tuple[Any, Location]]:
+    csv.field_size_limit(lim.max_record_bytes)
     text = io.TextIOWrapper(stream, encoding=encoding, errors="strict", newline="")
     reader = csv.DictReader(text, delimiter=delimiter)
     index = 0

@@ -13,13 +13,15 @@ import gzip
 import io
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 import xxhash
 
-from ..errors import InputError, LfsPointerError
+from ..errors import DecompressionBombError, InputError, LfsPointerError
+from . import limits as limits_mod
 
 DATA_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".tsv")
 ARCHIVE_SUFFIXES = (".zip",)
@@ -37,6 +39,11 @@ class Input:
     size: int | None = None
     hasher: xxhash.xxh3_128 = field(default_factory=xxhash.xxh3_128, repr=False)
     bytes_read: int = 0
+    packed_size: int | None = None  # compressed bytes behind it (a zip member, a .gz file): the bomb guard
+
+    @property
+    def compressed(self) -> bool:
+        return self.packed_size is not None or self.name.lower().endswith(".gz")
 
     @property
     def data_name(self) -> str:
@@ -50,10 +57,22 @@ class Input:
 
     def open(self) -> BinaryIO:
         """Open for reading; the bytes read are hashed. Raises :class:`LfsPointerError` on a pointer."""
-        raw = self.open_raw()
+        try:
+            raw = self.open_raw()
+        except RuntimeError as exc:  # zipfile: "File x is encrypted, password required for extraction"
+            raise InputError(f"{self.name}: cannot read this archive member: {exc}") from exc
+        except (zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
+            raise InputError(f"{self.name}: cannot read this archive member ({exc})") from exc
+        packed = self.packed_size
         if self.name.lower().endswith(".gz"):
+            if packed is None:
+                packed = os.path.getsize(self.name) if os.path.isfile(self.name) else None
             raw = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
-        stream = io.BufferedReader(_HashingReader(raw, self), buffer_size=1 << 20)
+        budget = None
+        if packed is not None:
+            lim = limits_mod.current()
+            budget = max(lim.max_expansion * packed, lim.expansion_floor)
+        stream = io.BufferedReader(_HashingReader(raw, self, budget, packed), buffer_size=1 << 20)
         if stream.peek(len(LFS_MAGIC))[: len(LFS_MAGIC)] == LFS_MAGIC:
             stream.close()
             raise LfsPointerError(self.name)
@@ -64,9 +83,14 @@ class Input:
 
 
 class _HashingReader(io.RawIOBase):
-    def __init__(self, raw: BinaryIO, owner: Input) -> None:
+    """Hashes and counts the bytes read; turns a damaged archive or gzip into one :class:`InputError`
+    naming the input, and stops a decompression bomb after ``budget`` bytes."""
+
+    def __init__(self, raw: BinaryIO, owner: Input, budget: int | None = None, packed: int | None = None) -> None:
         self._raw = raw
         self._owner = owner
+        self._budget = budget
+        self._packed = packed
         self._owner.hasher.reset()
         self._owner.bytes_read = 0
 
@@ -74,7 +98,20 @@ class _HashingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self._raw.read(len(buffer))
+        owner = self._owner
+        if self._budget is not None and owner.bytes_read >= self._budget:
+            lim = limits_mod.current()
+            raise DecompressionBombError(
+                f"{owner.name}: stopped after {owner.bytes_read:,} decompressed bytes from {self._packed:,} compressed "
+                f"(more than {lim.max_expansion}x; raise --max-expansion if the data is real)"
+            )
+        want = len(buffer) if self._budget is None else min(len(buffer), self._budget - owner.bytes_read)
+        try:
+            data = self._raw.read(want)
+        except EOFError as exc:  # gzip: "Compressed file ended before the end-of-stream marker was reached"
+            raise InputError(f"{owner.name}: truncated compressed data ({exc})") from exc
+        except (zipfile.BadZipFile, zlib.error, gzip.BadGzipFile) as exc:
+            raise InputError(f"{owner.name}: corrupt compressed data ({exc})") from exc
         n = len(data)
         buffer[:n] = data
         if n:
@@ -159,6 +196,8 @@ def _split_parts(path: Path) -> list[Path]:
         key=lambda p: int(p.name.rsplit(".part", 1)[1]),
     )
     numbers = [int(p.name.rsplit(".part", 1)[1]) for p in parts]
+    if numbers[0] != 0:
+        raise InputError(f"{path.parent / (stem + '.part0')}: the first part of this split archive is missing (found {', '.join(p.name for p in parts)})")
     if numbers != list(range(numbers[0], numbers[0] + len(numbers))):
         raise InputError(f"{path}: split archive parts are not contiguous: {[p.name for p in parts]}")
     return parts
@@ -174,7 +213,7 @@ def _is_split_part(path: Path) -> bool:
 def _zip_inputs(display: str, opener: Callable[[], BinaryIO]) -> Iterator[Input]:
     try:
         archive = zipfile.ZipFile(opener())
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
         raise InputError(f"{display}: not a readable zip archive ({exc})") from exc
     members = []
     for info in archive.infolist():
@@ -194,6 +233,7 @@ def _zip_inputs(display: str, opener: Callable[[], BinaryIO]) -> Iterator[Input]
             name=f"{display}!{name}",
             open_raw=(lambda info=info: archive.open(info)),
             size=info.file_size,
+            packed_size=info.compress_size,
         )
 
 

@@ -46,7 +46,7 @@ import pickle
 from typing import Any, Iterator, Mapping, Sequence
 
 from ..converters import Converter
-from ..io.readers import SNIFF_BYTES, detect_encoding, read_records
+from ..io.readers import read_records, sniff
 from ..io.sources import Input
 from ..pipeline import Batch, Filter, check_category
 from ..tally import Tally
@@ -99,12 +99,12 @@ def process(
 
     try:
         for inp in inputs:
+            found = sniff(inp)
             stream = inp.open()
             try:
-                head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]
-                empty = not head.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe")
-                encoding = detect_encoding(head) if not empty else ""
-                if not empty and _chunkable(inp, head, encoding):
+                head = found.data_head
+                encoding = found.encoding if not found.empty else ""
+                if not found.empty and _chunkable(inp, head, encoding):
                     tasks = _jsonl_tasks(inp, stream, encoding)
                     first_task = next(tasks)
                     second_task = next(tasks, None)

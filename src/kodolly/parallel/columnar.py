@@ -10,6 +10,8 @@ import orjson
 import pyarrow as pa
 
 from ..converters import Converter
+from ..io import limits
+from ..io.json_items import lines_within
 from ..io.readers import Location
 from ..normalize import needs_work_pattern, normalize_text
 from ..pipeline import reject_record
@@ -64,6 +66,9 @@ def convert_columnar(
         return None
     view = np.frombuffer(data, dtype=np.uint8)
     if (first and bytes(view[:3]) == _BOM) or _SURROGATE_ESCAPE.search(data):
+        return None
+    lim = limits.current()
+    if not lines_within(data, lim.max_depth, lim.max_record_bytes):  # the record path rejects those lines
         return None
     # Raw control characters inside strings make pyarrow.json fail (as orjson does): no check needed.
     try:

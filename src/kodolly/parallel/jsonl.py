@@ -9,13 +9,16 @@ from typing import Any, Iterator
 import numpy as np
 import orjson
 
-from ..io.readers import Location, _looks_like_jsonl, parse_jsonl_line
+from ..errors import DecompressionBombError
+from ..io import limits as limits_mod
+from ..io.json_items import check_depth
+from ..io.readers import BLANK, Location, looks_like_jsonl, parse_jsonl_line, too_deep, too_large
 from ..io.sources import Input
 
 CHUNK_BYTES = 8 << 20
 _BOM = codecs.BOM_UTF8
 _WS = np.zeros(256, dtype=bool)
-_WS[[0x20, 0x09, 0x0D, 0x0A, 0x0B, 0x0C]] = True
+_WS[[0x20, 0x09, 0x0D, 0x0A, 0x0B, 0x0C, 0x00]] = True  # a line starting so may be blank
 
 
 def _line_pieces(data: bytes) -> list[bytes]:
@@ -41,7 +44,7 @@ def count_lines(data: bytes, first: bool) -> tuple[int, int]:
     for n, raw in enumerate(_line_pieces(data)):
         if first and n == 0 and raw.startswith(_BOM):
             raw = raw[3:]
-        if not raw.strip():
+        if not raw.strip(BLANK):
             blank += 1
     return lines, lines - blank
 
@@ -52,16 +55,23 @@ def iter_jsonl_chunk(data: bytes, name: str, encoding: str, line_no: int, index:
     pieces = data.split(b"\n")
     last = len(pieces) - 1
     loads = orjson.loads
+    lim = limits_mod.current()
     for k, raw in enumerate(pieces):
         if k == last and not raw:
             break
         ln = line_no + k
         if ln == 1 and raw.startswith(_BOM):
             raw = raw[3:]
-        if not raw.strip():
+        if not raw.strip(BLANK):
             continue
         loc = Location(name, index, ln)
         index += 1
+        if len(raw) > lim.max_record_bytes:
+            yield too_large(raw[: lim.head_bytes], len(raw) + (k < last), lim, encoding), loc
+            continue
+        if check_depth(raw, lim.max_depth):
+            yield too_deep(raw, lim, encoding), loc
+            continue
         try:
             record = loads(raw) if utf8 else loads(raw.decode(encoding))
         except (UnicodeDecodeError, orjson.JSONDecodeError):
@@ -75,7 +85,7 @@ def _chunkable(inp: Input, head: bytes, encoding: str) -> bool:
         return False
     if inp.suffix in (".jsonl", ".ndjson"):
         return True
-    return inp.suffix == ".json" and _looks_like_jsonl(head.lstrip(_BOM))
+    return inp.suffix == ".json" and looks_like_jsonl(head.lstrip(_BOM))
 
 
 def _plain_file(inp: Input) -> str | None:
@@ -138,9 +148,30 @@ def _jsonl_tasks(inp: Input, stream: Any, encoding: str) -> Iterator[dict[str, A
         stream = _DirectReader(inp)
     offset, line, index, first = 0, 1, 0, True
     carry = b""  # the start of a line begun in the previous block
+    lim = limits_mod.current()
+    long_line: list | None = None  # [head, length] of a line over the limit, being skipped
     try:
         while True:
-            block = stream.read(CHUNK_BYTES)
+            try:
+                block = stream.read(CHUNK_BYTES)
+            except DecompressionBombError as exc:  # the member stops here: one reject, the rest is kept
+                yield _bad_task(inp, ("decompression_bomb", "", str(exc)), line, index)
+                return
+            if long_line is not None:
+                newline = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 0x0A) if len(block) else None
+                if newline is not None and not len(newline):
+                    long_line[1] += len(block)
+                    offset += len(block)
+                    continue
+                end = int(newline[0]) + 1 if newline is not None else 0
+                bad = too_large(long_line[0], long_line[1] + end, lim, encoding)
+                yield _bad_task(inp, (bad.reason, bad.raw, bad.detail), line, index)
+                offset, line, index, first, long_line = offset + end, line + 1, index + 1, False, None
+                if newline is None:
+                    return
+                block = block[end:]
+                if not len(block):
+                    continue
             if not len(block):
                 if carry:
                     lines, records = count_lines(carry, first)
@@ -150,6 +181,10 @@ def _jsonl_tasks(inp: Input, stream: Any, encoding: str) -> Iterator[dict[str, A
             newlines = np.flatnonzero(view == 0x0A)
             if not len(newlines):
                 carry += bytes(block)
+                if len(carry) > lim.max_record_bytes:  # never buffer a line beyond the record limit
+                    long_line = [carry[: lim.head_bytes], len(carry)]
+                    offset += len(carry)
+                    carry = b""
                 continue
             cut = int(newlines[-1]) + 1
             lines = len(newlines)
@@ -167,6 +202,11 @@ def _jsonl_tasks(inp: Input, stream: Any, encoding: str) -> Iterator[dict[str, A
             del view, block
     finally:
         stream.close()
+
+
+def _bad_task(inp: Input, bad: tuple[str, str, str], line: int, index: int) -> dict[str, Any]:
+    """A task holding one reject (a line over the limit, a stopped member) instead of data."""
+    return {"name": inp.name, "bad": bad, "line": line, "index": index, "records": 1, "encoding": "utf-8", "first": False}
 
 
 def _task(inp, path, encoding, offset, data, line, index, records, first, length=None) -> dict[str, Any]:

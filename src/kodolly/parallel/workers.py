@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from ..converters import Converter
 from ..errors import KodollyError
+from ..io.readers import BadRecord, Location
 from .chunks import Chunk, convert_records
 from .columnar import convert_columnar
 from .jsonl import iter_jsonl_chunk
@@ -34,6 +35,10 @@ class Setup:
 
 
 def run_task(task: dict[str, Any], conv: Converter, ctx: Any, category: str | None, plan: Plan) -> Chunk:
+    if "bad" in task:  # one reject in place of data (a line over the limit, a stopped archive member)
+        reason, raw, detail = task["bad"]
+        loc = Location(task["name"], task["index"], task["line"])
+        return convert_records(iter([(BadRecord(reason, raw, detail), loc)]), task["name"], conv, ctx, category, plan)
     data = task.get("data")
     if data is None:  # a plain file: map it, no copy
         with pa.memory_map(task["path"]) as source:
