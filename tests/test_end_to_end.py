@@ -128,9 +128,9 @@ def test_raw_zips_to_tuned_adapter(tmp_path, openai_server, one_thread):
     )
     lines = out.output.splitlines()
     assert lines[0] == "data: 12 rows, train 10, validation 2, long prompts dropped 0"
-    assert any(line.startswith("train loss: first ") and line.endswith("(2 logged)") for line in lines)
+    assert [line.split("  ")[0] for line in lines if line.startswith("step ")] == ["step 1/2", "step 2/2"]
     assert any(line.startswith("validation loss: ") for line in lines)  # the 2 validation rows are evaluated
-    assert f"run folder: {run_dir}" in lines
+    assert lines[-1].startswith("trained 2 steps in ") and lines[-1].endswith(f"; adapter in {run_dir}")
     assert (run_dir / "adapter_config.json").exists() and (run_dir / "adapter_model.safetensors").exists()
     record = json.loads((run_dir / "kodolly_train.json").read_text("utf-8"))
     assert (record["data"]["rows"], record["data"]["train"], record["data"]["validation"]) == (12, 10, 2)

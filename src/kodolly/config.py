@@ -26,6 +26,9 @@
     min_chars = {response = 2}
     min_hangul = {response = 0.3}
 
+    [pii]
+    action = "mask"                 # mask | reject | report personal identifiers (kodolly.filters.pii)
+
     [dedup]
     key = ["instruction", "context", "response"]
 
@@ -55,7 +58,7 @@ from .errors import ConfigError
 from .pipeline import InputGroup
 
 FILTER_SECTIONS = ("score", "category", "domain", "content")
-TOP_SECTIONS = ("dedup", "near_dup", "split")
+TOP_SECTIONS = ("pii", "dedup", "near_dup", "split")
 
 
 @dataclass

@@ -7,6 +7,7 @@
     │   ├── LfsPointerError        a Git-LFS pointer file stands where the data should be
     │   └── DecompressionBombError a zip member or gzip stream expands beyond the limit (readers turn
     │                              it into one ``decompression_bomb`` reject and keep what came before)
+    ├── OutputError                an output cannot be written (disk full, ...) or is in use by another run
     ├── UnknownConverterError      no converter by that name (the message lists the known ones)
     ├── ConfigError                a bad option, layout or config file
     ├── MissingExtraError          an optional dependency is not installed (names the extra)
@@ -45,6 +46,11 @@ class DecompressionBombError(InputError):
     """A compressed input decompressed to more than ``max_expansion`` times its compressed size."""
 
 
+class OutputError(KodollyError):
+    """An output cannot be written (the message names the file: disk full, no permission, ...), or
+    another run is writing the same output."""
+
+
 class UnknownConverterError(KodollyError):
     exit_code = 2
 
@@ -61,7 +67,7 @@ class ConfigError(KodollyError):
 class MissingExtraError(KodollyError):
     def __init__(self, package: str, extra: str) -> None:
         super().__init__(
-            f"{package} is not installed; install it with: pip install 'kodolly[{extra}]'"
+            f"{package} is not installed; install it with: pip install -e '.[{extra}]' (from the kodolly clone)"
         )
         self.package = package
         self.extra = extra

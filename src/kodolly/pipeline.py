@@ -11,6 +11,7 @@ rejects. Dedup is a filter with state.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,9 +250,10 @@ def run(
     With an output, a report (counts and example rejects per reason) is written beside it as
     ``<out>.report.json``. Raises :class:`TallyMismatchError` if ``read != written + rejected``.
     """
+    from .io.commit import OutputSet
     from .io.writers import RejectsWriter, open_row_writer, output_paths
-    from .manifest import build_manifest, layout_entry, write_manifest
-    from .report import RunReport, report_path
+    from .manifest import build_manifest, layout_entry, validate_manifest
+    from .report import RunReport
 
     all_groups = ([InputGroup(list(sources), converter, options, category)] if sources else []) + list(groups)
     if not all_groups:
@@ -264,78 +266,87 @@ def run(
             raise ConfigError(f"category {group.category!r} is not a Dolly task type: {', '.join(sorted(DOLLY_CATEGORIES))}")
         plan.append((group, conv, expand_inputs(list(group.sources))))
     inputs = [inp for _group, _conv, group_inputs in plan for inp in group_inputs]
-    report = RunReport()
+    report = RunReport(filters=filters)
     tally = Tally()
     paths = output_paths(Path(output), output_format, rejects_path) if output is not None else None
-    writer = open_row_writer(paths.output, paths.format, dolly_only=dolly_only) if paths else None
-    rejects = RejectsWriter(paths.rejects if paths else None)
-    kept: list[dict[str, Any]] | None = [] if writer is None else None
-    bar = _progress_bar(progress)
-    try:
-        for group, conv, group_inputs in plan:
-            for batch in _batches(group_inputs, conv, group.options, group.category, filters, tally, batch_size, workers):
-                table = getattr(batch, "table", None)  # parallel batches carry their rows as an Arrow table
-                n_rows = len(table) if table is not None else len(batch.rows)
-                if n_rows:
-                    if writer is not None:
-                        if table is not None:
-                            writer.write_table(table)
+    # the output set: everything is written under temporary names and committed together, manifest last
+    with OutputSet(paths) if paths else contextlib.nullcontext() as out:
+        writer = None
+        if out is not None:
+            writer = open_row_writer(
+                out.stage(paths.output), paths.format, dolly_only=dolly_only, name=paths.output,
+                scratch=out.scratch(paths.output, ".parquet"),
+            )
+        rejects = RejectsWriter(out.stage(paths.rejects) if out else None, name=paths.rejects if paths else None)
+        kept: list[dict[str, Any]] | None = [] if writer is None else None
+        bar = _progress_bar(progress)
+        try:
+            for group, conv, group_inputs in plan:
+                for batch in _batches(group_inputs, conv, group.options, group.category, filters, tally, batch_size, workers):
+                    table = getattr(batch, "table", None)  # parallel batches carry their rows as an Arrow table
+                    n_rows = len(table) if table is not None else len(batch.rows)
+                    if n_rows:
+                        report.add_written(table if table is not None else batch.rows)
+                        if writer is not None:
+                            if table is not None:
+                                writer.write_table(table)
+                            else:
+                                writer.write(batch.rows)
                         else:
-                            writer.write(batch.rows)
-                    else:
-                        kept.extend(batch.rows)  # type: ignore[union-attr]
-                    tally.source(conv.name).written += n_rows
-                for rej in batch.rejects:
-                    rejects.write(rej)
-                    key = reason_key(rej["reason"])
-                    tally.source(rej["source"]).rejected[key] += 1
-                    report.add(key, rej)
-                if bar is not None:
-                    bar.update(n_rows + len(batch.rejects))
-        if not tally.balanced:
-            raise TallyMismatchError("tally does not add up:\n" + tally.format())
-        outputs = writer.close() if writer is not None else []
-        rejects_info = rejects.close()
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        rejects.abort()
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    result = RunResult(tally=tally, rows=kept)
-    result.report_data = report.as_dict(tally, filters)
-    if paths is not None:
-        first_group, first_conv, _ = plan[0]
-        manifest = build_manifest(
-            inputs=inputs,
-            converter=first_conv,
-            options=first_conv.context(first_group.options).options,
-            category=first_group.category,
-            groups=[
-                {
-                    "converter": conv.name,
-                    "options": conv.context(group.options).options,
-                    "category_override": group.category,
-                    "inputs": [inp.name for inp in group_inputs],
-                    **layout_entry(conv),
-                }
-                for group, conv, group_inputs in plan
-            ],
-            filters=filters,
-            tally=tally,
-            outputs=outputs,
-            rejects=rejects_info,
-            output_format=paths.format,
-            dolly_only=dolly_only,
-        )
-        write_manifest(paths.manifest, manifest)
-        result.output, result.rejects, result.manifest, result.manifest_data = (
-            paths.output, paths.rejects, paths.manifest, manifest,
-        )
-        result.report = report_path(paths.manifest)
-        report.write(result.report, result.report_data)
+                            kept.extend(batch.rows)  # type: ignore[union-attr]
+                        tally.source(conv.name).written += n_rows
+                    for rej in batch.rejects:
+                        rejects.write(rej)
+                        key = reason_key(rej["reason"])
+                        tally.source(rej["source"]).rejected[key] += 1
+                        report.add(key, rej)
+                    if bar is not None:
+                        bar.update(n_rows + len(batch.rejects))
+            if not tally.balanced:
+                raise TallyMismatchError("tally does not add up:\n" + tally.format())
+            outputs = writer.close() if writer is not None else []
+            rejects_info = rejects.close()
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            rejects.abort()
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        result = RunResult(tally=tally, rows=kept)
+        result.report_data = report.as_dict(tally, filters)
+        if out is not None:
+            first_group, first_conv, _ = plan[0]
+            manifest = build_manifest(
+                inputs=inputs,
+                converter=first_conv,
+                options=first_conv.context(first_group.options).options,
+                category=first_group.category,
+                groups=[
+                    {
+                        "converter": conv.name,
+                        "options": conv.context(group.options).options,
+                        "category_override": group.category,
+                        "inputs": [inp.name for inp in group_inputs],
+                        **layout_entry(conv),
+                    }
+                    for group, conv, group_inputs in plan
+                ],
+                filters=filters,
+                tally=tally,
+                outputs=[out.describe(paths.output, writer.rows, entry=outputs[0])],
+                rejects=out.describe(paths.rejects, rejects.count, entry=rejects_info),
+                output_format=paths.format,
+                dolly_only=dolly_only,
+            )
+            manifest["report"] = out.write_json(paths.report, result.report_data)
+            validate_manifest(manifest)
+            out.commit(manifest)
+            result.output, result.rejects, result.manifest, result.manifest_data = (
+                paths.output, paths.rejects, paths.manifest, manifest,
+            )
+            result.report = paths.report
     return result
 
 

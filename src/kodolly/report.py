@@ -27,19 +27,43 @@ def report_path(manifest_path: Path) -> Path:
     return manifest_path.with_name(stem + ".report.json")
 
 
+def one_line(text: Any) -> str:
+    """Text for a person's terminal: one line (whitespace runs, newlines included, become one space)
+    and no raw control characters (a NUL shows as ``\\x00``)."""
+    text = " ".join(str(text).split())
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 def _excerpt(text: Any, limit: int = EXCERPT_CHARS) -> str:
     if not isinstance(text, str):
         text = orjson.dumps(text, default=str).decode() if text is not None else ""
-    text = " ".join(text.split())
+    text = one_line(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class RunReport:
     """Collects example rejects during a run; counts come from the tally at the end."""
 
-    def __init__(self, per_reason: int = EXAMPLES_PER_REASON) -> None:
+    def __init__(self, per_reason: int = EXAMPLES_PER_REASON, filters: Sequence[Any] = ()) -> None:
         self.per_reason = per_reason
         self.examples: dict[str, list[dict[str, Any]]] = {}
+        self.pii = next((f for f in filters if getattr(f, "name", "") == "pii"), None)
+        self.pii_summary = None
+        if self.pii is not None:
+            from .filters.pii import PiiSummary
+
+            self.pii_summary = PiiSummary()
+
+    def add_written(self, batch: Any) -> None:
+        """Look at rows as they are written (an Arrow table or a list of row dicts): the PII counts."""
+        if self.pii_summary is None:
+            return
+        if isinstance(batch, list):
+            self.pii_summary.add_rows(batch)
+        else:
+            self.pii_summary.add_table(batch)
 
     def add(self, key: str, reject: dict[str, Any]) -> None:
         found = self.examples.get(key)
@@ -65,12 +89,15 @@ class RunReport:
         found.append(example)
 
     def as_dict(self, tally: Tally, filters: Sequence[Any] = ()) -> dict[str, Any]:
-        return {
+        data = {
             "report_version": REPORT_VERSION,
             "counts": tally.as_dict(),
             "filters": [{"name": f.name, "settings": f.settings()} for f in filters],
             "examples": {key: self.examples[key] for key in sorted(self.examples)},
         }
+        if self.pii_summary is not None:
+            data["pii"] = self.pii_summary.as_dict(self.pii, tally.by_reason)
+        return data
 
     @staticmethod
     def write(path: Path, data: dict[str, Any]) -> None:
@@ -86,14 +113,14 @@ def format_examples(data: dict[str, Any]) -> str:
         return ""
     lines = [f"example rejects (first {EXAMPLES_PER_REASON} per reason)"]
     for key, items in examples.items():
-        lines.append(f"  {key}")
+        lines.append(f"  {one_line(key)}")
         for ex in items:
             where = ex["file"] + (f":{ex['line']}" if ex.get("line") is not None else f"#{ex['index']}")
             ident = f" id={ex['id']}" if ex.get("id") else ""
             reason = f" [{ex['reason']}]" if ex["reason"] != key else ""
             detail = f" ({ex['detail']})" if ex.get("detail") else ""
             text = f"{ex['instruction']} → {ex['response']}" if "instruction" in ex else ex.get("raw", "")
-            lines.append(f"    {ex['source']} {where}{ident}{reason}{detail}: {text}")
+            lines.append("    " + one_line(f"{ex['source']} {where}{ident}{reason}{detail}: {text}"))
     return "\n".join(lines)
 
 

@@ -61,6 +61,7 @@ EXPECTED: dict[str, str | None] = {
     "korquad2/KorQuAD_2.1_test_no_version.json": "korquad2",
     "korquad2/br_in_table_cell.json": "korquad2",
     "layouts/legal_qa_train.json": None,  # needs a layout file (examples/layouts/legal-qa.toml)
+    "pii/chat.jsonl": "alpaca",
     "sharegpt/ko_dataset.json": "sharegpt",
     "sharegpt/ko_dataset.jsonl": "sharegpt",
     "sharegpt/long_conversation.jsonl": "sharegpt",

@@ -11,7 +11,8 @@ A = FIXTURES / "alpaca"
 
 def row(instruction, response, context="", id="", meta=None, **extra):
     out = {
-        "instruction": instruction, "context": context, "response": response, "category": "open_qa",
+        "instruction": instruction, "context": context, "response": response,
+        "category": "closed_qa" if context else "open_qa",  # one rule: a row with a context is closed_qa
         "source": "alpaca", "id": id, "domain": "", "score": None, "license": "", "messages": [], "split": "train",
     }
     out.update(extra)

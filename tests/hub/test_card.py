@@ -89,14 +89,21 @@ def test_dpo_card_has_model_batches_and_cost(dpo_output, tmp_path, monkeypatch):
     assert "| kullm | unknown | 2 | 3 | 1 | - |" in body
 
 
-def test_credential_like_settings_never_reach_the_card(mixed_output, tmp_path):
+def test_secret_values_never_reach_the_card_and_setting_names_are_no_secret(mixed_output, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "live-openai-secret-0001")
+    monkeypatch.setenv("HF_TOKEN", "live-hub-secret-0002")
     mpath = mixed_output.with_name("mixed_rows.manifest.json")
     manifest = json.loads(mpath.read_text("utf-8"))
-    manifest["converter"]["options"]["api_key"] = "sk-live-should-not-leak"
-    manifest["filters"][0]["settings"]["auth_token"] = "hf_should_not_leak"
+    manifest["converter"]["options"]["api_key"] = "live-openai-secret-0001"  # the environment's value
+    manifest["converter"]["options"]["note"] = "token live-hub-secret-0002 inside a text"
+    manifest["filters"][0]["settings"]["other"] = "sk-proj-AbCdEfGhIjKlMnOpQrSt"  # shaped like an OpenAI key
+    manifest["filters"].append({"name": "dedup", "settings": {"key": ["instruction", "response"], "hash": "xxh3_64"}})
     mpath.write_text(json.dumps(manifest), "utf-8")
     folder = tmp_path / "hub"
     build_folder(mixed_output, folder)
     card = (folder / "README.md").read_text("utf-8")
-    assert "sk-live-should-not-leak" not in card and "hf_should_not_leak" not in card
-    assert '"api_key": "<redacted>"' in card and '"auth_token": "<redacted>"' in card
+    for secret in ("live-openai-secret-0001", "live-hub-secret-0002", "sk-proj-AbCdEfGhIjKlMnOpQrSt"):
+        assert secret not in card
+    assert '"api_key": "<redacted>"' in card and '"note": "token <redacted> inside a text"' in card
+    assert '"other": "<redacted>"' in card
+    assert '`dedup`: `{"hash": "xxh3_64", "key": ["instruction", "response"]}`' in card

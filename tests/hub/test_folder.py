@@ -48,9 +48,11 @@ def test_parquet_output_round_trips_through_load_dataset(alpaca_output, tmp_path
     assert [i["name"] for i in public["inputs"]] == ["ko_alpaca.json"]
     assert [f["path"] for f in public["output"]["files"]] == ["ko.parquet"]
     assert public["rejects"]["path"] == "ko.rejects.jsonl"
+    assert public["report"]["path"] == "ko.report.json"
     assert public["groups"][0]["inputs"] == ["ko_alpaca.json"]
     for m in (local, public):
         m["inputs"][0].pop("name"), m["output"]["files"][0].pop("path"), m["rejects"].pop("path"), m["groups"][0].pop("inputs")
+        m["report"].pop("path")
     assert public == local
     assert result.manifest["inputs"][0]["name"] == "ko_alpaca.json"
 
@@ -118,7 +120,7 @@ def test_existing_folder_needs_overwrite(alpaca_output, tmp_path):
     folder = tmp_path / "hub"
     build_folder(alpaca_output, folder, max_shard_rows=2)
     assert len(list((folder / "data").iterdir())) == 3
-    with pytest.raises(ConfigError, match="pass --overwrite"):
+    with pytest.raises(ConfigError, match=r"replace it with overwrite=True \(kodolly publish --overwrite\)"):
         build_folder(alpaca_output, folder)
     build_folder(alpaca_output, folder, overwrite=True)
     assert sorted(p.name for p in (folder / "data").iterdir()) == ["train-00000-of-00001.parquet"]

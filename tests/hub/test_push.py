@@ -232,3 +232,12 @@ def test_connection_refused_is_retried(permissive_folder, monkeypatch, tmp_path)
         push(permissive_folder, "kodolly/ko", endpoint=f"http://127.0.0.1:{port}", retries=2, retry_wait=0.01,
              warn=messages.append)
     assert sum("transient error" in m for m in messages) == 2
+
+
+def test_public_push_without_a_pii_step_warns_and_private_does_not(hub, permissive_folder):
+    warnings: list[str] = []
+    push(permissive_folder, "kodolly/pub", private=False, warn=warnings.append)
+    assert [w for w in warnings if w.startswith("public push: the manifest shows no personal-data step")]
+    warnings.clear()
+    push(permissive_folder, "kodolly/priv", private=True, warn=warnings.append)
+    assert not [w for w in warnings if "personal-data" in w]

@@ -47,8 +47,14 @@ def test_sft_then_generate_end_to_end(tiny_model, sft_parquet, tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == "data: 6 rows, train 6, validation 0, long prompts dropped 0"
-    assert f"run folder: {out}" in lines
-    assert any(line.startswith("train loss: first ") and line.endswith("(6 logged)") for line in lines)
+    steps = [line for line in lines if line.startswith("step ")]
+    assert [line.split("  ")[0] for line in steps] == [f"step {n}/60" for n in (10, 20, 30, 40, 50, 60)]
+    assert all("  loss " in line and "  lr " in line for line in steps)
+    summary = lines[-1]
+    assert summary.startswith("trained 60 steps in ") and summary.endswith(f"; adapter in {out}")
+    first, last = (float(x) for x in summary.split("; loss ")[1].split(";")[0].split(" → "))
+    assert last < first
+    assert not [line for line in lines if "Warning" in line or "{'loss'" in line or "it/s" in line]
     run = json.loads((out / "kodolly_train.json").read_text(encoding="utf-8"))
     # Command line over file over defaults.
     assert run["settings"]["lora"]["r"] == 16 and run["trainer_args"]["learning_rate"] == 1e-2
@@ -67,8 +73,12 @@ def test_dpo_reports_dropped_long_prompts(tiny_model, tmp_path):
          "--set", "disable_tqdm=true"],
     )
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[0] == "data: 5 rows, train 2, validation 1, long prompts dropped 2"
+    lines = result.output.splitlines()
+    assert lines[0] == "data: 5 rows, train 2, validation 1, long prompts dropped 2"
     assert "validation loss: " in result.output
+    # one step, below logging_steps: the last step is logged all the same, so the run reports a loss
+    assert [line.split("  ")[0] for line in lines if line.startswith("step ")] == ["step 1/1"]
+    assert lines[-1].startswith("trained 1 step in ") and "no loss logged" not in lines[-1]
 
 
 @pytest.mark.parametrize(
@@ -103,7 +113,7 @@ def test_missing_training_extra_names_the_pip_line(sft_parquet, tmp_path, monkey
     monkeypatch.setitem(sys.modules, "trl", None)  # as if trl were not installed
     result = CliRunner().invoke(cli, ["train", "sft", str(sft_parquet), "--model", "m", "-o", str(tmp_path / "r")])
     assert result.exit_code == 1
-    assert "kodolly: error: trl is not installed; install it with: pip install 'kodolly[train]'" in result.output
+    assert "kodolly: error: trl is not installed; install it with: pip install -e '.[train]' (from the kodolly clone)" in result.output
 
 
 def test_wandb_only_when_asked_and_installed(tiny_model, sft_parquet, tmp_path, monkeypatch):

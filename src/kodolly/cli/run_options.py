@@ -31,6 +31,13 @@ _OPTIONS = [
     click.option("--max-chars", multiple=True, metavar="[FIELD=]N", help="Maximum length in characters; FIELD as for --min-chars."),
     click.option("--min-hangul", multiple=True, metavar="[FIELD=]SHARE", help="Minimum share of Hangul among the letters (0..1) of response (default), instruction or context."),
     click.option("--content-checks/--no-content-checks", default=None, help="Drop Git-LFS pointer text and responses equal to the instruction (default: on)."),
+    click.option("--pii", "pii", type=click.Choice(["mask", "reject", "report"]),
+                 help="Personal data (주민번호, phone, email, card, ...): mask with placeholders, reject the row as pii_<kind>, or only count (default: off)."),
+    click.option("--pii-placeholders", type=click.Choice(["ko", "en"]), help="With --pii mask: <전화번호> (ko, default) or <PHONE> (en)."),
+    click.option("--pii-format-only", is_flag=True, default=None,
+                 help="With --pii: also flag 13-digit registration numbers whose check digit fails (RRNs issued since 2020 carry none)."),
+    click.option("--pii-normalize-tags", is_flag=True, default=None,
+                 help="With --pii mask: rewrite known de-identification tags (<NAME>, #@이름#) to the same placeholders."),
     click.option("--dedup/--no-dedup", default=None, help="Exact deduplication over the normalised key fields (default: on)."),
     click.option("--dedup-key", metavar="FIELDS", help="Fields of the dedup key (default instruction,context,response)."),
     click.option("--near-dup", type=float, metavar="THRESHOLD", help="Drop near-duplicates with MinHash Jaccard >= THRESHOLD (needs kodolly[near-dup])."),
@@ -113,6 +120,16 @@ def cli_config(
         filters["content"] = content
     if filters:
         data["filters"] = filters
+
+    pii: dict[str, Any] = {}
+    if run.get("pii"):
+        pii["action"] = run["pii"]
+        pii["enabled"] = True
+    for key in ("placeholders", "format_only", "normalize_tags"):
+        if run.get("pii_" + key) is not None:
+            pii[key] = run["pii_" + key]
+    if pii:
+        data["pii"] = pii
 
     dedup: dict[str, Any] = {}
     if run.get("dedup") is not None:

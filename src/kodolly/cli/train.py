@@ -30,6 +30,7 @@ _TRAIN_OPTIONS = [
     click.option("--lora-targets", help="Comma-separated module names, or all-linear (default: attention + MLP projections)."),
     click.option("--seed", type=int, help="Random seed (default 42)."),
     click.option("--wandb/--no-wandb", default=None, help="Log to Weights & Biases (default: no logging service)."),
+    click.option("--verbose", is_flag=True, help="Show the libraries' own warnings and progress bars too."),
     click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                  help="A trl trainer setting, e.g. --set learning_rate=1e-4 --set num_train_epochs=2 (repeatable)."),
 ]
@@ -54,14 +55,13 @@ def _run(kind: str, data: str | None, opts: dict) -> None:
     }
     trainer = parse_set(opts.pop("sets"))
     config_file = opts.pop("config_file")
+    verbose = opts.pop("verbose")
     config = build_config(kind, file=config_file, overrides={"data": data, **opts}, lora_overrides=lora, trainer_overrides=trainer)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    result = train(config, log=click.echo)
-    if result.losses:
-        click.echo(f"train loss: first {result.losses[0]:.4f}, last {result.losses[-1]:.4f} ({len(result.losses)} logged)")
-    if result.eval_loss is not None:
-        click.echo(f"validation loss: {result.eval_loss:.4f}")
-    click.echo(f"run folder: {result.output_dir}")
+    from ..train.progress import quiet_libraries
+
+    with quiet_libraries(verbose):  # the whole command: some libraries print while objects are torn down
+        result = train(config, log=click.echo, verbose=verbose)
     if result.merged_dir is not None:
         click.echo(f"merged model: {result.merged_dir}")
 
@@ -103,16 +103,18 @@ def dpo_command(data, **opts) -> None:
 @click.option("--top-p", type=float, help="Nucleus sampling (with --sample).")
 @click.option("--base-model", help="Base model for an adapter folder (default: the one it was trained on).")
 @click.option("--4bit", "load_in_4bit", is_flag=True, help="Load the base model in 4-bit.")
-def generate_command(model_dir, question, context, max_new_tokens, sample, temperature, top_p, base_model, load_in_4bit) -> None:
+@click.option("--verbose", is_flag=True, help="Show the libraries' own warnings too.")
+def generate_command(model_dir, question, context, max_new_tokens, sample, temperature, top_p, base_model, load_in_4bit, verbose) -> None:
     """Answer QUESTION with the tuned model in MODEL_DIR (a run folder, merged folder or model)."""
     from ..train.generate import generate
+    from ..train.progress import quiet_libraries
 
-    click.echo(
-        generate(
+    with quiet_libraries(verbose):
+        answer = generate(
             model_dir, question, context, base_model=base_model, load_in_4bit=load_in_4bit,
             max_new_tokens=max_new_tokens, do_sample=sample, temperature=temperature, top_p=top_p,
         )
-    )
+    click.echo(answer)
 
 
 COMMANDS = [train_group, generate_command]

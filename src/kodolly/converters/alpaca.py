@@ -86,12 +86,18 @@ def _one(
         instruction=instruction,
         context=context,  # type: ignore[arg-type]
         response=response,  # type: ignore[arg-type]
-        category="open_qa",
+        category=category_for(context),  # type: ignore[arg-type]
         source=ctx.source,
         id=rid,
         license=ctx.license,
         meta=meta,
     )
+
+
+def category_for(context: str) -> str:
+    """kodolly's one default: ``closed_qa`` when the row comes with a context (Alpaca's ``input``),
+    ``open_qa`` when it has none (layouts and KorQuAD follow the same rule)."""
+    return "closed_qa" if context.strip() else "open_qa"
 
 
 def detect(record: Any) -> float:
@@ -135,7 +141,9 @@ def convert_columns(table: Any, ctx: Context) -> dict[str, Any] | None:
             context = pc.fill_null(context, "")
     else:
         context = pa.chunked_array([pa.array([""] * len(table), pa.string())])
-    return {"instruction": instruction, "context": context, "response": output, "category": "open_qa"}
+    has_context = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(context)), 0)
+    category = pc.if_else(has_context, pa.scalar("closed_qa"), pa.scalar("open_qa"))
+    return {"instruction": instruction, "context": context, "response": output, "category": category}
 
 
 CONVERTER = Converter(

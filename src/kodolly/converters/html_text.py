@@ -33,7 +33,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import require
 from ..normalize import normalize_text
 
 DROP_TAGS = frozenset(
@@ -105,7 +104,7 @@ class Block:
 
 
 def parser(html: str):
-    lexbor = require("selectolax.lexbor", "html")
+    import selectolax.lexbor as lexbor  # a base dependency
     return lexbor.LexborHTMLParser(html)
 
 

@@ -37,7 +37,8 @@ import pyarrow as pa
 
 from ..errors import ConfigError, TallyMismatchError
 from ..io.readers import Location
-from ..io.writers import RejectsWriter, file_hash, output_paths, write_json_atomic
+from ..io.commit import OutputSet
+from ..io.writers import RejectsWriter, file_hash, output_paths
 from ..pipeline import reject_record
 from ..tally import Tally
 from .cache import TranslationCache, default_cache_path, request_signature
@@ -159,15 +160,19 @@ def _api_key(opts: DpoOptions) -> str:
 class _Run:
     """State of one build: writers, tally, counters."""
 
-    def __init__(self, opts: DpoOptions, schema: pa.Schema, paths, log: Callable[[str], None]) -> None:
+    def __init__(self, opts: DpoOptions, schema: pa.Schema, paths, log: Callable[[str], None], out: OutputSet | None = None) -> None:
         self.opts = opts
         self.schema = schema
         self.paths = paths
         self.log = log
         self.scrub: Callable[[str], str] = lambda text: text  # set by the translate mode: the API key in any form
         self.tally = Tally()
-        self.writer = DpoWriter(paths.output, paths.format, schema) if paths else None
-        self.rejects = RejectsWriter(paths.rejects if paths else None)
+        self.out = out  # the output set: files are staged and committed together (kodolly.io.commit)
+        self.writer = None
+        self.rejects = RejectsWriter(None)
+        if out is not None:
+            self.writer = DpoWriter(out.stage(paths.output), paths.format, schema, name=paths.output, scratch=out.scratch(paths.output, ".parquet"))
+            self.rejects = RejectsWriter(out.stage(paths.rejects), name=paths.rejects)
         self.rows: list[dict[str, Any]] | None = [] if paths is None else None
         self._buffer: list[dict[str, Any]] = []
 
@@ -201,6 +206,8 @@ class _Run:
         if self.writer is not None:
             self.writer.abort()
         self.rejects.abort()
+        if self.out is not None:
+            self.out.abort()
 
 
 def build_dpo(
@@ -242,7 +249,13 @@ def build_dpo(
 
     schema = layout_schema(opts.layout, columns)
     paths = output_paths(Path(output), opts.output_format, opts.rejects_path) if output is not None else None
-    run = _Run(opts, schema, paths, log)
+    out = OutputSet(paths).open() if paths is not None else None
+    try:
+        run = _Run(opts, schema, paths, log, out)
+    except BaseException:
+        if out is not None:
+            out.abort()
+        raise
     dpo_info: dict[str, Any] = {
         "mode": "batch" if (opts.mode == "translate" and opts.batch) else opts.mode,
         "model": opts.model if opts.mode == "translate" else None,
@@ -276,25 +289,30 @@ def build_dpo(
     result = DpoResult(tally=run.tally, report=report, budget_exhausted=budget_exhausted, failed=failed)
     if run.rows is not None:
         result.report["rows"] = run.rows
-    if paths is not None:
+    if run.out is not None:
         from ..manifest import validate_manifest
         from .. import __version__
 
-        manifest = {
-            "manifest_version": 1,
-            "kodolly_version": __version__,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "python": platform.python_version(),
-            "inputs": [_input_description(p) for p in paths_in],
-            "converter": {"name": "build-dpo", "options": opts.manifest_options()},
-            "filters": [],
-            "output": {"format": paths.format, "dolly_only": False, "files": outputs},
-            "rejects": rejects_info,
-            "counts": run.tally.as_dict(),
-            "dpo": dpo_info,
-        }
-        validate_manifest(manifest)
-        write_json_atomic(paths.manifest, manifest)
+        try:
+            outputs = [run.out.describe(paths.output, run.writer.rows, entry=outputs[0])]
+            rejects_info = run.out.describe(paths.rejects, run.rejects.count, entry=rejects_info)
+            manifest = {
+                "manifest_version": 1,
+                "kodolly_version": __version__,
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "python": platform.python_version(),
+                "inputs": [_input_description(p) for p in paths_in],
+                "converter": {"name": "build-dpo", "options": opts.manifest_options()},
+                "filters": [],
+                "output": {"format": paths.format, "dolly_only": False, "files": outputs},
+                "rejects": rejects_info,
+                "counts": run.tally.as_dict(),
+                "dpo": dpo_info,
+            }
+            validate_manifest(manifest)
+            run.out.commit(manifest)
+        finally:
+            run.out.abort()  # removes what is left of the temporaries and releases the output's lock
         result.output, result.rejects, result.manifest, result.manifest_data = paths.output, paths.rejects, paths.manifest, manifest
     return result
 

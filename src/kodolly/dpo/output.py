@@ -1,4 +1,4 @@
-"""DPO rows in the three layouts, and their atomic writers (parquet, JSONL, ``datasets`` folder).
+"""DPO rows in the three layouts, and their writer (parquet, JSONL, ``datasets`` folder).
 
 Layouts (provenance ``source``, ``id`` and ``split`` — when the input has it — are kept in every one):
 
@@ -21,7 +21,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..io.writers import _AtomicFile, _temp_beside, describe_output, save_parquet_as_datasets_folder
+from ..io.writers import describe_output, naming_errors, save_parquet_as_datasets_folder
 from ..rows import ARROW_SCHEMA
 from ..turns import conversation_prompt
 
@@ -80,62 +80,57 @@ def make_pair(row: dict[str, Any], chosen: str, rejected: str, layout: str, sche
 
 
 class DpoWriter:
-    """Writes DPO rows to ``path`` in ``fmt`` atomically: nothing appears under the final name until
-    :meth:`close`; :meth:`abort` removes the temporary file."""
+    """Writes DPO rows in ``fmt`` to ``path`` (a temporary path of the build's output set; ``name`` is the
+    final path, for messages; a ``datasets`` folder is built at :meth:`close` from a parquet file written to
+    ``scratch``); :meth:`close` returns its description for the manifest. :meth:`abort` closes quietly;
+    the output set removes the temporaries."""
 
-    def __init__(self, path: Path, fmt: str, schema: pa.Schema) -> None:
+    def __init__(self, path: Path, fmt: str, schema: pa.Schema, *, name: Path | None = None, scratch: Path | None = None) -> None:
         self.path = path
+        self.name = name if name is not None else path
         self.fmt = fmt
         self.schema = schema
         self.rows = 0
-        if fmt == "datasets":
-            self._parquet_path = _temp_beside(path, ".parquet")
-            self._file = None
-            target = self._parquet_path
-        else:
-            self._file = _AtomicFile(path)
-            target = self._file.tmp
-        if fmt == "jsonl":
-            self._fh = open(target, "wb")
-            self._pq = None
-        else:
-            self._fh = None
-            self._pq = pq.ParquetWriter(target, schema, compression="zstd")
+        self._parquet_path = (scratch if scratch is not None else path.with_name(path.name + ".parquet.tmp")) if fmt == "datasets" else None
+        target = self._parquet_path or path
+        self._fh = None
+        self._pq = None
+        with naming_errors(self.name):
+            if fmt == "jsonl":
+                self._fh = open(target, "wb")
+            else:
+                self._pq = pq.ParquetWriter(target, schema, compression="zstd")
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        if self._fh is not None:
-            self._fh.write(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-        else:
-            self._pq.write_table(pa.Table.from_pylist(rows, schema=self.schema))
+        with naming_errors(self.name):
+            if self._fh is not None:
+                self._fh.write(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+            else:
+                self._pq.write_table(pa.Table.from_pylist(rows, schema=self.schema))
         self.rows += len(rows)
 
     def close(self) -> list[dict[str, Any]]:
-        if self._fh is not None:
-            self._fh.close()
-        else:
-            self._pq.close()
-        if self.fmt != "datasets":
-            self._file.commit()
-            return [describe_output(self.path, self.rows)]
-        return [self._save_datasets()]
-
-    def _save_datasets(self) -> dict[str, Any]:
-        try:
-            save_parquet_as_datasets_folder(self._parquet_path, self.path, self.schema)
-        finally:
-            self._parquet_path.unlink(missing_ok=True)
-        return describe_output(self.path, self.rows)
-
-    def abort(self) -> None:
-        try:
+        """Finish the file or folder; returns ``[description]`` (final name, rows, bytes, hashes)."""
+        with naming_errors(self.name):
             if self._fh is not None:
                 self._fh.close()
-            elif self._pq is not None:
-                self._pq.close()
-        finally:
-            if self._file is not None:
-                self._file.abort()
             else:
-                self._parquet_path.unlink(missing_ok=True)
+                self._pq.close()
+            if self._parquet_path is not None:
+                try:
+                    save_parquet_as_datasets_folder(self._parquet_path, self.path, self.schema)
+                finally:
+                    self._parquet_path.unlink(missing_ok=True)
+        return [describe_output(self.path, self.rows, name=self.name)]
+
+    def abort(self) -> None:
+        for closable in (self._fh, self._pq):
+            if closable is not None:
+                try:
+                    closable.close()
+                except BaseException:  # a half-written row group or a full disk: the file is removed anyway
+                    pass
+        if self._parquet_path is not None:
+            self._parquet_path.unlink(missing_ok=True)

@@ -6,7 +6,9 @@ command line or a run config file, all the same shape) into the chain a run uses
 cheap checks first, stateful ones last, so a row rejected for its content never takes a place in
 the dedup state:
 
-    score -> category -> domain -> content -> dedup -> near_dup -> split
+    score -> category -> domain -> content -> pii -> dedup -> near_dup -> split
+
+(``pii`` masks before dedup, so rows that differ only in a phone number become one row.)
 
 =====================================  ==================================================================
 reason                                 meaning
@@ -24,6 +26,7 @@ reason                                 meaning
 ``content_too_short:<field>``          shorter than ``min_chars`` (field, or ``total``)
 ``content_too_long:<field>``           longer than ``max_chars`` (field, or ``total``)
 ``content_hangul_share:<field>``       Hangul share of the field's letters below ``min_hangul``
+``pii_<kind>``                         ``pii`` with ``action = "reject"``: the row holds a ``<kind>`` identifier
 ``duplicate_of:<id>``                  same normalised key as the earlier row ``<id>`` (tally: ``duplicate_of``)
 ``near_duplicate_of:<id>``             MinHash-similar to the earlier row ``<id>`` (tally: ``near_duplicate_of``)
 =====================================  ==================================================================
@@ -37,6 +40,7 @@ from ..errors import ConfigError
 from .content import ContentFilter
 from .dedup import DedupFilter
 from .labels import LabelFilter
+from .pii import PiiFilter
 from .score import ScoreFilter
 
 REASONS: dict[str, str] = {
@@ -53,11 +57,12 @@ REASONS: dict[str, str] = {
     "content_too_short:<field>": "shorter than min_chars for the field (instruction, context, response or total)",
     "content_too_long:<field>": "longer than max_chars for the field (instruction, context, response or total)",
     "content_hangul_share:<field>": "the Hangul share of the field's letters is below min_hangul",
+    "pii_<kind>": "pii step with action reject: the row holds a personal identifier of <kind> (rrn, frn, phone, email, ipv4, card, brn, passport)",
     "duplicate_of:<id>": "the same normalised key as the earlier row <id> (tallied as duplicate_of)",
     "near_duplicate_of:<id>": "MinHash-similar to the earlier row <id> (tallied as near_duplicate_of)",
 }
 
-FILTER_ORDER = ("score", "category", "domain", "content", "dedup", "near_dup", "split")
+FILTER_ORDER = ("score", "category", "domain", "content", "pii", "dedup", "near_dup", "split")
 SECTIONS = frozenset(FILTER_ORDER)
 
 
@@ -69,11 +74,12 @@ def build_filters(settings: Mapping[str, Any] | None = None) -> list[Any]:
         domain   = {include = [...], exclude = ["예체능", "종교", "보건"]}
         content  = {min_chars = {response = 2}, max_chars = {total = 8000},
                     min_hangul = {response = 0.5}, lfs_pointers = true, echo = true}
+        pii      = {action = "mask", placeholders = "ko", format_only = false, normalize_tags = false}
         dedup    = {enabled = true, key = ["instruction", "context", "response"]}
         near_dup = {threshold = 0.8, shingle = 3, num_perm = 128, fields = ["instruction", "response"]}
         split    = {train = 0.9, validation = 0.1}
 
-    Defaults: no score, label or near-dup filter; the content filter with only the LFS-pointer and
+    Defaults: no score, label, PII or near-dup filter; the content filter with only the LFS-pointer and
     echo checks; exact dedup on the default key; every row in ``train``. A section set to
     ``false`` (or ``{enabled = false}``) turns that step off.
     """
@@ -95,6 +101,9 @@ def build_filters(settings: Mapping[str, Any] | None = None) -> list[Any]:
     content = _section(settings, "content", default={})
     if content is not None:
         chain.append(ContentFilter(**_only(content, "content", ("min_chars", "max_chars", "min_hangul", "lfs_pointers", "echo"))))
+    pii = _section(settings, "pii", default=None)
+    if pii is not None:
+        chain.append(PiiFilter(**_only(pii, "pii", ("action", "placeholders", "kinds", "format_only", "normalize_tags", "fields"))))
     dedup = _section(settings, "dedup", default={})
     if dedup is not None:
         chain.append(DedupFilter(**_only(dedup, "dedup", ("key",))))
@@ -136,5 +145,5 @@ def _only(section: dict[str, Any], name: str, allowed: tuple[str, ...]) -> dict[
 
 __all__ = [
     "REASONS", "FILTER_ORDER", "build_filters",
-    "ScoreFilter", "LabelFilter", "ContentFilter", "DedupFilter",
+    "ScoreFilter", "LabelFilter", "ContentFilter", "DedupFilter", "PiiFilter",
 ]

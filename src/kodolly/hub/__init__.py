@@ -1,6 +1,6 @@
 """Publishing: Hub-ready dataset folders (folder.py), their cards (card.py) and ``push`` (push.py).
 
-Needs the ``hub`` extra (``pip install 'kodolly[hub]'``): huggingface_hub, datasets, pyyaml.
+Needs the ``hub`` extra (``pip install -e '.[hub]'`` from the clone): huggingface_hub, datasets, pyyaml.
 """
 
 from __future__ import annotations

@@ -23,7 +23,10 @@ from ..licenses import RESTRICTIONS, explain, hub_license_id, hub_license_ids, p
 if TYPE_CHECKING:  # pragma: no cover
     from .folder import FolderResult
 
-_SECRET_KEY = re.compile(r"(key|token|secret|password|passwd|auth|credential)", re.IGNORECASE)
+# Secrets are matched by value, never by a setting's name (a dedup `key` is no secret): the values of the
+# environment variables kodolly reads secrets from, and anything shaped like an OpenAI or Hub token.
+SECRET_ENV_VARS = ("OPENAI_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+_TOKEN_SHAPES = re.compile(r"\b(?:sk-[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{20,})")
 
 _FIELD_DOCS = {
     "instruction": "the user's request",
@@ -52,11 +55,19 @@ def size_category(rows: int) -> str:
     return "100M<n<1B"
 
 
-def _redact(value: Any) -> Any:
+def _redact(value: Any, secrets: tuple[str, ...] | None = None) -> Any:
+    if secrets is None:
+        import os
+
+        secrets = tuple(v for v in (os.environ.get(name, "") for name in SECRET_ENV_VARS) if len(v) >= 8)
     if isinstance(value, dict):
-        return {k: ("<redacted>" if _SECRET_KEY.search(str(k)) else _redact(v)) for k, v in value.items()}
+        return {k: _redact(v, secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [_redact(v) for v in value]
+        return [_redact(v, secrets) for v in value]
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "<redacted>")
+        return _TOKEN_SHAPES.sub("<redacted>", value)
     return value
 
 
@@ -129,7 +140,7 @@ def _body(result: "FolderResult", title: str, repo_id: str | None) -> str:
     kind = "Korean preference pairs (DPO)" if dpo else "Korean instruction data in Dolly format"
     lines = [f"# {title}", ""]
     lines.append(
-        f"{kind}: {result.rows:,} rows, built with [kodolly](https://pypi.org/project/kodolly/) "
+        f"{kind}: {result.rows:,} rows, built with kodolly "
         f"{m.get('kodolly_version', '?')} on {m.get('created', '?')} from {len(m.get('inputs', []))} input file(s). "
         "This card is generated from the run's manifest (`kodolly.manifest.json` in this repository); "
         "rebuild the folder rather than editing it."
@@ -166,6 +177,12 @@ def _body(result: "FolderResult", title: str, repo_id: str | None) -> str:
             lines.append(f"  - `{f.get('name')}`: `{_json(f.get('settings', {}))}`")
     else:
         lines.append("- Filters: none")
+    pii = next((f for f in filters if f.get("name") == "pii"), None)
+    if pii:
+        ps = pii.get("settings", {})
+        lines.append(f"- Personal data: `{ps.get('action')}` ({', '.join(ps.get('kinds', []))}; placeholders `{ps.get('placeholders')}`)")
+    else:
+        lines.append("- Personal data: no PII step ran on these rows.")
     out = m.get("output") or {}
     if out.get("dolly_only"):
         lines.append("- Only the four Dolly fields were written (`--dolly-only`).")

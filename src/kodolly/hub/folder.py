@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from ..errors import ConfigError
 from ..io.batches import DEFAULT_BATCH_ROWS, iter_batches
+from ..io.commit import require_finished
 from ..io.writers import output_paths, write_json_atomic
 from ..licenses import LicenseReport, license_report
 from .public import public_manifest, scrub_meta_files
@@ -210,9 +211,10 @@ def build_folder(
     if max_shard_bytes < 1:
         raise ConfigError("--max-shard-bytes must be at least 1")
     if dest.exists() and not overwrite and (not dest.is_dir() or any(dest.iterdir())):
-        raise ConfigError(f"{dest}: exists and is not empty; pass --overwrite to replace it")
+        raise ConfigError(f"{dest}: exists and is not empty; replace it with overwrite=True (kodolly publish --overwrite)")
     if dest.resolve() == out.resolve() or out.resolve() in dest.resolve().parents:
         raise ConfigError(f"{dest}: the folder must not be (inside) the output it is built from")
+    require_finished(out)  # an interrupted commit: say so, not "manifest not found"
     mpath = Path(manifest_path) if manifest_path else find_manifest(out)
     manifest = public_manifest(load_manifest(mpath))
 

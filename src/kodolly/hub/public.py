@@ -4,7 +4,7 @@ A manifest records inputs and outputs by the path they had on the machine that m
 (``/home/user/secret/KorQuAD_v1.0_train.json``), and each row's ``meta.file`` says which input it
 came from. Pushed to the Hub, those paths become public. The folder therefore holds:
 
-- in ``kodolly.manifest.json`` and the card: each input, output and rejects file by its name only
+- in ``kodolly.manifest.json`` and the card: each input, output, rejects and report file by its name only
   (``KorQuAD_v1.0_train.json``; a zip member as ``archive.zip!member``, the member's path inside
   the archive kept), hashes, sizes and counts unchanged; any other setting that is an absolute path
   (a converter option naming a layout file, say) by its name as well;
@@ -50,7 +50,7 @@ def _scrub(value: Any) -> Any:
 
 
 def public_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``manifest`` with input/output/rejects paths reduced to names (see the module doc)."""
+    """A copy of ``manifest`` with input/output/rejects/report paths reduced to names (see the module doc)."""
     m = copy.deepcopy(manifest)
     for item in m.get("inputs") or []:
         if isinstance(item, dict) and isinstance(item.get("name"), str):
@@ -61,9 +61,10 @@ def public_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     for item in (m.get("output") or {}).get("files") or []:
         if isinstance(item, dict) and isinstance(item.get("path"), str):
             item["path"] = public_name(item["path"])
-    rejects = m.get("rejects")
-    if isinstance(rejects, dict) and isinstance(rejects.get("path"), str):
-        rejects["path"] = public_name(rejects["path"])
+    for key in ("rejects", "report"):
+        entry = m.get(key)
+        if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+            entry["path"] = public_name(entry["path"])
     counts = m.pop("counts", None)  # counts are keyed by source and reason, never paths: kept as they are
     m = _scrub(m)
     if counts is not None:

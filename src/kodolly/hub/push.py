@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pyarrow.parquet as pq
 
@@ -215,6 +215,12 @@ def push(
     actual = attempt("repo info", lambda: api.repo_info(repo_id, repo_type="dataset"))
     private = _guard_visibility(repo_id, report, private, bool(getattr(actual, "private", private)),
                                 i_have_permission, warnings, warn)
+    if not private:
+        note = pii_warning(folder)
+        if note:
+            warnings.append(note)
+            if warn is not None:
+                warn(note)
     if revision and revision != "main":
         attempt("create branch", lambda: api.create_branch(repo_id, branch=revision, repo_type="dataset", exist_ok=True))
     info = attempt(
@@ -239,6 +245,26 @@ def push(
         attempts=attempts,
         warnings=warnings,
     )
+
+
+def pii_steps(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``pii`` filter entries of a manifest (of the run itself, or of the run a DPO set was built from)."""
+    found = [f for f in manifest.get("filters") or [] if isinstance(f, dict) and f.get("name") == "pii"]
+    source = manifest.get("source_manifest")
+    if not found and isinstance(source, dict):
+        found = pii_steps(source)
+    return found
+
+
+def pii_warning(folder: Path) -> str | None:
+    """A warning for a public push of data on which no PII step ran (None when one did)."""
+    manifest_path = folder / MANIFEST_NAME
+    manifest = load_manifest(manifest_path) if manifest_path.exists() else {}
+    steps = pii_steps(manifest)
+    if steps:
+        return None
+    return ("public push: the manifest shows no personal-data step on these rows; run kodolly convert --pii mask "
+            "(or --pii report to see what is there) before publishing")
 
 
 def _guard_visibility(

@@ -4,6 +4,9 @@ Publishing and export read outputs of any size; :func:`iter_batches` never holds
 batch of rows in memory (a ``datasets`` folder is memory-mapped Arrow, a parquet file is read a
 row-group slice at a time, JSONL is parsed ``batch_rows`` lines at a time).
 
+A kodolly output whose commit did not finish (or that disagrees with its manifest) is refused
+(:func:`kodolly.io.commit.require_finished`).
+
 JSONL carries no types, so columns kodolly knows (``score`` is a float even when a batch has only
 nulls, ``meta`` is a JSON string) are cast to their kodolly types; other columns keep the type the
 first batch gives them, and later batches are cast to it.
@@ -31,9 +34,12 @@ def iter_batches(path: str | os.PathLike[str], batch_rows: int = DEFAULT_BATCH_R
     ``same_types=False`` (JSONL only) types each batch on its own, for readers that only want the rows
     as Python values: a column that is null in the whole first batch and text later is then no error.
     """
+    from .commit import require_finished
+
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file or folder")
+    require_finished(p)
     if p.is_dir():
         yield from _datasets_batches(p, batch_rows)
     elif p.suffix.lower() == ".parquet":

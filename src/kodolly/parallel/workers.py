@@ -13,9 +13,11 @@ from typing import Any, Mapping
 
 import pyarrow as pa
 
+from .. import procs
 from ..converters import Converter
-from ..errors import KodollyError
+from ..errors import KodollyError, OutputError
 from ..io.readers import BadRecord, Location
+from ..io.writers import write_error
 from .chunks import Chunk, convert_records
 from .columnar import convert_columnar
 from .jsonl import iter_jsonl_chunk
@@ -56,7 +58,8 @@ def run_task(task: dict[str, Any], conv: Converter, ctx: Any, category: str | No
     return convert_records(records, task["name"], conv, ctx, category, plan)
 
 
-def _worker_main(setup_bytes: bytes, tasks: Any, results: Any, spool: str) -> None:
+def _worker_main(setup_bytes: bytes, tasks: Any, results: Any, spool: str, parent_pid: int) -> None:
+    procs.init_worker(parent_pid)  # die with the parent (even on SIGKILL); leave Ctrl-C to the parent
     try:
         setup: Setup = pickle.loads(setup_bytes)
         conv = setup.converter
@@ -73,7 +76,13 @@ def _worker_main(setup_bytes: bytes, tasks: Any, results: Any, spool: str) -> No
         try:
             seq += 1
             path = os.path.join(spool, f"{os.getpid()}-{seq}.arrow")
-            results.put(run_task(task, conv, ctx, setup.category, plan).to_wire(path))
+            chunk = run_task(task, conv, ctx, setup.category, plan)
+            try:
+                wire = chunk.to_wire(path)
+            except OSError as exc:  # the spool is full (/dev/shm): one line naming the file, no traceback
+                results.put(("output_error", str(write_error(path, exc))))
+                return
+            results.put(wire)
         except BaseException:
             results.put(("error", traceback.format_exc()))
             return
@@ -86,18 +95,16 @@ class Pool:
         # fork: no re-import of the caller's __main__ (a script without a main guard works) and no
         # start-up cost. The parquet writer starts its thread lazily, after the workers exist.
         mp = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-        import tempfile
-
-        shm = "/dev/shm"
-        self.spool = tempfile.mkdtemp(prefix="kodolly-", dir=shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None)
+        self.spool = procs.spool_dir()  # also removes the spools of killed runs
         self.tasks = [mp.Queue() for _ in range(n)]
         self.results = [mp.Queue(maxsize=3) for _ in range(n)]
         self.procs = [
-            mp.Process(target=_worker_main, args=(setup, self.tasks[w], self.results[w], self.spool), daemon=True, name=f"kodolly-worker-{w}")
+            mp.Process(target=_worker_main, args=(setup, self.tasks[w], self.results[w], self.spool, os.getpid()), daemon=True, name=f"kodolly-worker-{w}")
             for w in range(n)
         ]
-        for proc in self.procs:
-            proc.start()
+        with procs.interrupts_blocked():  # a Ctrl-C meanwhile reaches this process only, after the start
+            for proc in self.procs:
+                proc.start()
         self.next = 0
         self.outstanding: deque[int] = deque()
 
@@ -117,10 +124,15 @@ class Pool:
                 if not self.procs[w].is_alive():
                     raise WorkerError(f"worker {w} died (exit code {self.procs[w].exitcode})") from None
         if isinstance(msg, tuple):
+            if msg[0] == "output_error":
+                raise OutputError(msg[1])
             raise WorkerError(f"worker {w} failed:\n{msg[1]}")
         return Chunk.from_wire(msg)
 
     def close(self) -> None:
+        if self.outstanding:  # stopped early (an error, Ctrl-C): workers may be blocked on a full queue
+            for proc in self.procs:
+                proc.terminate()
         for q in self.tasks:
             try:
                 q.put(None)

@@ -38,8 +38,12 @@ LOSS_ON = ("final", "all-turns")
 
 # Trainer settings kodolly chooses when the user does not; everything else is trl's default.
 TRAINER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "sft": {"learning_rate": 2e-4, "max_length": 1536, "save_strategy": "no", "report_to": "none"},
-    "dpo": {"beta": 0.1, "max_length": 1536, "save_strategy": "no", "report_to": "none"},
+    # logging_steps 10 + a log at the last step (kodolly.train.progress): every run reports a loss;
+    # disable_tqdm: kodolly shows its own single bar
+    "sft": {"learning_rate": 2e-4, "max_length": 1536, "save_strategy": "no", "report_to": "none",
+            "logging_steps": 10, "disable_tqdm": True},
+    "dpo": {"beta": 0.1, "max_length": 1536, "save_strategy": "no", "report_to": "none",
+            "logging_steps": 10, "disable_tqdm": True},
 }
 
 

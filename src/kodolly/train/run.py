@@ -21,6 +21,7 @@ from ..io.writers import write_json_atomic
 from . import data as data_mod
 from . import model as model_mod
 from .config import TrainConfig
+from .progress import quiet_libraries, summary_line, use_progress_log
 
 RUN_FILE = "kodolly_train.json"
 
@@ -32,6 +33,8 @@ class TrainResult:
     losses: list[float] = field(default_factory=list)
     eval_loss: float | None = None
     merged_dir: Path | None = None
+    steps: int = 0
+    seconds: float = 0.0
 
     @property
     def config_path(self) -> Path:
@@ -164,10 +167,21 @@ def build_trainer(config: TrainConfig, log: Callable[[str], None] = print) -> Pr
     return PreparedRun(config, trainer, tokenizer, renderer, report, trainer_kwargs, targets, cpu, bool(validation_rows))
 
 
-def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
-    """Run SFT or DPO as ``config`` says and save the run folder. See the module docstring."""
+def train(config: TrainConfig, log: Callable[[str], None] = print, *, verbose: bool = False,
+          progress: bool | None = None) -> TrainResult:
+    """Run SFT or DPO as ``config`` says and save the run folder. See the module docstring.
+
+    ``log`` gets the data summary, one loss line per logging step and a final summary; library
+    warnings and bars are hidden unless ``verbose``; ``progress``: one progress bar (default: on a terminal).
+    """
+    with quiet_libraries(verbose):
+        return _train(config, log, progress)
+
+
+def _train(config: TrainConfig, log: Callable[[str], None], progress: bool | None) -> TrainResult:
     prepared = build_trainer(config, log)
     trainer, report = prepared.trainer, prepared.report
+    watch = use_progress_log(trainer, log, bar=progress)
 
     trainer.train()
     losses = [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
@@ -199,8 +213,11 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
         "device": "cpu" if prepared.cpu else "cuda",
     }
     write_json_atomic(out / RUN_FILE, record)
-    log(f"saved adapter, tokenizer and {RUN_FILE} to {out}")
-    result = TrainResult(output_dir=out, data=report, losses=losses, eval_loss=eval_loss)
+    result = TrainResult(output_dir=out, data=report, losses=losses, eval_loss=eval_loss,
+                         steps=trainer.state.global_step, seconds=watch.seconds)
+    if eval_loss is not None:
+        log(f"validation loss: {eval_loss:.4f}")
+    log(summary_line(result.steps, losses, result.seconds, str(out)))
 
     del trainer, prepared
     if config.merge:
