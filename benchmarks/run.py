@@ -4,6 +4,7 @@
     python benchmarks/run.py --rows 50000         # a quick run
     python benchmarks/run.py --only kodolly,polars
     python benchmarks/run.py --converters         # rows/s of each converter on its own generated input
+    python benchmarks/run.py --near-dup 0.8       # `kodolly convert --near-dup 0.8` at 1M and 200k rows + quality
 
 The job: parse the Alpaca JSONL, NFC + whitespace normalisation, drop rows with an empty instruction or
 output, exact dedup (first occurrence kept), zstd parquet. Each pipeline runs as its own subprocess, one
@@ -39,8 +40,9 @@ PIPELINES = {
 CONVERTER_SHAPES = {"alpaca": "alpaca-jsonl", "dolly": "dolly-jsonl", "sharegpt": "sharegpt-jsonl", "korquad1": "korquad1"}
 
 
-def _tree_memory(ps) -> int:
-    """PSS summed over a process and its children (shared pages counted once), RSS where PSS is unknown."""
+def _tree_memory(ps, cpu: dict[int, float] | None = None) -> int:
+    """PSS summed over a process and its children (shared pages counted once), RSS where PSS is unknown.
+    ``cpu``, when given, gets each child's CPU seconds so far (by pid)."""
     import psutil
 
     total = 0
@@ -48,6 +50,13 @@ def _tree_memory(ps) -> int:
         procs = [ps] + ps.children(recursive=True)
     except psutil.Error:
         return 0
+    if cpu is not None:
+        for p in procs[1:]:
+            try:
+                times = p.cpu_times()
+                cpu[p.pid] = times.user + times.system
+            except psutil.Error:
+                pass
     for p in procs:
         try:
             info = p.memory_full_info()
@@ -67,18 +76,22 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict:
         proc = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, env=env, cwd=HERE.parent)
         ps = psutil.Process(proc.pid)
         peak = 0
+        child_cpu: dict[int, float] = {}
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
-            peak = max(peak, _tree_memory(ps))
+            peak = max(peak, _tree_memory(ps, child_cpu))
             time.sleep(0.1)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
         out_f.seek(0)
         err_f.seek(0)
         out, err = out_f.read(), err_f.read()
-    result = {"wall": wall, "peak_rss": peak, "maxrss": usage.ru_maxrss * 1024, "code": proc.returncode}
+    result = {"wall": wall, "peak_rss": peak, "maxrss": usage.ru_maxrss * 1024, "code": proc.returncode,
+              "cpu": usage.ru_utime + usage.ru_stime, "stdout": out.decode("utf-8", "replace"),
+              "children_cpu": sum(child_cpu.values())}  # as last sampled (up to 0.1 s before each exits)
+    result["main_cpu"] = result["cpu"] - result["children_cpu"]
     lines = out.decode("utf-8", "replace").strip().splitlines()
     try:
         result.update(json.loads(lines[-1]))
@@ -173,13 +186,52 @@ def run_converters(rows: int, workers: int | None) -> int:
     return 0
 
 
+def run_near_dup(rows: int, threshold: float, workers: int | None, originals: int) -> int:
+    """`kodolly convert --near-dup T` (the CLI, default filter chain plus near-dup) on the generated
+    Alpaca rows at ``rows`` and at a fifth of them, then precision/recall on the planted set."""
+    from benchmarks import near_dup_quality
+
+    print(f"machine: {machine()}")
+    sizes = [rows, rows // 5] if rows >= 10 else [rows]
+    print("CPU s: user + system of the whole process tree (main, workers); main: the main process alone.")
+    print(f"{'rows':>10}{'wall s':>9}{'rows/s':>10}{'CPU s':>8}{'main':>7}{'peak PSS MiB':>14}{'largest MiB':>13}{'written':>10}{'near-dup':>10}")
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="kodolly-bench-") as tmp:
+        for n in sizes:
+            src = generate.ensure("alpaca-jsonl", n)
+            subprocess.run(["cat", str(src)], stdout=subprocess.DEVNULL, check=True)  # into the page cache
+            out = Path(tmp) / f"near-{n}.parquet"
+            cmd = [sys.executable, "-m", "kodolly", "convert", str(src), "--from", "alpaca", "-o", str(out),
+                   "--near-dup", str(threshold), "--no-progress"]
+            if workers is not None:
+                cmd += ["--workers", str(workers)]
+            r = measure(cmd, dict(os.environ, OMP_NUM_THREADS="1"))
+            if r["code"] != 0:
+                print(f"{n:>10,} FAILED (exit {r['code']}): {r.get('error', '')[-1500:]}")
+                ok = False
+                continue
+            report = json.loads(out.with_name(out.stem + ".report.json").read_text("utf-8"))
+            tally = report["counts"]
+            written = tally.get("written", "?")
+            near = tally.get("by_reason", {}).get("near_duplicate_of", 0)
+            print(f"{n:>10,}{r['wall']:>9.1f}{n / r['wall']:>10,.0f}{r['cpu']:>8.1f}{r['main_cpu']:>7.1f}{mib(r['peak_rss']):>14}{mib(r['maxrss']):>13}"
+                  f"{written:>10,}{near:>10,}", flush=True)
+    print()
+    near_dup_quality.main(["--originals", str(originals)])
+    return 0 if ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--only", default=",".join(PIPELINES), help="comma-separated: " + ", ".join(PIPELINES))
     parser.add_argument("--workers", type=int, help="kodolly worker processes (default: kodolly's default)")
     parser.add_argument("--converters", action="store_true", help="rows/s of every converter on its own generated input")
+    parser.add_argument("--near-dup", type=float, metavar="T", help="kodolly convert --near-dup T at --rows and --rows/5, and quality on the planted set")
+    parser.add_argument("--originals", type=int, default=5000, help="originals in the planted near-dup set (with --near-dup)")
     args = parser.parse_args(argv)
+    if args.near_dup is not None:
+        return run_near_dup(args.rows, args.near_dup, args.workers, args.originals)
     if args.converters:
         return run_converters(args.rows, args.workers)
     names = [n.strip() for n in args.only.split(",") if n.strip()]

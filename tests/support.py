@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+# The engines every conversion test runs under (the ``engine`` fixture in conftest.py parametrises a
+# test over them; a test module opts in with ``pytestmark = pytest.mark.usefixtures("engine")``).
+# The ray engine's tests add "ray" where a cluster fixture exists.
+ENGINE_NAMES = ["inline", "processes"]
 
 # ------------------------------------------------------------------ the reference workflow (issue 5)
 # AI Hub 71748 SFT labels (fixtures/filters/aihub_sft_sample.json, read by the real ``aihub`` converter)
@@ -45,6 +51,7 @@ def convert_to_parquet(tmp_path: Path, sources, converter, **kwargs):
     import orjson
 
     out = tmp_path / "out.parquet"
+    kwargs.setdefault("filters", [])  # reading tests: no filter chain (kodolly.convert's default dedups, like the CLI)
     result = kodolly.convert(sources, converter, out, **kwargs)
     assert result.tally.balanced
     assert result.tally.read == result.tally.written + result.tally.rejected
@@ -105,3 +112,72 @@ def write_mixed_jsonl(path: Path, rows: int, *, seed: int = 7, extra=None) -> No
     lines[50] = b'{"instruction": "   ", "output": "x"}'  # empty once normalised
     lines[2500] = b'{"instruction": "x", "output": "\xff\xfe"}'  # invalid UTF-8
     path.write_bytes(b"\n".join(lines) + b"\n")
+
+
+# ------------------------------------------------------------------ a real Ray cluster (issue 12)
+class LocalRayCluster:
+    """A real multi-node Ray cluster on this machine (``ray.cluster_utils.Cluster``): a head node and
+    ``nodes - 1`` worker nodes, each a separate set of Ray processes with ``cpus`` CPUs, all bound to
+    127.0.0.1. The nodes run the kodolly this test process imports (its folder is put first on the
+    nodes' PYTHONPATH: the shared venv's editable install may point at another checkout) and the test
+    helpers under tests/ and ``paths`` (converters used only by tests). Tests connect through ``address``."""
+
+    def __init__(self, nodes: int = 2, cpus: int = 1, object_store_mb: int = 150, paths: tuple[Path, ...] = ()) -> None:
+        import kodolly
+
+        # Ray's own switch for a machine that is not a multi-host cluster: a node (and the driver's
+        # resolution of "127.0.0.1:port") uses the loopback address instead of the host's public
+        # interface. Read when ray is first imported, so it is set here, before that.
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # no usage report leaves the machine
+        src = str(Path(kodolly.__file__).resolve().parent.parent)
+        first = [src, str(Path(__file__).resolve().parent), *(str(p) for p in paths)]
+        rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in first]
+        os.environ["PYTHONPATH"] = os.pathsep.join([*first, *rest])
+        from ray.cluster_utils import Cluster
+
+        self.cpus = cpus
+        self.object_store = object_store_mb * 1024 * 1024
+        import socket
+
+        with socket.socket() as sock:  # a free port for the head's Ray Client server (ray://)
+            sock.bind(("127.0.0.1", 0))
+            self.client_port = sock.getsockname()[1]
+        self.cluster = Cluster(
+            initialize_head=True,
+            head_node_args=self._node_args(include_dashboard=False, ray_client_server_port=self.client_port),
+        )
+        self.workers = [self.add_node() for _ in range(nodes - 1)]
+
+    def _node_args(self, **extra):
+        return {"num_cpus": self.cpus, "node_ip_address": "127.0.0.1", "object_store_memory": self.object_store, **extra}
+
+    @property
+    def address(self) -> str:
+        return self.cluster.address
+
+    @property
+    def client_address(self) -> str:
+        """``ray://`` address of the head's Ray Client server."""
+        return f"ray://127.0.0.1:{self.client_port}"
+
+    @property
+    def node_ids(self) -> list[str]:
+        return [node.node_id for node in self.cluster.list_all_nodes()]
+
+    def add_node(self):
+        node = self.cluster.add_node(**self._node_args())
+        self.cluster.wait_for_nodes()
+        return node
+
+    def remove_node(self, node) -> None:
+        """Kill a worker node's processes (not gracefully: as a machine that is lost)."""
+        self.cluster.remove_node(node, allow_graceful=False)
+        if node in self.workers:
+            self.workers.remove(node)
+
+    def shutdown(self) -> None:
+        import ray
+
+        ray.shutdown()
+        self.cluster.shutdown()

@@ -11,6 +11,8 @@ from kodolly.errors import ConfigError
 from kodolly.io.readers import Location
 from kodolly.layouts import load_layout, mapped_converter, parse_layout_text, parse_records, shipped_layouts
 
+pytestmark = pytest.mark.usefixtures("engine")  # every conversion here runs under each engine
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures" / "layouts"
 

@@ -10,6 +10,8 @@ from kodolly.filters import build_filters
 from kodolly.rows import make_row, rows_to_table
 from kodolly.splits import Splitter, parse_ratios
 
+pytestmark = pytest.mark.usefixtures("engine")  # every conversion here runs under each engine
+
 
 def _rows(n):
     return [make_row(instruction=f"질문 {i}", response="답", source="t", id=f"id-{i}") for i in range(n)]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .api import Inspection, build_dpo, convert, formats, inspect_file, iter_rows, to_dataset
+from .api import Inspection, build_dpo, convert, formats, inspect_file, iter_rows, replay, run_config, to_dataset
 from .api import export_dataset, publish, push
 from .converters import Context, Converter, Reject
 from .errors import (
@@ -28,13 +28,12 @@ from .errors import (
 from .io.writers import read_rows
 from .layouts import load_layout, mapped_converter
 from .normalize import normalize_text
-from .pipeline import Filter, RunResult
+from .corridor import Filter, InputGroup, RunResult, RunSpec
 from .registry import get_converter, list_converters, register
 from .rows import ARROW_SCHEMA, DOLLY_CATEGORIES, DOLLY_FIELDS, ROW_FIELDS, make_row
 from .tally import Tally
 
 __all__ = [
-    "__version__",
     "ARROW_SCHEMA",
     "ConfigError",
     "Context",
@@ -43,6 +42,7 @@ __all__ = [
     "DOLLY_FIELDS",
     "Filter",
     "InputError",
+    "InputGroup",
     "Inspection",
     "KodollyError",
     "LfsPointerError",
@@ -50,9 +50,11 @@ __all__ = [
     "ROW_FIELDS",
     "Reject",
     "RunResult",
+    "RunSpec",
     "Tally",
     "TallyMismatchError",
     "UnknownConverterError",
+    "__version__",
     "build_dpo",
     "convert",
     "export_dataset",
@@ -69,5 +71,7 @@ __all__ = [
     "push",
     "read_rows",
     "register",
+    "replay",
+    "run_config",
     "to_dataset",
 ]

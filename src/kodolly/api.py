@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence
 
 from .converters import Converter
+from .corridor import Filter, InputGroup, RunResult, RunSpec, Sink, execute, iter_chunks, make_spec, prepare
 from .errors import InputError
 from .io.limits import Limits
-from .io.limits import use as use_limits
 from .io.readers import BadRecord, read_records
 from .io.sources import expand_inputs
-from .pipeline import DEFAULT_BATCH_SIZE, Filter, InputGroup, RunResult, process, run
 from .registry import get_converter, list_converters
-from .tally import Tally, reason_key
+from .tally import Tally
 
 PathLike = str | os.PathLike[str]
+Filters = Mapping[str, Any] | Sequence[Filter] | None
 
 
 def convert(
@@ -26,13 +26,15 @@ def convert(
     *,
     options: Mapping[str, Any] | None = None,
     category: str | None = None,
-    filters: Sequence[Filter] = (),
+    filters: Filters = None,
     output_format: str | None = None,
     dolly_only: bool = False,
     rejects_path: PathLike | None = None,
     progress: bool | None = False,
     groups: Sequence[InputGroup] = (),
+    engine: str | None = None,
     workers: int | None = None,
+    batch_size: int | None = None,
     limits: Limits | None = None,
 ) -> RunResult:
     """Convert ``sources`` (files, folders, globs, zips) with a named converter.
@@ -40,26 +42,48 @@ def convert(
     With ``output`` the rows are written there (``.parquet``, ``.jsonl`` or a ``datasets`` folder)
     with ``<name>.rejects.jsonl``, ``<name>.manifest.json`` and ``<name>.report.json`` beside;
     without it the kept rows are returned in ``result.rows``. ``result.tally`` always holds the
-    counts. ``filters`` is a filter chain, e.g. ``kodolly.filters.build_filters({...})``;
+    counts. ``filters``: filter settings as ``kodolly.filters.build_filters`` takes them (``None``,
+    the default, = the same defaults as ``kodolly convert``: content checks, exact dedup, all rows in
+    ``train``), or a sequence of filter objects used as given (``[]``: no filter at all).
     ``groups`` adds more :class:`InputGroup` s (sources read with another converter) to the run.
-    ``workers``: processes converting JSON Lines inputs (default: the usable cores, at most 2); the
-    output is the same whatever the number. ``limits``: the input limits (:class:`kodolly.io.limits.Limits`).
+    ``engine``: ``inline``, ``processes`` (default on a multi-core machine) or ``ray``; ``workers``:
+    its worker count; ``batch_size``: at most this many records per shard. The output is the same
+    whatever the engine, the worker count and the batch size. ``limits``: the input limits
+    (:class:`kodolly.io.limits.Limits`; default: those in force).
     """
-    with use_limits(limits):
-        return run(
-            _as_list(sources),
-            converter,
-            output,
-            options=options,
-            category=category,
-            filters=filters,
-            output_format=output_format,
-            dolly_only=dolly_only,
-            rejects_path=rejects_path,
-            progress=progress,
-            groups=groups,
-            workers=workers,
-        )
+    spec = make_spec(
+        _as_list(sources), converter, output, options=options, category=category, filters=filters,
+        output_format=output_format, dolly_only=dolly_only, rejects_path=rejects_path, groups=groups,
+        engine=engine, workers=workers, batch_size=batch_size, limits=limits,
+    )
+    return run_spec(spec, progress=progress)
+
+
+def run_spec(spec: RunSpec, *, progress: bool | None = False) -> RunResult:
+    """Run a :class:`~kodolly.corridor.RunSpec` (what :func:`convert`, :func:`run_config` and
+    ``kodolly convert`` build) to the end."""
+    return execute(spec, progress=progress)
+
+
+def replay(manifest: PathLike, *, progress: bool | None = False, **changes: Any) -> RunResult:
+    """Run again the run a manifest records (its ``run_spec``); ``changes`` replace spec fields
+    (``engine``, ``workers``, ``batch_size``)."""
+    import dataclasses
+    import json
+
+    from .errors import ConfigError
+
+    path = os.fspath(manifest)
+    try:
+        data = json.loads(open(path, encoding="utf-8").read())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a readable manifest ({exc})") from None
+    if "run_spec" not in data:
+        raise ConfigError(f"{path}: the manifest holds no run_spec (written by an older kodolly); it cannot be replayed")
+    spec = RunSpec.from_dict(data["run_spec"], where=path)
+    if changes:
+        spec = dataclasses.replace(spec, **{k: v for k, v in changes.items() if v is not None})
+    return run_spec(spec, progress=progress)
 
 
 def run_config(
@@ -67,6 +91,7 @@ def run_config(
     *,
     overrides: Mapping[str, Any] | None = None,
     progress: bool | None = False,
+    engine: str | None = None,
     workers: int | None = None,
 ) -> RunResult:
     """Run a whole conversion described by a run config (a TOML file path, or the same as a dict).
@@ -81,19 +106,12 @@ def run_config(
         data = _config.load_file(config)
     if overrides:
         data = _config.merge(data, overrides)
-    cfg = _config.from_dict(data)
-    return run(
-        [],
-        cfg.inputs[0].converter,
-        cfg.output,
-        filters=cfg.build_filters(),
-        output_format=cfg.output_format,
-        dolly_only=cfg.dolly_only,
-        rejects_path=cfg.rejects,
-        progress=progress,
-        groups=cfg.inputs,
-        workers=workers,
-    )
+    spec = _config.from_dict(data).spec()
+    if engine is not None or workers is not None:
+        import dataclasses
+
+        spec = dataclasses.replace(spec, engine=engine or spec.engine, workers=workers or spec.workers)
+    return run_spec(spec, progress=progress)
 
 
 def iter_rows(
@@ -102,24 +120,31 @@ def iter_rows(
     *,
     options: Mapping[str, Any] | None = None,
     category: str | None = None,
-    filters: Sequence[Filter] = (),
+    filters: Filters = None,
     rejects: list[dict[str, Any]] | None = None,
     tally: Tally | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
+    engine: str | None = None,
+    workers: int | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Stream the kept rows one by one; rejects are appended to ``rejects`` when a list is given."""
-    conv = converter if isinstance(converter, Converter) else get_converter(converter)
-    tally = tally if tally is not None else Tally()
-    for batch in process(
-        expand_inputs(_as_list(sources)), conv, options=options, category=category,
-        filters=filters, tally=tally, batch_size=batch_size,
-    ):
-        tally.source(conv.name).written += len(batch.rows)
-        for rej in batch.rejects:
-            tally.source(rej["source"]).rejected[reason_key(rej["reason"])] += 1
-        if rejects is not None:
-            rejects.extend(batch.rejects)
-        yield from batch.rows
+    """Stream the kept rows one by one (same filters and defaults as :func:`convert`); rejects are
+    appended to ``rejects`` when a list is given, counts go to ``tally`` when one is given."""
+    from .corridor.chunks import rows_of
+
+    spec = make_spec(
+        _as_list(sources), converter, None, options=options, category=category, filters=filters,
+        engine=engine, workers=workers, batch_size=batch_size,
+    )
+    run = prepare(spec)
+    sink = Sink(None, filters=run.chain.filters)
+    if tally is not None:
+        sink.tally = tally
+    with sink:
+        for chunk in iter_chunks(run, sink):
+            if rejects is not None:
+                rejects.extend(rej for _item, rej in chunk.rejects)
+            yield from rows_of(chunk.table)
+        sink.close()
 
 
 def to_dataset(sources: PathLike | Sequence[PathLike], converter: str | Converter = "alpaca", **kwargs: Any):
@@ -172,15 +197,26 @@ def inspect_file(path: PathLike) -> Inspection:
         probe = _first_record(inp, None)
         return Inspection(inp.name, None, {}, probe, None, None)
     best = max(scores, key=lambda name: (scores[name], name))
-    rejects: list[dict[str, Any]] = []
     conv = get_converter(best)
-    row = None
-    for batch in process([inp], conv, tally=Tally(), batch_size=1):
-        rejects.extend(batch.rejects)
-        if batch.rows:
-            row = batch.rows[0]
-            break
+    row, rejects = _first_row(inp, conv)
     return Inspection(inp.name, best, dict(sorted(scores.items(), key=lambda kv: -kv[1])), first[best], row, None if row else (rejects[0] if rejects else None))
+
+
+def _first_row(inp, conv: Converter) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The first row the corridor's per-item path makes of ``inp`` (no filters), and the rejects before it."""
+    from .corridor import FilterChain, Shard, convert_records
+
+    shard = Shard(0, "input", 0, 0, 0, inp.name)
+    ctx, chain = conv.context(), FilterChain()
+    rejects: list[dict[str, Any]] = []
+    for record in read_records(inp, conv.record_paths):
+        chunk = convert_records(shard, [record], conv, ctx, None, chain)
+        rejects.extend(rej for _item, rej in chunk.rejects)
+        if len(chunk.table):
+            from .corridor.chunks import rows_of
+
+            return rows_of(chunk.table.slice(0, 1))[0], rejects
+    return None, rejects
 
 
 def _first_record(inp, conv: Converter | None) -> Any:

@@ -39,6 +39,10 @@
     train = 0.9
     validation = 0.1
 
+    [engine]
+    name = "processes"              # inline | processes | ray (default: processes on a multi-core machine)
+    workers = 2
+
 The file is checked against ``schemas/run-config.schema.json``; relative paths are relative to
 the file. Command-line options override it (:func:`merge`): options given on the command line
 replace the same settings of the file, and inputs given on the command line replace its inputs.
@@ -55,7 +59,7 @@ from typing import Any, Mapping
 import jsonschema
 
 from .errors import ConfigError
-from .pipeline import InputGroup
+from .corridor.spec import InputGroup, OutputSpec, RunSpec
 
 FILTER_SECTIONS = ("score", "category", "domain", "content")
 TOP_SECTIONS = ("pii", "dedup", "near_dup", "split")
@@ -71,11 +75,25 @@ class RunConfig:
     dolly_only: bool = False
     rejects: str | None = None
     filters: dict[str, Any] = field(default_factory=dict)  # build_filters settings
+    engine: str | None = None
+    workers: int | None = None
+    batch_size: int | None = None
+    engine_options: dict[str, Any] = field(default_factory=dict)
 
     def build_filters(self) -> list[Any]:
-        from .filters import build_filters
+        return self.spec().build_filters()
 
-        return build_filters(self.filters)
+    def spec(self) -> RunSpec:
+        """The frozen run spec of this config (what every door runs)."""
+        return RunSpec(
+            groups=tuple(self.inputs),
+            output=OutputSpec(self.output, self.output_format, self.dolly_only, self.rejects),
+            filters=dict(self.filters),
+            engine=self.engine,
+            workers=self.workers,
+            batch_size=self.batch_size,
+            engine_options=dict(self.engine_options),
+        )
 
 
 def load_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -169,6 +187,7 @@ def from_dict(data: Mapping[str, Any], *, where: str = "config") -> RunConfig:
     for name in TOP_SECTIONS:
         if name in data:
             filters[name] = dict(data[name])
+    engine = dict(data.get("engine") or {})
     return RunConfig(
         inputs=groups,
         output=out.get("path"),
@@ -176,6 +195,10 @@ def from_dict(data: Mapping[str, Any], *, where: str = "config") -> RunConfig:
         dolly_only=bool(out.get("dolly_only", False)),
         rejects=out.get("rejects"),
         filters=filters,
+        engine=engine.pop("name", None),
+        workers=engine.pop("workers", None),
+        batch_size=engine.pop("batch_size", None),
+        engine_options=engine,
     )
 
 

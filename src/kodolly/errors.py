@@ -12,6 +12,7 @@
     ├── ConfigError                a bad option, layout or config file
     ├── MissingExtraError          an optional dependency is not installed (names the extra)
     ├── TallyMismatchError         read != written + rejected: something was lost
+    ├── ShardError                 a shard of the input failed twice (names the input and the shard)
     ├── LicenseError               a source's licence forbids what was asked (public push)
     └── PushError                  an upload to the Hub failed (after retrying transient errors)
 
@@ -75,6 +76,12 @@ class MissingExtraError(KodollyError):
 
 class TallyMismatchError(KodollyError):
     exit_code = 3
+
+
+class ShardError(KodollyError):
+    """A shard failed twice (a worker crash, a corrupt zip member, a converter bug): the run stops.
+
+    The message names the input and the shard and carries the last line of the cause."""
 
 
 class LicenseError(KodollyError):

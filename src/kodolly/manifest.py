@@ -15,7 +15,7 @@ import platform
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import jsonschema
 
@@ -53,17 +53,28 @@ def build_manifest(
     output_format: str,
     dolly_only: bool,
     groups: list[dict[str, Any]] | None = None,
+    input_hashes: Mapping[str, tuple[int, str]] | None = None,
+    run_spec: dict[str, Any] | None = None,
+    shards: list[dict[str, Any]] | None = None,
+    engine: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest. ``converter`` describes the first (often the only) input group; ``groups``,
-    when given, lists every group of the run: its converter, options, category override and inputs."""
+    when given, lists every group of the run: its converter, options, category override and inputs.
+    ``input_hashes`` (name -> (bytes, xxh3-128)) overrides what an input object itself read (an input
+    read whole in a worker process is hashed there). ``run_spec`` (:meth:`RunSpec.as_dict`) lets
+    ``kodolly convert --replay`` run it again; ``shards`` is the plan; ``engine`` where it ran."""
+    hashes = dict(input_hashes or {})
+
+    def described(inp: Input) -> dict[str, Any]:
+        size, digest = hashes.get(inp.name) or (inp.bytes_read, inp.content_hash())
+        return {"name": inp.name, "bytes": size, "xxh3_128": digest}
+
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "kodolly_version": _version(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),
-        "inputs": [
-            {"name": inp.name, "bytes": inp.bytes_read, "xxh3_128": inp.content_hash()} for inp in inputs
-        ],
+        "inputs": [described(inp) for inp in inputs],
         "converter": {"name": converter.name, "options": options, "category_override": category, "license": options.get("license") or converter.license,
                       **layout_entry(converter)},
         "filters": [{"name": f.name, "settings": f.settings()} for f in filters],
@@ -73,6 +84,9 @@ def build_manifest(
     }
     if groups is not None:
         manifest["groups"] = groups
+    for key, value in (("run_spec", run_spec), ("shards", shards), ("engine", engine)):
+        if value is not None:
+            manifest[key] = value
     return manifest
 
 

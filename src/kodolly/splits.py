@@ -9,7 +9,7 @@ The split step runs after every filter and never rejects: it sets ``row["split"]
 without split settings writes ``"train"`` for every row.
 
 The split of a row depends on that row alone (``stateless``); ``apply_table`` sets the ``split``
-column of an Arrow table of rows and returns ``(verdicts, table)``, as :mod:`kodolly.parallel` expects
+column of an Arrow table of rows and returns ``(verdicts, table)``, as :mod:`kodolly.corridor` expects
 of a step that sets a column.
 """
 

@@ -7,6 +7,9 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from kodolly.cli import cli
+import pytest
+
+pytestmark = pytest.mark.usefixtures("engine")  # every conversion here runs under each engine
 
 ROOT = Path(__file__).resolve().parents[2]
 

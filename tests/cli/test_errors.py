@@ -23,7 +23,7 @@ def test_ctrl_c_is_one_line_exit_130_and_leaves_nothing(tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"q": f"질문 {i}", "a": f"답 {i}"}, ensure_ascii=False) + "\n" for i in range(100)), "utf-8")
     out = tmp_path / "o"
-    result = CliRunner().invoke(cli, ["convert", str(src), "--from", "test_interrupts", "-o", str(out / "x.parquet"), "--no-progress", "--workers", "1"])
+    result = CliRunner().invoke(cli, ["convert", str(src), "--from", "test_interrupts", "-o", str(out / "x.parquet"), "--no-progress", "--engine", "inline"])
     assert (result.exit_code, result.output) == (130, "kodolly: interrupted\n")
     assert sorted(p.name for p in out.iterdir()) == []
 

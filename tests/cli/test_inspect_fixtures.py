@@ -46,6 +46,7 @@ EXPECTED: dict[str, str | None] = {
     "filters/dedup_second_source.jsonl": "dolly",
     "filters/dedup_variants.jsonl": "alpaca",
     "filters/near_dup_pairs.jsonl": "alpaca",
+    "filters/near_dup_second_source.jsonl": "dolly",
     "filters/user_scored.csv": "qa",
     "hansol/test_utf8.csv": "hansol",  # test.csv (id, 질문): hansol rejects it no_answer
     "hansol/train_cp949.csv": "hansol",

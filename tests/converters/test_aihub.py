@@ -13,6 +13,8 @@ import pytest
 import kodolly
 from kodolly.rows import load_meta
 
+pytestmark = pytest.mark.usefixtures("engine")  # every conversion here runs under each engine
+
 AIHUB = Path(__file__).resolve().parents[2] / "fixtures" / "aihub"
 LABELS = AIHUB / "Training" / "02.라벨링데이터"
 SPLIT = LABELS / "TL_02.RLHF데이터.zip.part0"

@@ -8,6 +8,8 @@ import pytest
 import kodolly
 from kodolly.errors import ConfigError
 
+pytestmark = pytest.mark.usefixtures("engine")  # every conversion here runs under each engine
+
 HANSOL = Path(__file__).resolve().parents[2] / "fixtures" / "hansol"
 Q0 = ("면진장치가 뭐야?", "면진장치에 대해 설명해줘.")
 A0 = (

@@ -18,6 +18,9 @@ from kodolly.converters.korquad1 import CONVERTER, convert
 from kodolly.io.readers import Location
 from kodolly.normalize import normalize_text
 from kodolly.registry import get_converter
+import pytest
+
+pytestmark = pytest.mark.usefixtures("engine")  # every conversion here runs under each engine
 
 ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / "fixtures" / "korquad1"

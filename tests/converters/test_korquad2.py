@@ -20,6 +20,8 @@ from kodolly.converters.korquad2 import CONVERTER, convert
 from kodolly.io.readers import Location
 from kodolly.registry import get_converter
 
+pytestmark = pytest.mark.usefixtures("engine")  # every conversion here runs under each engine
+
 ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / "fixtures" / "korquad2"
 SAMPLE = FIX / "KorQuAD_2.1_dev_sample.json"

@@ -15,6 +15,9 @@ from kodolly.converters import Reject
 from kodolly.converters.sharegpt import CONVERTER, convert
 from kodolly.io.readers import Location
 from kodolly.registry import get_converter
+import pytest
+
+pytestmark = pytest.mark.usefixtures("engine")  # every conversion here runs under each engine
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures" / "sharegpt"
 ARRAY = FIX / "ko_dataset.json"

@@ -1,4 +1,4 @@
-"""The filters' parallel protocol gives exactly what ``apply(rows)`` gives (kodolly.parallel relies on it).
+"""The filters' parallel protocol gives exactly what ``apply(rows)`` gives (kodolly.corridor relies on it).
 
 Per-row filters: ``apply_table(table)`` == ``apply(rows)`` on varied tables (NFD, jamo, odd
 whitespace, LFS pointers, echoes, NaN scores ...). Dedup: ``prepare_table`` == ``prepare`` for every

@@ -9,6 +9,8 @@ from kodolly.filters.dedup import DedupFilter, parse_key
 
 from kodolly.rows import make_row
 
+pytestmark = pytest.mark.usefixtures("engine")  # every conversion here runs under each engine
+
 
 def row(id="r", instruction="질문입니다", response="답입니다", **fields):
     """A row as the pipeline hands it to filters (already normalised)."""
@@ -39,7 +41,7 @@ def test_each_duplicate_names_the_first_row(fixtures, tmp_path):
 
 
 def test_dedup_across_two_sources_keeps_the_first_input(fixtures):
-    from kodolly.pipeline import InputGroup
+    from kodolly import InputGroup
 
     result = api.convert(
         fixtures / "filters" / "dedup_variants.jsonl", "alpaca", filters=_dedup_only(),

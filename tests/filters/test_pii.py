@@ -222,7 +222,7 @@ def test_report_run_keeps_rows_unchanged_and_counts(tmp_path):
 
 
 def test_the_same_output_whatever_the_workers(tmp_path, monkeypatch):
-    import kodolly.parallel.jsonl as jsonl
+    import kodolly.corridor.jsonl as jsonl
 
     big = tmp_path / "big.jsonl"
     with big.open("w") as f:
@@ -235,6 +235,7 @@ def test_the_same_output_whatever_the_workers(tmp_path, monkeypatch):
         out.mkdir()
         for action in ("mask", "reject"):
             result = kodolly.convert([big], "alpaca", out / f"{action}.parquet", workers=workers,
+                                     engine="inline" if workers == 1 else "processes",
                                      filters=build_filters({"pii": {"action": action}}))
             assert result.tally.balanced
         outputs.append([(out / n).read_bytes() for n in ("mask.parquet", "mask.rejects.jsonl", "reject.parquet", "reject.rejects.jsonl")])

@@ -50,8 +50,11 @@ def test_parquet_output_round_trips_through_load_dataset(alpaca_output, tmp_path
     assert public["rejects"]["path"] == "ko.rejects.jsonl"
     assert public["report"]["path"] == "ko.report.json"
     assert public["groups"][0]["inputs"] == ["ko_alpaca.json"]
+    assert [s["input"] for s in public["shards"]] == ["ko_alpaca.json"]
+    assert public["run_spec"]["groups"][0]["sources"] == ["ko_alpaca.json"]  # the replayable spec, without local paths
     for m in (local, public):
         m["inputs"][0].pop("name"), m["output"]["files"][0].pop("path"), m["rejects"].pop("path"), m["groups"][0].pop("inputs")
+        m.pop("shards"), m.pop("run_spec")
         m["report"].pop("path")
     assert public == local
     assert result.manifest["inputs"][0]["name"] == "ko_alpaca.json"

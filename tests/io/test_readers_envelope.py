@@ -9,6 +9,9 @@ import json
 import kodolly
 from kodolly.io.readers import read_records
 from kodolly.io.sources import expand_inputs
+import pytest
+
+pytestmark = pytest.mark.usefixtures("engine")  # every conversion here runs under each engine
 
 
 def test_single_object_without_the_envelope_is_one_record(tmp_path):

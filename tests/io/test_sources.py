@@ -9,6 +9,8 @@ import kodolly
 from kodolly.io.sources import expand_inputs
 from support import FIXTURES, convert_to_parquet
 
+pytestmark = pytest.mark.usefixtures("engine")  # every conversion here runs under each engine
+
 
 def test_zip_member_names_in_cp949_are_decoded_and_macos_junk_skipped():
     names = [i.name for i in expand_inputs([FIXTURES / "archives" / "cp949_names.zip"])]

@@ -81,6 +81,6 @@ def test_a_full_spool_in_dev_shm_is_one_line_and_leaves_nothing(tmp_path):
     subprocess.run(["unshare", *flags.split(), "sh", "-c", script], cwd=tmp_path, env=env, check=True, timeout=120)
     err = (tmp_path / "err.txt").read_text()
     assert int((tmp_path / "rc.txt").read_text()) == 1
-    assert re.fullmatch(r"kodolly: error: /dev/shm/kodolly-\d+-\w+/\d+-1\.arrow: no space left on device\n", err), err
+    assert re.fullmatch(r"kodolly: error: /dev/shm/kodolly-\d+-\w+/\d+-\d+\.arrow: no space left on device\n", err), err
     assert (tmp_path / "left.txt").read_text() == ""  # the spool folder is removed too
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == []

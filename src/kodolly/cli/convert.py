@@ -78,10 +78,14 @@ def _short(record: object) -> str:
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal only).")
 @click.option("--layout", "layout", type=click.Path(dir_okay=False), help="A TOML layout file that describes the source (instead of --from).")
 @click.option("--map", "mappings", multiple=True, metavar="FIELD=PATH", help="Map a row field (instruction, context, response, category, domain, score, id, meta.NAME) to a record path (repeatable; instead of --from).")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes converting JSON Lines inputs (default: cores, at most 2). The output is the same for any number.")
+@click.option("--engine", type=click.Choice(["inline", "processes", "ray"]), default=None, help="Where the run executes: inline (this process), processes (a local pool; default on a multi-core machine) or ray (needs kodolly[ray]). The output is the same on every engine.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (or cluster tasks) of the engine (default: cores, at most 2). The output is the same for any number.")
+@click.option("--address", default=None, metavar="auto|HOST:PORT|ray://HOST:PORT", help="--engine ray: the Ray cluster to run on (default: the one `auto` finds, else a Ray started on this machine for the run).")
+@click.option("--partitions", type=click.IntRange(min=1), default=None, help="--engine ray: shuffle partitions of the dedup decision, and with --format parquet and a folder output the part files per split (default: the cluster's CPUs).")
+@click.option("--replay", "replay_manifest", type=click.Path(exists=True, dir_okay=False), help="Run again the run recorded in MANIFEST (its run_spec); --engine/--workers may change where it runs.")
 @run_options
 @limit_options
-def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress, layout, mappings, workers, **run) -> None:
+def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress, layout, mappings, engine, workers, address, partitions, replay_manifest, **run) -> None:
     """Convert SOURCES (files, folders, globs, zips) into one Dolly-format dataset.
 
     Filters, exact dedup (on by default), near-dup and the split are set with the options below or
@@ -89,8 +93,12 @@ def convert_command(sources, converter, output, output_format, category, options
     in one run with --input NAME:PATH or [[inputs]] in the config file.
     """
     from .. import config as run_config
-    from ..report import format_report
 
+    if replay_manifest:
+        if sources or output or run.get("config_path"):
+            raise ConfigError("--replay runs what the manifest records: give no SOURCES, -o or --config with it")
+        _print_result(api.replay(replay_manifest, progress=progress, engine=engine, workers=workers))
+        return
     if layout or mappings:
         converter = _layout_converter(converter, layout, mappings)
     elif sources and converter == "auto":
@@ -98,26 +106,18 @@ def convert_command(sources, converter, output, output_format, category, options
     overrides = cli_config(
         sources=sources, converter=converter, options=parse_options(options), category=category, output=output,
         output_format=output_format, dolly_only=dolly_only, rejects_path=rejects_path, run=run,
+        engine=engine, workers=workers, engine_options={"address": address, "partitions": partitions},
     )
     data = run_config.load_file(run["config_path"]) if run.get("config_path") else {}
     cfg = run_config.from_dict(run_config.merge(data, overrides), where=run.get("config_path") or "command line")
     if cfg.output is None:
         raise ConfigError("no output: give -o/--output, or [output] path in the config file")
-    first, *more = cfg.inputs
-    result = api.convert(
-        list(first.sources),
-        first.converter,
-        cfg.output,
-        options=first.options,
-        category=first.category,
-        filters=cfg.build_filters(),
-        output_format=cfg.output_format,
-        dolly_only=cfg.dolly_only,
-        rejects_path=cfg.rejects,
-        progress=progress,
-        groups=more,
-        workers=workers,
-    )
+    _print_result(api.run_spec(cfg.spec(), progress=progress))
+
+
+def _print_result(result) -> None:
+    from ..report import format_report
+
     click.echo(format_report(result.report_data or {}, result.tally))
     click.echo(f"\nwrote {result.output} ({result.tally.written} rows)")
     click.echo(f"rejects {result.rejects} ({result.tally.rejected})")

@@ -40,7 +40,7 @@ _OPTIONS = [
                  help="With --pii mask: rewrite known de-identification tags (<NAME>, #@이름#) to the same placeholders."),
     click.option("--dedup/--no-dedup", default=None, help="Exact deduplication over the normalised key fields (default: on)."),
     click.option("--dedup-key", metavar="FIELDS", help="Fields of the dedup key (default instruction,context,response)."),
-    click.option("--near-dup", type=float, metavar="THRESHOLD", help="Drop near-duplicates with MinHash Jaccard >= THRESHOLD (needs kodolly[near-dup])."),
+    click.option("--near-dup", type=float, metavar="THRESHOLD", help="Drop near-duplicates with MinHash Jaccard >= THRESHOLD (e.g. 0.8)."),
     click.option("--near-dup-shingle", type=int, metavar="N", help="Shingle size in characters for --near-dup (default 3)."),
     click.option("--split", "split", metavar="NAME=RATIO,...", help="Split by a hash of id, e.g. train=0.9,validation=0.05,test=0.05 (default: all train)."),
 ]
@@ -67,9 +67,16 @@ def cli_config(
     dolly_only: bool,
     rejects_path: str | None,
     run: dict[str, Any],
+    engine: str | None = None,
+    workers: int | None = None,
+    engine_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The command line as a (partial) run config dict."""
+    """The command line as a (partial) run config dict (``engine_options``: e.g. ray's address, partitions)."""
     data: dict[str, Any] = {}
+    pairs = [("name", engine), ("workers", workers), *(engine_options or {}).items()]
+    where = {key: value for key, value in pairs if value is not None}
+    if where:
+        data["engine"] = where
     groups = []
     if sources:
         groups.append({"from": converter, "paths": list(sources)})

@@ -72,7 +72,7 @@ class Converter:
     # Called once after the last record: yields ``(row | Reject, Location)`` items a converter makes
     # from several records together (hansol's ``join_pairs``), from what it kept in ``ctx.state``.
     finish: Callable[[Context], Iterable[tuple[Any, Location]]] | None = None
-    # Optional fast path for parallel runs (kodolly.parallel): given the records of a JSONL chunk as
+    # Optional fast path for parallel runs (kodolly.corridor): given the records of a JSONL chunk as
     # an Arrow table (parsed by pyarrow.json, text columns typed string) and the Context, return
     # ``{"instruction", "context", "response", "category"}`` Arrow columns (or a str for a constant)
     # when EVERY record yields exactly one row with those fields, a derived id, no domain, no score

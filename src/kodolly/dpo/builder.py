@@ -22,6 +22,7 @@ them up front), then a second pass writes the pairs from the cache.
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import os
 import platform
 import sys
@@ -35,11 +36,10 @@ from typing import Any, Callable, Sequence
 
 import pyarrow as pa
 
-from ..errors import ConfigError, TallyMismatchError
+from ..errors import ConfigError
 from ..io.readers import Location
-from ..io.commit import OutputSet
-from ..io.writers import RejectsWriter, file_hash, output_paths
-from ..pipeline import reject_record
+from ..io.writers import file_hash, output_paths
+from ..corridor import Sink, reject_record
 from ..tally import Tally
 from .cache import TranslationCache, default_cache_path, request_signature
 from .checks import skip_reason
@@ -158,56 +158,45 @@ def _api_key(opts: DpoOptions) -> str:
 
 
 class _Run:
-    """State of one build: writers, tally, counters."""
+    """State of one build: the sink (writer, rejects, tally) and the pairs waiting to be written."""
 
-    def __init__(self, opts: DpoOptions, schema: pa.Schema, paths, log: Callable[[str], None], out: OutputSet | None = None) -> None:
+    def __init__(self, opts: DpoOptions, schema: pa.Schema, paths, log: Callable[[str], None]) -> None:
         self.opts = opts
         self.schema = schema
         self.paths = paths
         self.log = log
         self.scrub: Callable[[str], str] = lambda text: text  # set by the translate mode: the API key in any form
-        self.tally = Tally()
-        self.out = out  # the output set: files are staged and committed together (kodolly.io.commit)
-        self.writer = None
-        self.rejects = RejectsWriter(None)
-        if out is not None:
-            self.writer = DpoWriter(out.stage(paths.output), paths.format, schema, name=paths.output, scratch=out.scratch(paths.output, ".parquet"))
-            self.rejects = RejectsWriter(out.stage(paths.rejects), name=paths.rejects)
-        self.rows: list[dict[str, Any]] | None = [] if paths is None else None
-        self._buffer: list[dict[str, Any]] = []
+        def writer(out):  # the DPO layouts' writer, its file staged in the sink's output set
+            return DpoWriter(out.stage(paths.output), paths.format, schema, name=paths.output, scratch=out.scratch(paths.output, ".parquet"))
+
+        self.sink = Sink(paths, writer=writer, keep_rows=paths is None, report=False)
+        self.tally = self.sink.tally
+        self.rows = self.sink.kept
+        self._buffer: list[tuple[str, dict[str, Any]]] = []
 
     def emit(self, row: dict[str, Any], loc: Location, pairs: list[tuple[str, str, str]] | None, reason: str | None, detail: str = "") -> None:
-        source = self.tally.source(row.get("source") or "unknown")
+        name = row.get("source") or "unknown"
+        source = self.tally.source(name)
         detail = self.scrub(detail)
         self.tally.records += 1
         if reason is not None:
             source.read += 1
             raw = {k: v for k, v in row.items()}
-            self.rejects.write(reject_record(reason, row.get("source") or "unknown", loc, detail=detail, raw=raw, row_id=row.get("id") or ""))
-            source.rejected[reason] += 1
+            self.sink.write_rejects([reject_record(reason, name, loc, detail=detail, raw=raw, row_id=row.get("id") or "")])
             return
         for chosen, rejected, rid in pairs or []:
             source.read += 1
-            self._buffer.append(make_pair(row, chosen, rejected, self.opts.layout, self.schema, row_id=rid))
-            source.written += 1
+            self._buffer.append((name, make_pair(row, chosen, rejected, self.opts.layout, self.schema, row_id=rid)))
         if len(self._buffer) >= 1024:
             self.flush()
 
     def flush(self) -> None:
-        if not self._buffer:
-            return
-        if self.writer is not None:
-            self.writer.write(self._buffer)
-        else:
-            self.rows.extend(self._buffer)  # type: ignore[union-attr]
+        for name, group in itertools.groupby(self._buffer, key=lambda item: item[0]):
+            self.sink.write_rows(name, [pair for _name, pair in group])
         self._buffer = []
 
     def abort(self) -> None:
-        if self.writer is not None:
-            self.writer.abort()
-        self.rejects.abort()
-        if self.out is not None:
-            self.out.abort()
+        self.sink.abort()
 
 
 def build_dpo(
@@ -249,13 +238,7 @@ def build_dpo(
 
     schema = layout_schema(opts.layout, columns)
     paths = output_paths(Path(output), opts.output_format, opts.rejects_path) if output is not None else None
-    out = OutputSet(paths).open() if paths is not None else None
-    try:
-        run = _Run(opts, schema, paths, log, out)
-    except BaseException:
-        if out is not None:
-            out.abort()
-        raise
+    run = _Run(opts, schema, paths, log)  # its sink opens the output set (lock, stale temporaries)
     dpo_info: dict[str, Any] = {
         "mode": "batch" if (opts.mode == "translate" and opts.batch) else opts.mode,
         "model": opts.model if opts.mode == "translate" else None,
@@ -276,44 +259,35 @@ def build_dpo(
                 else:
                     run.emit(row, loc, got, None)
         run.flush()
-        if not run.tally.balanced:
-            raise TallyMismatchError("tally does not add up:\n" + run.tally.format())
-        outputs = run.writer.close() if run.writer is not None else []
-        rejects_info = run.rejects.close()
     except BaseException:
         run.abort()
         raise
     report.update(dpo_info)
+
+    def manifest_of(outputs: list[dict[str, Any]], rejects_info: dict[str, Any] | None, tally: Tally) -> dict[str, Any]:
+        from .. import __version__
+
+        return {
+            "manifest_version": 1,
+            "kodolly_version": __version__,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "python": platform.python_version(),
+            "inputs": [_input_description(p) for p in paths_in],
+            "converter": {"name": "build-dpo", "options": opts.manifest_options()},
+            "filters": [],
+            "output": {"format": paths.format, "dolly_only": False, "files": outputs},
+            "rejects": rejects_info,
+            "counts": tally.as_dict(),
+            "dpo": dpo_info,
+        }
+
+    done = run.sink.close(manifest_of)  # the one door out: tally check, commit, manifest
     by_reason = run.tally.by_reason
     failed = {r: by_reason[r] for r in FAILURE_REASONS if by_reason.get(r)}
     result = DpoResult(tally=run.tally, report=report, budget_exhausted=budget_exhausted, failed=failed)
     if run.rows is not None:
         result.report["rows"] = run.rows
-    if run.out is not None:
-        from ..manifest import validate_manifest
-        from .. import __version__
-
-        try:
-            outputs = [run.out.describe(paths.output, run.writer.rows, entry=outputs[0])]
-            rejects_info = run.out.describe(paths.rejects, run.rejects.count, entry=rejects_info)
-            manifest = {
-                "manifest_version": 1,
-                "kodolly_version": __version__,
-                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                "python": platform.python_version(),
-                "inputs": [_input_description(p) for p in paths_in],
-                "converter": {"name": "build-dpo", "options": opts.manifest_options()},
-                "filters": [],
-                "output": {"format": paths.format, "dolly_only": False, "files": outputs},
-                "rejects": rejects_info,
-                "counts": run.tally.as_dict(),
-                "dpo": dpo_info,
-            }
-            validate_manifest(manifest)
-            run.out.commit(manifest)
-        finally:
-            run.out.abort()  # removes what is left of the temporaries and releases the output's lock
-        result.output, result.rejects, result.manifest, result.manifest_data = paths.output, paths.rejects, paths.manifest, manifest
+    result.output, result.rejects, result.manifest, result.manifest_data = done.output, done.rejects, done.manifest, done.manifest_data
     return result
 
 

@@ -76,7 +76,7 @@ def build_filters(settings: Mapping[str, Any] | None = None) -> list[Any]:
                     min_hangul = {response = 0.5}, lfs_pointers = true, echo = true}
         pii      = {action = "mask", placeholders = "ko", format_only = false, normalize_tags = false}
         dedup    = {enabled = true, key = ["instruction", "context", "response"]}
-        near_dup = {threshold = 0.8, shingle = 3, num_perm = 128, fields = ["instruction", "response"]}
+        near_dup = {threshold = 0.8, shingle = 3, num_perm = 256, check_bits = 4, fields = ["instruction", "response"]}
         split    = {train = 0.9, validation = 0.1}
 
     Defaults: no score, label, PII or near-dup filter; the content filter with only the LFS-pointer and
@@ -113,7 +113,7 @@ def build_filters(settings: Mapping[str, Any] | None = None) -> list[Any]:
 
         if "threshold" not in near:
             raise ConfigError("near_dup: give the Jaccard threshold, e.g. threshold = 0.8 (--near-dup 0.8)")
-        chain.append(NearDupFilter(**_only(near, "near_dup", ("threshold", "shingle", "num_perm", "fields"))))
+        chain.append(NearDupFilter(**_only(near, "near_dup", ("threshold", "shingle", "num_perm", "check_bits", "fields"))))
     split = settings.get("split")
     if split is not False:
         from ..splits import Splitter

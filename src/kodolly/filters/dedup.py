@@ -17,7 +17,7 @@ The state lives in the filter object, so one filter used for several inputs and 
 dedups across all of them; the order of inputs and records decides which copy is first, so the
 same inputs in the same order give the same output.
 
-Parallel runs (:mod:`kodolly.parallel`): :meth:`DedupFilter.prepare` (rows) and
+Runs through the corridor (:mod:`kodolly.corridor`): :meth:`DedupFilter.prepare` (rows) and
 :meth:`DedupFilter.prepare_table` (an Arrow table) compute ``(digest, id)`` per row — pure, so they
 run in the worker processes — and :meth:`DedupFilter.decide` looks the digests up in input order in
 the main process. ``apply(rows)`` is ``decide(prepare(rows))``. A pickled filter (as sent to a
@@ -58,6 +58,9 @@ def parse_key(key: str | Iterable[str] | None) -> tuple[str, ...]:
 
 class DedupFilter:
     name = "dedup"
+    # prepared value per row = (key digest, id), the first row of a key wins: a cluster can decide it by a
+    # hash shuffle on the key (kodolly.corridor.keyed; the ray engine)
+    earliest_per_key = True
 
     def __init__(self, key: str | Iterable[str] | None = None) -> None:
         self.key = parse_key(key)
@@ -113,6 +116,11 @@ class DedupFilter:
             else:
                 append("duplicate_of:" + first)
         return out
+
+    @staticmethod
+    def duplicate_reason(kept_id: str) -> str:
+        """The reason of a row dropped as a copy of the kept row ``kept_id`` (as :meth:`decide` gives)."""
+        return "duplicate_of:" + kept_id
 
     def apply(self, rows: list[dict[str, Any]]) -> list[str | None]:
         return self.decide(self.prepare(rows))

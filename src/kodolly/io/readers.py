@@ -358,6 +358,26 @@ def _read_json(
         yield BadRecord("no_records", text_head[:200], f"no records at {where}"), Location(name, 0)
 
 
+def item_paths(inp: Input, found: Sniff, record_paths: Sequence[str]) -> tuple[tuple[str, ...], ...] | None:
+    """The json_items record paths :func:`read_records` would split ``inp`` by, when it is a plain
+    UTF-8 JSON array or an envelope whose record key is in its head (so its items may be read in
+    ranges, exactly as a whole read gives them); ``None`` for anything else. (Used by the corridor's
+    planner; the reading itself stays here and in :mod:`kodolly.io.json_items`.)"""
+    if found.empty or inp.suffix != ".json" or found.encoding != "utf-8" or found.head[:1] in (b"\xef", b"\xff", b"\xfe"):
+        return None
+    head = found.data_head
+    if found.head is not head and found.head != head:  # blank padding before the data: keep the whole read
+        return None
+    text_head = head.decode("utf-8", errors="ignore").lstrip(" \t\r\n")
+    first = text_head[:1]
+    if first == "[":
+        return ()
+    if first != "{" or looks_like_jsonl(head):
+        return None
+    prefix = _pick_prefix(text_head, record_paths, head)
+    return json_items.parse_record_paths([prefix]) if prefix else None
+
+
 def _whole_record(byte_stream: BinaryIO, lim: limits_mod.Limits) -> Any:
     data = byte_stream.read(lim.max_record_bytes + 1)
     if len(data) > lim.max_record_bytes:

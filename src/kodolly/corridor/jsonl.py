@@ -1,9 +1,11 @@
-"""JSON Lines inputs cut into chunks at line ends, with the line numbers and record indices a worker needs."""
+"""JSON Lines inputs cut into byte ranges at line ends (with the line numbers and record indices a worker
+needs), and the records of one range read back exactly as :func:`kodolly.io.readers.read_records` yields them."""
 
 from __future__ import annotations
 
 import codecs
 import os
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import numpy as np
@@ -16,7 +18,7 @@ from ..io.readers import BLANK, Location, looks_like_jsonl, parse_jsonl_line, to
 from ..io.sources import Input
 
 CHUNK_BYTES = 8 << 20
-_BOM = codecs.BOM_UTF8
+BOM = codecs.BOM_UTF8
 _WS = np.zeros(256, dtype=bool)
 _WS[[0x20, 0x09, 0x0D, 0x0A, 0x0B, 0x0C, 0x00]] = True  # a line starting so may be blank
 
@@ -36,21 +38,21 @@ def count_lines(data: bytes, first: bool) -> tuple[int, int]:
     starts = newlines + 1
     starts = starts[starts < len(data)]
     suspicious = bool(_WS[view[starts]].any()) if len(starts) else False
-    if data and (_WS[data[0]] or (first and data.startswith(_BOM))):
+    if data and (_WS[data[0]] or (first and data.startswith(BOM))):
         suspicious = True
     if not suspicious:
         return lines, lines
     blank = 0
     for n, raw in enumerate(_line_pieces(data)):
-        if first and n == 0 and raw.startswith(_BOM):
+        if first and n == 0 and raw.startswith(BOM):
             raw = raw[3:]
         if not raw.strip(BLANK):
             blank += 1
     return lines, lines - blank
 
 
-def iter_jsonl_chunk(data: bytes, name: str, encoding: str, line_no: int, index: int) -> Iterator[tuple[Any, Location]]:
-    """The records of a chunk of JSON Lines, exactly as :func:`kodolly.io.readers.read_records` yields them."""
+def iter_range(data: bytes, name: str, encoding: str, line_no: int, index: int) -> Iterator[tuple[Any, Location]]:
+    """The records of a range of JSON Lines, exactly as :func:`kodolly.io.readers.read_records` yields them."""
     utf8 = encoding in ("utf-8", "utf-8-sig")
     pieces = data.split(b"\n")
     last = len(pieces) - 1
@@ -60,7 +62,7 @@ def iter_jsonl_chunk(data: bytes, name: str, encoding: str, line_no: int, index:
         if k == last and not raw:
             break
         ln = line_no + k
-        if ln == 1 and raw.startswith(_BOM):
+        if ln == 1 and raw.startswith(BOM):
             raw = raw[3:]
         if not raw.strip(BLANK):
             continue
@@ -80,12 +82,12 @@ def iter_jsonl_chunk(data: bytes, name: str, encoding: str, line_no: int, index:
         yield record, loc
 
 
-def _chunkable(inp: Input, head: bytes, encoding: str) -> bool:
+def splittable(inp: Input, head: bytes, encoding: str) -> bool:
     if encoding not in ("utf-8", "utf-8-sig", "cp949"):
         return False
     if inp.suffix in (".jsonl", ".ndjson"):
         return True
-    return inp.suffix == ".json" and looks_like_jsonl(head.lstrip(_BOM))
+    return inp.suffix == ".json" and looks_like_jsonl(head.lstrip(BOM))
 
 
 def _plain_file(inp: Input) -> str | None:
@@ -140,8 +142,44 @@ class _DirectReader:
         self.fh.close()
 
 
-def _jsonl_tasks(inp: Input, stream: Any, encoding: str) -> Iterator[dict[str, Any]]:
-    """Cut a JSONL input into chunk tasks at line ends, counting lines and records as it goes."""
+@dataclass(frozen=True)
+class Range:
+    """One byte range of a JSON Lines input, ending at a line end (or the input's end).
+
+    ``data`` holds the bytes when the input is not a plain file (gzip, zip member); a plain file is
+    re-read by whoever converts the range (``path``, ``offset``, ``length``). ``line`` and ``index``
+    are the 1-based line and 0-based record index the range starts at; ``records`` how many records
+    (non-blank lines) it holds.
+    """
+
+    path: str | None
+    offset: int
+    length: int
+    line: int
+    index: int
+    records: int
+    first: bool
+    data: bytes | None = None
+    bad: tuple[str, str, str] | None = None  # (reason, raw, detail): the range is this one reject
+
+    def read(self) -> Any:
+        """The range's bytes (a memory-mapped buffer for a plain file)."""
+        if self.data is not None:
+            return self.data
+        import pyarrow as pa
+
+        with pa.memory_map(self.path) as source:
+            source.seek(self.offset)
+            return source.read_buffer(self.length)
+
+
+def cut_ranges(
+    inp: Input, stream: Any, *, max_bytes: int | None = None, max_lines: int | None = None, encoding: str = "utf-8"
+) -> Iterator[Range]:
+    """Cut a JSONL input into ranges at line ends, of about ``max_bytes`` (default :data:`CHUNK_BYTES`)
+    and at most ``max_lines`` lines, counting lines and records as it goes. The input is read once,
+    block by block (hashed as ``Input.open()`` does); ``stream`` is the input's open stream."""
+    block_bytes = max_bytes or CHUNK_BYTES
     path = _plain_file(inp)
     if path is not None:
         stream.close()
@@ -153,9 +191,9 @@ def _jsonl_tasks(inp: Input, stream: Any, encoding: str) -> Iterator[dict[str, A
     try:
         while True:
             try:
-                block = stream.read(CHUNK_BYTES)
+                block = stream.read(block_bytes)
             except DecompressionBombError as exc:  # the member stops here: one reject, the rest is kept
-                yield _bad_task(inp, ("decompression_bomb", "", str(exc)), line, index)
+                yield _bad_range(("decompression_bomb", "", str(exc)), offset, line, index, first)
                 return
             if long_line is not None:
                 newline = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 0x0A) if len(block) else None
@@ -165,7 +203,7 @@ def _jsonl_tasks(inp: Input, stream: Any, encoding: str) -> Iterator[dict[str, A
                     continue
                 end = int(newline[0]) + 1 if newline is not None else 0
                 bad = too_large(long_line[0], long_line[1] + end, lim, encoding)
-                yield _bad_task(inp, (bad.reason, bad.raw, bad.detail), line, index)
+                yield _bad_range((bad.reason, bad.raw, bad.detail), offset, line, index, first)
                 offset, line, index, first, long_line = offset + end, line + 1, index + 1, False, None
                 if newline is None:
                     return
@@ -174,8 +212,13 @@ def _jsonl_tasks(inp: Input, stream: Any, encoding: str) -> Iterator[dict[str, A
                     continue
             if not len(block):
                 if carry:
-                    lines, records = count_lines(carry, first)
-                    yield _task(inp, path, encoding, offset, carry, line, index, records, first)
+                    for piece in _by_lines(carry, max_lines):
+                        records = count_lines(piece, first)[1]
+                        yield Range(path, offset, len(piece), line, index, records, first, None if path else piece)
+                        offset += len(piece)
+                        line += piece.count(b"\n")
+                        index += records
+                        first = False
                 return
             view = np.frombuffer(block, dtype=np.uint8)
             newlines = np.flatnonzero(view == 0x0A)
@@ -187,31 +230,46 @@ def _jsonl_tasks(inp: Input, stream: Any, encoding: str) -> Iterator[dict[str, A
                     carry = b""
                 continue
             cut = int(newlines[-1]) + 1
-            lines = len(newlines)
-            starts = newlines[:-1] + 1  # line starts inside the chunk, after its first line
+            starts = newlines[:-1] + 1  # line starts inside the block, after its first line
             head = carry[:3] if carry else bytes(block[:3])
-            suspicious = bool(_WS[view[starts]].any()) or _WS[head[0]] or (first and head.startswith(_BOM))
-            data = carry + bytes(block[:cut]) if (path is None or suspicious) else None
-            records = count_lines(data, first)[1] if suspicious else lines
-            yield _task(inp, path, encoding, offset, data, line, index, records, first, length=len(carry) + cut)
-            offset += len(carry) + cut
-            line += lines
-            index += records
-            first = False
+            suspicious = bool(_WS[view[starts]].any()) or bool(_WS[head[0]]) or (first and head.startswith(BOM))
+            if path is not None and not max_lines and not suspicious:  # the common case: no copy
+                length = len(carry) + cut
+                yield Range(path, offset, length, line, index, len(newlines), first)
+                offset += length
+                line += len(newlines)
+                index += len(newlines)
+                first = False
+            else:
+                for piece in _by_lines(carry + bytes(block[:cut]), max_lines):
+                    records = count_lines(piece, first)[1]
+                    yield Range(path, offset, len(piece), line, index, records, first, None if path else piece)
+                    offset += len(piece)
+                    line += piece.count(b"\n")
+                    index += records
+                    first = False
             carry = bytes(block[cut:])
             del view, block
     finally:
         stream.close()
 
 
-def _bad_task(inp: Input, bad: tuple[str, str, str], line: int, index: int) -> dict[str, Any]:
-    """A task holding one reject (a line over the limit, a stopped member) instead of data."""
-    return {"name": inp.name, "bad": bad, "line": line, "index": index, "records": 1, "encoding": "utf-8", "first": False}
+def _by_lines(data: bytes, max_lines: int | None) -> Iterator[bytes]:
+    """``data`` (ending at a line end, or the input's end) in pieces of at most ``max_lines`` lines."""
+    if not max_lines:
+        yield data
+        return
+    view = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(view == 0x0A)[max_lines - 1 :: max_lines] + 1
+    start = 0
+    for end in ends.tolist():
+        yield data[start:end]
+        start = end
+    if start < len(data):
+        yield data[start:]
 
 
-def _task(inp, path, encoding, offset, data, line, index, records, first, length=None) -> dict[str, Any]:
-    return {
-        "name": inp.name, "path": path, "offset": offset, "length": len(data) if length is None else length,
-        "data": None if path else data, "line": line, "index": index, "records": records,
-        "encoding": encoding, "first": first,
-    }
+def _bad_range(bad: tuple[str, str, str], offset: int, line: int, index: int, first: bool) -> Range:
+    """A range holding one reject instead of data (a line over the record limit, a member stopped as a
+    decompression bomb)."""
+    return Range(None, offset, 0, line, index, 1, first, bad=bad)

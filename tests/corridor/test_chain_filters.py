@@ -7,9 +7,12 @@ import pyarrow.parquet as pq
 from kodolly import api
 from kodolly.filters import build_filters
 from kodolly.manifest import validate_manifest
-from kodolly.pipeline import InputGroup
+from kodolly import InputGroup
 from kodolly.splits import Splitter
 from support import REFERENCE, REFERENCE_IDS, REFERENCE_SOURCES
+import pytest
+
+pytestmark = pytest.mark.usefixtures("engine")  # every conversion here runs under each engine
 
 ALL_FILTERS = {
     "score": {"min": 30},

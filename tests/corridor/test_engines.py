@@ -1,4 +1,4 @@
-"""kodolly.parallel: the output is byte for byte the same with 1 and 2 workers."""
+"""The engines: the output is byte for byte the same inline and with 1, 2 or 3 worker processes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 import kodolly
-from kodolly import parallel
+from kodolly.corridor import jsonl
 from kodolly.cli import cli
+from kodolly.errors import ShardError
 
 from kodolly.filters import DedupFilter
 from support import write_mixed_jsonl
@@ -53,14 +54,17 @@ class Boom:
         raise RuntimeError("boom in a worker")
 
 
-def _run(src: Path, out: Path, workers: int, batch_size: int = 500):
-    from kodolly.pipeline import run
+def _where(workers: int) -> dict:
+    """One worker = the inline engine; more = the processes engine."""
+    return {"engine": "inline"} if workers == 1 else {"engine": "processes", "workers": workers}
 
-    return run([src], "alpaca", out, filters=[DedupFilter()], workers=workers, batch_size=batch_size)
+
+def _run(src: Path, out: Path, workers: int, batch_size: int | None = 500):
+    return kodolly.convert([src], "alpaca", out, filters=[DedupFilter()], batch_size=batch_size, **_where(workers))
 
 
 def test_one_and_two_workers_write_the_same_bytes(mixed_jsonl, tmp_path, monkeypatch):
-    monkeypatch.setattr(parallel.jsonl, "CHUNK_BYTES", 200_000)  # many chunks, both workers busy
+    monkeypatch.setattr(jsonl, "CHUNK_BYTES", 200_000)  # many chunks, both workers busy
     one = _run(mixed_jsonl, tmp_path / "one.parquet", workers=1)  # the sequential pipeline
     two = _run(mixed_jsonl, tmp_path / "two.parquet", workers=2)
     assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "two.parquet").read_bytes()
@@ -81,7 +85,7 @@ def test_one_and_two_workers_write_the_same_bytes(mixed_jsonl, tmp_path, monkeyp
 
 
 def test_small_batches_and_an_odd_worker_count_agree_too(mixed_jsonl, tmp_path, monkeypatch):
-    monkeypatch.setattr(parallel.jsonl, "CHUNK_BYTES", 150_000)
+    monkeypatch.setattr(jsonl, "CHUNK_BYTES", 150_000)
     _run(mixed_jsonl, tmp_path / "one.parquet", workers=1, batch_size=37)
     _run(mixed_jsonl, tmp_path / "three.parquet", workers=3, batch_size=37)
     assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "three.parquet").read_bytes()
@@ -90,28 +94,25 @@ def test_small_batches_and_an_odd_worker_count_agree_too(mixed_jsonl, tmp_path, 
 
 def test_several_inputs_and_formats_in_one_run(mixed_jsonl, tmp_path, monkeypatch):
     """JSONL chunks in workers and a JSON array converted in the main process, in input order."""
-    monkeypatch.setattr(parallel.jsonl, "CHUNK_BYTES", 300_000)
+    monkeypatch.setattr(jsonl, "CHUNK_BYTES", 300_000)
     array = tmp_path / "more.json"
     array.write_bytes(orjson.dumps(list(alpaca_records(300, seed=8))))
     outs = []
     for workers in (1, 2):
         out = tmp_path / f"w{workers}.parquet"
-        kodolly.convert([mixed_jsonl, array, mixed_jsonl], "alpaca", out, filters=[DedupFilter()], workers=workers)
+        kodolly.convert([mixed_jsonl, array, mixed_jsonl], "alpaca", out, filters=[DedupFilter()], **_where(workers))
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
 
 
 def test_plain_filters_run_in_the_main_process(mixed_jsonl, tmp_path, monkeypatch):
-    """A filter without the parallel hooks still sees every row, in order, batch by batch."""
-
-
-    monkeypatch.setattr(parallel.jsonl, "CHUNK_BYTES", 200_000)
+    """A filter without the map-side hooks still sees every row, in order, on the driver."""
+    monkeypatch.setattr(jsonl, "CHUNK_BYTES", 200_000)
     a, b = Seen(), Seen()
-    from kodolly.pipeline import run
 
-    run([mixed_jsonl], "alpaca", tmp_path / "a.parquet", filters=[a], workers=1)
-    run([mixed_jsonl], "alpaca", tmp_path / "b.parquet", filters=[b], workers=2)
-    assert a.ids == b.ids and len(a.ids) > 2900  # main-process filters see the same rows in the same batches
+    kodolly.convert([mixed_jsonl], "alpaca", tmp_path / "a.parquet", filters=[a], **_where(1))
+    kodolly.convert([mixed_jsonl], "alpaca", tmp_path / "b.parquet", filters=[b], **_where(2))
+    assert a.ids == b.ids and len(a.ids) > 2900  # driver-side filters see the same rows in the same order
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
     assert (tmp_path / "a.rejects.jsonl").read_bytes() == (tmp_path / "b.rejects.jsonl").read_bytes()
 
@@ -119,12 +120,10 @@ def test_plain_filters_run_in_the_main_process(mixed_jsonl, tmp_path, monkeypatc
 def test_a_failing_worker_is_reported(tmp_path, monkeypatch):
     src = tmp_path / "x.jsonl"
     write_mixed_jsonl(src, 3000)
-
-
-    monkeypatch.setattr(parallel.jsonl, "CHUNK_BYTES", 200_000)
-    with pytest.raises(parallel.WorkerError, match="boom in a worker"):
-        kodolly.convert([src], "alpaca", tmp_path / "out.parquet", filters=[Boom()], workers=2)
-    assert not (tmp_path / "out.parquet").exists()
+    monkeypatch.setattr(jsonl, "CHUNK_BYTES", 200_000)
+    with pytest.raises(ShardError, match=r"x\.jsonl: shard \d+ \(bytes \d+\.\.\d+, from line \d+\) failed 2 times: RuntimeError: boom in a worker"):
+        kodolly.convert([src], "alpaca", tmp_path / "out.parquet", filters=[Boom()], engine="processes", workers=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.jsonl"]  # nothing finished-looking, no temporaries
 
 
 def test_cli_convert_takes_workers(mixed_jsonl, tmp_path):
@@ -164,13 +163,12 @@ class Tag:
 
 
 def test_a_table_filter_after_dedup_changes_rows_the_same_way(mixed_jsonl, tmp_path, monkeypatch):
-    monkeypatch.setattr(parallel.jsonl, "CHUNK_BYTES", 200_000)
+    monkeypatch.setattr(jsonl, "CHUNK_BYTES", 200_000)
     _written = []
     for workers in (1, 2):
         out = tmp_path / f"t{workers}.parquet"
-        from kodolly.pipeline import run
 
-        run([mixed_jsonl], "alpaca", out, filters=[DedupFilter(), Tag()], workers=workers, batch_size=300)
+        kodolly.convert([mixed_jsonl], "alpaca", out, filters=[DedupFilter(), Tag()], batch_size=300, **_where(workers))
         _written.append((out.read_bytes(), (tmp_path / f"t{workers}.rejects.jsonl").read_bytes()))
     assert _written[0] == _written[1]
     domains = set(pq.read_table(tmp_path / "t2.parquet").column("domain").to_pylist())
@@ -178,7 +176,7 @@ def test_a_table_filter_after_dedup_changes_rows_the_same_way(mixed_jsonl, tmp_p
 
 
 def test_dolly_fast_path_matches_the_record_path(tmp_path, monkeypatch):
-    monkeypatch.setattr(parallel.jsonl, "CHUNK_BYTES", 100_000)
+    monkeypatch.setattr(jsonl, "CHUNK_BYTES", 100_000)
     cats = ["open_qa", " closed_qa ", "", "brainstorming"]
     lines = [
         orjson.dumps({"instruction": r["instruction"], "context": r["input"], "response": r["output"], "category": cats[n % 4]})
@@ -190,7 +188,7 @@ def test_dolly_fast_path_matches_the_record_path(tmp_path, monkeypatch):
     outs = []
     for workers in (1, 2):
         out = tmp_path / f"d{workers}.parquet"
-        result = kodolly.convert(src, "dolly", out, filters=[DedupFilter()], workers=workers)
+        result = kodolly.convert(src, "dolly", out, filters=[DedupFilter()], **_where(workers))
         outs.append((out.read_bytes(), (tmp_path / f"d{workers}.rejects.jsonl").read_bytes(), result.tally.as_dict()))
     assert outs[0] == outs[1]
     assert outs[1][2]["by_reason"]["bad_value:category"] == 1
@@ -201,7 +199,7 @@ def test_gzipped_and_zipped_jsonl_chunks_are_sent_to_the_workers(mixed_jsonl, tm
     import gzip
     import zipfile
 
-    monkeypatch.setattr(parallel.jsonl, "CHUNK_BYTES", 250_000)
+    monkeypatch.setattr(jsonl, "CHUNK_BYTES", 250_000)
     gz = tmp_path / "mixed.jsonl.gz"
     gz.write_bytes(gzip.compress(mixed_jsonl.read_bytes()))
     zp = tmp_path / "mixed.zip"
@@ -210,6 +208,6 @@ def test_gzipped_and_zipped_jsonl_chunks_are_sent_to_the_workers(mixed_jsonl, tm
     outs = []
     for workers in (1, 2):
         out = tmp_path / f"g{workers}.parquet"
-        result = kodolly.convert([gz, zp], "alpaca", out, filters=[DedupFilter()], workers=workers)
+        result = kodolly.convert([gz, zp], "alpaca", out, filters=[DedupFilter()], **_where(workers))
         outs.append((out.read_bytes(), (tmp_path / f"g{workers}.rejects.jsonl").read_bytes(), result.manifest_data["inputs"]))
     assert outs[0] == outs[1]

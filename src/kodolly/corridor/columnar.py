@@ -1,4 +1,6 @@
-"""The columnar fast path: a plain UTF-8 JSONL chunk parsed by pyarrow.json, normalised column by column."""
+"""The columnar fast path inside :func:`~kodolly.corridor.convert_shard`: a plain UTF-8 JSON Lines range
+parsed by pyarrow.json and normalised column by column; it returns the chunk the record-by-record path
+would (or None when it does not apply: then that path runs)."""
 
 from __future__ import annotations
 
@@ -9,17 +11,17 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from ..converters import Converter
+from ..converters import Context, Converter
 from ..io import limits
 from ..io.json_items import lines_within
 from ..io.readers import Location
 from ..normalize import needs_work_pattern, normalize_text
-from ..pipeline import reject_record
 from .. import rows as rows_module
 from ..rows import ARROW_SCHEMA
-from .chunks import Chunk, _rows_of, _select, _table_verdicts
-from .jsonl import _BOM
-from .plan import Plan
+from .chain import FilterChain
+from .chunks import Chunk, reject_record, select
+from .jsonl import BOM
+from .shards import Shard
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _NEEDS_WORK = needs_work_pattern(re2=True)
@@ -54,18 +56,17 @@ def _normalise_column(column: Any) -> Any:
     return pc.replace_with_mask(array, mask, pa.array(fixed, pa.string()))
 
 
-def convert_columnar(
-    data: bytes, name: str, first: bool, line_no: int, index: int, n_records: int,
-    conv: Converter, ctx: Any, category: str | None, plan: Plan,
-) -> Chunk | None:
-    """The fast path for a plain UTF-8 JSONL chunk, or None when it does not apply."""
+def convert_columnar(shard: Shard, data: Any, conv: Converter, ctx: Context, category: str | None, chain: FilterChain) -> Chunk | None:
+    """The fast path for a plain UTF-8 JSON Lines range, or None when it does not apply."""
     import pyarrow.compute as pc
     import pyarrow.json as pj
 
-    if conv.columnar is None or not plan.columnar_ok() or not n_records:
+    rng = shard.range
+    name, first, line_no, index, n_records = shard.name, rng.first, rng.line, rng.index, rng.records
+    if conv.columnar is None or not chain.columnar_ok or not n_records:
         return None
     view = np.frombuffer(data, dtype=np.uint8)
-    if (first and bytes(view[:3]) == _BOM) or _SURROGATE_ESCAPE.search(data):
+    if (first and bytes(view[:3]) == BOM) or _SURROGATE_ESCAPE.search(data):
         return None
     lim = limits.current()
     if not lines_within(data, lim.max_depth, lim.max_record_bytes):  # the record path rejects those lines
@@ -104,7 +105,7 @@ def convert_columnar(
     ids = [f"{base}:{i}" for i in range(index, index + n)]
     meta_head = orjson.dumps({"file": name}).decode()[:-1] + ',"line":'
     metas = [f"{meta_head}{ln}}}" for ln in lines.tolist()]
-    chunk = Chunk(name, records=n, items=n, read=n)
+    chunk = Chunk(shard.seq, conv.name, files=[name], records=n, read=n)
     empty_i = pc.equal(pc.binary_length(texts["instruction"]), 0)
     empty_r = pc.equal(pc.binary_length(texts["response"]), 0)
     empty = pc.or_(empty_i, empty_r)
@@ -117,7 +118,7 @@ def convert_columnar(
             loc = Location(name, index + i, int(lines[i]))
             k = int(lines[i]) - line_no
             raw = orjson.loads(bytes(view[line_starts[k]:line_ends[k]]))
-            chunk.rejects.append((i, 0, reject_record(reason, conv.name, loc, raw=raw, row_id=ids[i])))
+            chunk.rejects.append((i, reject_record(reason, conv.name, loc, raw=raw, row_id=ids[i])))
     built = {
         "instruction": texts["instruction"], "context": texts["context"], "response": texts["response"],
         "category": pa.repeat(pa.scalar(cat, pa.string()), n) if isinstance(cat, str) else _string_array(cat),
@@ -129,31 +130,9 @@ def convert_columnar(
         "meta": pa.array(metas, pa.string()),
     }
     table = pa.Table.from_arrays([_column(built, f, n) for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
-    positions = np.arange(n, dtype=np.int64)
+    items = np.arange(n, dtype=np.int64)
     if not keep.all():
-        table = _select(table, np.flatnonzero(keep).tolist())  # zero-copy slices around the few empties
-        positions = positions[keep]
-    for pos in range(plan.n_worker):
-        if not len(table):
-            break
-        verdicts, changed = _table_verdicts(plan.filters[pos].apply_table(table))
-        mask = np.array([v is None for v in verdicts], dtype=bool)
-        if not mask.all():
-            rejected = table.filter(pa.array(~mask))
-            for j, row in zip(np.flatnonzero(~mask).tolist(), _rows_of(rejected)):
-                p = int(positions[j])
-                loc = Location(name, index + p, int(lines[p]))
-                chunk.rejects.append((p, pos + 1, reject_record(verdicts[j], conv.name, loc, raw=row, row_id=row["id"])))
-        if changed is not None:
-            table = changed
-        if not mask.all():
-            table = table.filter(pa.array(mask))
-            positions = positions[mask]
-    for pos in plan.keyed:
-        chunk.payloads[pos] = plan.filters[pos].prepare_table(table) if len(table) else []
-    chunk.table = table
-    chunk.row_items = positions
-    chunk.row_index = indices[positions]
-    chunk.row_line = lines[positions]
-    chunk.rejects.sort(key=lambda r: r[0])
+        table = select(table, np.flatnonzero(keep))  # zero-copy slices around the few empties
+        items = items[keep]
+    chain.map_table(chunk, table, items, indices[items], lines[items], np.zeros(len(items), np.int64))
     return chunk

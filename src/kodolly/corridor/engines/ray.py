@@ -1,0 +1,610 @@
+"""The ``ray`` engine: shards converted on the nodes of a Ray cluster (``pip install 'kodolly[ray]'``).
+
+Every node runs the corridor's own code: :func:`~kodolly.corridor.convert_shard` (with the chain's map
+half) in one Ray task per shard, and :meth:`FilterChain.reduce` for the rest of the chain. Nothing is
+converted twice and nothing is re-implemented here; this module only decides where things run.
+
+Where: ``address`` = ``auto`` (the cluster this machine belongs to), ``HOST:PORT`` (a cluster's GCS),
+``ray://HOST:PORT`` (Ray Client), or ``None``: a cluster found as ``auto`` finds it, else a Ray
+instance started on this machine for the run (bound to 127.0.0.1) and stopped with it. The run's
+tasks and workers end with the run (``ray.shutdown``; Ray also kills a job's workers when its driver
+dies). Inputs and the output must be on a path every node and the driver see (one machine, or a
+shared filesystem): nodes read their shards' bytes and write the output files there.
+
+Two ways through (:meth:`RayEngine.execute`):
+
+- **in the cluster** (the default chain -- stateless filters, exact dedup, split -- or any chain whose
+  reduce half is stateless filters around at most one keyed filter with ``earliest_per_key``):
+
+  1. map: one task per shard -> the chunk (kept in the object store) and, for the keyed filter, its
+     ``(key, position, id)`` table cut into ``P`` partitions by a hash of the key;
+  2. decide: one task per partition -> the losers, "earliest position wins" (:mod:`..keyed`), cut by
+     output part;
+  3. write: one task per output part: for each of its shards in order, the decisions become the keyed
+     filter's verdicts, ``FilterChain.reduce`` runs the rest of the chain, and the rows are written by
+     the same row writers the other engines use: one file in input order (an output named
+     ``x.parquet`` / ``x.jsonl``, or a ``datasets`` folder: byte-identical to ``inline``), or, with
+     ``--format parquet`` and a folder, ``P`` zstd part files per split named as on the Hub
+     (``train-00000-of-00004.parquet``; concatenated in name order they are the input order).
+
+  The driver holds object references and one shard's rejects at a time: it writes the rejects file,
+  report and manifest through the :class:`~kodolly.corridor.Sink`, checks the tally against the row
+  counts in the written files' footers, and moves the files into place (they are written under a
+  staging folder beside the output, removed on any failure).
+- **on the driver** (any other chain, or no output: ``iter_rows``): :meth:`RayEngine.map` converts the
+  shards on the cluster and hands the chunks back in shard order; the driver reduces and writes them.
+
+Faults: a task that raises or whose worker or node dies is retried once by Ray (``max_retries=1``); an
+object lost with a node is rebuilt from its lineage (the tasks are pure), so a node lost mid-run does
+not change the output. A second failure stops the run with one line naming the input and the shard; a
+:class:`~kodolly.errors.KodollyError` (an unreadable input) is not retried. An address that cannot be
+reached fails in one line within :data:`CONNECT_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import socket
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ...errors import ConfigError, KodollyError, ShardError, TallyMismatchError, require
+from .. import keyed
+from ..chain import FilterChain
+from ..chunks import Chunk
+from ..convert import Work, convert_shard
+from ..retry import ATTEMPTS, convert_with_retry, shard_failed
+from ..shards import Shard
+
+CONNECT_SECONDS = 25.0  # an unreachable cluster fails within this (the issue asks for 30 s)
+RETRIES = 1  # a failed task is tried once more (ATTEMPTS = 2 in all, as the other engines)
+WINDOW_PER_CPU = 3  # shards in flight per cluster CPU when chunks come back to the driver
+
+
+# ------------------------------------------------------------------------------------- tasks
+# Module-level functions, so a node imports them from the installed kodolly (never shipped as code).
+
+
+class _Fatal:
+    """A :class:`KodollyError` raised on a node (not retried: the run stops with its message)."""
+
+    def __init__(self, exc: KodollyError) -> None:
+        self.cls, self.message, self.attrs = type(exc), str(exc), dict(exc.__dict__)
+
+    def rebuild(self) -> KodollyError:
+        exc = self.cls.__new__(self.cls)
+        Exception.__init__(exc, self.message)
+        exc.__dict__.update(self.attrs)
+        return exc
+
+
+def _node_id() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
+
+
+def _convert_task(work: Work, shard: Shard) -> Any:
+    try:
+        return convert_shard(shard, work)
+    except KodollyError as exc:
+        return _Fatal(exc)
+
+
+def _map_task(work: Work, shard: Shard, keyed_pos: int | None, partitions: int) -> tuple:
+    """``(meta, chunk, keys)``: a shard converted; ``keys`` = its key table cut by hash into one table
+    per partition (one object, so it lives in the object store, not in the driver's memory)."""
+    try:
+        chunk = convert_shard(shard, work)
+    except KodollyError as exc:
+        return (_Fatal(exc), None) + ((None,) if keyed_pos is not None else ())
+    return _split_keys(chunk, keyed_pos, partitions, _node_id())
+
+
+def _split_keys(chunk: Chunk, keyed_pos: int | None, partitions: int, node: str) -> tuple:
+    meta = {
+        "seq": chunk.shard, "source": chunk.source, "records": chunk.records, "read": chunk.read,
+        "rows": len(chunk.table), "node": node, "inputs_read": dict(chunk.inputs_read),
+    }
+    if keyed_pos is None:
+        return (meta, chunk)
+    table = keyed.key_table(chunk.shard, chunk.row_item, chunk.payloads.pop(keyed_pos))
+    return (meta, chunk, tuple(keyed.partition(table, partitions)))
+
+
+def _decide_task(k: int, bounds: list[int], *keys: Any) -> Any:
+    """Partition ``k``'s losers (from every shard's keys), cut at ``bounds`` (the position each output
+    part starts at)."""
+    losers = keyed.earliest_wins([parts[k] for parts in keys])
+    cut = [keyed.losers_between(losers, bounds[g], bounds[g + 1]) for g in range(len(bounds) - 1)]
+    return cut[0] if len(cut) == 1 else tuple(cut)
+
+
+class _Decided:
+    """Stands in for the keyed filter in the writers' chain: its verdicts were decided in the cluster
+    and are handed over as the filter's payload."""
+
+    stateless = False
+
+    def __init__(self, flt: Any) -> None:
+        self.name = flt.name
+
+    def prepare(self, rows: list[dict[str, Any]]) -> list[Any]:  # pragma: no cover - never reached
+        raise RuntimeError("decided in the cluster: nothing to prepare")
+
+    def decide(self, verdicts: list[str | None]) -> list[str | None]:
+        return verdicts
+
+
+def _write_task(finish: dict[str, Any], target: dict[str, Any], chunk_refs: list[Any], *losers: Any) -> tuple:
+    """Finish the chunks of one output part in order (the cluster's decisions, then the rest of the
+    chain) and write their rows; returns ``(meta, rejects of shard 1, ...)``."""
+    import ray
+
+    chain: FilterChain = finish["chain"]
+    pos, reason = finish["keyed_pos"], finish["reason"]
+    writers = _open_writers(target)
+    written: list[int] = []
+    rejects: list[list[dict[str, Any]]] = []
+    try:
+        for ref in chunk_refs:
+            chunk: Chunk = ray.get(ref)
+            if pos is not None:
+                chunk.payloads = {pos: keyed.verdicts(chunk.shard, chunk.row_item, losers, reason)}
+            chunk = chain.reduce(chunk)
+            _write_rows(writers, target, chunk.table)
+            written.append(len(chunk.table))
+            rejects.append([rej for _item, rej in chunk.rejects])
+            del chunk
+        outputs = [w.close() for w in writers.values()]
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+    meta = {"written": written, "outputs": [o for out in outputs for o in out], "node": _node_id()}
+    return (meta, *rejects)
+
+
+def _open_writers(target: dict[str, Any]) -> dict[str, Any]:
+    from ...io.writers import ParquetRowWriter, open_row_writer
+
+    if target["kind"] == "file":
+        return {"": open_row_writer(Path(target["path"]), target["format"], dolly_only=target["dolly_only"])}
+    folder = Path(target["path"])
+    folder.mkdir(parents=True, exist_ok=True)
+    return {
+        split: ParquetRowWriter(folder / part_name(split, target["part"], target["parts"]), dolly_only=target["dolly_only"])
+        for split in target["splits"]
+    }
+
+
+def _write_rows(writers: dict[str, Any], target: dict[str, Any], table: Any) -> None:
+    if not len(table):
+        return
+    if target["kind"] == "file":
+        writers[""].write_table(table)
+        return
+    import pyarrow.compute as pc
+
+    from ...rows import SPLIT_FIELD
+
+    column = table.column(SPLIT_FIELD)
+    unknown = set(pc.unique(column).to_pylist()) - set(writers)
+    if unknown:
+        raise ValueError(f"rows of split(s) {sorted(unknown)} while the run writes {sorted(writers)}")
+    for split, writer in writers.items():
+        part = table.filter(pc.equal(column, split))
+        if len(part):
+            writer.write_table(part)
+
+
+def part_name(split: str, part: int, parts: int) -> str:
+    """A part file's name as the Hub names them: ``train-00000-of-00004.parquet``."""
+    return f"{split}-{part:05d}-of-{parts:05d}.parquet"
+
+
+# ------------------------------------------------------------------------------------ engine
+
+
+class RayEngine:
+    name = "ray"
+
+    def __init__(self, workers: int | None = None, address: str | None = None, partitions: int | None = None) -> None:
+        if (address or os.environ.get("RAY_ADDRESS")) is None:
+            # a Ray started for this run listens on 127.0.0.1 only (Ray's own switch for one-machine
+            # use, read when ray is first imported) and sends no usage report
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        require("ray", "ray")  # without the extra: one line with the pip install that fixes it
+        if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
+            raise ConfigError(f"partitions must be a whole number >= 1, not {partitions!r}")
+        self.workers = workers
+        self.address = address
+        self.partitions = partitions
+        self.n = workers or 1  # set from the cluster's CPUs once connected
+        self.nodes: set[str] = set()
+        self.slots: list[str] = []
+        self._owns_session = False
+        self._ray: Any = None
+
+    # ----------------------------------------------------------------------------- connecting
+
+    def _connect(self) -> Any:
+        if self._ray is not None:
+            return self._ray
+        address = self.address or os.environ.get("RAY_ADDRESS") or None
+        import ray
+
+        if ray.is_initialized():  # the caller's own session (a notebook, a test): used, left running
+            self._ray = ray
+        else:
+            if address not in (None, "auto", "local"):
+                _reachable(address)
+            kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+            if address is None:  # found on this machine, or started here: nothing remote to wait for
+                # (in the calling thread: a Ray started from another thread hangs in its first GCS query)
+                try:
+                    ray.init(num_cpus=self.workers, include_dashboard=False, **kwargs)
+                except Exception as exc:  # noqa: BLE001 - one line
+                    raise ConfigError(f"cannot start or find a Ray instance on this machine ({_first_line(exc)})") from None
+            else:
+                _init_within(ray, address, kwargs, CONNECT_SECONDS)
+            self._owns_session = True
+            self._ray = ray
+        # one slot per CPU of every live node: shard k goes to slot k (round robin, so every node works
+        # from the start); soft, so a shard whose node is gone runs elsewhere
+        self.slots = [
+            node["NodeID"] for node in ray.nodes() if node.get("Alive") for _ in range(int(node.get("Resources", {}).get("CPU", 0)))
+        ]
+        self.n = self.workers or max(1, len(self.slots))
+        return ray
+
+    def _placed(self, task: Any, k: int) -> Any:
+        """``task`` with shard ``k``'s place: its slot's node, softly (any node if that one is gone)."""
+        if not self.slots:
+            return task
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        return task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(self.slots[k % len(self.slots)], soft=True))
+
+    def close(self) -> None:
+        if self._ray is not None and self._owns_session:
+            self._ray.shutdown()
+        self._ray = None
+        self._owns_session = False
+
+    def _remote(self, fn: Any, **options: Any) -> Any:
+        return self._ray.remote(max_retries=RETRIES, retry_exceptions=True, **options)(fn)
+
+    # ---------------------------------------------------------------------- chunks to the driver
+
+    def map(self, shards: Iterable[Shard], work: Work) -> Iterator[Chunk]:
+        """Convert the shards on the cluster; yield their chunks in shard order (a bounded window)."""
+        ray = self._connect()
+        task = self._remote(_convert_task)
+        work_ref = ray.put(work)
+        pending: list[tuple[Shard, Any]] = []
+        window = WINDOW_PER_CPU * self.n
+        for shard in shards:
+            if shard.local:  # converted here, in its turn
+                for item in pending:
+                    yield self._chunk(*item)
+                pending = []
+                yield convert_with_retry(shard, work, convert_shard)
+                continue
+            pending.append((shard, self._placed(task, shard.seq).remote(work_ref, shard)))
+            if len(pending) > window:
+                yield self._chunk(*pending.pop(0))
+        for item in pending:
+            yield self._chunk(*item)
+
+    def _chunk(self, shard: Shard, ref: Any) -> Chunk:
+        out = self._get(shard, ref)
+        if isinstance(out, _Fatal):
+            raise out.rebuild()
+        return out
+
+    def _get(self, shard: Shard | None, ref: Any) -> Any:
+        """``ray.get``; a task that failed twice (or a node lost twice) stops the run with one line
+        naming the shard (``None``: the run's only, empty, output part)."""
+        ray = self._ray
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            cause = getattr(exc, "cause", None) if isinstance(exc, ray.exceptions.RayTaskError) else None
+            cause = cause if cause is not None else exc
+            text = f"{type(cause).__name__}: {cause}"
+            if shard is None:
+                raise ShardError(f"the output failed {ATTEMPTS} times: {text.strip().splitlines()[-1]}") from None
+            raise shard_failed(shard, text) from None
+
+    # ------------------------------------------------------------------------- the whole run
+
+    def execute(self, run: Any, sink: Any) -> None:
+        """Run ``run`` into ``sink``: in the cluster when the chain and the output allow it (see the
+        module docstring), else chunk by chunk through the driver."""
+        self._connect()
+        keyed_pos = cluster_keyed_position(run.chain)
+        if keyed_pos is False or sink.paths is None or sink.kept is not None or sink.writer is None:
+            for chunk in self.map(run.shards(), run.work):
+                sink.write(run.chain.reduce(chunk))
+            return
+        _ClusterRun(self, run, sink, keyed_pos).execute()
+
+
+def cluster_keyed_position(chain: FilterChain) -> int | None | bool:
+    """Whether the reduce half of ``chain`` can be decided in the cluster: the position of its one
+    keyed filter with ``earliest_per_key`` (``None``: no keyed filter), or ``False`` when some filter
+    there needs the driver (a stateful filter without that property, e.g. near-dup)."""
+    found: int | None = None
+    for pos in range(chain.n_map, len(chain.filters)):
+        flt = chain.filters[pos]
+        if pos in chain.keyed and getattr(flt, "earliest_per_key", False) and found is None:
+            found = pos
+        elif not getattr(flt, "stateless", False):
+            return False
+    return found
+
+
+class _ClusterRun:
+    """One run decided and written in the cluster (map -> decide -> write; see the module docstring)."""
+
+    def __init__(self, engine: RayEngine, run: Any, sink: Any, keyed_pos: int | None) -> None:
+        self.engine, self.run, self.sink, self.keyed_pos = engine, run, sink, keyed_pos
+        self.ray = engine._ray
+        paths = sink.paths
+        self.parts_mode = paths.format == "parquet" and paths.output.suffix == ""
+        self.partitions = engine.partitions or engine.n
+        self.staging = paths.output.parent / f".{paths.output.name}.ray-{uuid.uuid4().hex[:12]}"
+
+    def execute(self) -> None:
+        sink = self.sink
+        # the sink's own row writer is replaced by the files the nodes write (moved into place at commit)
+        sink.writer.abort()
+        staged = _StagedOutput(self.staging, self.sink.paths.output, parts=self.parts_mode)
+        sink.writer = staged
+        self.staging.mkdir(parents=True)
+        shards, metas, chunks, keys = self._map()
+        groups = self._groups(shards, metas)
+        if shards:  # the position each output part starts at, and the end
+            bounds = [int(keyed.position(shards[g[0]].seq, 0)) for g in groups] + [int(keyed.position(shards[-1].seq + 1, 0))]
+        else:
+            bounds = [0, 1]
+        losers = self._decide(keys, bounds, len(groups))
+        self._write(shards, metas, chunks, groups, losers, staged)
+
+    # 1. map
+    def _map(self) -> tuple[list[Shard], list[dict[str, Any]], list[Any], list[Any]]:
+        ray, run, pos = self.ray, self.run, self.keyed_pos
+        p = self.partitions
+        task = self.engine._remote(_map_task, num_returns=2 if pos is None else 3)
+        work_ref = ray.put(run.work)
+        shards, meta_refs, chunks, keys = [], [], [], []
+        for shard in run.shards():
+            if shard.local:  # converted here (a converter that combines records), then handed to the cluster
+                chunk = convert_with_retry(shard, run.work, convert_shard)
+                refs = [ray.put(x) for x in _split_keys(chunk, pos, p, "driver")]
+                del chunk
+            else:
+                refs = self.engine._placed(task, shard.seq).remote(work_ref, shard, pos, p)
+            if shard.range is not None and shard.range.data is not None:  # the bytes went with the task
+                shard = dataclasses.replace(shard, range=dataclasses.replace(shard.range, data=None))
+            shards.append(shard)
+            meta_refs.append(refs[0])
+            chunks.append(refs[1])
+            if pos is not None:
+                keys.append(refs[2])
+        metas = []
+        for shard, ref in zip(shards, meta_refs):
+            meta = self.engine._get(shard, ref)
+            if isinstance(meta, _Fatal):
+                raise meta.rebuild()
+            metas.append(meta)
+        return shards, metas, chunks, keys
+
+    def _groups(self, shards: list[Shard], metas: list[dict[str, Any]]) -> list[list[int]]:
+        """Shards (by index) per output part: contiguous runs of about equal rows (no shard: one empty part)."""
+        if not shards:
+            return [[]]
+        n = min(self.partitions, len(shards)) if self.parts_mode else 1
+        rows = np.array([m["rows"] for m in metas], dtype=np.float64) + 1.0
+        before = np.concatenate(([0.0], np.cumsum(rows)[:-1]))
+        part = np.minimum((before * n / rows.sum()).astype(np.int64), n - 1)
+        return [list(np.flatnonzero(part == g)) for g in range(n) if (part == g).any()]
+
+    # 2. decide
+    def _decide(self, keys: list[Any], bounds: list[int], n_groups: int) -> list[list[Any]]:
+        """``losers[partition][group]``."""
+        if self.keyed_pos is None or not keys:
+            return []
+        task = self.engine._remote(_decide_task, num_returns=max(1, n_groups))
+        out = []
+        for k in range(self.partitions):
+            refs = task.remote(k, bounds, *keys)
+            out.append([refs] if n_groups == 1 else list(refs))
+        keys.clear()  # the tasks hold what they need
+        return out
+
+    # 3. write, and hand the counts and rejects to the sink in position order
+    def _write(self, shards, metas, chunks, groups, losers, staged: "_StagedOutput") -> None:
+        ray, run, sink = self.ray, self.run, self.sink
+        chain = run.chain
+        filters = list(chain.filters)
+        reason = None
+        if self.keyed_pos is not None:
+            reason = chain.filters[self.keyed_pos].duplicate_reason
+            filters[self.keyed_pos] = _Decided(chain.filters[self.keyed_pos])
+        finish = ray.put({"chain": FilterChain(filters), "keyed_pos": self.keyed_pos, "reason": reason})
+        out, dolly_only = sink.paths, getattr(run.spec.output, "dolly_only", False)
+        splits = _splits_of(chain) if self.parts_mode else []
+        calls = []
+        for g, members in enumerate(groups):
+            if self.parts_mode:
+                target = {"kind": "parts", "path": str(self.staging / out.output.name), "part": g, "parts": len(groups),
+                          "splits": splits, "dolly_only": dolly_only}
+            else:
+                target = {"kind": "file", "path": str(self.staging / out.output.name), "format": out.format, "dolly_only": dolly_only}
+            task = self.engine._remote(_write_task, num_returns=1 + len(members))
+            refs = task.remote(finish, target, [chunks[i] for i in members], *[per_part[g] for per_part in losers])
+            calls.append((members, refs if members else [refs]))
+        planned = {d["seq"]: d for d in run.planned}
+        for members, refs in calls:
+            meta = self.engine._get(shards[members[0]] if members else None, refs[0])
+            staged.outputs.extend(meta["outputs"])
+            for j, i in enumerate(members):
+                shard, m = shards[i], metas[i]
+                sink.tally.records += m["records"]
+                counts = sink.tally.source(m["source"])
+                counts.read += m["read"]
+                counts.written += meta["written"][j]
+                sink.inputs_read.update(m["inputs_read"])
+                rejects = self.engine._get(shard, refs[1 + j])
+                sink.write_rejects(rejects)
+                if shard.seq in planned:
+                    planned[shard.seq]["node"] = m["node"]
+                    planned[shard.seq]["written_by"] = meta["node"]
+                self.engine.nodes.add(m["node"])
+                if sink.bar is not None:
+                    sink.bar.update(meta["written"][j] + len(rejects))
+                del rejects
+        staged.check(sink.tally.written)
+
+
+def _splits_of(chain: FilterChain) -> list[str]:
+    from ...rows import DEFAULT_SPLIT
+
+    for flt in chain.filters:
+        ratios = getattr(flt, "ratios", None)
+        if flt.name == "split" and ratios:
+            return list(ratios)
+    return [DEFAULT_SPLIT]
+
+
+class _StagedOutput:
+    """The sink's row writer for files the nodes wrote under a staging folder: :meth:`close` checks
+    nothing is missing and moves them into place; :meth:`abort` removes the staging folder."""
+
+    def __init__(self, staging: Path, final: Path, *, parts: bool) -> None:
+        self.staging, self.final, self.parts = staging, final, parts
+        self.outputs: list[dict[str, Any]] = []
+        self.rows = 0
+
+    def write_table(self, table: Any) -> None:  # pragma: no cover - the nodes write the rows
+        raise RuntimeError("rows of a cluster run are written by the nodes")
+
+    write = write_table
+
+    def check(self, written: int) -> None:
+        """The tally from the files: the rows in the written files' footers must be the rows counted."""
+        import pyarrow.parquet as pq
+
+        total = 0
+        for out in self.outputs:
+            path = Path(out["path"])
+            if path.suffix == ".parquet" and path.is_file():
+                rows = pq.read_metadata(path).num_rows
+            else:
+                rows = out["rows"]
+            if rows != out["rows"]:
+                raise TallyMismatchError(f"{path}: {rows} rows in the file, {out['rows']} written by the node")
+            total += rows
+        if total != written:
+            raise TallyMismatchError(f"the written files hold {total} rows, the tally counts {written} written")
+        self.rows = total
+
+    def close(self) -> list[dict[str, Any]]:
+        staged = self.staging / self.final.name
+        _replace(staged, self.final)
+        shutil.rmtree(self.staging, ignore_errors=True)
+        if not self.parts:
+            return [dict(out, path=str(self.final)) for out in self.outputs]
+        files = {Path(out["path"]).name: out["xxh3_128"] for out in self.outputs}
+        return [{
+            "path": str(self.final), "rows": self.rows, "bytes": sum(out["bytes"] for out in self.outputs),
+            "files": dict(sorted(files.items())),
+        }]
+
+    def abort(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _replace(src: Path, dst: Path) -> None:
+    """Move a finished file or folder into place (an existing folder is replaced once the new one is in)."""
+    if dst.is_dir() and src.is_dir():
+        old = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(dst, old)
+        os.replace(src, dst)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(src, dst)
+
+
+# ------------------------------------------------------------------------------- connecting
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    rest = address[len("ray://"):] if address.startswith("ray://") else address
+    host, sep, port = rest.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        if address.startswith("ray://") and rest and ":" not in rest:
+            return rest, 10001  # Ray Client's default port
+        raise ConfigError(f"--address {address!r}: expected auto, HOST:PORT or ray://HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _reachable(address: str) -> None:
+    host, port = _host_port(address)
+    try:
+        with socket.create_connection((host, port), timeout=min(10.0, CONNECT_SECONDS)):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"--address {address}: cannot reach a Ray cluster there ({exc.strerror or exc})") from None
+
+
+def _init_within(ray: Any, address: str, kwargs: dict[str, Any], seconds: float) -> None:
+    """``ray.init`` that gives up after ``seconds`` (a port that answers but is no Ray cluster)."""
+    result: dict[str, BaseException | None] = {}
+
+    def connect() -> None:
+        quiet = logging.getLogger("ray._private.worker")  # "SIGTERM handler is not set ...": not in the main thread
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            ray.init(address=address, **kwargs)
+            result["error"] = None
+        except BaseException as exc:  # noqa: BLE001 - reported below, in the caller's thread
+            result["error"] = exc
+        finally:
+            quiet.setLevel(level)
+
+    thread = threading.Thread(target=connect, name="kodolly-ray-connect", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    where = address
+    if thread.is_alive():
+        raise ConfigError(f"--address {where}: no Ray cluster answered within {seconds:.0f} s")
+    error = result.get("error")
+    if error is not None:
+        raise ConfigError(f"--address {where}: cannot connect to Ray ({_first_line(error)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def create(workers: int | None = None, **options: Any) -> RayEngine:
+    unknown = set(options) - {"address", "partitions"}
+    if unknown:
+        raise ConfigError(f"engine ray: unknown option(s) {', '.join(sorted(unknown))} (options: address, partitions)")
+    return RayEngine(workers, **options)
+
+
+__all__ = ["RayEngine", "cluster_keyed_position", "create", "part_name"]

@@ -1,0 +1,159 @@
+"""The driver: plan -> map (the engine) -> reduce (the chain, in position order) -> sink.
+
+:func:`execute` runs a :class:`~kodolly.corridor.spec.RunSpec` to the end and returns the
+:class:`~kodolly.corridor.sink.RunResult`; :func:`iter_chunks` streams the reduced chunks of a spec
+into a caller's sink (``iter_rows``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..converters import Converter
+from ..io.sources import Input, expand_inputs
+from ..registry import get_converter
+from .chain import FilterChain
+from .chunks import Chunk
+from .convert import GroupWork, Work, check_category
+from .shards import Shard, plan_shards
+from .sink import RunResult, Sink
+from .spec import RunSpec
+
+
+@dataclass
+class PreparedRun:
+    """A spec made ready: converters resolved and checked, inputs expanded, the chain built.
+
+    :meth:`shards` plans the shards (a generator) and records each as planned in :attr:`planned`.
+    """
+
+    spec: RunSpec
+    converters: list[Converter]
+    inputs: list[list[Input]]
+    chain: FilterChain
+    work: Work
+    planned: list[dict[str, Any]] = field(default_factory=list)
+
+    def shards(self) -> Iterator[Shard]:
+        shard_bytes = self.spec.engine_options.get("shard_bytes") if self.spec.engine_options else None
+        for shard in plan_shards(list(zip(self.converters, self.inputs)), shard_bytes=shard_bytes, max_records=self.spec.batch_size):
+            self.planned.append(shard.describe())
+            yield shard
+
+    @property
+    def all_inputs(self) -> list[Input]:
+        return [inp for group in self.inputs for inp in group]
+
+
+def prepare(spec: RunSpec) -> PreparedRun:
+    """Check every group before reading any input (a bad option fails at once)."""
+    converters, inputs, groups = [], [], []
+    for group in spec.groups:
+        conv = group.converter if isinstance(group.converter, Converter) else get_converter(group.converter)
+        conv.context(group.options)
+        check_category(group.category)
+        converters.append(conv)
+        groups.append(GroupWork(conv, dict(group.options or {}), group.category, list(group.sources)))
+    for group in spec.groups:
+        inputs.append(expand_inputs(list(group.sources)))
+    chain = FilterChain(spec.build_filters())
+    return PreparedRun(spec, converters, inputs, chain, Work(groups, chain, inputs))
+
+
+def _engine(spec: RunSpec):
+    from .engines import get_engine
+
+    options = {k: v for k, v in (spec.engine_options or {}).items() if k != "shard_bytes"}
+    return get_engine(spec.engine, workers=spec.workers, **options)
+
+
+def iter_chunks(run: PreparedRun, sink: Sink) -> Iterator[Chunk]:
+    """The run's reduced chunks, in position order, each written to ``sink`` before it is yielded."""
+    engine = _engine(run.spec)
+    try:
+        for chunk in engine.map(run.shards(), run.work):  # iter_rows: the caller holds the limits in force
+            chunk = run.chain.reduce(chunk)
+            sink.write(chunk)
+            yield chunk
+    finally:
+        engine.close()
+
+
+def execute(spec: RunSpec, *, progress: bool | None = False, keep_rows: bool | None = None) -> RunResult:
+    """Run ``spec`` to the end: write its output (or keep the rows in ``result.rows`` when it has
+    none), its rejects, report and manifest. Raises :class:`~kodolly.errors.TallyMismatchError` if
+    ``read != written + rejected``; nothing that looks finished is left behind on any failure.
+    The spec's input limits are in force for the run (worker processes inherit them)."""
+    with limits_of(spec):
+        return _execute(spec, progress=progress, keep_rows=keep_rows)
+
+
+def limits_of(spec: RunSpec):
+    """A context in which the spec's input limits (:mod:`kodolly.io.limits`) are in force."""
+    from ..io import limits
+
+    return limits.use(limits.Limits(**spec.limits) if spec.limits else None)
+
+
+def _execute(spec: RunSpec, *, progress: bool | None, keep_rows: bool | None) -> RunResult:
+    from ..io.writers import output_paths
+
+    run = prepare(spec)
+    out = spec.output
+    paths = output_paths(Path(out.path), out.format, out.rejects) if out.path is not None else None
+    keep = paths is None if keep_rows is None else keep_rows
+    engine = _engine(spec)  # before the sink opens its temporaries: a missing engine leaves nothing behind
+    try:
+        sink = Sink(paths, dolly_only=out.dolly_only, filters=run.chain.filters, progress=progress, keep_rows=keep)
+    except BaseException:
+        engine.close()
+        raise
+    try:
+        if hasattr(engine, "execute"):  # an engine that runs the whole corridor itself (e.g. on a cluster)
+            engine.execute(run, sink)
+        else:
+            for chunk in engine.map(run.shards(), run.work):
+                sink.write(run.chain.reduce(chunk))
+    except BaseException:
+        sink.abort()
+        raise
+    finally:
+        engine.close()
+    return sink.close(lambda outputs, rejects, tally: manifest_of(run, engine, sink, outputs, rejects, tally, paths.format))
+
+
+def manifest_of(run: PreparedRun, engine: Any, sink: Sink, outputs, rejects, tally, output_format: str) -> dict[str, Any]:
+    """The manifest of a finished run (inputs with the hashes of the bytes read, groups, the filter
+    chain, the run spec for ``--replay``, the shard plan, the engine, counts, outputs)."""
+    from ..manifest import build_manifest, layout_entry
+
+    spec = run.spec
+    first, conv = spec.groups[0], run.converters[0]
+    return build_manifest(
+        inputs=run.all_inputs,
+        input_hashes=sink.inputs_read,
+        converter=conv,
+        options=conv.context(first.options).options,
+        category=first.category,
+        groups=[
+            {
+                "converter": c.name,
+                "options": c.context(g.options).options,
+                "category_override": g.category,
+                "inputs": [inp.name for inp in inputs],
+                **layout_entry(c),
+            }
+            for g, c, inputs in zip(spec.groups, run.converters, run.inputs)
+        ],
+        filters=run.chain.filters,
+        tally=tally,
+        outputs=outputs,
+        rejects=rejects,
+        output_format=output_format,
+        dolly_only=spec.output.dolly_only,
+        run_spec=spec.as_dict(),
+        shards=run.planned,
+        engine={"name": engine.name, "workers": getattr(engine, "n", 1)},
+    )

@@ -1,0 +1,300 @@
+"""``--engine ray`` (corridor/engines/ray.py) on a real two-node Ray cluster (the session fixture
+``ray_cluster``: ray.cluster_utils, one CPU per node, 127.0.0.1 only), against ``--engine inline``:
+the same rows, the same kept copies, the same rejects and reasons, on the fixtures and on a generated
+file with duplicates spread across shards; both nodes at work; a node removed mid-run; a shard retried
+once; an unreachable address and a missing extra in one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("ray", reason="ray is not installed: pip install -e '.[ray]'")
+
+from kodolly.cli import cli  # noqa: E402
+from kodolly.corridor import InputGroup, execute, make_spec  # noqa: E402
+from ray_helpers import BROKEN, FLAKY, MARKED  # noqa: E402
+from support import FIXTURES, write_mixed_jsonl  # noqa: E402
+
+# every converter family and input shape: JSON arrays and JSON Lines (alpaca), an envelope (korquad1),
+# CSV with a converter that combines records (hansol join_pairs: one shard, on the driver), ShareGPT,
+# bad lines and records, and duplicates across groups
+MIXED = [
+    InputGroup([FIXTURES / "alpaca"], "alpaca"),
+    InputGroup([FIXTURES / "archives"], "alpaca"),  # a zip (members re-opened on the nodes) and a gzip (bytes shipped)
+    InputGroup([FIXTURES / "dolly" / "dolly_ko.jsonl"], "dolly"),
+    InputGroup([FIXTURES / "korquad1" / "KorQuAD_v1.0_dev_sample.json"], "korquad1"),
+    InputGroup([FIXTURES / "hansol" / "train_cp949.csv"], "hansol", {"join_pairs": 3}),
+    InputGroup([FIXTURES / "sharegpt" / "ko_dataset.jsonl"], "sharegpt"),
+    InputGroup([FIXTURES / "bad" / n for n in ("bad_line.jsonl", "wrong_types.jsonl", "invalid_utf8.jsonl", "empty.json")], "alpaca"),
+    InputGroup([FIXTURES / "filters" / "dedup_variants.jsonl", FIXTURES / "filters" / "dedup_second_source.jsonl"], "alpaca"),
+]
+SPLIT = {"split": {"train": 0.7, "validation": 0.3}}
+
+
+def run(out: Path, engine: str, groups, *, cluster=None, partitions=None, batch_size=7, filters=SPLIT, fmt=None, address=None):
+    options = {"address": address or cluster.address, "partitions": partitions} if cluster is not None else {}
+    spec = make_spec([], None, out, groups=groups, engine=engine, batch_size=batch_size, filters=filters,
+                     output_format=fmt, engine_options=options)
+    return execute(spec)
+
+
+def rejects_of(path: Path) -> list[dict]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def assert_same_files(a, b) -> None:
+    """Byte-identical rows and rejects, the same report and tally."""
+    assert b.output.read_bytes() == a.output.read_bytes()
+    assert b.rejects.read_bytes() == a.rejects.read_bytes()
+    assert b.report_data == a.report_data
+    assert b.tally.format() == a.tally.format()
+
+
+def nodes_at_work(result) -> set[str]:
+    return {shard["node"] for shard in result.manifest_data["shards"] if shard.get("node") not in (None, "driver")}
+
+
+def test_fixtures_give_the_inline_output_and_both_nodes_work(ray_cluster, tmp_path):
+    inline = run(tmp_path / "inline.parquet", "inline", MIXED)
+    ray = run(tmp_path / "ray.parquet", "ray", MIXED, cluster=ray_cluster, partitions=2)
+    assert_same_files(inline, ray)
+    assert inline.tally.by_reason["duplicate_of"] == 7  # two of them across inputs: the gzip repeats the zip member's rows
+    assert ray.manifest_data["engine"]["name"] == "ray"
+    assert nodes_at_work(ray) == set(ray_cluster.node_ids)  # both nodes converted shards
+    hansol = [s for s in ray.manifest_data["shards"] if s["kind"] == "group"]
+    assert [s["node"] for s in hansol] == ["driver"]  # join_pairs combines records: one shard, on the driver
+    assert not list(tmp_path.glob(".*"))  # no staging folder or temporary left
+
+
+@pytest.mark.parametrize("name", ["ray.jsonl", "ray_ds"])
+def test_jsonl_and_datasets_outputs_are_the_inline_ones(ray_cluster, tmp_path, name):
+    pytest.importorskip("datasets")
+    from kodolly.io.writers import read_rows
+
+    groups = MIXED[:3]
+    inline = run(tmp_path / name.replace("ray", "inline"), "inline", groups)
+    ray = run(tmp_path / name, "ray", groups, cluster=ray_cluster)
+    assert read_rows(ray.output).equals(read_rows(inline.output)) and len(read_rows(ray.output)) == inline.tally.written
+    assert ray.rejects.read_bytes() == inline.rejects.read_bytes()
+    if name.endswith(".jsonl"):
+        assert ray.output.read_bytes() == inline.output.read_bytes()
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_through_ray_client(ray_cluster, tmp_path):
+    groups = MIXED[1:3]
+    inline = run(tmp_path / "inline.parquet", "inline", groups)
+    ray = run(tmp_path / "ray.parquet", "ray", groups, cluster=ray_cluster, address=ray_cluster.client_address)
+    assert_same_files(inline, ray)
+
+
+def _generated(tmp_path: Path, rows: int = 3000) -> Path:
+    path = tmp_path / "gen.jsonl"
+    write_mixed_jsonl(path, rows)
+    return path
+
+
+def test_duplicates_across_shards_keep_the_same_copy_whatever_the_partition_count(ray_cluster, tmp_path):
+    src = _generated(tmp_path)
+    groups = [InputGroup([src], "alpaca")]
+    inline = run(tmp_path / "inline.parquet", "inline", groups, batch_size=250)
+    shards = inline.manifest_data["shards"]
+    assert len(shards) >= 10
+
+    def shard_of(line: int) -> int:
+        return next(s["seq"] for s in shards if s["first_line"] <= line < s["first_line"] + s["records"] + 1)
+
+    kept_line = {row["id"]: orjson.loads(row["meta"])["line"] for row in pq.read_table(inline.output).to_pylist()}
+    dups = [r for r in rejects_of(inline.rejects) if r["reason"].startswith("duplicate_of:")]
+    across = [r for r in dups if shard_of(r["line"]) != shard_of(kept_line[r["reason"].split(":", 1)[1]])]
+    assert len(dups) > 100 and len(across) > 100  # most copies are in another shard than their kept row
+    for partitions in (1, 3):
+        ray = run(tmp_path / f"ray{partitions}.parquet", "ray", groups, cluster=ray_cluster, partitions=partitions, batch_size=250)
+        assert_same_files(inline, ray)
+        assert nodes_at_work(ray) == set(ray_cluster.node_ids)
+
+
+def test_part_files_from_the_command_line(ray_cluster, tmp_path):
+    src = _generated(tmp_path)
+    inline = run(tmp_path / "inline.parquet", "inline", [InputGroup([src], "alpaca")])
+    out = tmp_path / "parts"
+    config = tmp_path / "run.toml"
+    config.write_text("[engine]\nbatch_size = 250\n")  # shards of 250 records: a part is a run of whole shards
+    result = CliRunner().invoke(cli, [
+        "convert", str(src), "--from", "alpaca", "--engine", "ray", "--address", ray_cluster.address, "--config", str(config),
+        "--partitions", "3", "--format", "parquet", "-o", str(out), "--split", "train=0.7,validation=0.3",
+    ])
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [f"{split}-{k:05d}-of-00003.parquet" for split in ("train", "validation") for k in range(3)]
+    first = pq.ParquetFile(out / names[0]).metadata.row_group(0)
+    assert {first.column(i).compression for i in range(first.num_columns)} == {"ZSTD"}
+    expected = pq.read_table(inline.output)
+    for split in ("train", "validation"):
+        parts = pa.concat_tables([pq.read_table(out / n) for n in names if n.startswith(split)])
+        want = expected.filter(pc.equal(expected.column("split"), split))
+        assert parts.num_rows > 0 and parts.equals(want)  # each split's parts, in name order, are the input order
+    assert (tmp_path / "parts.rejects.jsonl").read_bytes() == inline.rejects.read_bytes()
+    manifest = json.loads((tmp_path / "parts.manifest.json").read_text())
+    assert manifest["output"]["files"][0]["rows"] == inline.tally.written
+    assert sorted(manifest["output"]["files"][0]["files"]) == names
+    assert (tmp_path / "parts.report.json").is_file()
+    assert f"tally OK: read {inline.tally.read}" in result.output
+
+
+def test_a_node_lost_mid_run_does_not_change_the_output(ray_cluster, tmp_path):
+    src = _generated(tmp_path)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    inline = run(tmp_path / "inline.parquet", "inline", [InputGroup([src], MARKED)], batch_size=100)
+    victim = ray_cluster.add_node()  # a third node, removed while it converts
+    try:
+        group = [InputGroup([src], MARKED, {"markers": str(markers)})]
+        outcome: dict = {}
+
+        def convert() -> None:
+            try:
+                outcome["result"] = run(tmp_path / "ray.parquet", "ray", group, cluster=ray_cluster, partitions=2, batch_size=100)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=convert)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not (markers / victim.node_id).exists():
+            assert thread.is_alive() and time.monotonic() < deadline, outcome
+            time.sleep(0.02)
+        ray_cluster.remove_node(victim)  # killed while converting a shard
+        removed_while_running = thread.is_alive()
+        thread.join(120)
+    finally:
+        if victim in ray_cluster.workers:
+            ray_cluster.remove_node(victim)
+    assert removed_while_running
+    assert "error" not in outcome, outcome.get("error")
+    ray = outcome["result"]
+    assert ray.output.read_bytes() == inline.output.read_bytes()
+    assert ray.rejects.read_bytes() == inline.rejects.read_bytes()
+    assert ray.tally.format() == inline.tally.format()
+
+
+def test_a_failing_shard_is_retried_once(ray_cluster, tmp_path):
+    src = _generated(tmp_path)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    inline = run(tmp_path / "inline.parquet", "inline", [InputGroup([src], FLAKY)], batch_size=200)
+    ray = run(tmp_path / "ray.parquet", "ray", [InputGroup([src], FLAKY, {"markers": str(markers)})],
+              cluster=ray_cluster, batch_size=200)
+    assert (markers / f"failed-{src.name}").exists()  # the first attempt did fail
+    assert ray.output.read_bytes() == inline.output.read_bytes()
+    assert ray.rejects.read_bytes() == inline.rejects.read_bytes()
+    # the run's workers end with it
+    pids = [int(p.name[4:]) for p in markers.glob("pid-*")]
+    assert pids
+    deadline = time.monotonic() + 20
+    while any(map(_running, pids)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in pids if _running(pid)]
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def test_a_shard_that_fails_twice_stops_the_run_naming_it(ray_cluster, tmp_path):
+    from kodolly.errors import ShardError
+
+    src = _generated(tmp_path)
+    with pytest.raises(ShardError) as err:
+        run(tmp_path / "ray.parquet", "ray", [InputGroup([src], BROKEN)], cluster=ray_cluster, batch_size=200)
+    message = str(err.value)
+    assert message.startswith(f"{src}: shard 0 (bytes 0..") and "failed 2 times" in message
+    assert message.endswith("RuntimeError: record 5 always fails") and "\n" not in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen.jsonl"]  # nothing that looks finished
+
+
+def test_a_corrupt_zip_member_read_on_a_node_stops_the_run_in_one_line(ray_cluster, tmp_path):
+    import zipfile
+
+    from kodolly.errors import InputError
+
+    # bigger than what the planner sniffs: the bad CRC shows at the end, when a node reads the member
+    data = json.dumps([{"instruction": f"질문 {i}", "output": f"답 {i}"} for i in range(60_000)], ensure_ascii=False).encode()
+    zp = tmp_path / "set.zip"
+    with zipfile.ZipFile(zp, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("inner/a.json", data)
+    raw = bytearray(zp.read_bytes())
+    raw[raw.index(data[-40:]) + 5] ^= 0x01
+    zp.write_bytes(bytes(raw))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(InputError, match=r"set\.zip!inner/a\.json: corrupt compressed data \(Bad CRC-32"):  # as on every engine
+        run(out / "o.parquet", "ray", [InputGroup([zp], "alpaca")], cluster=ray_cluster)
+    assert list(out.iterdir()) == []
+
+
+def test_an_unreachable_address_fails_in_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, [
+        "convert", str(FIXTURES / "dolly" / "dolly_ko.jsonl"), "--from", "dolly", "--engine", "ray",
+        "--address", f"127.0.0.1:{port}", "-o", str(tmp_path / "out.parquet"),
+    ])
+    assert time.monotonic() - started < 30
+    assert result.exit_code != 0
+    assert result.output == f"kodolly: error: --address 127.0.0.1:{port}: cannot reach a Ray cluster there (Connection refused)\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_the_extra_one_line_says_how_to_install_it(tmp_path):
+    code = "import sys; sys.modules['ray'] = None; from kodolly.cli import main; sys.argv[0] = 'kodolly'; main()"
+    args = [str(FIXTURES / "dolly" / "dolly_ko.jsonl"), "--from", "dolly", "--engine", "ray", "-o", str(tmp_path / "o.parquet")]
+    proc = subprocess.run([sys.executable, "-c", code, "convert", *args], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr == "kodolly: error: ray is not installed; install it with: pip install 'kodolly[ray]'\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_chain_with_near_dup_is_decided_on_the_driver_from_chunks_the_nodes_convert(ray_cluster, tmp_path, monkeypatch):
+    pytest.importorskip("datasketch")
+    import kodolly
+
+    near = dict(SPLIT, near_dup={"threshold": 0.7})
+    groups = [InputGroup([FIXTURES / "filters" / "near_dup_pairs.jsonl", FIXTURES / "filters" / "dedup_variants.jsonl"], "alpaca")]
+    inline = run(tmp_path / "inline.parquet", "inline", groups, filters=near, batch_size=3)
+    ray = run(tmp_path / "ray.parquet", "ray", groups, cluster=ray_cluster, filters=near, batch_size=3)
+    assert inline.tally.by_reason["near_duplicate_of"] > 0 and inline.tally.by_reason["duplicate_of"] > 0
+    assert_same_files(inline, ray)
+    # iter_rows (no output: the rows come back to the caller) finds the cluster through RAY_ADDRESS
+    monkeypatch.setenv("RAY_ADDRESS", ray_cluster.address)
+    src = FIXTURES / "filters" / "dedup_variants.jsonl"
+    assert list(kodolly.iter_rows(src, "alpaca", engine="ray", batch_size=2)) == list(kodolly.iter_rows(src, "alpaca", engine="inline"))
+
+
+def test_a_run_that_keeps_no_row(ray_cluster, tmp_path):
+    groups = [InputGroup([FIXTURES / "bad" / "empty.json", FIXTURES / "bad" / "bad_line.jsonl"], "alpaca")]
+    filters = dict(SPLIT, content={"min_chars": {"response": 10_000}})  # every row too short
+    inline = run(tmp_path / "inline.parquet", "inline", groups, filters=filters)
+    ray = run(tmp_path / "ray.parquet", "ray", groups, cluster=ray_cluster, filters=filters)
+    assert inline.tally.written == 0 and inline.tally.rejected > 2
+    assert_same_files(inline, ray)
