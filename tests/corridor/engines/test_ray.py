@@ -271,7 +271,7 @@ def test_without_the_extra_one_line_says_how_to_install_it(tmp_path):
     args = [str(FIXTURES / "dolly" / "dolly_ko.jsonl"), "--from", "dolly", "--engine", "ray", "-o", str(tmp_path / "o.parquet")]
     proc = subprocess.run([sys.executable, "-c", code, "convert", *args], capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
-    assert proc.stderr == "kodolly: error: ray is not installed; install it with: pip install 'kodolly[ray]'\n"
+    assert proc.stderr == "kodolly: error: ray is not installed; install it with: pip install -e '.[ray]' (from the kodolly clone)\n"
     assert list(tmp_path.iterdir()) == []
 
 

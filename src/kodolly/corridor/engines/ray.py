@@ -1,4 +1,4 @@
-"""The ``ray`` engine: shards converted on the nodes of a Ray cluster (``pip install 'kodolly[ray]'``).
+"""The ``ray`` engine: shards converted on the nodes of a Ray cluster (``pip install -e '.[ray]'`` from the clone).
 
 Every node runs the corridor's own code: :func:`~kodolly.corridor.convert_shard` (with the chain's map
 half) in one Ray task per shard, and :meth:`FilterChain.reduce` for the rest of the chain. Nothing is
@@ -368,7 +368,9 @@ class _ClusterRun:
         sink = self.sink
         # the sink's own row writer is replaced by the files the nodes write (moved into place at commit)
         sink.writer.abort()
-        staged = _StagedOutput(self.staging, self.sink.paths.output, parts=self.parts_mode)
+        # the nodes' files go, at close, to the output set's temporary for the output: the sink commits
+        # them with the rejects, report and manifest, as for every engine
+        staged = _StagedOutput(self.staging, self.sink.paths.output, sink.out.stage(self.sink.paths.output), parts=self.parts_mode)
         sink.writer = staged
         self.staging.mkdir(parents=True)
         shards, metas, chunks, keys = self._map()
@@ -491,8 +493,8 @@ class _StagedOutput:
     """The sink's row writer for files the nodes wrote under a staging folder: :meth:`close` checks
     nothing is missing and moves them into place; :meth:`abort` removes the staging folder."""
 
-    def __init__(self, staging: Path, final: Path, *, parts: bool) -> None:
-        self.staging, self.final, self.parts = staging, final, parts
+    def __init__(self, staging: Path, final: Path, target: Path, *, parts: bool) -> None:
+        self.staging, self.final, self.target, self.parts = staging, final, target, parts
         self.outputs: list[dict[str, Any]] = []
         self.rows = 0
 
@@ -521,7 +523,7 @@ class _StagedOutput:
 
     def close(self) -> list[dict[str, Any]]:
         staged = self.staging / self.final.name
-        _replace(staged, self.final)
+        _replace(staged, self.target)
         shutil.rmtree(self.staging, ignore_errors=True)
         if not self.parts:
             return [dict(out, path=str(self.final)) for out in self.outputs]
@@ -537,6 +539,8 @@ class _StagedOutput:
 
 def _replace(src: Path, dst: Path) -> None:
     """Move a finished file or folder into place (an existing folder is replaced once the new one is in)."""
+    if src.is_dir() and dst.is_file():  # a row writer's empty temporary where the parts folder goes
+        dst.unlink()
     if dst.is_dir() and src.is_dir():
         old = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:8]}")
         os.replace(dst, old)
