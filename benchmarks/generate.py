@@ -1,8 +1,14 @@
 """Generate realistic synthetic Korean instruction data at any size, with a fixed seed.
 
 Shapes: Alpaca JSONL (``alpaca-jsonl``), Alpaca JSON array (``alpaca-json``), Dolly JSONL
-(``dolly-jsonl``, the same texts with Dolly's keys and categories), ShareGPT JSONL
-(``sharegpt-jsonl``) and KorQuAD 1.0 JSON (``korquad1``, one ASCII line like the real files).
+(``dolly-jsonl``, the same texts with Dolly's keys and categories), ShareGPT / KoVicuna multi-turn
+as JSONL (``sharegpt-jsonl``) or one JSON array (``sharegpt-json``), KorQuAD 1.0 JSON (``korquad1``,
+one ASCII line like the real files), KorQuAD 2.1 HTML pages (``korquad2``: Wikipedia-like pages of
+50-200 KB with infobox and data tables, nested lists, edit links, ``raw_html``; ``rows`` questions,
+about 2.4 a page; built by :mod:`benchmarks.gen_korquad`), AI Hub 71748 label zips (``aihub-zip``:
+SFT and RM envelopes under cp949 member names without the UTF-8 flag, the zip split into
+``.zip.part0``/``.part1`` as AI Hub ships the big ones; ``rows`` records) and Hansol Deco
+``train.csv`` (``hansol-csv``: ``rows`` CSV rows, each two questions x up to five answers).
 
 Text is Hangul mixed with English words and digits (about two thirds of the letters Hangul),
 built from pools of pre-made words and sentences so that a million rows take seconds, not minutes.
@@ -26,7 +32,12 @@ from pathlib import Path
 
 import orjson
 
-SHAPES = ("alpaca-jsonl", "alpaca-json", "dolly-jsonl", "sharegpt-jsonl", "korquad1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks.*, fixtures.* when run as a script
+
+SHAPES = ("alpaca-jsonl", "alpaca-json", "dolly-jsonl", "sharegpt-jsonl", "sharegpt-json", "korquad1", "korquad2",
+          "aihub-zip", "hansol-csv")
+# pages of 50-200 KB hold about 2.4 questions each (benchmarks/gen_korquad.py)
+KORQUAD2_QUESTIONS_PER_PAGE = 2.4
 
 _KO_WORDS = (
     "한국어 데이터 모델 학습 질문 답변 설명 문장 예시 경우 방법 결과 사용자 정보 시스템 문제 해결 과정 이유 "
@@ -209,20 +220,97 @@ def generate(shape: str, rows: int, out: Path, seed: int = 42) -> Path:
 
             # The real files are one line of ASCII with every Hangul character \u-escaped.
             fh.write(json.dumps(korquad_document(rows, seed), ensure_ascii=True, separators=(",", ":")).encode())
+        elif shape == "sharegpt-json":
+            fh.write(b"[\n")
+            for n, rec in enumerate(sharegpt_records(rows, seed)):
+                fh.write((b",\n" if n else b"") + orjson.dumps(rec, option=orjson.OPT_INDENT_2))
+            fh.write(b"\n]\n")
+        elif shape == "hansol-csv":
+            import csv
+            import io
+
+            text = io.StringIO()
+            writer = csv.writer(text)
+            writer.writerow(["id", "질문_1", "질문_2", "category", "답변_1", "답변_2", "답변_3", "답변_4", "답변_5"])
+            rng = random.Random(seed)
+            pool = TextPool(rng)
+            for n in range(rows):
+                answers = [pool.text(60, 400) for _ in range(rng.randint(1, 5))]
+                writer.writerow([f"TRAIN_{n:06d}", pool.text(20, 80) + "?", pool.text(20, 80) + "?",
+                                 rng.choice(("마감하자", "누수", "곰팡이", "도장하자")), *answers, *[""] * (5 - len(answers))])
+            fh.write(text.getvalue().encode("utf-8"))
+        elif shape in ("korquad2", "aihub-zip"):
+            pass  # written below (other writers)
         else:
             raise SystemExit(f"unknown shape {shape!r} (shapes: {', '.join(SHAPES)})")
+    if shape == "korquad2":
+        from benchmarks.gen_korquad import write_korquad2
+
+        write_korquad2(tmp, max(1, round(rows / KORQUAD2_QUESTIONS_PER_PAGE)), seed)
+    elif shape == "aihub-zip":
+        write_aihub(tmp, rows, seed)
+        parts = _split(tmp, out)
+        tmp.unlink()
+        return parts[0]
     tmp.replace(out)
     return out
 
 
+def aihub_records(rows: int, seed: int):
+    """AI Hub 71748 label records: SFT (question, answer) and RM (five ranked answers), 2:1."""
+    rng = random.Random(seed)
+    pool = TextPool(rng)
+    middles = ("사회", "자연", "인문", "공학", "보건", "예체능")
+    for n in range(rows):
+        rec = {"data_id": f"{n:08x}-4c1e-9b1a-{seed:012d}", "data_category": {"main": rng.choice(("문어체", "구어체")), "middle": rng.choice(middles)},
+               "question_type": "설명형", "question_count": 1, "question": pool.text(20, 120) + "?"}
+        if n % 3 == 2:
+            for k, rank in enumerate(rng.sample(range(1, 6), 5), 1):
+                rec[f"answer{k:02d}"] = {"answer_count": 1, "ranking": rank, "contents": pool.text(50, 600)}
+        else:
+            rec["answer"] = {"answer_count": 1, "contents": pool.text(80, 1200, newlines=True)}
+        yield rec
+
+
+def write_aihub(path: Path, rows: int, seed: int, per_member: int = 100_000) -> None:
+    """A zip of label members of ``per_member`` records (SFT and RM mixed), cp949 names."""
+    import zipfile
+
+    from fixtures.aihub.make_fixtures import DATE, Cp949ZipInfo, envelope
+
+    records = aihub_records(rows, seed)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        left, part = rows, 0
+        while left > 0:
+            batch = [next(records) for _ in range(min(per_member, left))]
+            left -= len(batch)
+            part += 1
+            info = Cp949ZipInfo(f"02.라벨링데이터/SFT_RM_라벨_{part:03d}.json", DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, orjson.dumps(envelope(batch)))
+
+
+def _split(path: Path, out: Path) -> list[Path]:
+    """``path`` cut in two halves ``out.part0`` / ``out.part1`` (AI Hub's split zips)."""
+    data = path.read_bytes()
+    half = len(data) // 2
+    parts = [out.with_name(out.name + ".part0"), out.with_name(out.name + ".part1")]
+    parts[0].write_bytes(data[:half])
+    parts[1].write_bytes(data[half:])
+    return parts
+
+
 def default_path(shape: str, rows: int) -> Path:
-    suffix = ".jsonl" if shape.endswith("jsonl") else ".json"
+    suffix = {"aihub-zip": ".zip", "hansol-csv": ".csv"}.get(shape, ".jsonl" if shape.endswith("jsonl") else ".json")
     return Path(__file__).resolve().parent / "data" / f"{shape}-{rows}{suffix}"
 
 
 def ensure(shape: str, rows: int, seed: int = 42) -> Path:
-    """The generated file for (shape, rows), generated once and reused."""
+    """The generated file for (shape, rows), generated once and reused (a split zip: its part0)."""
     path = default_path(shape, rows) if seed == 42 else default_path(shape, rows).with_suffix(f".s{seed}" + default_path(shape, rows).suffix)
+    if shape == "aihub-zip":
+        part0 = path.with_name(path.name + ".part0")
+        return part0 if part0.exists() else generate(shape, rows, path, seed)
     if not path.exists():
         generate(shape, rows, path, seed)
     return path
@@ -237,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     out = args.output or default_path(args.shape, args.rows)
     t0 = time.perf_counter()
-    generate(args.shape, args.rows, out, args.seed)
+    out = generate(args.shape, args.rows, out, args.seed)
     print(f"{out}: {args.rows} rows, {out.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
 

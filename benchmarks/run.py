@@ -3,7 +3,7 @@
     python benchmarks/run.py                      # 1,000,000 Alpaca rows, all four pipelines
     python benchmarks/run.py --rows 50000         # a quick run
     python benchmarks/run.py --only kodolly,polars
-    python benchmarks/run.py --converters         # rows/s of each converter on its own generated input
+    python benchmarks/run.py --converters         # each converter on its generated input, 1 and 2 workers
     python benchmarks/run.py --near-dup 0.8       # `kodolly convert --near-dup 0.8` at 1M and 200k rows + quality
 
 The job: parse the Alpaca JSONL, NFC + whitespace normalisation, drop rows with an empty instruction or
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -36,8 +37,13 @@ PIPELINES = {
     "datasets": [HERE / "baselines" / "datasets_job.py"],
     "polars": [HERE / "baselines" / "polars_job.py"],
 }
-# converter name -> generator shape
-CONVERTER_SHAPES = {"alpaca": "alpaca-jsonl", "dolly": "dolly-jsonl", "sharegpt": "sharegpt-jsonl", "korquad1": "korquad1"}
+# (converter, generator shape) of each --converters run
+CONVERTER_RUNS = (
+    ("alpaca", "alpaca-jsonl"), ("alpaca", "alpaca-json"), ("dolly", "dolly-jsonl"), ("sharegpt", "sharegpt-jsonl"),
+    ("sharegpt", "sharegpt-json"), ("korquad1", "korquad1"), ("korquad2", "korquad2"), ("aihub", "aihub-zip"),
+    ("hansol", "hansol-csv"),
+)
+TALLY = re.compile(r"tally OK: read (\d+) = written (\d+) \+ rejected (\d+)")
 
 
 def _tree_memory(ps, cpu: dict[int, float] | None = None) -> int:
@@ -66,9 +72,11 @@ def _tree_memory(ps, cpu: dict[int, float] | None = None) -> int:
     return total
 
 
-def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict:
-    """Run ``cmd``: wall seconds, peak memory of its process tree (PSS, sampled every 0.1 s) and
-    the largest ru_maxrss in the tree (from wait4)."""
+def measure(cmd: list[str], env: dict[str, str] | None = None, json_result: bool = True) -> dict:
+    """Run ``cmd``: wall seconds, CPU seconds (user + system of the process and the children it
+    waited for, from wait4), peak memory of its process tree (PSS, sampled every 0.1 s) and the
+    largest ru_maxrss in the tree. ``json_result``: the last line of its output is a JSON object
+    to merge into the result (else the output is returned as ``stdout``)."""
     import psutil
 
     t0 = time.perf_counter()
@@ -92,6 +100,10 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict:
               "cpu": usage.ru_utime + usage.ru_stime, "stdout": out.decode("utf-8", "replace"),
               "children_cpu": sum(child_cpu.values())}  # as last sampled (up to 0.1 s before each exits)
     result["main_cpu"] = result["cpu"] - result["children_cpu"]
+    if not json_result:
+        if proc.returncode != 0:
+            result["error"] = err.decode("utf-8", "replace")[-2000:].strip()
+        return result
     lines = out.decode("utf-8", "replace").strip().splitlines()
     try:
         result.update(json.loads(lines[-1]))
@@ -159,31 +171,42 @@ def run_pipelines(rows: int, names: list[str], workers: int | None) -> int:
     return 0 if all("error" not in r for r in results.values()) and len(set(counts.values())) <= 1 else 1
 
 
-def run_converters(rows: int, workers: int | None) -> int:
-    listed = subprocess.run([sys.executable, "-m", "kodolly", "formats"], capture_output=True, text=True, check=True)
-    names = [line.split()[0] for line in listed.stdout.splitlines() if line.strip() and not line.startswith(" ")]
+def run_converters(rows: int, korquad2_rows: int, only: set[str] | None = None) -> int:
+    """Each converter on its generated input with 1 and with 2 workers: items read per second of
+    wall time and of CPU time (the machine may be shared), peak PSS of the process tree, and the
+    ratio of the 2-worker time to the 1-worker time."""
     print(f"machine: {machine()}")
-    print(f"{'converter':<12}{'input':<34}{'rows in':>10}{'wall s':>9}{'rows/s':>11}{'written':>10}")
+    print(f"{'converter':<10}{'input':<28}{'items':>9}{'out':>9}{'w1 s':>7}{'w1 cpu':>7}{'w1 it/s':>9}{'w2 s':>7}{'w2 cpu':>7}"
+          f"{'w2 it/s':>9}{'w2/w1':>6}{'peak1':>6}{'peak2':>6}")
+    failed = 0
     with tempfile.TemporaryDirectory(prefix="kodolly-bench-") as tmp:
-        for name in names:
-            shape = CONVERTER_SHAPES.get(name)
-            if shape is None:
-                print(f"{name:<12}skipped: no generator for this converter's input")
+        for name, shape in CONVERTER_RUNS:
+            if only and name not in only and shape not in only:
                 continue
-            src = generate.ensure(shape, rows)
-            out = Path(tmp) / f"{name}.parquet"
-            cmd = [sys.executable, "-m", "kodolly", "convert", str(src), "--from", name, "-o", str(out), "--no-progress"]
-            if workers is not None:
-                cmd += ["--workers", str(workers)]
-            t0 = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
-            wall = time.perf_counter() - t0
-            if proc.returncode != 0:
-                print(f"{name:<12}FAILED: {proc.stderr.strip()[-500:]}")
+            src = generate.ensure(shape, korquad2_rows if shape == "korquad2" else rows)
+            subprocess.run(["cat", str(src)], stdout=subprocess.DEVNULL, check=True)  # into the page cache
+            runs = []
+            for workers in (1, 2):
+                out = Path(tmp) / f"{name}-{workers}.parquet"
+                cmd = [sys.executable, "-m", "kodolly", "convert", str(src), "--from", name, "-o", str(out), "--no-progress",
+                       "--workers", str(workers)]
+                r = measure(cmd, dict(os.environ, OMP_NUM_THREADS="1"), json_result=False)
+                tally = TALLY.search(r.get("stdout", ""))
+                if "error" in r or tally is None:
+                    print(f"{name:<10}{src.name:<28}FAILED ({workers} workers): {r.get('error', r.get('stdout', ''))[-400:]}")
+                    failed += 1
+                    break
+                r["read"], r["written"] = int(tally.group(1)), int(tally.group(2))
+                runs.append(r)
+            if len(runs) < 2:
                 continue
-            written = next((line.split("(")[1].split()[0] for line in proc.stdout.splitlines() if line.startswith("wrote ")), "?")
-            print(f"{name:<12}{src.name:<34}{rows:>10,}{wall:>9.1f}{rows / wall:>11,.0f}{written:>10}")
-    return 0
+            one, two = runs
+            print(f"{name:<10}{src.name:<28}{one['read']:>9,}{one['written']:>9,}{one['wall']:>7.1f}{one['cpu']:>7.1f}"
+                  f"{one['read'] / one['wall']:>9,.0f}{two['wall']:>7.1f}{two['cpu']:>7.1f}{two['read'] / two['wall']:>9,.0f}"
+                  f"{two['wall'] / one['wall']:>6.2f}{mib(one['peak_rss']):>6}{mib(two['peak_rss']):>6}", flush=True)
+    print("w1/w2: 1 or 2 workers; s = wall seconds, cpu = CPU seconds of the process tree, it/s = items read per wall second;"
+          " peak = MiB PSS of the process tree")
+    return 1 if failed else 0
 
 
 def run_near_dup(rows: int, threshold: float, workers: int | None, originals: int) -> int:
@@ -226,14 +249,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--only", default=",".join(PIPELINES), help="comma-separated: " + ", ".join(PIPELINES))
     parser.add_argument("--workers", type=int, help="kodolly worker processes (default: kodolly's default)")
-    parser.add_argument("--converters", action="store_true", help="rows/s of every converter on its own generated input")
+    parser.add_argument("--converters", action="store_true", help="rows/s of every converter on its own generated input, 1 and 2 workers")
+    parser.add_argument("--korquad2-rows", type=int, default=2000, help="questions of the generated KorQuAD 2 input (--converters)")
+    parser.add_argument("--sources", help="--converters: only these converters or shapes (comma-separated)")
     parser.add_argument("--near-dup", type=float, metavar="T", help="kodolly convert --near-dup T at --rows and --rows/5, and quality on the planted set")
     parser.add_argument("--originals", type=int, default=5000, help="originals in the planted near-dup set (with --near-dup)")
     args = parser.parse_args(argv)
     if args.near_dup is not None:
         return run_near_dup(args.rows, args.near_dup, args.workers, args.originals)
     if args.converters:
-        return run_converters(args.rows, args.workers)
+        only = {x.strip() for x in args.sources.split(",")} if args.sources else None
+        return run_converters(args.rows, args.korquad2_rows, only)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = set(names) - set(PIPELINES)
     if unknown:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kodolly.converters.html_text import inside_tag, join_blocks, mark_chars, render_blocks, render_fragment
+from kodolly.converters.html_text import Page, inside_tag, join_blocks, mark_chars, render_blocks, render_fragment
 
 
 def _render(html: str) -> list[tuple[str, str]]:
@@ -91,3 +91,40 @@ def test_table_of_contents_is_dropped():
         "<h2><span></span><span>역사</span></h2><p>본문</p>"
     )
     assert _render(html) == [("text", "소개 문단"), ("heading", "역사"), ("text", "본문")]
+
+
+def _generated_pages():
+    import random
+
+    from benchmarks.gen_korquad import korquad2_page
+
+    rng = random.Random(5)
+    return [korquad2_page(rng, n, 12_000) for n in range(6)]
+
+
+def test_page_units_render_the_same_blocks_as_the_whole_page():
+    a, b = mark_chars("", 2)
+    tricky = (
+        f"<body>앞 글<div>안 <b>굵게</b><p>문단{a}</p>꼬리<br>둘째</div>\n  \n<script>x</script>"
+        f"<h2>목차</h2><ul><li>하나</li></ul><div><div>깊이 <sup>[1]</sup>{b}</div><table><tr><td>1</td></tr></table></div>끝</body>"
+    )
+    for html in [tricky] + [p["context"] for p in _generated_pages()] + [p["raw_html"] for p in _generated_pages()[:2]]:
+        page = Page(html)
+        blocks, marks = page.window(0, len(page.units) - 1)
+        assert (list(blocks), marks) == render_blocks(html)
+        assert blocks.settled()
+
+
+def test_windowed_korquad2_rows_equal_the_whole_page_rows(monkeypatch):
+    from kodolly.converters import Context, korquad2
+    from kodolly.io.readers import Location
+
+    pages = _generated_pages()
+    ctx = Context(source="kq2", options={}, license="x")
+    windowed = [r for i, p in enumerate(pages) for r in korquad2.convert(p, Location("p.json", i), ctx)]
+    # the whole page at once: the last (whole-page) window only
+    monkeypatch.setattr(Page, "windows", lambda self, mark, reach=4: iter([self.window(0, len(self.units) - 1)]))
+    whole = [r for i, p in enumerate(pages) for r in korquad2.convert(p, Location("p.json", i), ctx)]
+    assert len(windowed) == len(whole) > 6
+    assert windowed == whole
+    assert any(isinstance(r, dict) and r["meta"]["answer_type"] in ("table", "list") for r in whole)

@@ -30,10 +30,11 @@ block each one ended up in. Private-use characters never reach the rendered text
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
-from ..normalize import normalize_text
+from ..normalize import SAFE_RANGES, normalize_text
 
 DROP_TAGS = frozenset(
     {
@@ -81,6 +82,12 @@ SIMPLE_CANDIDATES = frozenset({"p", "td", "th", "li", "dt", "dd", "caption"}) | 
 def _plain_text(node: Any) -> str | None:
     """Fast path: the whitespace-collapsed text of a node that holds only text and plain inline
     markup (what walking it would give, computed in C), else ``None``."""
+    first = node.child
+    if first is None:
+        return ""
+    if first.next is None and first.tag == "-text":  # only text (most table cells)
+        text = _WS.sub(" ", first.text_content or "")
+        return None if _CHROME.search(text) else text
     for child in node.iter(include_text=False):
         if child.css_first(_NOT_PLAIN) is not None:
             return None
@@ -260,25 +267,33 @@ def _item(item: Any, depth: int) -> tuple[str, list[str]]:
 # ------------------------------------------------------------------------------------------ public
 
 
+def _root(tree: Any, root_selector: str | None) -> Any:
+    root = tree.css_first(root_selector) if root_selector else None
+    return root or tree.body or tree.root
+
+
 def render_blocks(html: str, root_selector: str | None = None) -> tuple[list[Block], dict[str, int]]:
     """The page's blocks (normalised text) and, for each marker character found, its block index.
 
     Marker characters are removed from the blocks. A marker that falls in a block with no other text
     (between two elements) belongs to the next block.
     """
-    tree = parser(html)
-    root = tree.css_first(root_selector) if root_selector else None
-    root = root or tree.body or tree.root
+    root = _root(parser(html), root_selector)
     r = _Renderer()
     if root is not None:
         r.walk(root)
     r.flush()
+    return _finish(r.blocks, bool(_MARKS.search(html)))  # markers, or private-use characters of the page
+
+
+def _finish(raw: list[Block], has_marks: bool) -> tuple[list[Block], dict[str, int]]:
+    """Rendered blocks as :func:`render_blocks` returns them: table of contents dropped, markers
+    taken out and placed, texts normalised, empty blocks dropped."""
     blocks: list[Block] = []
     marks: dict[str, int] = {}
     waiting: list[str] = []
-    has_marks = bool(_MARKS.search(html))  # markers, or private-use characters of the page: both go
-    skip = _toc_blocks(r.blocks)
-    for i, block in enumerate(r.blocks):
+    skip = _toc_blocks(raw)
+    for i, block in enumerate(raw):
         text = block.text
         if i in skip:
             waiting.extend(_MARKS.findall(text))
@@ -298,6 +313,157 @@ def render_blocks(html: str, root_selector: str | None = None) -> tuple[list[Blo
     for mark in waiting:  # markers after the last text
         marks[mark] = max(len(blocks) - 1, 0)
     return blocks, marks
+
+
+# Tags whose element visit() renders as "flush, walk the children, flush": their children can be
+# rendered one unit at a time with the same blocks (see Page).
+_CONTAINERS = BLOCK_TAGS - SIMPLE_CANDIDATES - HEADING_TAGS - {"pre"}
+_UNIT_TAGS = SIMPLE_CANDIDATES | HEADING_TAGS | LIST_TAGS | {"pre", "table", "dl"}
+
+
+_UNSAFE = re.compile("[^" + "".join(f"\\U{a:08X}-\\U{b:08X}" for a, b in SAFE_RANGES) + "]")
+_NOT_CONTENT = re.compile(r"[\s|\-\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\x00-\x1f\x7f-\x9f]+")
+
+
+def _content(text: str) -> tuple[str, bool]:
+    """The characters of ``text`` that rendering and normalisation keep (white space, separators and
+    invisible characters left out), and whether they are all NFC-stable characters that never
+    compose with a neighbour (``normalize.SAFE_RANGES``); when not, they are given in NFD."""
+    kept = _NOT_CONTENT.sub("", text)
+    if _UNSAFE.search(kept) is None:
+        return kept, True
+    return _NOT_CONTENT.sub("", unicodedata.normalize("NFD", kept)), False
+
+
+def _tally(text: str) -> list[tuple[str, int]]:
+    return sorted(((c, text.count(c)) for c in set(text)), key=lambda kv: -kv[1])
+
+
+class Window(list):
+    """A run of consecutive blocks of a page that records which of its indices were looked at."""
+
+    def __init__(self, blocks: list[Block], at_start: bool, at_end: bool) -> None:
+        super().__init__(blocks)
+        self.at_start, self.at_end = at_start, at_end
+        self.low, self.high = len(blocks), -1
+
+    def __getitem__(self, key):  # type: ignore[override]
+        if isinstance(key, slice):
+            start, stop, _ = key.indices(len(self))
+            if stop > start:
+                self.low, self.high = min(self.low, start), max(self.high, stop - 1)
+        else:
+            i = key if key >= 0 else key + len(self)
+            self.low, self.high = min(self.low, i), max(self.high, i)
+        return super().__getitem__(key)
+
+    def settled(self) -> bool:
+        """Whether everything read stayed off the window's edges (so the whole page gives the same)."""
+        return (self.at_start or self.low > 0) and (self.at_end or self.high < len(self) - 1)
+
+
+class Page:
+    """A page parsed once and rendered piece by piece: the blocks around a marker on demand.
+
+    The page's body is cut into units (an element rendered as its own blocks, or a run of text and
+    inline elements between them) at the points where the renderer starts a new block anyway, so
+    the blocks of consecutive units are exactly that part of :func:`render_blocks`' blocks. Each
+    unit is rendered at most once.
+    """
+
+    def __init__(self, html: str, root_selector: str | None = None) -> None:
+        self.has_marks = bool(_MARKS.search(html))
+        self.units: list[list[Any]] = []
+        root = _root(parser(html), root_selector)
+        if root is not None:
+            self._plan(root)
+        self.rendered: dict[int, list[Block]] = {}
+        self._texts: list[str] | None = None
+        self._keys: list[tuple[str, bool]] | None = None
+
+    def _plan(self, node: Any) -> None:
+        run: list[Any] = []
+        for child in node.iter(include_text=True):
+            tag = child.tag
+            if tag == "-text" or tag not in _UNIT_TAGS and tag not in _CONTAINERS or _dropped(child, tag):
+                run.append(child)  # inline: text, br, a, span, ... (dropped elements render nothing)
+                continue
+            self._add_run(run)
+            run = []
+            if tag in _CONTAINERS:
+                self._plan(child)
+            else:
+                self.units.append([child])
+        self._add_run(run)
+
+    def _add_run(self, run: list[Any]) -> None:
+        # a run of white space between elements renders nothing: it is no unit
+        if any(n.tag != "-text" or (n.text_content or "").strip(" \t\n\r\f\v\xa0") for n in run):
+            self.units.append(run)
+
+    def _raw(self, u: int) -> list[Block]:
+        blocks = self.rendered.get(u)
+        if blocks is None:
+            r = _Renderer()
+            for node in self.units[u]:
+                r.visit(node)
+            r.flush()
+            blocks = self.rendered[u] = r.blocks
+        return blocks
+
+    def unit_of(self, mark: str) -> int | None:
+        """The unit whose source text holds ``mark``."""
+        for u, text in enumerate(self._unit_texts()):
+            if mark in text:
+                return u
+        return None
+
+    def may_hold(self, text: str) -> bool:
+        """False only when no block of the page can hold the one-line ``text`` (so the whole page
+        need not be rendered to look for it). A block's characters, apart from white space and the
+        separators rendering adds (``|``, ``-``), are some of its unit's source characters (up to
+        Unicode normalisation, hence counted in NFD): a unit without enough of each is skipped; the
+        blocks of the others are rendered and looked at."""
+        if "\n" in text:
+            return True
+        need, safe = _content(text)
+        needs = {True: (need, _tally(need))} if safe else {}
+        for u, (have, nfc) in enumerate(self._content()):
+            if nfc not in needs:  # the answer in the unit's form
+                got = need if not safe else _content(unicodedata.normalize("NFD", text))[0]
+                needs[nfc] = (got, _tally(got))
+            got, counts = needs[nfc]
+            if len(have) >= len(got) and all(have.count(c) >= n for c, n in counts):
+                for block in self._raw(u):
+                    if text in normalize_text(_MARKS.sub("", block.text)):
+                        return True
+        return False
+
+    def _content(self) -> list[tuple[str, bool]]:
+        if self._keys is None:
+            self._keys = [_content(_MARKS.sub("", t)) for t in self._unit_texts()]
+        return self._keys
+
+    def _unit_texts(self) -> list[str]:
+        if self._texts is None:
+            self._texts = ["".join((n.text_content if n.tag == "-text" else n.text(deep=True)) or "" for n in unit) for unit in self.units]
+        return self._texts
+
+    def window(self, first: int, last: int) -> tuple[Window, dict[str, int]]:
+        """Blocks and markers of units ``first..last`` (clipped to the page)."""
+        first, last = max(first, 0), min(last, len(self.units) - 1)
+        raw = [b for u in range(first, last + 1) for b in self._raw(u)]
+        blocks, marks = _finish(raw, self.has_marks)
+        return Window(blocks, first == 0, last == len(self.units) - 1), marks
+
+    def windows(self, mark: str | None, reach: int = 4) -> Iterator[tuple[Window, dict[str, int]]]:
+        """Ever wider windows around the unit of ``mark``, ending with the whole page."""
+        u = self.unit_of(mark) if mark is not None else None
+        if u is not None:
+            while reach < len(self.units):
+                yield self.window(u - reach, u + reach)
+                reach *= 4
+        yield self.window(0, len(self.units) - 1)
 
 
 TOC_TITLES = frozenset({"목차", "Contents", "차례"})

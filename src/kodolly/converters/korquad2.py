@@ -38,14 +38,14 @@ with no question gives one ``no_questions`` reject; rejects carry the question, 
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ..errors import ConfigError
 from ..io.readers import Location
 from ..normalize import normalize_text
 from ..rows import make_row
 from . import Context, Converter, Reject, text_field
-from .html_text import Block, inside_tag, join_blocks, mark_chars, one_line, render_blocks, render_fragment
+from .html_text import Block, Page, inside_tag, join_blocks, mark_chars, one_line, render_fragment
 from .korquad1 import as_offset, nearest_occurrence, no_questions, title_meta
 
 LICENSE = "CC BY-ND 2.0 KR"
@@ -244,7 +244,7 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
                     q.answer_html = answer["html_answer_text"]
                 q.start = as_offset(answer.get("html_answer_start"))
     limit = _limit(ctx)
-    blocks, marks = render_blocks(_place_marks(html, questions), root)
+    page = Page(_place_marks(html, questions), root)
     meta_base = title_meta(record.get("title"))
     if isinstance(record.get("url"), str):
         meta_base["url"] = record["url"]
@@ -252,7 +252,7 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
         if q.reject is not None:
             yield q.reject
             continue
-        yield _row(q, i, blocks, marks, limit, meta_base, loc, ctx)
+        yield _row(q, i, page, limit, meta_base, loc, ctx)
 
 
 def _renderings(answer: str, home: str | None) -> list[str]:
@@ -268,8 +268,7 @@ def _renderings(answer: str, home: str | None) -> list[str]:
 def _row(
     q: _Question,
     index: int,
-    blocks: list[Block],
-    marks: dict[str, int],
+    page: Page,
     limit: int,
     meta_base: dict[str, Any],
     loc: Location,
@@ -280,9 +279,43 @@ def _row(
         return Reject("empty_field:response", "the answer renders to no text", part=q.part, raw=q.qa)
     if len(answer) > limit:
         return Reject("answer_too_long", f"the answer has {len(answer)} characters, more than max_context_chars={limit}", part=q.part, raw=q.qa)
+    # Only the blocks around the answer's marker are rendered; a wider window (in the end the whole
+    # page) is taken when the search reached the edge of the one it had.
+    for blocks, marks in page.windows(q.mark[1] if q.mark is not None else None):
+        found = _context(q, answer, blocks, marks, limit, page.may_hold)
+        if blocks.settled():
+            break
+    if isinstance(found, Reject):
+        return found
+    context, answer, fixed = found
+    meta = dict(meta_base)
+    meta.update(question_id=q.part, answer_type=_answer_type(q.answer_html))
+    if fixed:
+        meta["answer_offset_fixed"] = True
+    return make_row(
+        instruction=q.question,
+        context=context,
+        response=answer,
+        category="closed_qa",
+        source=ctx.source,
+        id=q.qid or ctx.derived_id(loc, index),
+        license=ctx.license,
+        meta=meta,
+    )
+
+
+def _context(
+    q: _Question, answer: str, blocks: list[Block], marks: dict[str, int], limit: int, may_hold: Callable[[str], bool]
+) -> tuple[str, str, bool] | Reject:
+    """The bounded context around the answer in ``blocks``, the answer as found, and whether its
+    offset was off; or the reason there is none. ``may_hold(text)`` is False when the page cannot
+    hold ``text`` (a rendering not worth searching for)."""
     near = marks.get(q.mark[1]) if q.mark is not None else None
     span = None
-    for answer in _renderings(answer, blocks[near].kind if near is not None and near < len(blocks) else None):
+    renderings = _renderings(answer, blocks[near].kind if near is not None and near < len(blocks) else None)
+    for answer in renderings:
+        if len(renderings) > 1 and not may_hold(answer):
+            continue
         span = _find_span(blocks, answer, near)
         if span is not None:
             break
@@ -298,20 +331,7 @@ def _row(
         context = join_blocks(blocks[a : b + 1])
     if answer not in context or len(context) > limit:
         return Reject("answer_not_in_context", "the answer does not fit in the bounded context", part=q.part, raw=q.qa)
-    meta = dict(meta_base)
-    meta.update(question_id=q.part, answer_type=_answer_type(q.answer_html))
-    if fixed:
-        meta["answer_offset_fixed"] = True
-    return make_row(
-        instruction=q.question,
-        context=context,
-        response=answer,
-        category="closed_qa",
-        source=ctx.source,
-        id=q.qid or ctx.derived_id(loc, index),
-        license=ctx.license,
-        meta=meta,
-    )
+    return context, answer, fixed
 
 
 def detect(record: Any) -> float:

@@ -35,12 +35,33 @@ class PreparedRun:
     chain: FilterChain
     work: Work
     planned: list[dict[str, Any]] = field(default_factory=list)
+    # input bytes of each planned shard not yet done (seq -> bytes), for the progress bar
+    pending_bytes: dict[int, int] = field(default_factory=dict)
 
     def shards(self) -> Iterator[Shard]:
         shard_bytes = self.spec.engine_options.get("shard_bytes") if self.spec.engine_options else None
+        inputs = self.all_inputs
         for shard in plan_shards(list(zip(self.converters, self.inputs)), shard_bytes=shard_bytes, max_records=self.spec.batch_size):
             self.planned.append(shard.describe())
+            self.pending_bytes[shard.seq] = self._bytes_of(shard, inputs)
             yield shard
+
+    def _bytes_of(self, shard: Shard, inputs: list[Input]) -> int:
+        if shard.range is not None:
+            return shard.range.length
+        if shard.items is not None:
+            return shard.items.end - shard.items.start
+        if shard.kind == "group":
+            return sum(inp.size or 0 for inp in self.inputs[shard.group])
+        return inputs[shard.input].size or 0 if 0 <= shard.input < len(inputs) else 0
+
+    def total_bytes(self) -> int:
+        """Bytes of all inputs (what the progress bar counts towards)."""
+        return sum(inp.size or 0 for inp in self.all_inputs)
+
+    def done(self, chunk: Chunk) -> int:
+        """The input bytes of ``chunk``'s shard (once)."""
+        return self.pending_bytes.pop(chunk.shard, 0)
 
     @property
     def all_inputs(self) -> list[Input]:
@@ -106,7 +127,8 @@ def _execute(spec: RunSpec, *, progress: bool | None, keep_rows: bool | None) ->
     keep = paths is None if keep_rows is None else keep_rows
     engine = _engine(spec)  # before the sink opens its temporaries: a missing engine leaves nothing behind
     try:
-        sink = Sink(paths, dolly_only=out.dolly_only, filters=run.chain.filters, progress=progress, keep_rows=keep)
+        sink = Sink(paths, dolly_only=out.dolly_only, filters=run.chain.filters, progress=progress, keep_rows=keep,
+                    total_bytes=run.total_bytes())
     except BaseException:
         engine.close()
         raise
@@ -115,7 +137,7 @@ def _execute(spec: RunSpec, *, progress: bool | None, keep_rows: bool | None) ->
             engine.execute(run, sink)
         else:
             for chunk in engine.map(run.shards(), run.work):
-                sink.write(run.chain.reduce(chunk))
+                sink.write(run.chain.reduce(chunk), nbytes=run.done(chunk))
     except BaseException:
         sink.abort()
         raise

@@ -60,6 +60,7 @@ class Sink:
         unit: str = " items",
         desc: str = "converting",
         report: bool = True,
+        total_bytes: int | None = None,
     ) -> None:
         self.paths = paths
         self.filters = list(filters)
@@ -85,21 +86,30 @@ class Sink:
                     self.writer.abort()
                 self.out.abort()
                 raise
-        self.bar = _progress_bar(progress, unit, desc)
+        self.bar = _progress_bar(progress, unit, desc, total_bytes)
+        self.items = 0  # items written or rejected (shown beside a bar that counts bytes)
+        self.unit = unit
         self.write_report = report  # the <out>.report.json beside the output (build-dpo has its own report)
         self.closed = False
 
     # ----------------------------------------------------------------------------- writing
 
-    def write(self, chunk: Chunk) -> None:
-        """One reduced chunk (kept rows and all rejects, in position order)."""
+    def write(self, chunk: Chunk, nbytes: int | None = None) -> None:
+        """One reduced chunk (kept rows and all rejects, in position order); ``nbytes``: the input
+        bytes it covers (a bar with a total counts those: done / planned, with an ETA)."""
         self.tally.records += chunk.records
         self.tally.source(chunk.source).read += chunk.read
         self.inputs_read.update(chunk.inputs_read)
         self.write_table(chunk.source, chunk.table)
         self.write_rejects(rej for _item, rej in chunk.rejects)
         if self.bar is not None:
-            self.bar.update(len(chunk.table) + len(chunk.rejects))
+            items = len(chunk.table) + len(chunk.rejects)
+            if self.bar.total:
+                self.items += items
+                self.bar.set_postfix_str(f"{self.items:,}{self.unit}", refresh=False)
+                self.bar.update(nbytes or 0)
+            else:
+                self.bar.update(items)
 
     def write_table(self, source: str, table: pa.Table) -> None:
         """Kept rows as an Arrow table (counted as written for ``source``)."""
@@ -201,10 +211,14 @@ class Sink:
             self.abort()
 
 
-def _progress_bar(progress: bool | None, unit: str, desc: str):
+def _progress_bar(progress: bool | None, unit: str, desc: str, total_bytes: int | None = None):
+    """A bar of input bytes done out of ``total_bytes`` (so it has an ETA), the items beside it;
+    without a total, a counter of items."""
     show = sys.stderr.isatty() if progress is None else progress
     if not show:
         return None
     from tqdm import tqdm
 
+    if total_bytes:
+        return tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, dynamic_ncols=True)
     return tqdm(unit=unit, desc=desc, dynamic_ncols=True)
