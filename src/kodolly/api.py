@@ -168,12 +168,25 @@ class Inspection:
     record: Any
     row: dict[str, Any] | None
     reject: dict[str, Any] | None
+    empty: bool = False  # every input of ``path`` holds no data byte: any converter reads it as one empty_file reject
+
+
+# The converter a run without --from uses when its inputs hold no data at all: no converter can be told
+# from nothing, and every converter reads an empty input the same way (one ``empty_file`` reject).
+EMPTY_INPUT_CONVERTER = "alpaca"
 
 
 def inspect_file(path: PathLike) -> Inspection:
-    """Name the converter that fits ``path`` (from its first record's keys) and convert one row."""
+    """Name the converter that fits ``path`` (from its first record's keys) and convert one row.
+
+    Inputs with no data byte are passed over (the first input with data decides); when ``path`` holds
+    only empty inputs, ``converter`` is None and ``empty`` is true."""
+    from .io.readers import sniff
+
     inputs = expand_inputs([path])
-    inp = inputs[0]
+    inp = next((i for i in inputs if not sniff(i).empty), None)
+    if inp is None:
+        return Inspection(inputs[0].name, None, {}, None, None, None, empty=True)
     scores: dict[str, float] = {}
     first: dict[str, Any] = {}
     envelope: bool | None = None

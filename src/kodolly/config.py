@@ -206,7 +206,11 @@ def auto_converter(source: str) -> str:
     """The converter ``kodolly inspect`` names for the first file of ``source``."""
     from .api import inspect_file
 
+    from .api import EMPTY_INPUT_CONVERTER
+
     found = inspect_file(source)
+    if found.empty:
+        return EMPTY_INPUT_CONVERTER
     if found.converter is None:
         raise ConfigError(f"{found.file}: cannot tell which converter fits; name one (see `kodolly formats`)")
     return found.converter

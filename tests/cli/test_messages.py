@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from kodolly.report import format_examples, one_line
 
@@ -51,3 +52,29 @@ def test_example_rejects_are_one_line_each():
         "  bad_json",
         '    alpaca x.json#3 (lexical error: invalid char in json text. {"a": NaN} (right here) ------^): {"a":\\x00 NaN}',
     ]
+
+
+def test_an_empty_file_without_from_is_the_empty_file_reject(tmp_path, fixtures):
+    """Auto-detection cannot tell a converter from nothing: the run goes on, the file is one
+    ``empty_file`` reject (as documented), the tally adds up and the exit code is 0."""
+    import orjson
+
+    out = tmp_path / "empty.parquet"
+    proc = subprocess.run([sys.executable, "-m", "kodolly", "convert", str(fixtures / "bad" / "empty.json"), "-o", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "cannot tell which converter fits" not in proc.stderr
+    assert "holds no data: every converter reads it as one empty_file reject" in proc.stderr
+    assert "tally OK: read 1 = written 0 + rejected 1" in proc.stdout
+    rejects = [orjson.loads(line) for line in (tmp_path / "empty.rejects.jsonl").read_bytes().splitlines()]
+    assert [(r["reason"], Path(r["file"]).name) for r in rejects] == [("empty_file", "empty.json")]
+
+
+def test_detection_passes_over_an_empty_file_to_the_first_with_data(tmp_path, fixtures):
+    import kodolly
+
+    (tmp_path / "a_empty.jsonl").write_bytes(b"\n  \n")
+    (tmp_path / "b.jsonl").write_bytes((fixtures / "dolly" / "dolly_ko.jsonl").read_bytes())
+    found = kodolly.api.inspect_file(tmp_path)
+    assert (found.converter, found.empty, Path(found.file).name) == ("dolly", False, "b.jsonl")
+    assert kodolly.api.inspect_file(tmp_path / "a_empty.jsonl").empty

@@ -48,6 +48,8 @@ def formats_command(verbose: bool) -> None:
 def inspect_command(file: str) -> None:
     """Name the converter that fits FILE and show one converted row."""
     found = api.inspect_file(file)
+    if found.empty:
+        raise ConfigError(f"{found.file}: holds no data (a converter reads it as one empty_file reject)")
     if found.converter is None:
         raise ConfigError(f"{found.file}: no converter recognises this file (first record: {_short(found.record)})")
     click.echo(f"{found.file}: {found.converter}")
@@ -145,6 +147,9 @@ def _layout_converter(converter: str, layout: str | None, mappings: tuple[str, .
 
 def _auto_converter(source: str) -> str:
     found = api.inspect_file(source)
+    if found.empty:
+        click.echo(f"converter: {api.EMPTY_INPUT_CONVERTER} ({found.file} holds no data: every converter reads it as one empty_file reject)", err=True)
+        return api.EMPTY_INPUT_CONVERTER
     if found.converter is None:
         raise ConfigError(f"{found.file}: cannot tell which converter fits; name one with --from (see `kodolly formats`)")
     click.echo(f"converter: {found.converter} (from {found.file})", err=True)
