@@ -95,6 +95,12 @@ class LicenseError(KodollyError):
     exit_code = 4
 
 
+class ExportCheckError(KodollyError):
+    """``kodolly export --check``: the trainer would load a row empty or with a wrong role."""
+
+    exit_code = 1
+
+
 class PushError(KodollyError):
     """The Hub refused or failed an upload (the message never holds the token)."""
 

@@ -14,6 +14,9 @@ score          the source's quality score where it has one, else ``None``
 license        the licence of the source where known, else ``""``
 meta           a JSON object (title, url, turn, file and line, ...): a ``dict`` in Python,
                a JSON string once written
+messages       the earlier turns of a conversation row, a list of ``{role, content}`` (role
+               ``system`` / ``user`` / ``assistant``); ``[]`` for single-turn sources. ``context``
+               is derived from it (:func:`kodolly.turns.transcript`) so the two always agree
 =============  ==========================================================================
 
 Written rows also carry ``split`` (``train`` / ``validation`` / ``test``), set by the split step
@@ -33,7 +36,8 @@ import pyarrow as pa
 
 DOLLY_FIELDS: tuple[str, ...] = ("instruction", "context", "response", "category")
 PROVENANCE_FIELDS: tuple[str, ...] = ("source", "id", "domain", "score", "license", "meta")
-ROW_FIELDS: tuple[str, ...] = DOLLY_FIELDS + PROVENANCE_FIELDS
+MESSAGES_FIELD = "messages"
+ROW_FIELDS: tuple[str, ...] = DOLLY_FIELDS + PROVENANCE_FIELDS + (MESSAGES_FIELD,)
 SPLIT_FIELD = "split"
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 DEFAULT_SPLIT = "train"
@@ -51,6 +55,9 @@ DOLLY_CATEGORIES: frozenset[str] = frozenset(
     }
 )
 
+MESSAGE_TYPE = pa.struct([pa.field("role", pa.string()), pa.field("content", pa.string())])
+MESSAGES_TYPE = pa.list_(MESSAGE_TYPE)
+
 ARROW_SCHEMA = pa.schema(
     [
         pa.field("instruction", pa.string(), nullable=False),
@@ -63,6 +70,7 @@ ARROW_SCHEMA = pa.schema(
         pa.field("score", pa.float64(), nullable=True),
         pa.field("license", pa.string(), nullable=False),
         pa.field("meta", pa.string(), nullable=False),
+        pa.field(MESSAGES_FIELD, MESSAGES_TYPE, nullable=False),
         pa.field(SPLIT_FIELD, pa.string(), nullable=False),
     ]
 )
@@ -82,6 +90,7 @@ def make_row(
     score: float | None = None,
     license: str = "",
     meta: dict[str, Any] | None = None,
+    messages: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Build a row with every field present (``split`` is ``"train"`` until a split step sets it)."""
     return {
@@ -95,6 +104,7 @@ def make_row(
         "score": score,
         "license": license,
         "meta": meta if meta is not None else {},
+        MESSAGES_FIELD: messages if messages is not None else [],
         SPLIT_FIELD: DEFAULT_SPLIT,
     }
 
@@ -121,9 +131,36 @@ def rows_to_table(rows: list[dict[str, Any]], *, dolly_only: bool = False) -> pa
         if name == "meta"
         else [row.get(SPLIT_FIELD) or DEFAULT_SPLIT for row in rows]
         if name == SPLIT_FIELD
+        else [row.get(MESSAGES_FIELD) or [] for row in rows]
+        if name == MESSAGES_FIELD
         else [row[name] for row in rows]
         for name in schema.names
     ]
     return pa.Table.from_arrays(
-        [pa.array(col, type=field.type) for col, field in zip(columns, schema)], schema=schema
+        [_array(col, field.type) for col, field in zip(columns, schema)], schema=schema
     )
+
+
+def no_messages(n: int) -> pa.Array:
+    """A ``messages`` column of ``n`` empty lists (single-turn rows), without building ``n`` Python lists."""
+    offsets = pa.repeat(pa.scalar(0, pa.int32()), n + 1)
+    return pa.ListArray.from_arrays(offsets, pa.array([], MESSAGE_TYPE), type=MESSAGES_TYPE)
+
+
+def messages_array(col: list[list[dict[str, str]]]) -> pa.Array:
+    """A ``messages`` column from lists of ``{role, content}`` (built from flat columns: no per-dict conversion)."""
+    if not any(col):
+        return no_messages(len(col))
+    offsets, roles, contents = [0], [], []
+    for msgs in col:
+        for m in msgs:
+            roles.append(m["role"])
+            contents.append(m["content"])
+        offsets.append(len(roles))
+    items = pa.StructArray.from_arrays([pa.array(roles, pa.string()), pa.array(contents, pa.string())],
+                                       fields=list(MESSAGE_TYPE))
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items, type=MESSAGES_TYPE)
+
+
+def _array(col: list[Any], type: pa.DataType) -> pa.Array:
+    return messages_array(col) if type == MESSAGES_TYPE else pa.array(col, type=type)

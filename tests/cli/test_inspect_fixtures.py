@@ -69,6 +69,7 @@ EXPECTED: dict[str, str | None] = {
     "sharegpt/ko_dataset.jsonl": "sharegpt",
     "sharegpt/long_conversation.jsonl": "sharegpt",
     "sharegpt/openai_messages.jsonl": "sharegpt",
+    "sharegpt/kovicuna_system.json": "sharegpt",
     "train/dolly_ko.jsonl": "dolly",
     "train/dpo_ko.jsonl": "dolly",
 }

@@ -13,7 +13,7 @@ def row(instruction, response, context="", id="", meta=None, **extra):
     out = {
         "instruction": instruction, "context": context, "response": response,
         "category": "closed_qa" if context else "open_qa",  # one rule: a row with a context is closed_qa
-        "source": "alpaca", "id": id, "domain": "", "score": None, "license": "", "split": "train",
+        "source": "alpaca", "id": id, "domain": "", "score": None, "license": "", "messages": [], "split": "train",
     }
     out.update(extra)
     return out

@@ -11,17 +11,17 @@ def test_dolly_ko_checked_and_normalised(tmp_path):
             "context": "버진 오스트레일리아는 2000년 8월 31일에 운항을 시작했다.",
             "response": "2000년 8월 31일입니다.",
             "category": "closed_qa", "source": "dolly", "id": "dolly_ko.jsonl:0",
-            "domain": "", "score": None, "license": "CC BY-SA 3.0", "split": "train",
+            "domain": "", "score": None, "license": "CC BY-SA 3.0", "messages": [], "split": "train",
         },
         {
             "instruction": "물고기 종류를 분류하세요: 참치, 상어", "context": "",
             "response": "둘 다 바다 물고기입니다.", "category": "classification", "source": "dolly",
-            "id": "ko-7", "domain": "", "score": None, "license": "CC BY-SA 3.0", "split": "train",
+            "id": "ko-7", "domain": "", "score": None, "license": "CC BY-SA 3.0", "messages": [], "split": "train",
         },
         {
             "instruction": "컨텍스트 없음", "context": "", "response": "context 키가 없어도 됩니다.",
             "category": "open_qa", "source": "dolly", "id": "dolly_ko.jsonl:3",
-            "domain": "", "score": None, "license": "CC BY-SA 3.0", "split": "train",
+            "domain": "", "score": None, "license": "CC BY-SA 3.0", "messages": [], "split": "train",
         },
     ]
     # a subject area in `category` is not a Dolly task type

@@ -290,3 +290,119 @@ def test_max_context_chars_from_the_cli_and_bad_values(tmp_path):
     assert metas == [None, 2, 3, None, 1]
     res = CliRunner().invoke(cli, ["convert", "--from", "sharegpt", str(LONG), "-o", str(tmp_path / "x.parquet"), "-O", "max_context_chars=-5"])
     assert res.exit_code == 2 and "max_context_chars must be a whole number (0 = no bound), not -5" in res.output
+
+
+# --- messages: the earlier turns as data; -O turns=each|last|first (issue 16) ---
+
+SYSTEM_CONV = FIX / "kovicuna_system.json"
+SYS = {"role": "system", "content": "당신은 친절한 한국어 비서입니다."}
+EXCHANGES = [
+    ("서울의 인구는?", "약 940만 명입니다."),
+    ("부산은?", "약 330만 명입니다."),
+    ("두 도시 사이의 거리는 얼마나 돼?", "직선 거리로 약 325km입니다."),
+    ("KTX로는 얼마나 걸려?", "KTX로 약 2시간 30분 걸립니다."),
+]
+
+
+def _source_turns(n):
+    """The source's turns before exchange n, as messages."""
+    out = [SYS]
+    for user, assistant in EXCHANGES[:n]:
+        out += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    return out
+
+
+def test_each_exchange_carries_the_source_turns_before_it():
+    rows, rejects = _run(SYSTEM_CONV)
+    assert rejects == []
+    assert list(rows) == [f"kovicuna-sys-1:{k}" for k in range(4)]
+    for k, row in enumerate(rows.values()):
+        assert (row["instruction"], row["response"]) == EXCHANGES[k]
+        assert row["messages"] == _source_turns(k)
+        assert row["meta"]["conversation_id"] == "kovicuna-sys-1"
+    assert rows["kovicuna-sys-1:1"]["context"] == "시스템: 당신은 친절한 한국어 비서입니다.\n\n사용자: 서울의 인구는?\n\n어시스턴트: 약 940만 명입니다."
+
+
+def test_context_is_the_transcript_of_messages_even_when_cut():
+    from kodolly.turns import transcript
+
+    for options in ({}, {"max_context_chars": 120}, {"max_context_chars": 60}, {"max_context_chars": 20}):
+        for path in (ARRAY, LONG, SYSTEM_CONV, MESSAGES):
+            rows, _ = _run(path, **options)
+            for row in rows.values():
+                assert row["context"] == transcript(row["messages"], row["meta"].get("context_turns_dropped", 0))
+    rows, _ = _run(LONG, max_context_chars=120)
+    cut = rows["bG9uZ2N0eA_0:1"]
+    assert cut["meta"]["context_turns_dropped"] == 1 and cut["messages"][0]["role"] == "system"
+    assert cut["context"].split("\n\n")[1] == "(앞의 대화 1개 생략)"
+
+
+def test_turns_last_is_one_row_per_conversation_ending_at_its_last_answer():
+    rows, rejects = _run(SYSTEM_CONV, turns="last")
+    assert rejects == []
+    assert list(rows) == ["kovicuna-sys-1:3"]
+    row = rows["kovicuna-sys-1:3"]
+    assert (row["instruction"], row["response"], row["messages"]) == (*EXCHANGES[3], _source_turns(3))
+    # an empty last exchange is rejected; the row ends at the last answered one
+    record = {"id": "c", "conversations": [
+        {"from": "human", "value": "q0"}, {"from": "gpt", "value": "a0"},
+        {"from": "human", "value": "q1"}, {"from": "gpt", "value": "a1"},
+        {"from": "human", "value": "q2"}, {"from": "gpt", "value": "  "},
+        {"from": "human", "value": "q3?"},
+    ]}
+    items = _items(record, turns="last")
+    assert [i["id"] if isinstance(i, dict) else (i.reason, i.part) for i in items] == [
+        "c:1", ("empty_turn", "2"), ("unanswered_turn", "turn:6"),
+    ]
+    assert items[0]["messages"] == [{"role": "user", "content": "q0"}, {"role": "assistant", "content": "a0"}]
+
+
+def test_turns_first_and_the_older_first_turn_only_agree():
+    first = _run(SYSTEM_CONV, turns="first")
+    assert first == _run(SYSTEM_CONV, first_turn_only=True)
+    rows, _ = first
+    assert list(rows) == ["kovicuna-sys-1:0"] and rows["kovicuna-sys-1:0"]["messages"] == [SYS]
+
+
+def test_bad_turns_values_are_one_line_config_errors(tmp_path):
+    res = CliRunner().invoke(cli, ["convert", "--from", "sharegpt", str(SYSTEM_CONV), "-o", str(tmp_path / "x.parquet"), "-O", "turns=all"])
+    assert res.exit_code == 2 and "turns must be one of each, last, first, not 'all'" in res.output
+    res = CliRunner().invoke(cli, ["convert", "--from", "sharegpt", str(SYSTEM_CONV), "-o", str(tmp_path / "x.parquet"),
+                                   "-O", "turns=last", "-O", "first_turn_only=true"])
+    assert res.exit_code == 2 and "contradict" in res.output
+
+
+def test_single_turn_sources_have_no_messages(tmp_path):
+    rows, _ = _run(ARRAY)
+    assert rows["QWJhYvA_0:0"]["messages"] == []
+
+
+def test_messages_column_in_every_writer_and_back(tmp_path):
+    import datasets
+
+    from kodolly.io.batches import iter_batches
+    from kodolly.rows import MESSAGES_TYPE
+
+    expected = [_source_turns(k) for k in range(4)]
+    for name in ("rows.parquet", "rows.jsonl", "rows_folder"):
+        out = tmp_path / name
+        res = CliRunner().invoke(cli, ["convert", "--from", "kovicuna", str(SYSTEM_CONV), "-o", str(out)]
+                                 + (["--format", "datasets"] if name.endswith("folder") else []))
+        assert res.exit_code == 0, res.output
+        table = next(iter_batches(out))
+        assert table.schema.field("messages").type == MESSAGES_TYPE
+        assert table.column("messages").to_pylist() == expected
+        if name.endswith("parquet"):
+            assert pq.read_table(out).column("messages").to_pylist() == expected
+    import jsonschema
+
+    from kodolly.manifest import load_schema
+
+    schema = load_schema("dolly-row")
+    for line in (tmp_path / "rows.jsonl").read_text("utf-8").splitlines():
+        jsonschema.validate(json.loads(line), schema)
+    ds = datasets.load_dataset("parquet", data_files=str(tmp_path / "rows.parquet"), split="train")
+    assert ds[3]["messages"] == expected[3]
+    res = CliRunner().invoke(cli, ["convert", "--from", "kovicuna", str(SYSTEM_CONV), "-o", str(tmp_path / "d.jsonl"), "--dolly-only"])
+    assert res.exit_code == 0
+    assert set(json.loads((tmp_path / "d.jsonl").read_text().splitlines()[0])) == {"instruction", "context", "response", "category"}

@@ -150,3 +150,21 @@ def test_conversational_dpo_rows_round_trip(tmp_path, offline):
     ds = load_folder(folder, offline)
     assert ds["train"].to_list() == [json.loads(line) for line in out.read_text("utf-8").splitlines()]
     assert ds["train"].features["prompt"].feature["role"].dtype == "string"
+
+
+def test_conversation_rows_keep_their_typed_turns_in_the_hub_folder(tmp_path, offline):
+    from pathlib import Path
+
+    import kodolly
+    from kodolly.rows import MESSAGES_TYPE
+
+    conv = Path(__file__).resolve().parents[2] / "fixtures" / "sharegpt" / "kovicuna_system.json"
+    out = tmp_path / "run" / "conv.parquet"
+    kodolly.convert(conv, "kovicuna", out)
+    folder = tmp_path / "hub"
+    build_folder(out, folder)
+    ds = load_folder(folder, offline)["train"]
+    assert ds.features.arrow_schema.field("messages").type == MESSAGES_TYPE
+    assert ds.to_list() == _rows(read_rows(out))
+    assert [len(m) for m in ds["messages"]] == [1, 3, 5, 7]
+    assert "- name: messages" in (folder / "README.md").read_text("utf-8")

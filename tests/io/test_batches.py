@@ -64,3 +64,16 @@ def test_jsonl_unknown_column_null_then_text_needs_same_types_false(tmp_path):
     tables = list(iter_batches(path, 1, same_types=False))
     assert [t.to_pylist() for t in tables] == [[{"id": "a", "rejected": None}], [{"id": "b", "rejected": "no"}]]
     assert tables[1].schema.field("rejected").type == pa.string()
+
+
+def test_jsonl_messages_keep_their_type_when_a_batch_has_only_single_turn_rows(tmp_path):
+    import orjson
+
+    from kodolly.rows import MESSAGES_TYPE
+
+    turns = [{"role": "system", "content": "짧게"}, {"role": "user", "content": "안녕"}, {"role": "assistant", "content": "네"}]
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(b"".join(orjson.dumps({"id": str(i), "messages": m}) + b"\n" for i, m in enumerate([[], [], turns])))
+    batches = list(iter_batches(path, batch_rows=2))
+    assert [b.schema.field("messages").type for b in batches] == [MESSAGES_TYPE, MESSAGES_TYPE]
+    assert [m for b in batches for m in b.column("messages").to_pylist()] == [[], [], turns]

@@ -65,6 +65,7 @@ def test_trainer_settings_outside_the_trainer_table_are_refused(tmp_path):
         ({"model": "m", "long_prompts": "keep"}, "'drop' or 'cut'"),
         ({"model": "m", "max_prompt_tokens": 0}, "must be positive"),
         ({"model": "m", "answer_end": "  "}, "must not be blank"),
+        ({"model": "m", "loss_on": "every"}, "loss_on must be 'final' or 'all-turns'"),
     ],
 )
 def test_bad_settings(overrides, message):
@@ -76,3 +77,10 @@ def test_parse_set_reads_json_values_else_text():
     assert parse_set(["a=1", "b=true", "c=cosine", "d=[1,2]"]) == {"a": 1, "b": True, "c": "cosine", "d": [1, 2]}
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_set(["novalue"])
+
+
+def test_loss_on_is_an_sft_setting():
+    assert build_config("sft", overrides={"model": "m"}).loss_on == "final"
+    assert build_config("sft", overrides={"model": "m", "loss_on": "all-turns"}).loss_on == "all-turns"
+    with pytest.raises(ConfigError, match="loss_on is an SFT setting"):
+        build_config("dpo", overrides={"model": "m", "loss_on": "all-turns"})

@@ -85,7 +85,7 @@ def push_command(folder, repo_id, private, revision, endpoint, message, i_have_p
 
 
 @click.command("export")
-@click.argument("output", type=click.Path(exists=True))
+@click.argument("output", type=click.Path(exists=True), required=False)
 @click.option("-o", "--dest", "dest", required=True, type=click.Path(), help="The file to write: x.jsonl or x.parquet.")
 @click.option("--to", "target", required=True, type=click.Choice(["llamafactory", "axolotl"]), help="The trainer.")
 @click.option("--style", type=click.Choice(["alpaca", "chat", "preference"]),
@@ -93,18 +93,34 @@ def push_command(folder, repo_id, private, revision, endpoint, message, i_have_p
 @click.option("--name", help="Dataset name in dataset_info.json (default: the file's stem).")
 @click.option("--system", help="A system prompt to attach to every example.")
 @click.option("--split", default="train", show_default=True, help="Which split to export (`all` for every row).")
-def export_command(output, dest, target, style, name, system, split) -> None:
+@click.option("--check", is_flag=True,
+              help="Read the written file back the way the trainer maps it (dataset_info.json entry / YAML) and fail "
+                   "if a row would load empty or with a wrong role. Without OUTPUT: check DEST as written earlier.")
+@click.option("--config", "config_path", type=click.Path(exists=True),
+              help="With --check and no OUTPUT, for axolotl: the YAML file that names DEST.")
+def export_command(output, dest, target, style, name, system, split, check, config_path) -> None:
     """Export a kodolly OUTPUT in the column layout LLaMA-Factory or axolotl reads.
 
     Prints the dataset_info.json entry (LLaMA-Factory; also written beside the export) or the
-    axolotl config snippet that points at the file.
+    axolotl config snippet that points at the file (by its absolute path).
     """
+    from ..export_check import check_export, check_written
+
+    if output is None:
+        if not check:
+            raise click.UsageError("give the OUTPUT to export (or --check to check DEST as written earlier)")
+        rows = check_written(dest, target, name=name, config=config_path)
+        click.echo(f"check: {dest} loads in {target}: {rows} rows, roles and texts as mapped", err=True)
+        return
     from ..export import export
 
     result = export(output, dest, target=target, style=style, name=name, system=system, split=split)
     click.echo(f"wrote {result.path} ({result.rows} rows, {result.target} {result.style}, {result.format})", err=True)
     if result.dataset_info is not None:
         click.echo(f"updated {result.dataset_info}", err=True)
+    if check:
+        rows = check_export(result)
+        click.echo(f"check: {result.path} loads in {target}: {rows} rows, roles and texts as mapped", err=True)
     click.echo(result.snippet.rstrip())
 
 

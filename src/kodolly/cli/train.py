@@ -18,6 +18,8 @@ _TRAIN_OPTIONS = [
     click.option("--answer-end", help="Marker appended to every answer, e.g. '(답변 종료)'; generate stops at it."),
     click.option("--max-prompt-tokens", type=int, help="Longer prompts are dropped or cut (default 1024)."),
     click.option("--long-prompts", type=click.Choice(["drop", "cut"]), help="What to do with long prompts (default drop)."),
+    click.option("--loss-on", type=click.Choice(["final", "all-turns"]),
+                 help="SFT on conversation rows: loss on the final answer (default) or on every assistant turn."),
     click.option("--4bit/--no-4bit", "load_in_4bit", default=None, help="QLoRA: load the base in 4-bit nf4 (double quant)."),
     click.option("--adapter", type=click.Path(exists=True, file_okay=False),
                  help="Start from this LoRA adapter (e.g. an SFT run folder before DPO)."),
@@ -76,7 +78,9 @@ def sft_command(data, **opts) -> None:
     """Supervised fine-tuning on DATA (kodolly rows: parquet, JSONL or a datasets folder).
 
     Each row's instruction (+ context) is the user turn and its response the assistant turn,
-    rendered with the model's chat template; the loss is on the answers only.
+    rendered with the model's chat template; a conversation row's earlier turns (its `messages`)
+    come before them as real turns. The loss is on the answers only (--loss-on all-turns: on every
+    assistant turn of a conversation).
     """
     _run("sft", data, opts)
 

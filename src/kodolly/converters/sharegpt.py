@@ -16,8 +16,9 @@ The rule for turning a conversation into rows:
    Empty (whitespace-only) turns are dropped from the merge; a merged turn whose turns were all
    empty is an *empty side*.
 2. Each user turn followed by an assistant turn is an *exchange*, numbered from 0. It becomes one
-   row: ``instruction`` = the user turn, ``response`` = the assistant turn, ``context`` = the
-   transcript of everything before it in the conversation. An exchange with an empty side is
+   row: ``instruction`` = the user turn, ``response`` = the assistant turn, ``messages`` = the
+   turns before it in the conversation (``{role, content}``, roles ``system`` / ``user`` /
+   ``assistant``), ``context`` = their transcript (:func:`kodolly.turns.transcript`). An exchange with an empty side is
    rejected as ``empty_turn`` (and left out of later transcripts).
 3. The transcript is one paragraph per turn, separated by a blank line, labelled in Korean:
    ``시스템: ...`` (system), ``사용자: ...`` (user), ``어시스턴트: ...`` (assistant).
@@ -28,8 +29,12 @@ The rule for turning a conversation into rows:
    conversation has no exchange at all (one reject for the whole conversation), else one
    ``unanswered_turn`` reject for it (typically the trailing question of a dump cut short).
    A conversation of assistant and system turns only is rejected as ``no_user_turn``.
-7. ``first_turn_only=True``: only exchange 0 is produced (a row, or its reject); its context then
-   holds only system and leading assistant turns.
+7. ``turns`` (option) chooses the rows: ``each`` (default) one row per exchange; ``last`` one row
+   per conversation, its last exchange with both sides, whose history is everything before it
+   (earlier exchanges are not rows of their own; an empty one is still rejected as
+   ``empty_turn``); ``first`` only exchange 0 (a row, or its reject), its context then holding only
+   system and leading assistant turns. ``first_turn_only=True`` (the older option) means
+   ``turns=first``.
 8. Whole-conversation rejects: ``missing_field:conversations`` (neither ``conversations`` nor
    ``messages``), ``bad_type:conversations``, ``empty_conversation`` (no turn with text),
    ``bad_type:turn`` (a turn that is not an object), ``missing_field:from`` / ``missing_field:role``,
@@ -39,7 +44,7 @@ The rule for turning a conversation into rows:
 9. ``max_context_chars`` (option, default 8000; ``0`` = no bound): when the transcript of the
    turns before an exchange is longer than this, only whole turns are kept: the conversation's
    opening system turn first (if it fits), then the most recent turns that still fit, newest
-   last. The cut is marked by a paragraph ``(앞의 대화 N개 생략)`` (N = turns left out, counted
+   last (``messages`` holds the same kept turns). The cut is marked by a paragraph ``(앞의 대화 N개 생략)`` (N = turns left out, counted
    after rule 1's merge) where the turns were left out, and by ``meta.context_turns_dropped = N``.
    The kept context, marker included, is at most ``max_context_chars`` long (a bound smaller than
    the marker, about 13 characters, still gets the marker); if not even the latest turn fits, the
@@ -63,6 +68,7 @@ from typing import Any, Iterator
 from ..errors import ConfigError
 from ..io.readers import Location
 from ..rows import make_row
+from ..turns import LABELS, SEPARATOR, dropped_marker, transcript
 from . import Context, Converter, Reject
 
 LICENSE = "CC BY 2.0 KR; OpenAI terms"
@@ -70,12 +76,11 @@ LICENSE = "CC BY 2.0 KR; OpenAI terms"
 USER_ROLES = frozenset({"human", "user"})
 ASSISTANT_ROLES = frozenset({"gpt", "assistant", "chatgpt", "bard"})
 SYSTEM_ROLES = frozenset({"system"})
-LABELS = {"system": "시스템", "user": "사용자", "assistant": "어시스턴트"}
 
 ID_KEYS = ("id", "conversation_id", "idx")
 
 DEFAULT_MAX_CONTEXT_CHARS = 8000
-SEPARATOR = "\n\n"
+TURNS = ("each", "last", "first")
 
 
 @dataclass(slots=True)
@@ -85,10 +90,18 @@ class Turn:
     role: str
     texts: list[str] = field(default_factory=list)
     index: int = 0  # index of its first source turn
+    _message: dict[str, str] | None = None
 
     @property
     def text(self) -> str:
         return "\n\n".join(self.texts)
+
+    @property
+    def message(self) -> dict[str, str]:
+        """``{role, content}``, made once: every later row's history shares it (and its text)."""
+        if self._message is None:
+            self._message = {"role": self.role, "content": self.text}
+        return self._message
 
 
 def _conversation_id(record: dict[str, Any], loc: Location, ctx: Context) -> str:
@@ -163,49 +176,53 @@ def parse_turns(record: dict[str, Any]) -> list[Turn] | Reject:
     return merged
 
 
-def _paragraph(turn: Turn) -> str:
-    return f"{LABELS[turn.role]}: {turn.text}"
+def bounded_history(turns: list[Turn], limit: int) -> tuple[list[dict[str, str]], int]:
+    """The turns before an exchange as messages, whole turns only, whose transcript fits ``limit`` (rule 9).
 
-
-def transcript(turns: list[Turn]) -> str:
-    return SEPARATOR.join(_paragraph(t) for t in turns if t.texts)
-
-
-def dropped_marker(n: int) -> str:
-    return f"(앞의 대화 {n}개 생략)"
-
-
-def bounded_transcript(turns: list[Turn], limit: int) -> tuple[str, int]:
-    """The transcript of ``turns`` in at most ``limit`` characters, whole turns only (rule 9).
-
-    Returns the text and how many turns were left out (0 when everything fits).
+    Returns the kept messages and how many turns were left out (0 when everything fits); the context
+    is :func:`kodolly.turns.transcript` of the two.
     """
-    paragraphs = [_paragraph(t) for t in turns if t.texts]
-    roles = [t.role for t in turns if t.texts]
-    full = SEPARATOR.join(paragraphs)
-    if not limit or len(full) <= limit:
-        return full, 0
+    msgs = [t.message for t in turns if t.texts]
+    if not limit:
+        return msgs, 0
     sep = len(SEPARATOR)
+    lengths = [len(LABELS[m["role"]]) + 2 + len(m["content"]) for m in msgs]  # len(paragraph(...)), unbuilt
+    if sum(lengths) + sep * (len(msgs) - 1) <= limit:  # the whole transcript fits
+        return msgs, 0
 
-    def fill(head: list[str], rest: list[str]) -> tuple[str, int]:
-        # the marker's width depends on N; size it for the largest N possible (all of ``rest``)
-        marker_room = len(dropped_marker(len(rest)))
-        used = sum(len(p) + sep for p in head) + marker_room
-        kept: list[str] = []
-        for p in reversed(rest):
-            if used + sep + len(p) > limit:
-                break
-            used += sep + len(p)
-            kept.append(p)
-        kept.reverse()
-        dropped = len(rest) - len(kept)
-        return SEPARATOR.join([*head, dropped_marker(dropped), *kept]), dropped
+    def fill(head: int) -> tuple[list[dict[str, str]], int, int]:
+        rest = len(msgs) - head
+        # the marker's width depends on N; size it for the largest N possible (all of the rest)
+        used = sum(n + sep for n in lengths[:head]) + len(dropped_marker(rest))
+        first = len(msgs)
+        while first > head and used + sep + lengths[first - 1] <= limit:
+            first -= 1
+            used += sep + lengths[first]
+        kept = msgs[:head] + msgs[first:]
+        dropped = first - head
+        return kept, dropped, len(transcript(kept, dropped))
 
-    if roles[0] == "system":  # the opening system turn first, if it fits beside the marker
-        text, dropped = fill(paragraphs[:1], paragraphs[1:])
-        if len(text) <= limit:
-            return text, dropped
-    return fill([], paragraphs)
+    if msgs[0]["role"] == "system":  # the opening system turn first, if it fits beside the marker
+        kept, dropped, size = fill(1)
+        if size <= limit:
+            return kept, dropped
+    kept, dropped, _ = fill(0)
+    return kept, dropped
+
+
+def _turns_option(ctx: Context) -> str:
+    """``each`` / ``last`` / ``first`` from ``turns`` (and the older ``first_turn_only``, which means ``first``)."""
+    cut = ctx.options.get("turns", "each")
+    if cut not in TURNS:
+        raise ConfigError(f"sharegpt: turns must be one of {', '.join(TURNS)}, not {cut!r}")
+    first_only = ctx.options.get("first_turn_only", False)
+    if not isinstance(first_only, bool):
+        raise ConfigError(f"sharegpt: first_turn_only must be true or false, not {first_only!r}")
+    if first_only:
+        if cut == "last":
+            raise ConfigError("sharegpt: first_turn_only=true and turns=last contradict each other; use turns=first")
+        cut = "first"
+    return cut
 
 
 def _max_context_chars(ctx: Context) -> int:
@@ -229,9 +246,8 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
         yield Reject("empty_conversation", "no turn has text")
         return
     cid = _conversation_id(record, loc, ctx)
-    first_only = ctx.options.get("first_turn_only", False)
-    if not isinstance(first_only, bool):
-        raise ConfigError(f"sharegpt: first_turn_only must be true or false, not {first_only!r}")
+    cut = _turns_option(ctx)
+    first_only = cut == "first"
     limit = _max_context_chars(ctx)
 
     # Pair user turns with the assistant turn that follows them (system turns do not break a pair).
@@ -265,6 +281,7 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
             yield Reject("no_user_turn", "the conversation has no user turn with text")
         return
     total = len(exchanges)
+    last = max((k for k, (u, a, _) in enumerate(exchanges) if u.texts and a.texts), default=-1) if cut == "last" else -1
     for k, (user, assistant, before) in enumerate(exchanges):
         if first_only and k > 0:
             break
@@ -274,19 +291,22 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
             yield Reject("empty_turn", f"exchange {k}: the {side} turn is empty", part=part,
                          raw={"id": cid, "turn": k, "user": user.text, "assistant": assistant.text})
             continue
-        context, dropped = bounded_transcript(before, limit)
+        if cut == "last" and k != last:
+            continue  # in the history of the last exchange's row
+        history, dropped = bounded_history(before, limit)
         meta: dict[str, Any] = {"conversation_id": cid, "turn": k, "exchanges": total}
         if dropped:
             meta["context_turns_dropped"] = dropped
         yield make_row(
             instruction=user.text,
-            context=context,
+            context=transcript(history, dropped),
             response=assistant.text,
             category="open_qa",
             source=ctx.source,
             id=f"{cid}:{k}",
             license=ctx.license,
             meta=meta,
+            messages=history,
         )
     if not first_only:
         for turn in unanswered:
@@ -309,10 +329,10 @@ def detect(record: Any) -> float:
 
 CONVERTER = Converter(
     name="sharegpt",
-    description="ShareGPT/KoVicuna conversations and OpenAI messages: one row per user->assistant exchange",
+    description="ShareGPT/KoVicuna conversations and OpenAI messages: one row per user->assistant exchange (turns=each), earlier turns in messages",
     convert=convert,
     license=LICENSE,
     aliases=("kovicuna",),
     detect=detect,
-    options={"license": LICENSE, "first_turn_only": False, "max_context_chars": DEFAULT_MAX_CONTEXT_CHARS},
+    options={"license": LICENSE, "turns": "each", "first_turn_only": False, "max_context_chars": DEFAULT_MAX_CONTEXT_CHARS},
 )

@@ -31,6 +31,8 @@ def _column(built: dict[str, Any], field: Any, n: int) -> Any:
     """A column of the row schema: built above, or the default ``rows_to_table`` gives a row without it."""
     if field.name in built:
         return built[field.name]
+    if field.name == "messages":  # single-turn rows: no earlier turns
+        return rows_module.no_messages(n)
     if pa.types.is_string(field.type) and not field.nullable:
         default = getattr(rows_module, "DEFAULT_SPLIT", "") if field.name == "split" else ""
         return pa.repeat(pa.scalar(default, pa.string()), n)

@@ -19,7 +19,8 @@ from ..errors import ConfigError
 from ..io.readers import BadRecord, Location, read_records
 from ..io.sources import Input, expand_inputs
 from ..normalize import normalize_text
-from ..rows import DOLLY_CATEGORIES
+from ..rows import DOLLY_CATEGORIES, MESSAGES_FIELD
+from ..turns import transcript
 from .chain import FilterChain
 from .chunks import Chunk, reject_record
 from .jsonl import iter_range
@@ -77,11 +78,32 @@ def check_category(category: str | None) -> None:
         raise ConfigError(f"category {category!r} is not a Dolly task type: {', '.join(sorted(DOLLY_CATEGORIES))}")
 
 
+_TURN_CACHE: dict[str, str] = {}
+
+
+def _normalise_turn(text: str) -> str:
+    """normalize_text for a conversation's earlier turns, which every later row of it repeats."""
+    done = _TURN_CACHE.get(text)
+    if done is None:
+        if len(_TURN_CACHE) >= 4096:
+            _TURN_CACHE.clear()
+        done = _TURN_CACHE[text] = normalize_text(text)
+    return done
+
+
 def normalise_and_check(row: dict[str, Any], category: str | None) -> str | None:
     """Normalise a converted row's text in place, apply the category override; the reason when a
-    required field is empty."""
+    required field is empty. A conversation row's earlier turns (``messages``) are normalised (empty
+    turns dropped) and its ``context`` is rebuilt from them, so the two cannot disagree."""
+    history = row.get(MESSAGES_FIELD)
     for name in TEXT_FIELDS:
-        row[name] = normalize_text(row[name])
+        if not (history and name == "context"):
+            row[name] = normalize_text(row[name])
+    if history:  # the earlier turns, normalised; the context is their transcript (one function, so they agree)
+        row[MESSAGES_FIELD] = history = [
+            {"role": m["role"], "content": text} for m in history if (text := _normalise_turn(m["content"]))
+        ]
+        row["context"] = transcript(history, (row.get("meta") or {}).get("context_turns_dropped", 0))
     if row["domain"]:
         row["domain"] = normalize_text(row["domain"])
     if category is not None:

@@ -6,7 +6,8 @@ Layouts (provenance ``source``, ``id`` and ``split`` â€” when the input has it â
                         domain, score, license, meta; those present) + ``split`` + ``rejected``
 ``trl``                 ``prompt`` / ``chosen`` / ``rejected`` plain strings
 ``trl-conversational``  ``prompt`` = ``[{"role": "user", "content": ...}]``, ``chosen`` / ``rejected`` =
-                        ``[{"role": "assistant", "content": ...}]``
+                        ``[{"role": "assistant", "content": ...}]``; a conversation row's prompt is its
+                        system message, earlier turns and last user turn (:func:`kodolly.turns.conversation_prompt`)
 
 The trl prompt is the instruction, followed by a blank line and the context when there is one.
 """
@@ -22,6 +23,7 @@ import pyarrow.parquet as pq
 
 from ..io.writers import describe_output, naming_errors, save_parquet_as_datasets_folder
 from ..rows import ARROW_SCHEMA
+from ..turns import conversation_prompt
 
 LAYOUTS = ("dolly", "trl", "trl-conversational")
 _MESSAGE = pa.list_(pa.struct([pa.field("role", pa.string()), pa.field("content", pa.string())]))
@@ -66,7 +68,7 @@ def make_pair(row: dict[str, Any], chosen: str, rejected: str, layout: str, sche
         out = {"prompt": prompt, "chosen": chosen, "rejected": rejected}
     else:
         out = {
-            "prompt": [{"role": "user", "content": prompt}],
+            "prompt": conversation_prompt(row) or [{"role": "user", "content": prompt}],
             "chosen": [{"role": "assistant", "content": chosen}],
             "rejected": [{"role": "assistant", "content": rejected}],
         }

@@ -48,6 +48,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from ..errors import ConfigError
+from ..rows import messages_array
+from ..turns import transcript
 
 ACTIONS = ("mask", "reject", "report")
 KINDS = ("rrn", "frn", "phone", "email", "ipv4", "card", "brn", "passport")
@@ -320,6 +322,24 @@ class PiiFilter:
             return f"pii_{first}", {}, counts
         return None, changed, counts
 
+    def _mask_turns(self, messages: list[dict[str, str]], meta: Any) -> tuple[list[dict[str, str]], str] | None:
+        """A conversation row's earlier turns masked like its context, and the context again as their
+        transcript (so the two still agree); ``None`` when nothing in them changes."""
+        if self.action != "mask" or "context" not in self.fields or not messages:
+            return None
+        out, changed = [], False
+        for m in messages:
+            text = m["content"]
+            hits = find_pii(text, format_only=self.format_only, kinds=self.kinds)
+            new = mask_text(text, hits, self._marks) if hits else text
+            if self.normalize:
+                new = normalize_tags(new, self._marks)
+            changed = changed or new != text
+            out.append({"role": m["role"], "content": new})
+        if not changed:
+            return None
+        return out, transcript(out, _load(meta).get("context_turns_dropped", 0))
+
     def _candidates(self, columns: Iterable[Any]) -> Any:
         """Rows (a numpy bool mask) where any of ``columns`` may hold a hit, tested column-wise with RE2."""
         import numpy as np
@@ -347,6 +367,9 @@ class PiiFilter:
             verdicts[i] = reason
             if reason is None:
                 row.update(changed)
+                turns = self._mask_turns(row.get("messages") or [], row["meta"]) if "context" in changed else None
+                if turns is not None:
+                    row["messages"], row["context"] = turns
                 if counts:
                     meta = row["meta"] if isinstance(row["meta"], dict) else _load(row["meta"])
                     meta["pii"] = counts
@@ -373,6 +396,9 @@ class PiiFilter:
         metas = table.column("meta").take(idx).to_pylist()
         new_texts = {name: list(values) for name, values in texts.items()}
         new_metas = list(metas)
+        has_turns = "messages" in table.column_names
+        turns_of = table.column("messages").take(idx).to_pylist() if has_turns else None
+        new_turns: dict[int, list[dict[str, str]]] = {}  # candidate position -> masked earlier turns
         touched = False
         for k, row in enumerate(rows.tolist()):
             reason, changed, counts = self._row_texts({name: texts[name][k] for name in self.fields})
@@ -382,6 +408,9 @@ class PiiFilter:
             for name, value in changed.items():
                 new_texts[name][k] = value
                 touched = True
+            turns = self._mask_turns(turns_of[k], metas[k]) if has_turns and "context" in changed else None
+            if turns is not None:
+                new_turns[row], new_texts["context"][k] = turns
             if counts:
                 meta = _load(metas[k])
                 meta["pii"] = counts
@@ -395,6 +424,12 @@ class PiiFilter:
             at = table.schema.get_field_index(name)
             column = pc.replace_with_mask(table.column(name).combine_chunks(), mask, pa.array(values, pa.string()))
             table = table.set_column(at, table.schema.field(at), column)
+        if new_turns:
+            column = table.column("messages").to_pylist()
+            for row, turns in new_turns.items():
+                column[row] = turns
+            at = table.schema.get_field_index("messages")
+            table = table.set_column(at, table.schema.field(at), messages_array(column))
         return verdicts, table
 
 

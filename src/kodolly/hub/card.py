@@ -39,6 +39,7 @@ _FIELD_DOCS = {
     "score": "the source's quality score where it has one, else null",
     "license": "the licence of the row's source",
     "meta": "JSON string: anything else worth keeping (title, url, file and line, ...)",
+    "messages": "the earlier turns of a conversation row as `[{role, content}]` (system / user / assistant); `[]` for single-turn rows",
     "rejected": "the dispreferred answer of a preference pair",
     "prompt": "the prompt of a preference pair",
     "chosen": "the preferred answer of a preference pair",

@@ -186,7 +186,7 @@ class ParquetRowWriter(RowWriter):
     def __init__(self, path: Path, dolly_only: bool = False, name: Path | None = None) -> None:
         super().__init__(path, dolly_only, name)
         self._schema = DOLLY_ARROW_SCHEMA if dolly_only else ARROW_SCHEMA
-        text = [col for col in ("instruction", "context", "response", "id", "meta") if col in self._schema.names]
+        text = [col for col in ("instruction", "context", "response", "id", "meta", "messages") if col in self._schema.names]
         with naming_errors(self.name):
             self._writer = pq.ParquetWriter(
                 path, self._schema, compression="zstd",

@@ -34,6 +34,7 @@ from ..errors import ConfigError, require
 
 KINDS = ("sft", "dpo")
 LONG_PROMPT_ACTIONS = ("drop", "cut")
+LOSS_ON = ("final", "all-turns")
 
 # Trainer settings kodolly chooses when the user does not; everything else is trl's default.
 TRAINER_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -67,6 +68,7 @@ class TrainConfig:
     answer_end: str | None = None  # e.g. "(답변 종료)", appended to every answer and a stop string later
     max_prompt_tokens: int | None = 1024
     long_prompts: str = "drop"  # "drop" or "cut" prompts longer than max_prompt_tokens
+    loss_on: str = "final"  # SFT on conversation rows: "final" answer, or "all-turns" (every assistant turn)
     load_in_4bit: bool = False
     adapter: str | None = None  # start from this LoRA adapter (e.g. an SFT run before DPO)
     merge: bool = False  # also write base + adapter merged into <output_dir>/merged
@@ -82,6 +84,10 @@ class TrainConfig:
             raise ConfigError("no base model: give --model (a local folder or a Hub id) or `model` in the config file")
         if self.long_prompts not in LONG_PROMPT_ACTIONS:
             raise ConfigError(f"long_prompts must be 'drop' or 'cut', got {self.long_prompts!r}")
+        if self.loss_on not in LOSS_ON:
+            raise ConfigError(f"loss_on must be 'final' or 'all-turns', got {self.loss_on!r}")
+        if self.kind == "dpo" and self.loss_on != "final":
+            raise ConfigError("loss_on is an SFT setting; DPO compares the final answers")
         if self.max_prompt_tokens is not None and self.max_prompt_tokens < 1:
             raise ConfigError(f"max_prompt_tokens must be positive, got {self.max_prompt_tokens}")
         if self.answer_end is not None and not self.answer_end.strip():

@@ -10,6 +10,17 @@ trl renders both with the tokenizer's own chat template and trains on the comple
 (the answer and the template's end-of-turn), which works with any template: no ``{% generation %}``
 markers needed.
 
+A conversation row (earlier turns in ``messages``) puts them before it as real turns
+(:func:`kodolly.turns.conversation_prompt`: its own system message, alternating user/assistant
+turns, the instruction as the last user turn); the ``context`` transcript is then not used. The
+configured system prompt goes in front only when the row has none.
+
+``loss_on="all-turns"`` trains on every assistant turn of a conversation: kodolly renders the whole
+conversation with the chat template and gives trl ``input_ids`` with an ``assistant_masks`` column
+that marks each assistant turn (its answer and the template's end-of-turn), found by rendering
+each prefix of the conversation; a template that does not render a conversation's prefixes as
+prefixes of it is an error for this mode.
+
 DPO rows come in kodolly's layout (Dolly fields + ``rejected``) or trl's (``prompt``/``chosen``/
 ``rejected`` as plain strings, or as message lists) and become ``prompt``/``chosen``/``rejected``
 message lists the same way.
@@ -28,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from ..turns import conversation_prompt
 
 ANSWER_END_SEPARATOR = "\n"
 
@@ -108,6 +120,33 @@ class PromptRenderer:
             msgs.insert(0, {"role": "system", "content": self.system_prompt})
         return msgs
 
+    def _ids(self, messages: list[dict[str, Any]], generation_prompt: bool) -> list[int]:
+        out = self.tokenizer.apply_chat_template(
+            messages, tokenize=True, add_generation_prompt=generation_prompt, return_dict=True, **self.template_kwargs
+        )
+        return list(out["input_ids"])
+
+    def all_turns_example(self, prompt: list[dict[str, Any]], completion: list[dict[str, Any]],
+                          answer_end: str | None) -> dict[str, list[int]]:
+        """``input_ids`` of the whole conversation and ``assistant_masks`` = 1 on every assistant turn."""
+        msgs = [dict(m) for m in prompt] + [dict(m) for m in completion]
+        for m in msgs:
+            if m["role"] == "assistant":
+                m["content"] = with_answer_end(m["content"], answer_end)
+        ids = self._ids(msgs, False)
+        mask = [0] * len(ids)
+        for i, m in enumerate(msgs):
+            if m["role"] != "assistant":
+                continue
+            start, end = self._ids(msgs[:i], True), self._ids(msgs[: i + 1], False)
+            if ids[: len(start)] != start or ids[: len(end)] != end:
+                raise ConfigError(
+                    "--loss-on all-turns: the chat template does not render the start of a conversation as the "
+                    "start of the whole (e.g. it rewrites earlier turns); use --loss-on final"
+                )
+            mask[len(start):len(end)] = [1] * (len(end) - len(start))
+        return {"input_ids": ids, "assistant_masks": mask}
+
     def render(self, messages: list[dict[str, Any]]) -> str:
         return self.tokenizer.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=True, **self.template_kwargs
@@ -186,8 +225,17 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def row_prompt(row: dict[str, Any], renderer: PromptRenderer) -> list[dict[str, str]]:
+    """The prompt messages of a Dolly row: a conversation's turns, else the instruction (+ context)."""
+    turns = conversation_prompt(row)
+    if turns is not None:
+        return renderer.with_system(turns)
+    return renderer.messages(user_content(_text(row.get("instruction")), _text(row.get("context"))))
+
+
 def sft_examples(rows: list[dict[str, Any]], renderer: PromptRenderer, *, answer_end: str | None,
-                 max_prompt_tokens: int | None, long_prompts: str) -> tuple[list[dict], list[dict], DataReport]:
+                 max_prompt_tokens: int | None, long_prompts: str,
+                 loss_on: str = "final") -> tuple[list[dict], list[dict], DataReport]:
     """Train and validation examples for SFTTrainer, and the report of what happened to every row."""
     if rows and not {"instruction", "response"} <= set(rows[0]):
         raise ConfigError(
@@ -204,18 +252,17 @@ def sft_examples(rows: list[dict[str, Any]], renderer: PromptRenderer, *, answer
         if not instruction.strip() or not response.strip():
             report.skip("empty_field")
             continue
-        prompt, status = renderer.fit(
-            renderer.messages(user_content(instruction, _text(row.get("context")))), max_prompt_tokens, long_prompts
-        )
+        prompt, status = renderer.fit(row_prompt(row, renderer), max_prompt_tokens, long_prompts)
         if prompt is None:
             report.long_prompts_dropped += 1
             continue
         report.long_prompts_cut += status == "cut"
-        example = {
-            "prompt": prompt,
-            "completion": [{"role": "assistant", "content": with_answer_end(response, answer_end)}],
-        }
-        _add_template_kwargs(example, renderer)
+        completion = [{"role": "assistant", "content": with_answer_end(response, answer_end)}]
+        if loss_on == "all-turns":
+            example = renderer.all_turns_example(prompt, completion, answer_end)
+        else:
+            example = {"prompt": prompt, "completion": completion}
+            _add_template_kwargs(example, renderer)
         (train if split == "train" else validation).append(example)
     report.train, report.validation = len(train), len(validation)
     report.check()
@@ -259,7 +306,7 @@ def dpo_examples(rows: list[dict[str, Any]], renderer: PromptRenderer, *, answer
             continue
         if layout == "dolly":
             instruction = _text(row.get("instruction"))
-            prompt = renderer.messages(user_content(instruction, _text(row.get("context")))) if instruction.strip() else None
+            prompt = row_prompt(row, renderer) if instruction.strip() else None
             chosen_raw = row.get("response")
         else:
             raw_prompt = row.get("prompt")

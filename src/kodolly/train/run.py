@@ -62,12 +62,14 @@ def prepare_data(config: TrainConfig, tokenizer):
     renderer = data_mod.PromptRenderer(tokenizer, config.system_prompt, config.thinking)
     rows = data_mod.read_rows_as_dicts(config.data)
     build = data_mod.sft_examples if config.kind == "sft" else data_mod.dpo_examples
+    extra = {"loss_on": config.loss_on} if config.kind == "sft" else {}
     train, validation, report = build(
         rows,
         renderer,
         answer_end=config.answer_end,
         max_prompt_tokens=config.max_prompt_tokens,
         long_prompts=config.long_prompts,
+        **extra,
     )
     if not train:
         raise ConfigError(f"{config.data}: no training rows left ({report.format()})")
