@@ -79,6 +79,9 @@ EXPECT = {
 
 # Blocks that are not run, by their first line, and why.
 NOT_RUN = {
+    "kodolly convert data/train-00000-of-00002.parquet --from alpaca -o out.parquet   # parquet":
+        "names the user's parquet/Arrow files, datasets folders and hf:// repos (OWNER/NAME): the same commands run in"
+        " tests/io/test_tables.py, tests/io/test_hub_source.py (a local Hub), tests/test_detection.py and tests/cli/test_head.py",
     "pip install -e '.[ray]'           # from the clone (ray[client,data] >= 2.60)":
         "needs a Ray cluster (--address auto / a head's address); tests/corridor/engines/test_ray.py runs the ray"
         " engine on a local cluster (form of the pip line checked)",
