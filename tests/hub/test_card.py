@@ -140,18 +140,11 @@ def test_card_features_yaml_of_every_column_kind():
 
 def test_card_features_are_what_datasets_reads_back(tmp_path, offline):
     """``datasets`` builds the folder's features from the card's YAML: they must be the shards' own."""
-    from pathlib import Path
-
     import datasets
     import pyarrow.parquet as pq
+    from hubtools import conversation_folder
 
-    import kodolly
-
-    conv = Path(__file__).resolve().parents[2] / "fixtures" / "sharegpt" / "kovicuna_system.json"
-    out = tmp_path / "run" / "conv.parquet"
-    kodolly.convert(conv, "kovicuna", out)
-    folder = tmp_path / "hub"
-    build_folder(out, folder)
+    _, folder = conversation_folder(tmp_path)
     meta, _ = read_card(folder)
     assert {"name": "score", "dtype": "float64"} in meta["dataset_info"]["features"]
     assert {"name": "messages", "list": [{"name": "role", "dtype": "string"}, {"name": "content", "dtype": "string"}]} \
