@@ -10,7 +10,7 @@ from .. import api
 from ..errors import ConfigError
 from ..rows import DOLLY_CATEGORIES
 from ..io.writers import FORMATS
-from .limit_options import limit_options
+from .limit_options import given_limits, limit_options
 from .run_options import cli_config, run_options
 
 
@@ -114,6 +114,7 @@ def convert_command(sources, converter, output, output_format, category, options
         sources=sources, converter=converter, options=parse_options(options), category=category, output=output,
         output_format=output_format, dolly_only=dolly_only, rejects_path=rejects_path, run=run,
         engine=engine, workers=workers, engine_options={"address": address, "partitions": partitions},
+        limits=given_limits(),
     )
     data = run_config.load_file(run["config_path"]) if run.get("config_path") else {}
     cfg = run_config.from_dict(run_config.merge(data, overrides), where=run.get("config_path") or "command line",
