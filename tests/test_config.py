@@ -197,3 +197,17 @@ def test_a_bad_limit_in_the_file_is_one_line_naming_the_key(tmp_path, table, mes
     result = CliRunner().invoke(cli, ["convert", "--config", str(path)])
     assert result.exit_code != 0 and not (tmp_path / "out.parquet").exists()
     assert [line for line in result.output.splitlines() if line.strip()] == [f"kodolly: error: {path}: {message}"]
+
+
+def test_key_values_of_a_repeatable_option():
+    assert run_config.key_values(["a=1", "b= x ", "c=[1,2]", " d =true", "e=f=g"], "--option") == {
+        "a": 1, "b": " x ", "c": [1, 2], "d": True, "e": "f=g"}
+    for bad in ("novalue", "=1", " =1"):
+        with pytest.raises(ConfigError, match=rf"^--set '{bad}': expected KEY=VALUE$"):
+            run_config.key_values(["a=1", bad], "--set")
+
+
+def test_a_bad_converter_option_on_the_command_line_is_one_line(tmp_path):
+    result = CliRunner().invoke(cli, ["convert", str(tmp_path / "x.json"), "--from", "alpaca", "-o", str(tmp_path / "o.parquet"), "-O", "oops"])
+    assert result.exit_code != 0
+    assert result.output.splitlines() == ["kodolly: error: --option 'oops': expected KEY=VALUE"]

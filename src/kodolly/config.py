@@ -55,11 +55,12 @@ replace the same settings of the file, and inputs given on the command line repl
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import jsonschema
 
@@ -102,6 +103,22 @@ class RunConfig:
             engine_options=dict(self.engine_options),
             limits=None if self.limits is None else dict(self.limits),
         )
+
+
+def key_values(pairs: Sequence[str], option: str) -> dict[str, Any]:
+    """The ``KEY=VALUE`` pairs of a repeatable command-line option (``-O/--option``, ``--set``); VALUE is
+    read as JSON when it parses (``true``, ``3``, ``[1, 2]``), else as text. A pair without ``=`` or
+    without a key is an error naming ``option``."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{option} {pair!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
 
 
 def load_file(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -15,17 +15,10 @@ from .run_options import cli_config, run_options
 
 
 def parse_options(pairs: tuple[str, ...]) -> dict[str, object]:
-    """``KEY=VALUE`` pairs; VALUE is read as JSON when it parses (``true``, ``3``), else as text."""
-    options: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--option {pair!r}: expected KEY=VALUE")
-        try:
-            options[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip()] = value
-    return options
+    """``-O KEY=VALUE`` pairs; VALUE is read as JSON when it parses (``true``, ``3``), else as text."""
+    from ..config import key_values
+
+    return key_values(pairs, "--option")
 
 
 @click.command("formats")
