@@ -121,3 +121,93 @@ def test_the_readme_example_config_is_valid(fixtures):
     assert [f.name for f in build_filters(run_config.from_dict(
         dict(data, inputs=[{"from": "alpaca", "path": "x.json"}])).filters)] == [
         "score", "domain", "content", "dedup", "near_dup", "split"]
+
+
+# ------------------------------------------------------------------ [limits]: the input limits in the file
+
+
+def _limited_run(tmp_path, limits_table: str):
+    """A run config over one JSONL file: a plain record, one nested 5 deep, one of 2 MiB."""
+    records = [
+        {"instruction": "질문 0", "output": "답변 0"},
+        {"instruction": "깊다", "output": "답", "extra": {"a": {"b": {"c": {"d": 1}}}}},  # 5 levels deep
+        {"instruction": "크다", "output": "가" * (700 << 10)},  # ~2.1 MB of UTF-8
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), "utf-8")
+    path = tmp_path / "run.toml"
+    path.write_text(f'[[inputs]]\nfrom = "alpaca"\npath = "in.jsonl"\n\n[output]\npath = "out.parquet"\n\n{limits_table}', "utf-8")
+    return path
+
+
+def _rejects(tmp_path):
+    lines = (tmp_path / "out.rejects.jsonl").read_text("utf-8").splitlines()
+    return [(r["reason"], r["index"]) for r in map(json.loads, lines)]
+
+
+def test_limits_table_sets_the_input_limits_of_the_run(tmp_path):
+    from kodolly.io.limits import DEFAULT
+
+    path = _limited_run(tmp_path, "[limits]\nmax_depth = 4\nmax_record_mb = 2\n")
+    result = api.run_config(path)
+    assert (result.tally.read, result.tally.written, result.tally.rejected) == (3, 1, 2)
+    assert _rejects(tmp_path) == [("too_deep", 1), ("record_too_large", 2)]
+    assert pq.read_table(result.output).column("instruction").to_pylist() == ["질문 0"]
+    assert result.manifest_data["run_spec"]["limits"] == {
+        "max_depth": 4, "max_record_bytes": 2 << 20, "max_expansion": DEFAULT.max_expansion,
+        "expansion_floor": DEFAULT.expansion_floor, "head_bytes": DEFAULT.head_bytes}
+    # without the table the defaults (128 levels, 64 MiB) keep every record
+    result = api.run_config(_limited_run(tmp_path, ""))
+    assert (result.tally.written, result.tally.rejected) == (3, 0)
+    assert result.manifest_data["run_spec"]["limits"] is None
+
+
+def test_limit_options_on_the_command_line_replace_the_files_keys_one_by_one(tmp_path):
+    path = _limited_run(tmp_path, "[limits]\nmax_depth = 4\nmax_record_mb = 1\n")
+    result = CliRunner().invoke(cli, ["convert", "--config", str(path), "--max-depth", "6"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "tally OK: read 3 = written 2 + rejected 1" in result.output
+    assert _rejects(tmp_path) == [("record_too_large", 2)]  # the file's max_record_mb stands, its max_depth not
+    manifest = json.loads((tmp_path / "out.manifest.json").read_text("utf-8"))
+    assert (manifest["run_spec"]["limits"]["max_depth"], manifest["run_spec"]["limits"]["max_record_bytes"]) == (6, 1 << 20)
+    # the file alone; and the Python door's overrides merge the same way
+    result = CliRunner().invoke(cli, ["convert", "--config", str(path)], catch_exceptions=False)
+    assert "tally OK: read 3 = written 1 + rejected 2" in result.output
+    assert _rejects(tmp_path) == [("too_deep", 1), ("record_too_large", 2)]
+    result = api.run_config(path, overrides={"limits": {"max_record_mb": 3}})
+    assert _rejects(tmp_path) == [("too_deep", 1)]
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ("max_depth = 0", "limits/max_depth: 0 is less than the minimum of 1"),
+        ("max_depth = 300", "limits/max_depth: 300 is greater than the maximum of 255"),
+        ('max_record_mb = "big"', "limits/max_record_mb: 'big' is not of type 'integer'"),
+        ("max_record_mb = 1.5", "limits/max_record_mb: 1.5 is not of type 'integer'"),
+        ("max_expansion = 0", "limits/max_expansion: 0 is less than the minimum of 1"),
+        ("max_bytes = 3", "limits: Additional properties are not allowed ('max_bytes' was unexpected)"),
+    ],
+)
+def test_a_bad_limit_in_the_file_is_one_line_naming_the_key(tmp_path, table, message):
+    path = _limited_run(tmp_path, f"[limits]\n{table}\n")
+    with pytest.raises(ConfigError) as exc:
+        api.run_config(path)
+    assert str(exc.value) == f"{path}: {message}"
+    result = CliRunner().invoke(cli, ["convert", "--config", str(path)])
+    assert result.exit_code != 0 and not (tmp_path / "out.parquet").exists()
+    assert [line for line in result.output.splitlines() if line.strip()] == [f"kodolly: error: {path}: {message}"]
+
+
+def test_key_values_of_a_repeatable_option():
+    assert run_config.key_values(["a=1", "b= x ", "c=[1,2]", " d =true", "e=f=g"], "--option") == {
+        "a": 1, "b": " x ", "c": [1, 2], "d": True, "e": "f=g"}
+    for bad in ("novalue", "=1", " =1"):
+        with pytest.raises(ConfigError, match=rf"^--set '{bad}': expected KEY=VALUE$"):
+            run_config.key_values(["a=1", bad], "--set")
+
+
+def test_a_bad_converter_option_on_the_command_line_is_one_line(tmp_path):
+    result = CliRunner().invoke(cli, ["convert", str(tmp_path / "x.json"), "--from", "alpaca", "-o", str(tmp_path / "o.parquet"), "-O", "oops"])
+    assert result.exit_code != 0
+    assert result.output.splitlines() == ["kodolly: error: --option 'oops': expected KEY=VALUE"]

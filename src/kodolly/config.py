@@ -43,6 +43,11 @@
     name = "processes"              # inline | processes | ray (default: processes on a multi-core machine)
     workers = 2
 
+    [limits]                        # the input limits (kodolly.io.limits), keys as the options
+    max_depth = 128                 # --max-depth: deepest nesting of one record
+    max_record_mb = 64              # --max-record-mb: largest record, in MiB
+    max_expansion = 100             # --max-expansion: decompressed / compressed size of a zip member or .gz
+
 The file is checked against ``schemas/run-config.schema.json``; relative paths are relative to
 the file. Command-line options override it (:func:`merge`): options given on the command line
 replace the same settings of the file, and inputs given on the command line replace its inputs.
@@ -50,15 +55,17 @@ replace the same settings of the file, and inputs given on the command line repl
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import jsonschema
 
 from .errors import ConfigError
+from .io import limits as limits_mod
 from .corridor.spec import InputGroup, OutputSpec, RunSpec
 
 FILTER_SECTIONS = ("score", "category", "domain", "content")
@@ -79,6 +86,7 @@ class RunConfig:
     workers: int | None = None
     batch_size: int | None = None
     engine_options: dict[str, Any] = field(default_factory=dict)
+    limits: dict[str, int] | None = None  # kodolly.io.limits.Limits fields; None: the limits in force
 
     def build_filters(self) -> list[Any]:
         return self.spec().build_filters()
@@ -93,7 +101,24 @@ class RunConfig:
             workers=self.workers,
             batch_size=self.batch_size,
             engine_options=dict(self.engine_options),
+            limits=None if self.limits is None else dict(self.limits),
         )
+
+
+def key_values(pairs: Sequence[str], option: str) -> dict[str, Any]:
+    """The ``KEY=VALUE`` pairs of a repeatable command-line option (``-O/--option``, ``--set``); VALUE is
+    read as JSON when it parses (``true``, ``3``, ``[1, 2]``), else as text. A pair without ``=`` or
+    without a key is an error naming ``option``."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{option} {pair!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
 
 
 def load_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -199,6 +224,7 @@ def from_dict(data: Mapping[str, Any], *, where: str = "config", strict: bool = 
         if name in data:
             filters[name] = dict(data[name])
     engine = dict(data.get("engine") or {})
+    limits = limits_mod.from_settings(data["limits"])._asdict() if "limits" in data else None
     return RunConfig(
         inputs=groups,
         output=out.get("path"),
@@ -210,4 +236,5 @@ def from_dict(data: Mapping[str, Any], *, where: str = "config", strict: bool = 
         workers=engine.pop("workers", None),
         batch_size=engine.pop("batch_size", None),
         engine_options=engine,
+        limits=limits,
     )

@@ -217,6 +217,14 @@ def _handler(server: FakeOpenAI):
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
+        def _drop(self) -> None:
+            """Close the connection without an answer (the client sees it dropped)."""
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
         def _json(self, status: int, data: dict, headers: dict | None = None) -> None:
             self._send(status, json.dumps(data, ensure_ascii=False).encode(), headers)
 
@@ -309,12 +317,7 @@ def _handler(server: FakeOpenAI):
             if fault == "slow":
                 time.sleep(server.slow_seconds)
             if fault == "drop":
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                return
+                return self._drop()
             if fault == "malformed":
                 return self._send(200, b'{"id": "chatcmpl-x", "choices": [', ctype="application/json")
             key = self.headers.get("Authorization", "").removeprefix("Bearer ")
@@ -377,12 +380,7 @@ def _handler(server: FakeOpenAI):
                      "request_counts": {"total": 0, "completed": 0, "failed": 0}, "metadata": req.get("metadata")}
             server.batches[bid] = batch
             if server.create_faults and server.create_faults.pop(0) == "drop":
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                return
+                return self._drop()
             self._json(200, batch)
 
     return Handler

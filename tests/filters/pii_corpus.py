@@ -89,30 +89,29 @@ def positive(rng: random.Random) -> tuple[str, str]:
     return kind, rng.choice("MSR") + digits(rng, 8)
 
 
+def _invalid_rrn(rng: random.Random) -> str:
+    v = rrn(rng, valid=False)
+    return v if rng.random() < 0.5 else f"{v[:6]}-{v[6:]}"
+
+
+# The hard negatives, one maker a kind (picked by index, so a seed always gives the same corpus).
+NEGATIVES = (
+    lambda rng: f"{rng.randint(1990, 2024)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",  # a date
+    lambda rng: f"{rng.randint(1, 999):,}{rng.randint(0, 999):03d}원",  # a price
+    lambda rng: "주문번호 " + str(rng.randint(2019, 2024)) + digits(rng, 10),  # an order number
+    _invalid_rrn,  # 13 digits failing the check digit
+    lambda rng: f"모델 SKU010-{digits(rng, 4)}-{digits(rng, 4)}",  # a phone-like product code
+    lambda rng: f"https://example.com/item/{digits(rng, 6)}?page={rng.randint(1, 9)}",
+    lambda rng: f"버전 {rng.randint(1, 9)}.{rng.randint(0, 9)}.{rng.randint(0, 9)}.{rng.randint(0, 9)}.{rng.randint(0, 9)}",
+    lambda rng: f"품번 {digits(rng, 3)}-{digits(rng, 2)}-{digits(rng, 4)}",
+    lambda rng: f"{rng.randint(1, 12)}월 {rng.randint(1, 28)}일 {rng.randint(1, 12)}시 {rng.randint(0, 59)}분",
+    lambda rng: "바코드 " + ean13("880" + digits(rng, 9)),  # EAN-13 with Korea's prefix
+    lambda rng: f"대표번호 1588-{digits(rng, 4)}",
+)
+
+
 def negative(rng: random.Random) -> str:
-    k = rng.randrange(11)
-    if k == 9:
-        return "바코드 " + ean13("880" + digits(rng, 9))  # EAN-13 with Korea's prefix
-    if k == 10:
-        return f"대표번호 1588-{digits(rng, 4)}"
-    if k == 0:
-        return f"{rng.randint(1990, 2024)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-    if k == 1:
-        return f"{rng.randint(1, 999):,}{rng.randint(0, 999):03d}원"
-    if k == 2:
-        return "주문번호 " + str(rng.randint(2019, 2024)) + digits(rng, 10)
-    if k == 3:
-        v = rrn(rng, valid=False)
-        return v if rng.random() < 0.5 else f"{v[:6]}-{v[6:]}"
-    if k == 4:
-        return f"모델 SKU010-{digits(rng, 4)}-{digits(rng, 4)}"
-    if k == 5:
-        return f"https://example.com/item/{digits(rng, 6)}?page={rng.randint(1, 9)}"
-    if k == 6:
-        return f"버전 {rng.randint(1, 9)}.{rng.randint(0, 9)}.{rng.randint(0, 9)}.{rng.randint(0, 9)}.{rng.randint(0, 9)}"
-    if k == 7:
-        return f"품번 {digits(rng, 3)}-{digits(rng, 2)}-{digits(rng, 4)}"
-    return f"{rng.randint(1, 12)}월 {rng.randint(1, 28)}일 {rng.randint(1, 12)}시 {rng.randint(0, 59)}분"
+    return NEGATIVES[rng.randrange(len(NEGATIVES))](rng)
 
 
 def make_corpus(n: int, seed: int = 0) -> list[tuple[str, list[tuple[int, int, str]]]]:

@@ -36,23 +36,23 @@ def alpaca_output(tmp_path):
     return out
 
 
+def _fixture_output(folder: Path, stem: str) -> Path:
+    """fixtures/hub/STEM.jsonl and its manifest copied into ``folder``: a kodolly output to publish."""
+    folder.mkdir()
+    for name in (f"{stem}.jsonl", f"{stem}.manifest.json"):
+        shutil.copy(FIXTURES / name, folder / name)
+    return folder / f"{stem}.jsonl"
+
+
 @pytest.fixture
 def mixed_output(tmp_path):
     """Hand-made rows from four sources and three splits (fixtures/hub/mixed_rows.jsonl) + manifest."""
-    d = tmp_path / "mixed"
-    d.mkdir()
-    for name in ("mixed_rows.jsonl", "mixed_rows.manifest.json"):
-        shutil.copy(FIXTURES / name, d / name)
-    return d / "mixed_rows.jsonl"
+    return _fixture_output(tmp_path / "mixed", "mixed_rows")
 
 
 @pytest.fixture
 def dpo_output(tmp_path):
-    d = tmp_path / "dpo"
-    d.mkdir()
-    for name in ("dpo_pairs.jsonl", "dpo_pairs.manifest.json"):
-        shutil.copy(FIXTURES / name, d / name)
-    return d / "dpo_pairs.jsonl"
+    return _fixture_output(tmp_path / "dpo", "dpo_pairs")
 
 
 @pytest.fixture

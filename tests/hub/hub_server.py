@@ -230,15 +230,24 @@ def _readable(h: _Handler, state: HubState, repo_id: str) -> Repo | None:
     return repo
 
 
-def _repo_info(h: _Handler, state: HubState, body: bytes, repo_id: str, rev: str | None = None) -> None:
+def _readable_at(h: _Handler, state: HubState, repo_id: str, rev: str) -> tuple[Repo, str, dict[str, bytes]] | None:
+    """The repo, its commit and files at ``rev`` (URL-quoted), if the request may read it and the revision
+    exists; else the Hub's answer has been sent and None is returned."""
     repo = _readable(h, state, repo_id)
     if repo is None:
-        return
-    resolved = repo.resolve(unquote(rev or "main"))
+        return None
+    resolved = repo.resolve(unquote(rev))
     if resolved is None:
         h._send(404, {"error": "Revision not found"}, {"X-Error-Code": "RevisionNotFound"})
+        return None
+    return repo, *resolved
+
+
+def _repo_info(h: _Handler, state: HubState, body: bytes, repo_id: str, rev: str | None = None) -> None:
+    found = _readable_at(h, state, repo_id, rev or "main")
+    if found is None:
         return
-    sha, files = resolved
+    repo, sha, files = found
     h._send(200, {"id": repo_id, "private": repo.private, "gated": repo.gated, "sha": sha,
                   "siblings": [{"rfilename": p} for p in sorted(files)], "cardData": card_data(files)})
 
@@ -257,14 +266,10 @@ def _create_branch(h: _Handler, state: HubState, body: bytes, repo_id: str, bran
 
 
 def _tree(h: _Handler, state: HubState, body: bytes, repo_id: str, rev: str, sub: str | None) -> None:
-    repo = _readable(h, state, repo_id)
-    if repo is None:
+    found = _readable_at(h, state, repo_id, rev)
+    if found is None:
         return
-    resolved = repo.resolve(unquote(rev))
-    if resolved is None:
-        h._send(404, {"error": "Revision not found"}, {"X-Error-Code": "RevisionNotFound"})
-        return
-    files = resolved[1]
+    files = found[2]
     recursive = "recursive=true" in h.path.lower() or "recursive=1" in h.path.lower()
     prefix = (sub.strip("/") + "/") if sub else ""
     out: list[dict[str, Any]] = []
@@ -283,14 +288,10 @@ def _tree(h: _Handler, state: HubState, body: bytes, repo_id: str, rev: str, sub
 
 
 def _resolve(h: _Handler, state: HubState, body: bytes, repo_id: str, rev: str, path: str) -> None:
-    repo = _readable(h, state, repo_id)
-    if repo is None:
+    found = _readable_at(h, state, repo_id, rev)
+    if found is None:
         return
-    resolved = repo.resolve(unquote(rev))
-    if resolved is None:
-        h._send(404, {"error": "Revision not found"}, {"X-Error-Code": "RevisionNotFound"})
-        return
-    sha, files = resolved
+    _, sha, files = found
     data = files.get(unquote(path))
     if data is None:
         h._send(404, {"error": "Entry not found"}, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": sha})

@@ -15,6 +15,19 @@ def load_folder(folder: Path, cache: Path):
     return datasets.load_dataset(str(folder), cache_dir=str(cache))
 
 
+def conversation_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """The kovicuna conversation fixture converted by kodolly (``messages`` with real turns) and built
+    into a Hub folder: (the kodolly output, the folder)."""
+    import kodolly
+    from kodolly.hub import build_folder
+
+    out = tmp_path / "run" / "conv.parquet"
+    kodolly.convert(FIXTURES.parent / "sharegpt" / "kovicuna_system.json", "kovicuna", out)
+    folder = tmp_path / "hub"
+    build_folder(out, folder)
+    return out, folder
+
+
 def folder_bytes(folder: Path) -> dict[str, bytes]:
     """Every file of a folder by its relative POSIX path."""
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}

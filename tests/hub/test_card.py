@@ -107,3 +107,50 @@ def test_secret_values_never_reach_the_card_and_setting_names_are_no_secret(mixe
     assert '"api_key": "<redacted>"' in card and '"note": "token <redacted> inside a text"' in card
     assert '"other": "<redacted>"' in card
     assert '`dedup`: `{"hash": "xxh3_64", "key": ["instruction", "response"]}`' in card
+
+
+def test_card_features_yaml_of_every_column_kind():
+    import pyarrow as pa
+    import pytest
+
+    from kodolly.hub.card import card_features
+    from kodolly.rows import MESSAGES_TYPE
+
+    schema = pa.schema([
+        ("instruction", pa.string()), ("score", pa.float64()), ("messages", MESSAGES_TYPE),
+        ("history", pa.list_(pa.list_(pa.string()))), ("chosen", MESSAGES_TYPE.value_type),
+        ("ids", pa.large_list(pa.int32())), ("pair", pa.list_(pa.int8(), 2)),
+    ])
+    assert card_features(schema) == [
+        {"name": "instruction", "dtype": "string"},
+        {"name": "score", "dtype": "float64"},
+        {"name": "messages", "list": [{"name": "role", "dtype": "string"}, {"name": "content", "dtype": "string"}]},
+        {"name": "history", "list": {"list": "string"}},
+        {"name": "chosen", "struct": [{"name": "role", "dtype": "string"}, {"name": "content", "dtype": "string"}]},
+        {"name": "ids", "large_list": "int32"},
+        {"name": "pair", "list": "int8", "length": 2},
+    ]
+    import datasets
+
+    # a schema whose ``datasets`` metadata makes a column a class label: a kind kodolly never writes
+    labelled = datasets.Features({"label": datasets.ClassLabel(names=["a", "b"])}).arrow_schema
+    with pytest.raises(ValueError, match="^column 'label': no dataset card YAML for a ClassLabel feature$"):
+        card_features(labelled)
+
+
+def test_card_features_are_what_datasets_reads_back(tmp_path, offline):
+    """``datasets`` builds the folder's features from the card's YAML: they must be the shards' own."""
+    import datasets
+    import pyarrow.parquet as pq
+    from hubtools import conversation_folder
+
+    _, folder = conversation_folder(tmp_path)
+    meta, _ = read_card(folder)
+    assert {"name": "score", "dtype": "float64"} in meta["dataset_info"]["features"]
+    assert {"name": "messages", "list": [{"name": "role", "dtype": "string"}, {"name": "content", "dtype": "string"}]} \
+        in meta["dataset_info"]["features"]
+    shard = sorted((folder / "data").glob("train-*.parquet"))[0]
+    expected = datasets.Features.from_arrow_schema(pq.read_schema(shard))
+    builder = datasets.load_dataset_builder(str(folder), cache_dir=str(offline))
+    assert builder.info.features == expected
+    assert datasets.load_dataset(str(folder), cache_dir=str(offline))["train"].features == expected

@@ -153,16 +153,11 @@ def test_conversational_dpo_rows_round_trip(tmp_path, offline):
 
 
 def test_conversation_rows_keep_their_typed_turns_in_the_hub_folder(tmp_path, offline):
-    from pathlib import Path
+    from hubtools import conversation_folder
 
-    import kodolly
     from kodolly.rows import MESSAGES_TYPE
 
-    conv = Path(__file__).resolve().parents[2] / "fixtures" / "sharegpt" / "kovicuna_system.json"
-    out = tmp_path / "run" / "conv.parquet"
-    kodolly.convert(conv, "kovicuna", out)
-    folder = tmp_path / "hub"
-    build_folder(out, folder)
+    out, folder = conversation_folder(tmp_path)
     ds = load_folder(folder, offline)["train"]
     assert ds.features.arrow_schema.field("messages").type == MESSAGES_TYPE
     assert ds.to_list() == _rows(read_rows(out))

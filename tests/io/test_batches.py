@@ -47,6 +47,42 @@ def test_parquet_is_read_in_slices(tmp_path):
     assert [t.num_rows for t in iter_batches(path, batch_rows=3)] == [3, 3, 1]
 
 
+def test_datasets_folder_is_read_in_slices_in_its_order(tmp_path):
+    datasets = pytest.importorskip("datasets")
+
+    table = pa.table({"instruction": [f"q{i}" for i in range(7)], "response": [f"a{i}" for i in range(7)]})
+    # a shuffled dataset is saved in the order it shows
+    datasets.Dataset(table).shuffle(seed=3).save_to_disk(str(tmp_path / "ds"), num_shards=2)
+    shown = datasets.Dataset(table).shuffle(seed=3)["instruction"]
+    tables = list(iter_batches(tmp_path / "ds", batch_rows=3))
+    assert [t.num_rows for t in tables] == [3, 3, 1]
+    assert [v for t in tables for v in t.column("instruction").to_pylist()] == shown
+    assert sorted(shown) == [f"q{i}" for i in range(7)] and shown != sorted(shown)
+
+
+@pytest.mark.parametrize("view", ["select", "shuffle", "sort", "filter"])
+def test_dataset_with_an_indices_mapping_gives_the_rows_it_shows(view):
+    datasets = pytest.importorskip("datasets")
+    from kodolly.io.batches import dataset_batches
+
+    ds = datasets.Dataset(pa.table({"instruction": [f"q{i}" for i in range(6)], "n": list(range(6))}))
+    ds = {
+        "select": lambda: ds.select([4, 0, 5, 2]),
+        "shuffle": lambda: ds.shuffle(seed=1),
+        "sort": lambda: ds.sort("n", reverse=True),
+        "filter": lambda: ds.filter(lambda row: row["n"] % 2 == 1),
+    }[view]()
+    expected = {
+        "select": [4, 0, 5, 2], "shuffle": datasets.Dataset.from_dict({"n": list(range(6))}).shuffle(seed=1)["n"],
+        "sort": [5, 4, 3, 2, 1, 0], "filter": [1, 3, 5],
+    }[view]
+    assert expected != list(range(6))  # the view is not the table's own order
+    tables = list(dataset_batches(ds, 2))
+    assert all(isinstance(t, pa.Table) and t.num_rows <= 2 for t in tables)
+    assert [n for t in tables for n in t.column("n").to_pylist()] == expected
+    assert [q for t in tables for q in t.column("instruction").to_pylist()] == [f"q{n}" for n in expected]
+
+
 def test_unknown_kind_of_output(tmp_path):
     from kodolly.errors import ConfigError
 

@@ -227,3 +227,16 @@ def test_gzip_bomb_stops_too(tmp_path):
     rows, rejects, _ = convert_to_parquet(tmp_path, src, "alpaca", workers=1)
     assert [r["instruction"] for r in rows] == ["질문 0"]
     assert [(r["reason"], r["index"]) for r in rejects] == [("decompression_bomb", 1)]
+
+
+def test_limits_from_the_settings_named_as_the_options():
+    from kodolly.errors import ConfigError
+    from kodolly.io.limits import from_settings
+
+    assert from_settings({"max_record_mb": 2}) == Limits(max_record_bytes=2 << 20)
+    assert from_settings({"max_depth": 4}, base=Limits(max_expansion=7)) == Limits(max_depth=4, max_expansion=7)
+    assert from_settings({}) == Limits()
+    with pytest.raises(ConfigError, match=r"^unknown input limit\(s\) max_bytes: the limits are max_depth, max_record_mb, max_expansion$"):
+        from_settings({"max_bytes": 1})
+    with pytest.raises(ConfigError, match=r"^max_depth must be between 1 and 255, not 0$"):
+        from_settings({"max_depth": 0})

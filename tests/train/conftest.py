@@ -60,25 +60,23 @@ def sft_parquet(tmp_path_factory) -> Path:
     return out
 
 
+def _sft_run(tiny_model, sft_parquet, out: Path, **settings):
+    """60 steps of SFT on the fixture rows with the answer-end marker (``settings``: more TrainConfig fields)."""
+    from kodolly.train import train_sft
+
+    return train_sft(
+        str(sft_parquet), str(tiny_model), output_dir=str(out), answer_end=MARKER,
+        trainer={**FAST, "max_steps": 60}, log=lambda _msg: None, **settings,
+    )
+
+
 @pytest.fixture(scope="session")
 def sft_run(tiny_model, sft_parquet, tmp_path_factory):
     """A LoRA SFT run with the answer-end marker, merged, shared by the reload/merge/generate tests."""
-    from kodolly.train import train_sft
-
-    out = tmp_path_factory.mktemp("runs") / "sft"
-    return train_sft(
-        str(sft_parquet), str(tiny_model), output_dir=str(out), answer_end=MARKER, merge=True,
-        trainer={**FAST, "max_steps": 60}, log=lambda _msg: None,
-    )
+    return _sft_run(tiny_model, sft_parquet, tmp_path_factory.mktemp("runs") / "sft", merge=True)
 
 
 @pytest.fixture(scope="session")
 def qlora_sft_run(tiny_model, sft_parquet, tmp_path_factory):
     """A 4-bit QLoRA SFT run (the DPO tests start from it)."""
-    from kodolly.train import train_sft
-
-    out = tmp_path_factory.mktemp("runs") / "sft4"
-    return train_sft(
-        str(sft_parquet), str(tiny_model), output_dir=str(out), answer_end=MARKER, load_in_4bit=True,
-        trainer={**FAST, "max_steps": 60}, log=lambda _msg: None,
-    )
+    return _sft_run(tiny_model, sft_parquet, tmp_path_factory.mktemp("runs") / "sft4", load_in_4bit=True)

@@ -80,10 +80,27 @@ def test_all_turns_masks_exactly_every_assistant_turn(rows, tokenizer):
     assert tokenizer.decode(ids).startswith(f"<s><|system|>{SYSTEM}<|user|>서울의 인구는?")
 
 
-def test_sft_trainer_on_the_axolotl_messages_export_and_kodolly_all_turns(rows, conv_model, tmp_path):
-    import datasets
+def _trl_two_steps(kind: str, conv_model: Path, ds, output_dir: Path, **trainer_kw) -> list[float]:
+    """trl's own trainer (``sft`` or ``dpo``) for two CPU steps on ``ds``: the losses it logged."""
     import trl
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    trainer_cls, config_cls = {"sft": (trl.SFTTrainer, trl.SFTConfig), "dpo": (trl.DPOTrainer, trl.DPOConfig)}[kind]
+    trainer = trainer_cls(
+        model=AutoModelForCausalLM.from_pretrained(str(conv_model)),
+        processing_class=AutoTokenizer.from_pretrained(str(conv_model)),
+        train_dataset=ds,
+        args=config_cls(output_dir=str(output_dir), use_cpu=True, bf16=False, report_to="none",
+                        save_strategy="no", **TWO_STEPS),
+        **trainer_kw,
+    )
+    trainer.train()
+    assert trainer.state.global_step == 2
+    return [h["loss"] for h in trainer.state.log_history if "loss" in h]
+
+
+def test_sft_trainer_on_the_axolotl_messages_export_and_kodolly_all_turns(rows, conv_model, tmp_path):
+    import datasets
 
     from kodolly.export import export
     from kodolly.train import train_sft
@@ -92,16 +109,7 @@ def test_sft_trainer_on_the_axolotl_messages_export_and_kodolly_all_turns(rows, 
     export(rows, dest, target="axolotl", style="chat")
     ds = datasets.load_dataset("json", data_files=str(dest), split="train")
     assert [m["role"] for m in ds[3]["messages"]] == ["system"] + ["user", "assistant"] * 4
-    trainer = trl.SFTTrainer(
-        model=AutoModelForCausalLM.from_pretrained(str(conv_model)),
-        processing_class=AutoTokenizer.from_pretrained(str(conv_model)),
-        train_dataset=ds,
-        args=trl.SFTConfig(output_dir=str(tmp_path / "sft"), use_cpu=True, bf16=False, report_to="none",
-                           save_strategy="no", **TWO_STEPS),
-    )
-    trainer.train()
-    assert trainer.state.global_step == 2
-    assert all(math.isfinite(h["loss"]) for h in trainer.state.log_history if "loss" in h)
+    assert all(math.isfinite(x) for x in _trl_two_steps("sft", conv_model, ds, tmp_path / "sft"))
     # kodolly's own SFT on the rows, loss on every assistant turn
     result = train_sft(str(rows), str(conv_model), output_dir=str(tmp_path / "k"), loss_on="all-turns",
                        trainer=TWO_STEPS, log=lambda _m: None)
@@ -111,8 +119,7 @@ def test_sft_trainer_on_the_axolotl_messages_export_and_kodolly_all_turns(rows, 
 def test_dpo_trainer_on_the_conversational_pairs(rows, conv_model, tmp_path):
     import datasets
     import pyarrow.parquet as pq
-    import trl
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     from kodolly.dpo.output import DpoWriter, layout_schema, make_pair
     from kodolly.train import train_dpo
@@ -124,18 +131,8 @@ def test_dpo_trainer_on_the_conversational_pairs(rows, conv_model, tmp_path):
     writer.close()
     ds = datasets.load_dataset("json", data_files=str(tmp_path / "pairs.jsonl"), split="train")
     assert ds[3]["prompt"][0] == {"role": "system", "content": SYSTEM} and len(ds[3]["prompt"]) == 8
-    model = AutoModelForCausalLM.from_pretrained(str(conv_model))
-    trainer = trl.DPOTrainer(
-        model=model,
-        ref_model=AutoModelForCausalLM.from_pretrained(str(conv_model)),
-        processing_class=AutoTokenizer.from_pretrained(str(conv_model)),
-        train_dataset=ds,
-        args=trl.DPOConfig(output_dir=str(tmp_path / "dpo"), use_cpu=True, bf16=False, report_to="none",
-                           save_strategy="no", **TWO_STEPS),
-    )
-    trainer.train()
-    assert trainer.state.global_step == 2
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    losses = _trl_two_steps("dpo", conv_model, ds, tmp_path / "dpo",
+                            ref_model=AutoModelForCausalLM.from_pretrained(str(conv_model)))
     assert abs(losses[0] - math.log(2)) < 1e-3  # policy == reference at the start
     # kodolly's DPO on the same pairs keeps the history in the prompt
     result = train_dpo(str(tmp_path / "pairs.jsonl"), str(conv_model), output_dir=str(tmp_path / "k"),

@@ -76,6 +76,12 @@ def test_gradients_stay_right_after_an_eval_forward(tiny_model):
     before = _grads(model)
     assert all(g is not None and g.abs().sum() > 0 for g in before.values())
     _eval_forward(model)
+    import bitsandbytes as bnb
+
+    layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert len(layers) == 14 and not any(getattr(m.weight.quant_state, "packing_format_for_cpu", False) for m in layers)
+    assert _same(before, _grads(model))
+    assert model_mod.keep_4bit_trainable(model) == 14  # again, e.g. once the trainer wrapped the layers
     assert _same(before, _grads(model))
 
 
@@ -92,8 +98,10 @@ def test_without_the_fix_the_gradients_go_wrong(tiny_model):
         if isinstance(m, bnb.nn.Linear4bit):
             m.support_avx512bf16_for_cpu = True  # what bitsandbytes sets by itself
     _eval_forward(model)
+    assert all(m.weight.quant_state.packing_format_for_cpu for m in model.modules() if isinstance(m, bnb.nn.Linear4bit))
     assert not _same(before, _grads(model))
-    # keep_4bit_trainable repairs a model whose weights were already repacked. The repacking rounded
-    # the quantisation scales to bf16 on the way, so the repaired gradients are close, not identical.
-    assert model_mod.keep_4bit_trainable(model) == 14
-    assert _same(before, _grads(model), rtol=2e-2)
+    # a model whose weights were already repacked is refused, not half-repaired (the way back is not exact)
+    with pytest.raises(RuntimeError, match=r"^base_model\.model\.model\.layers\.0\.self_attn\.q_proj\.base_layer: this 4-bit "
+                       r"weight was already repacked for CPU inference by an eval-mode forward; keep_4bit_trainable "
+                       r"must run right after the model is loaded$"):
+        model_mod.keep_4bit_trainable(model)

@@ -10,22 +10,15 @@ from .. import api
 from ..errors import ConfigError
 from ..rows import DOLLY_CATEGORIES
 from ..io.writers import FORMATS
-from .limit_options import limit_options
+from .limit_options import given_limits, limit_options
 from .run_options import cli_config, run_options
 
 
 def parse_options(pairs: tuple[str, ...]) -> dict[str, object]:
-    """``KEY=VALUE`` pairs; VALUE is read as JSON when it parses (``true``, ``3``), else as text."""
-    options: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--option {pair!r}: expected KEY=VALUE")
-        try:
-            options[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip()] = value
-    return options
+    """``-O KEY=VALUE`` pairs; VALUE is read as JSON when it parses (``true``, ``3``), else as text."""
+    from ..config import key_values
+
+    return key_values(pairs, "--option")
 
 
 @click.command("formats")
@@ -114,6 +107,7 @@ def convert_command(sources, converter, output, output_format, category, options
         sources=sources, converter=converter, options=parse_options(options), category=category, output=output,
         output_format=output_format, dolly_only=dolly_only, rejects_path=rejects_path, run=run,
         engine=engine, workers=workers, engine_options={"address": address, "partitions": partitions},
+        limits=given_limits(),
     )
     data = run_config.load_file(run["config_path"]) if run.get("config_path") else {}
     cfg = run_config.from_dict(run_config.merge(data, overrides), where=run.get("config_path") or "command line",

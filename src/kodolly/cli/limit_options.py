@@ -1,5 +1,8 @@
 """``--max-depth``, ``--max-record-mb``, ``--max-expansion``: the input limits of one run (see
-:mod:`kodolly.io.limits`), added to a command by one decorator and in force while it runs."""
+:mod:`kodolly.io.limits`), added to a command by one decorator and in force while it runs.
+
+A command that also reads a run config file takes :func:`given_limits` (only the options given on the
+command line) as its ``[limits]`` overrides, so the file's limits stand where no option replaces them."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import functools
 from typing import Callable
 
 import click
+from click.core import ParameterSource
 
 from ..io import limits
 
@@ -17,7 +21,7 @@ def limit_options(command: Callable) -> Callable:
 
     @functools.wraps(command)
     def wrapper(*args, max_depth: int, max_record_mb: int, max_expansion: int, **kwargs):
-        chosen = limits.Limits(max_depth=max_depth, max_record_bytes=max_record_mb << 20, max_expansion=max_expansion)
+        chosen = limits.from_settings({"max_depth": max_depth, "max_record_mb": max_record_mb, "max_expansion": max_expansion})
         with limits.use(chosen):
             return command(*args, **kwargs)
 
@@ -32,3 +36,14 @@ def limit_options(command: Callable) -> Callable:
     ]):
         wrapper = option(wrapper)
     return wrapper
+
+
+def given_limits() -> dict[str, int]:
+    """The limit options given on the command line of the running command (not their defaults), keyed
+    as the run config file's ``[limits]`` table."""
+    ctx = click.get_current_context()
+    return {
+        key: ctx.params[key]
+        for key in limits.SETTINGS
+        if ctx.get_parameter_source(key) not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+    }

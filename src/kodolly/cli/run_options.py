@@ -70,9 +70,13 @@ def cli_config(
     engine: str | None = None,
     workers: int | None = None,
     engine_options: dict[str, Any] | None = None,
+    limits: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The command line as a (partial) run config dict (``engine_options``: e.g. ray's address, partitions)."""
+    """The command line as a (partial) run config dict (``engine_options``: e.g. ray's address, partitions;
+    ``limits``: the input limit options given, as the ``[limits]`` table)."""
     data: dict[str, Any] = {}
+    if limits:
+        data["limits"] = dict(limits)
     pairs = [("name", engine), ("workers", workers), *(engine_options or {}).items()]
     where = {key: value for key, value in pairs if value is not None}
     if where:

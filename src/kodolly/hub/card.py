@@ -21,6 +21,8 @@ from ..errors import require
 from ..licenses import RESTRICTIONS, explain, hub_license_id, hub_license_ids, parts
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+
     from .folder import FolderResult
 
 # Secrets are matched by value, never by a setting's name (a dedup `key` is no secret): the values of the
@@ -81,14 +83,54 @@ def is_dpo(result: "FolderResult") -> bool:
     )
 
 
-def front_matter(result: "FolderResult", title: str) -> dict[str, Any]:
+def card_features(schema: "pa.Schema") -> list[dict[str, Any]]:
+    """The card's ``dataset_info.features``: the columns as ``datasets`` reads them back from the YAML.
+
+    ``datasets`` has no public call for this YAML form, so it is built here from the public
+    ``Features.to_dict()`` of the schema: a value is ``dtype: string``, a list ``list: <item>`` (a list of
+    one dtype as ``list: string``, a list of structs as ``list: [fields]``), a struct ``struct: [fields]``,
+    each field ``{name, ...}`` in column order. A feature kind kodolly never writes (class labels, images,
+    ...) is refused rather than written wrong.
+    """
     datasets = require("datasets", "hub")
-    features = datasets.Features.from_arrow_schema(result.schema)
+    features = datasets.Features.from_arrow_schema(schema).to_dict()
+    return [{"name": name, **_yaml_feature(name, f)} for name, f in features.items()]
+
+
+_LIST_KEYS = {"List": "list", "LargeList": "large_list", "Sequence": "sequence"}
+
+
+def _yaml_feature(name: str, feature: Any) -> dict[str, Any]:
+    if isinstance(feature, list) and len(feature) == 1:  # datasets 3: `[feature]` is a list of it
+        return _yaml_list("list", name, feature[0], -1)
+    kind = feature.get("_type") if isinstance(feature, dict) else None
+    if kind == "Value":
+        return {"dtype": feature["dtype"]}
+    if kind in _LIST_KEYS:
+        return _yaml_list(_LIST_KEYS[kind], name, feature["feature"], feature.get("length", -1))
+    if kind is None and isinstance(feature, dict):  # a struct: its fields by name
+        return {"struct": [{"name": k, **_yaml_feature(k, v)} for k, v in feature.items()]}
+    raise ValueError(f"column {name!r}: no dataset card YAML for a {kind or type(feature).__name__} feature")
+
+
+def _yaml_list(key: str, name: str, item: Any, length: int | None) -> dict[str, Any]:
+    inner = _yaml_feature(name, item)
+    if list(inner) == ["dtype"]:
+        inner = inner["dtype"]
+    elif list(inner) == ["struct"]:
+        inner = inner["struct"]
+    out: dict[str, Any] = {key: inner}
+    if length not in (None, -1):
+        out["length"] = length
+    return out
+
+
+def front_matter(result: "FolderResult", title: str) -> dict[str, Any]:
     dpo = is_dpo(result)
     licenses = sorted({s.license for s in result.licenses.sources})
     tags = ["kodolly", "korean", "instruction-tuning"] + (["dpo", "preference"] if dpo else ["dolly"])
     info: dict[str, Any] = {
-        "features": features._to_yaml_list(),
+        "features": card_features(result.schema),
         "splits": [{"name": s.name, "num_bytes": s.num_bytes, "num_examples": s.rows} for s in result.splits.values()],
         "download_size": sum(s.file_bytes for s in result.splits.values()),
         "dataset_size": sum(s.num_bytes for s in result.splits.values()),

@@ -75,11 +75,15 @@ def _datasets_batches(p: Path, batch_rows: int) -> Iterator[pa.Table]:
     ds = datasets.load_from_disk(str(p))
     if isinstance(ds, datasets.DatasetDict):
         raise ConfigError(f"{p}: a DatasetDict folder; publish a kodolly output (one dataset) instead")
-    table = ds.data.table
-    if ds._indices is not None:  # a selected / shuffled dataset: materialise the order it shows
-        table = ds.flatten_indices().data.table
-    for offset in range(0, table.num_rows, batch_rows):
-        yield table.slice(offset, batch_rows)
+    yield from dataset_batches(ds, batch_rows)
+
+
+def dataset_batches(ds, batch_rows: int) -> Iterator[pa.Table]:
+    """The rows of a ``datasets.Dataset`` in the order it shows them, as Arrow tables of at most
+    ``batch_rows`` rows: slices of its memory-mapped table, or, for a dataset with an indices mapping
+    (selected, shuffled, sorted), the rows the mapping names, a batch at a time (nothing is copied whole,
+    no cache file is written). The same public call ``datasets`` writes ``save_to_disk`` shards with."""
+    yield from ds.with_format("arrow").iter(batch_size=batch_rows)
 
 
 _KNOWN_TYPES = {field.name: field.type for field in ARROW_SCHEMA}

@@ -9,15 +9,16 @@
   one reject ``decompression_bomb`` and the records before it are kept.
 - ``head_bytes``: how much of an over-limit record its reject keeps as raw text.
 
-Set them per run (``kodolly convert --max-depth/--max-record-mb/--max-expansion``, or
-``kodolly.convert(..., limits=Limits(...))``) or for a block of code with :func:`use`. The readers
-take the limits in force (:func:`current`); forked worker processes inherit them.
+Set them per run (``kodolly convert --max-depth/--max-record-mb/--max-expansion``, the run config
+file's ``[limits]`` table with the same keys, or ``kodolly.convert(..., limits=Limits(...))``) or for a
+block of code with :func:`use`. The readers take the limits in force (:func:`current`); forked worker
+processes inherit them.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator, NamedTuple
+from typing import Iterator, Mapping, NamedTuple
 
 from ..errors import ConfigError
 
@@ -41,6 +42,25 @@ class Limits(NamedTuple):
 
 DEFAULT = Limits()
 _current = DEFAULT
+
+# The limits as a user sets them: the command-line options (--max-depth, --max-record-mb,
+# --max-expansion) and the keys of the run config file's [limits] table; a record's size in MiB.
+SETTINGS = ("max_depth", "max_record_mb", "max_expansion")
+
+
+def from_settings(settings: Mapping[str, int], base: Limits = DEFAULT) -> Limits:
+    """The limits of ``settings`` (keys of :data:`SETTINGS`); a setting not given keeps ``base``'s value."""
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown:
+        raise ConfigError(f"unknown input limit(s) {', '.join(unknown)}: the limits are {', '.join(SETTINGS)}")
+    chosen = base._asdict()
+    if "max_depth" in settings:
+        chosen["max_depth"] = int(settings["max_depth"])
+    if "max_record_mb" in settings:
+        chosen["max_record_bytes"] = int(settings["max_record_mb"]) << 20
+    if "max_expansion" in settings:
+        chosen["max_expansion"] = int(settings["max_expansion"])
+    return Limits(**chosen).checked()
 
 
 def current() -> Limits:

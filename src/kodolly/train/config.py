@@ -182,13 +182,6 @@ def build_config(
 
 def parse_set(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
     """``--set KEY=VALUE`` pairs for the trainer table; VALUE is JSON when it parses, else text."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
+    from ..config import key_values
+
+    return key_values(pairs, "--set")

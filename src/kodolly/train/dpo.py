@@ -9,18 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .config import build_config
-from .run import TrainResult, train
+from .run import TrainResult, train_kind
 
 
 def train_dpo(data: str, model: str, *, config_file: str | None = None, trainer: dict[str, Any] | None = None,
               lora: dict[str, Any] | None = None, log: Callable[[str], None] = print, **settings: Any) -> TrainResult:
     """Preference-tune ``model`` on ``data``; arguments as :func:`kodolly.train.sft.train_sft`."""
-    config = build_config(
-        "dpo",
-        file=config_file,
-        overrides={"data": data, "model": model, **settings},
-        lora_overrides=lora,
-        trainer_overrides=trainer,
-    )
-    return train(config, log=log)
+    return train_kind("dpo", data, model, config_file=config_file, trainer=trainer, lora=lora, log=log, settings=settings)

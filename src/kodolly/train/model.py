@@ -4,9 +4,12 @@ The CPU pitfall: bitsandbytes' ``Linear4bit`` repacks its weight into an AVX512-
 layout the first time it runs a forward pass in eval mode without gradients (an evaluation, a
 generation). After that, training forwards take the inference kernel, which has no backward: the
 gradients of every LoRA layer upstream of a packed layer come out as ``None`` or wrong, the loss
-still looks fine, and nothing errors. :func:`keep_4bit_trainable` turns the repacking off on every
-``Linear4bit`` (and unpacks any weight already repacked); kodolly calls it whenever it loads a 4-bit
-model.
+still looks fine, and nothing errors. The repacking is decided per layer by its public
+``support_avx512bf16_for_cpu`` attribute (bitsandbytes sets it from the CPU's features when the layer
+is made); :func:`keep_4bit_trainable` sets it to ``False`` on every ``Linear4bit`` right after the model
+is loaded, before any forward pass, so no weight is ever repacked and nothing has to be unpacked.
+kodolly calls it whenever it loads a 4-bit model for training (and again once the trainer has
+wrapped the layers).
 """
 
 from __future__ import annotations
@@ -81,20 +84,22 @@ def keep_4bit_trainable(model) -> int:
     """Stop bitsandbytes repacking 4-bit weights for CPU inference (see the module docstring).
 
     Returns how many ``Linear4bit`` layers were seen. Safe to call again (e.g. after peft wraps the
-    layers); a weight already repacked is converted back to the trainable layout.
+    layers). It must come before the model's first eval-mode no-grad forward: a layer whose weight is
+    already in the inference layout is refused (an error naming it), since the way back is private to
+    bitsandbytes and not exact (the repacking rounds the quantisation scales to bf16).
     """
     bnb = require("bitsandbytes", "train")
-    from bitsandbytes.nn.modules import _convert_weight_packed_for_cpu_inverse
-
     count = 0
-    for module in model.modules():
+    for name, module in model.named_modules():
         if isinstance(module, bnb.nn.Linear4bit):
             count += 1
+            state = getattr(module.weight, "quant_state", None)
+            if getattr(state, "packing_format_for_cpu", False):
+                raise RuntimeError(
+                    f"{name}: this 4-bit weight was already repacked for CPU inference by an eval-mode forward; "
+                    "keep_4bit_trainable must run right after the model is loaded"
+                )
             module.support_avx512bf16_for_cpu = False
-            weight = module.weight
-            state = getattr(weight, "quant_state", None)
-            if state is not None and getattr(state, "packing_format_for_cpu", False):
-                weight.data, weight.quant_state = _convert_weight_packed_for_cpu_inverse(weight.data, state)
     return count
 
 

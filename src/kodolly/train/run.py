@@ -167,6 +167,23 @@ def build_trainer(config: TrainConfig, log: Callable[[str], None] = print) -> Pr
     return PreparedRun(config, trainer, tokenizer, renderer, report, trainer_kwargs, targets, cpu, bool(validation_rows))
 
 
+def train_kind(kind: str, data: str, model: str, *, config_file: str | None, trainer: dict[str, Any] | None,
+               lora: dict[str, Any] | None, log: Callable[[str], None], settings: dict[str, Any]) -> "TrainResult":
+    """A ``kind`` (``sft`` / ``dpo``) run of ``model`` on ``data``: the config file, then ``settings``, the
+    ``lora`` and ``trainer`` overrides over it (what :func:`~kodolly.train.train_sft` and
+    :func:`~kodolly.train.train_dpo` take)."""
+    from .config import build_config
+
+    config = build_config(
+        kind,
+        file=config_file,
+        overrides={"data": data, "model": model, **settings},
+        lora_overrides=lora,
+        trainer_overrides=trainer,
+    )
+    return train(config, log=log)
+
+
 def train(config: TrainConfig, log: Callable[[str], None] = print, *, verbose: bool = False,
           progress: bool | None = None) -> TrainResult:
     """Run SFT or DPO as ``config`` says and save the run folder. See the module docstring.

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .config import build_config
-from .run import TrainResult, train
+from .run import TrainResult, train_kind
 
 
 def train_sft(data: str, model: str, *, config_file: str | None = None, trainer: dict[str, Any] | None = None,
@@ -20,11 +19,4 @@ def train_sft(data: str, model: str, *, config_file: str | None = None, trainer:
     ``system_prompt``, ``answer_end``, ``load_in_4bit``, ``merge``, ...); ``trainer`` goes to
     trl's ``SFTConfig``; ``lora`` overrides the LoRA defaults (r=16, alpha=16, dropout=0.05).
     """
-    config = build_config(
-        "sft",
-        file=config_file,
-        overrides={"data": data, "model": model, **settings},
-        lora_overrides=lora,
-        trainer_overrides=trainer,
-    )
-    return train(config, log=log)
+    return train_kind("sft", data, model, config_file=config_file, trainer=trainer, lora=lora, log=log, settings=settings)
