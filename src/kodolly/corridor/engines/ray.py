@@ -13,19 +13,33 @@ shared filesystem): nodes read their shards' bytes and write the output files th
 
 Two ways through (:meth:`RayEngine.execute`):
 
-- **in the cluster** (the default chain -- stateless filters, exact dedup, split -- or any chain whose
-  reduce half is stateless filters around at most one keyed filter with ``earliest_per_key``):
+- **in the cluster** (the default chain -- stateless filters, exact dedup, near-dup, split -- or any
+  chain whose reduce half is stateless filters around at most one keyed filter with
+  ``earliest_per_key`` and at most one ``banded`` filter right after it; :func:`cluster_plan`):
 
-  1. map: one task per shard -> the chunk (kept in the object store) and, for the keyed filter, its
-     ``(key, position, id)`` table cut into ``P`` partitions by a hash of the key;
-  2. decide: one task per partition -> the losers, "earliest position wins" (:mod:`..keyed`), cut by
-     output part;
-  3. write: one task per output part: for each of its shards in order, the decisions become the keyed
-     filter's verdicts, ``FilterChain.reduce`` runs the rest of the chain, and the rows are written by
+  1. map: one task per shard -> the chunk (kept in the object store) and, as separate objects, one
+     part per partition ``0 .. P-1`` for each decided filter: exact dedup's ``(key, position, id)``
+     table cut by a hash of the key (:mod:`..keyed`); near-dup's band buckets cut by a hash of
+     ``(band, key)`` (:meth:`NearDupFilter.shuffle_pieces`: per partition the bucket codes, and the
+     position, check signature and id of each row with a bucket there);
+  2. decide: exact dedup, one task per partition (its parts only) -> the losers, "earliest position
+     wins", cut by output part. Near-dup, one task per partition (its pieces from every shard, and
+     exact dedup's losers, whose rows it leaves out as the one-process chain never shows them to
+     near-dup) -> the checked pairs ``(later, earlier, earlier id)`` of its buckets
+     (:meth:`NearDupFilter.checked_pairs`) and its counts; then one task over all the pairs -> in
+     input order, each row's earliest partner that is kept when its turn comes
+     (:meth:`NearDupFilter.earliest_kept`), as losers ``(position, kept id)`` cut by output part;
+  3. write: one task per output part: for each of its shards in order, the decisions become the
+     decided filters' verdicts, ``FilterChain.reduce`` runs the rest of the chain, and the rows are written by
      the same row writers the other engines use: one file in input order (an output named
      ``x.parquet`` / ``x.jsonl``, or a ``datasets`` folder: byte-identical to ``inline``), or, with
      ``--format parquet`` and a folder, ``P`` zstd part files per split named as on the Hub
      (``train-00000-of-00004.parquet``; concatenated in name order they are the input order).
+
+  No process holds every bucket: a near-dup partition task holds its share of the ``(band, key)``
+  buckets (12 bytes a row and band, over ``P``) and the signatures of the rows with a bucket there
+  (a row's go to at most ``min(P, bands)`` partitions). The manifest's ``engine.near_dup_partitions``
+  records, per partition, the node, rows, buckets, candidate pairs and checked pairs.
 
   The driver holds object references and one shard's rejects at a time: it writes the rejects file,
   report and manifest through the :class:`~kodolly.corridor.Sink`, checks the tally against the row
@@ -159,14 +173,12 @@ def _pairs_task(flt: Any, n_dropped: int, *args: Any) -> tuple:
     return pairs, dict(counts, node=_node_id())
 
 
-def _near_verdicts_task(bounds: list[int], *pairs: Any) -> Any:
+def _near_verdicts_task(flt: Any, bounds: list[int], *pairs: Any) -> Any:
     """Step 3 of near-dup over every partition's checked pairs, in input order: the dropped rows as
     losers ``(pos, kept_id)``, cut at ``bounds``."""
     import pyarrow as pa
 
-    from ...filters.near_dup import NearDupFilter
-
-    pos, kept = NearDupFilter.earliest_kept(list(pairs))
+    pos, kept = flt.earliest_kept(list(pairs))
     return _cut(pa.table([pa.array(pos, pa.int64()), pa.array(kept, pa.string())], schema=keyed.LOSER_SCHEMA), bounds)
 
 
@@ -405,7 +417,8 @@ def cluster_plan(chain: FilterChain) -> ClusterPlan | None:
 
 
 class _ClusterRun:
-    """One run decided and written in the cluster (map -> decide -> write; see the module docstring)."""
+    """One run decided and written in the cluster (map -> decide (-> near-dup pairs -> verdicts) -> write;
+    see the module docstring)."""
 
     def __init__(self, engine: RayEngine, run: Any, sink: Any, plan: ClusterPlan) -> None:
         self.engine, self.run, self.sink, self.plan = engine, run, sink, plan
@@ -510,7 +523,7 @@ class _ClusterRun:
             pairs.append(pair_ref)
             counts.append(count_ref)
         pieces.clear()
-        verdicts = self.engine.remote_task(_near_verdicts_task, num_returns=max(1, n_groups)).remote(bounds, *pairs)
+        verdicts = self.engine.remote_task(_near_verdicts_task, num_returns=max(1, n_groups)).remote(flt, bounds, *pairs)
         self.counts = counts  # read once the rows are written
         return [verdicts] if n_groups == 1 else list(verdicts)
 

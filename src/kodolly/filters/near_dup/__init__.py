@@ -30,11 +30,15 @@ Arrow array): with the defaults at 0.8, 184 + 128 + len(id) + 4 bytes a kept row
 index and matched among themselves; (2) the check — estimated Jaccard of each candidate pair from
 the two signatures; (3) the verdicts — in input order, a row with a checked pair to a kept row is
 dropped naming the earliest one, else kept and added to the index. Steps 1 and 2 only ever look at
-rows sharing one ``(band, key)``, so they can be split by band key (a shuffle on ``(band, key)``
-across processes or nodes, each holding the buckets of its keys and emitting the checked pairs
-``(later, earlier)``); step 3 (:func:`.lsh.earliest_kept_partner`) needs only those pairs, sorted by
-the later row, and gives the same verdicts as this one-process version (where a bucket holds only kept rows: a dropped row can never
-be named, so leaving it out changes nothing).
+rows sharing one ``(band, key)``, so they are split by band key with ``--engine ray``:
+:meth:`NearDupFilter.shuffle_pieces` deals each shard's buckets to partitions by a hash of
+``(band, key)``; :meth:`NearDupFilter.checked_pairs` finds and checks one partition's pairs
+``(later, earlier)``; :meth:`NearDupFilter.earliest_kept` (step 3, :func:`.lsh.earliest_kept_partner`)
+needs only those pairs and gives the same verdicts as this one-process version. A bucket there holds
+every row, not only kept ones (in this version the index holds only kept rows: a dropped row can
+never be named); step 3 decides in input order, so a row matched only to dropped rows is kept. Rows
+an earlier filter dropped (exact dedup) are left out of the partitions, as they never reach
+``decide`` here.
 """
 
 from __future__ import annotations
@@ -301,7 +305,7 @@ class NearDupFilter:
             rows = np.unique(row)
             pieces.append({
                 "pos": pos[rows], "sig": np.ascontiguousarray(sigs[rows]), "ids": pa.array([ids[r] for r in rows.tolist()], pa.string()),
-                "code": codes.ravel()[flat], "row": np.searchsorted(rows, row),
+                "code": codes.ravel()[flat], "row": np.searchsorted(rows, row).astype(np.int32),
             })
         return pieces
 
