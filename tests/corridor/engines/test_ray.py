@@ -378,3 +378,8 @@ def test_a_run_that_keeps_no_row(ray_cluster, tmp_path):
     ray = run(tmp_path / "ray.parquet", "ray", groups, cluster=ray_cluster, filters=filters)
     assert inline.tally.written == 0 and inline.tally.rejected > 2
     assert_same_files(inline, ray)
+    filters = dict(filters, near_dup={"threshold": 0.8})  # near-dup's shuffle of no row
+    inline = run(tmp_path / "inline-near.parquet", "inline", groups, filters=filters)
+    near = run(tmp_path / "near.parquet", "ray", groups, cluster=ray_cluster, filters=filters, partitions=2)
+    assert_same_files(inline, near)
+    assert [(c["rows"], c["buckets"], c["pairs"]) for c in near.manifest_data["engine"]["near_dup_partitions"]] == [(0, 0, 0)] * 2

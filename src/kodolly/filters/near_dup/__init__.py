@@ -61,7 +61,7 @@ import rensa  # noqa: E402
 from ...errors import ConfigError
 from .lsh import (
     BandIndex, SortedBands, band_codes, band_keys, bucket_of, earliest_kept_partner, optimal_bands, pairs_sharing, pairs_within,
-    sort_codes, unique_pairs,
+    sort_codes, sorted_unique, unique_pairs,
 )
 from .shingles import as_text_array, shingle_hashes, shingle_sets
 
@@ -302,7 +302,7 @@ class NearDupFilter:
         for k in range(n):
             flat = order[bounds[k] : bounds[k + 1]]  # ascending: row-major, so rows in order
             row = flat // self.bands
-            rows = np.unique(row)
+            rows = sorted_unique(row)
             pieces.append({
                 "pos": pos[rows], "sig": np.ascontiguousarray(sigs[rows]), "ids": pa.array([ids[r] for r in rows.tolist()], pa.string()),
                 "code": codes.ravel()[flat], "row": np.searchsorted(rows, row).astype(np.int32),
@@ -320,10 +320,12 @@ class NearDupFilter:
         starts = np.cumsum([0] + [len(p["pos"]) for p in pieces])
         code = np.concatenate([p["code"] for p in pieces] or [np.zeros(0, np.uint64)])
         row = np.concatenate([p["row"] + s for p, s in zip(pieces, starts)] or [np.zeros(0, np.int64)])
+        present = len(pos)  # every row of a piece has a bucket there
         if len(dropped):
             gone = np.isin(pos, dropped)
             keep = ~gone[row]
             code, row = code[keep], row[keep]
+            present -= int(gone.sum())
         code, row = sort_codes(code, row)
         later, earlier = pairs_sharing([(code, row)])
         candidates = len(later)
@@ -333,7 +335,7 @@ class NearDupFilter:
         ids = pa.concat_arrays([p["ids"] for p in pieces]) if pieces else pa.array([], pa.string())
         earlier_id = ids.take(pa.array(earlier, pa.int64()))
         buckets = int(np.count_nonzero(np.r_[True, code[1:] != code[:-1]])) if len(code) else 0
-        counts = {"rows": int(len(np.unique(row))), "buckets": buckets, "candidates": int(candidates), "pairs": int(len(later))}
+        counts = {"rows": present, "buckets": buckets, "candidates": int(candidates), "pairs": int(len(later))}
         return {"later": pos[later], "earlier": pos[earlier], "earlier_id": earlier_id}, counts
 
     @staticmethod

@@ -179,9 +179,17 @@ def bucket_of(codes: np.ndarray, n: int) -> np.ndarray:
 
 
 def sort_codes(codes: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(codes, rows)`` sorted by code, then row (a column for :func:`pairs_sharing`)."""
-    order = np.lexsort((rows, codes))
+    """``(codes, rows)`` (``rows`` ascending) sorted by code, then row (a column for :func:`pairs_sharing`):
+    a stable sort by code keeps the rows of one code in order."""
+    order = np.argsort(codes, kind="stable")
     return codes[order], rows[order]
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values of an ascending array (numpy's hash-based ``unique`` is slower on them)."""
+    if not len(values):
+        return values
+    return values[np.r_[True, values[1:] != values[:-1]]]
 
 
 def earliest_kept_partner(later: np.ndarray, earlier: np.ndarray, undecided: np.ndarray) -> np.ndarray:
