@@ -43,12 +43,17 @@ class Seen:
         return [None if len(r["response"]) % 7 else "seen_mod7" for r in rows]
 
 
-class Boom:
-    name = "boom"
+class Step:
+    """A stateless test step (runs in the workers): subclasses give ``name`` and ``apply``."""
+
     stateless = True
 
     def settings(self):
         return {}
+
+
+class Boom(Step):
+    name = "boom"
 
     def apply(self, rows):
         raise RuntimeError("boom in a worker")
@@ -133,14 +138,10 @@ def test_cli_convert_takes_workers(mixed_jsonl, tmp_path):
     assert "--workers" in CliRunner().invoke(cli, ["convert", "--help"]).output
 
 
-class Tag:
+class Tag(Step):
     """A stateless step after dedup that sets a field (like a split step): verdicts + a changed table."""
 
     name = "tag"
-    stateless = True
-
-    def settings(self):
-        return {}
 
     def apply(self, rows):
         out = []

@@ -292,41 +292,46 @@ def test_workers_forked_after_the_main_process_used_rensa_do_not_hang(tmp_path):
     assert tally["balanced"] and tally["read"] == done["records"] and tally["by_reason"]["near_duplicate_of"] > 500
 
 
-def test_decisions_split_by_band_key_give_the_same_verdicts():
-    """The documented split for a cluster: band buckets dealt to two 'nodes' by (band, key), each finding
-    and checking its candidate pairs alone; one greedy pass over all checked pairs in input order gives
-    exactly the streaming filter's verdicts."""
+@pytest.mark.parametrize("partitions", [1, 2, 5])
+def test_decisions_split_by_band_key_give_the_same_verdicts(partitions):
+    """The cluster's split (the ray engine runs these same calls in its tasks): each shard's buckets
+    dealt to partitions by (band, key), each partition finding and checking its pairs alone, one pass
+    over all checked pairs in input order: exactly the streaming filter's verdicts, chains included."""
     import numpy as np
 
-    from kodolly.filters.near_dup.lsh import earliest_kept_partner, unique_pairs
-    from kodolly.filters.near_dup.shingles import mix64
+    from kodolly.corridor.keyed import position
 
     records = planted_records(300, seed=21)
     rows = [row(r["id"], instruction=r["instruction"], response=r["output"]) for r in records]
-    flt = NearDupFilter(0.8)
+    x, y, z = " ".join(SEOUL), " ".join(SEOUL[:9] + TRAINS[:1]), " ".join(SEOUL[:8] + TRAINS)  # y near x, z near y only
+    rows[10:10] = [row("x", instruction="서울 소개", response=x)]
+    rows[200:200] = [row("y", instruction="서울 소개", response=y), row("empty", instruction="!!", response="?")]
+    rows.append(row("z", instruction="서울 소개", response=z))
+    flt = NearDupFilter(0.7)
     prepared = flt.prepare(rows)
-    stream = NearDupFilter(0.8)
+    stream = NearDupFilter(0.7)
     streaming = []
     for s in range(0, len(rows), 100):
         streaming += stream.decide(prepared[s : s + 100])
+    assert streaming[-1] is None and "near_duplicate_of:x" in streaming
 
-    live = [i for i, p in enumerate(prepared) if p is not None]
-    blob = np.frombuffer(b"".join(prepared[i][0] for i in live), dtype=np.uint8).reshape(len(live), -1)
-    keys = np.ascontiguousarray(blob[:, : 4 * flt.bands]).view(np.uint32)
-    sigs = blob[:, 4 * flt.bands :]
-    node_of = mix64((np.arange(flt.bands, dtype=np.uint64) << np.uint64(32)) | keys.astype(np.uint64)) % np.uint64(2)
-    found_later, found_earlier = [], []
-    for node in (0, 1):
-        for band in range(flt.bands):  # the buckets of this band whose keys live on this node
-            mine = np.flatnonzero(node_of[:, band] == node)
-            later, earlier = pairs_within(SortedBands(keys[mine, band : band + 1]))
-            later, earlier = mine[later], mine[earlier]
-            ok = flt.similar(sigs[later], sigs[earlier])
-            found_later.append(later[ok])
-            found_earlier.append(earlier[ok])
-    later, earlier = unique_pairs(np.concatenate(found_later), np.concatenate(found_earlier))
-    partner = earliest_kept_partner(later, earlier, np.ones(len(live), dtype=bool))
+    shards = [prepared[s : s + 70] for s in range(0, len(rows), 70)]
+    pieces = [flt.shuffle_pieces(p, position(k, np.arange(len(p))), partitions) for k, p in enumerate(shards)]
+    pairs, counts = zip(*(flt.checked_pairs([p[j] for p in pieces], np.zeros(0, np.int64)) for j in range(partitions)))
+    dropped, kept_ids = NearDupFilter.earliest_kept(list(pairs))
     split = [None] * len(rows)
-    for a in np.flatnonzero(partner >= 0).tolist():
-        split[live[a]] = "near_duplicate_of:" + rows[live[int(partner[a])]]["id"]
+    for pos, kept in zip(dropped.tolist(), kept_ids):
+        split[(pos >> 32) * 70 + (pos & 0xFFFFFFFF)] = "near_duplicate_of:" + kept
     assert sum(v is not None for v in split) > 30 and split == streaming
+    # the buckets are dealt, not copied: each in exactly one partition
+    whole = flt.checked_pairs([p for piece in (flt.shuffle_pieces(s, position(k, np.arange(len(s))), 1) for k, s in enumerate(shards))
+                               for p in piece], np.zeros(0, np.int64))[1]
+    assert sum(c["buckets"] for c in counts) == whole["buckets"]
+    assert partitions == 1 or max(c["buckets"] for c in counts) < whole["buckets"] * 0.7
+    # rows dropped earlier in the chain (exact dedup) are left out, as the streaming filter never sees them
+    gone = position(0, np.array([10]))  # x: then y is nobody's near-duplicate and z goes as y's
+    pairs = [flt.checked_pairs([p[j] for p in pieces], gone)[0] for j in range(partitions)]
+    dropped, kept_ids = NearDupFilter.earliest_kept(pairs)
+    without_x = dict(zip(dropped.tolist(), kept_ids))
+    z_pos = int(position(len(shards) - 1, len(shards[-1]) - 1))
+    assert without_x[z_pos] == "y" and int(position(200 // 70, 200 % 70)) not in without_x

@@ -17,7 +17,9 @@ Positions are ``(shard seq, item ordinal)`` (the corridor's ordering contract) p
 the kept copy and its id are those of a one-process run whatever the partition count. A filter takes
 part by setting ``earliest_per_key = True``: its prepared value per row is ``(key bytes, id)`` and its
 ``decide`` keeps the first row of a key and gives later ones ``duplicate_reason(kept_id)``. (Near-dup
-LSH bands can use the same shuffle with one key per band; their decision is not "earliest per key".)
+LSH bands use the same shuffle, one key per ``(band, key)`` bucket, and :func:`deal` and :func:`cut`; their
+decision is not "earliest per key" but "earliest kept similar row", made from the buckets' checked pairs:
+see :mod:`kodolly.filters.near_dup` and the ray engine.)
 """
 
 from __future__ import annotations
@@ -58,10 +60,16 @@ def partition(table: pa.Table, n: int) -> list[pa.Table]:
     if not len(table):
         return [KEY_SCHEMA.empty_table() for _ in range(n)]
     part = (_hash64(table.column("key").combine_chunks()) % np.uint64(n)).astype(np.int64)
-    order = np.argsort(part, kind="stable")
-    bounds = np.searchsorted(part[order], np.arange(n + 1))
+    order, bounds = deal(part, n)
     ordered = table.take(pa.array(order))
     return [ordered.slice(int(bounds[k]), int(bounds[k + 1] - bounds[k])) for k in range(n)]
+
+
+def deal(part: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, bounds)`` for items with partition numbers ``part`` (0 .. n-1): ``order[bounds[k]:
+    bounds[k + 1]]`` are partition ``k``'s items, in their original order."""
+    order = np.argsort(part, kind="stable")
+    return order, np.searchsorted(part[order], np.arange(n + 1))
 
 
 def _hash64(keys: pa.Array) -> np.ndarray:
@@ -96,6 +104,11 @@ def earliest_wins(pieces: Sequence[pa.Table]) -> pa.Table:
         schema=LOSER_SCHEMA,
     )
     return out.take(pc.sort_indices(out, sort_keys=[("pos", "ascending")]))
+
+
+def cut(losers: pa.Table, bounds: Sequence[int]) -> list[pa.Table]:
+    """Losers (sorted by position) cut at ``bounds``: one table per ``[bounds[g], bounds[g + 1])``."""
+    return [losers_between(losers, bounds[g], bounds[g + 1]) for g in range(len(bounds) - 1)]
 
 
 def losers_between(losers: pa.Table, start: int, stop: int) -> pa.Table:

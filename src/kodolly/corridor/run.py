@@ -194,5 +194,5 @@ def manifest_of(run: PreparedRun, engine: Any, sink: Sink, outputs, rejects, tal
         dolly_only=spec.output.dolly_only,
         run_spec=spec.as_dict(),
         shards=run.planned,
-        engine={"name": engine.name, "workers": getattr(engine, "n", 1)},
+        engine={"name": engine.name, "workers": getattr(engine, "n", 1), **getattr(engine, "details", {})},
     )

@@ -7,6 +7,7 @@ once; an unreachable address and a missing extra in one line."""
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 import threading
@@ -43,10 +44,10 @@ MIXED = [
 SPLIT = {"split": {"train": 0.7, "validation": 0.3}}
 
 
-def run(out: Path, engine: str, groups, *, cluster=None, partitions=None, batch_size=7, filters=SPLIT, fmt=None, address=None):
+def run(out: Path, engine: str, groups, *, cluster=None, partitions=None, batch_size=7, filters=SPLIT, fmt=None, address=None, workers=None):
     options = {"address": address or cluster.address, "partitions": partitions} if cluster is not None else {}
     spec = make_spec([], None, out, groups=groups, engine=engine, batch_size=batch_size, filters=filters,
-                     output_format=fmt, engine_options=options)
+                     output_format=fmt, engine_options=options, workers=workers)
     return execute(spec)
 
 
@@ -275,20 +276,99 @@ def test_without_the_extra_one_line_says_how_to_install_it(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_chain_with_near_dup_is_decided_on_the_driver_from_chunks_the_nodes_convert(ray_cluster, tmp_path, monkeypatch):
-    pytest.importorskip("datasketch")
-    import kodolly
+def _near_dup_sources(tmp_path: Path) -> list[InputGroup]:
+    """Two sources with planted near-duplicates (benchmarks/near_dup_quality.py): alpaca JSONL, then
+    dolly JSONL whose variants mostly repeat rows of the first; an exact copy (exact dedup drops it
+    first); a chain x -> y -> z (x-y and y-z similar, x-z not: y goes, z stays) with x and y in the
+    first source, z in the second, each in another shard."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the benchmarks package
+    from benchmarks.near_dup_quality import planted_records
 
-    near = dict(SPLIT, near_dup={"threshold": 0.7})
-    groups = [InputGroup([FIXTURES / "filters" / "near_dup_pairs.jsonl", FIXTURES / "filters" / "dedup_variants.jsonl"], "alpaca")]
-    inline = run(tmp_path / "inline.parquet", "inline", groups, filters=near, batch_size=3)
-    ray = run(tmp_path / "ray.parquet", "ray", groups, cluster=ray_cluster, filters=near, batch_size=3)
-    assert inline.tally.by_reason["near_duplicate_of"] > 0 and inline.tally.by_reason["duplicate_of"] > 0
+    records = [{"id": r["id"], "instruction": r["instruction"], "input": "", "output": r["output"]} for r in planted_records(260, seed=5)]
+    cut = len(records) * 3 // 5
+    first, second = records[:cut], records[cut:]
+    rng = random.Random(3)  # 15 blocks of 30 random syllables: x-y 0.86, y-z 0.85, x-z 0.73 (exact Jaccard)
+    blocks = ["".join(chr(0xAC00 + rng.randrange(11172)) for _ in range(30)) for _ in range(15)]
+    x = " ".join(blocks[:13])
+    y = " ".join(blocks[:12] + blocks[13:14])
+    z = " ".join(blocks[:11] + blocks[13:15])
+    first.insert(5, {"id": "chain-x", "instruction": "문단 소개", "input": "", "output": x})
+    first.insert(len(first) // 2, {"id": "chain-y", "instruction": "문단 소개", "input": "", "output": y})
+    second.insert(len(second) // 2, {"id": "chain-z", "instruction": "문단 소개", "input": "", "output": z})
+    second.insert(3, dict(first[10], id="copy-of-" + first[10]["id"]))
+    a, b = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    a.write_bytes(b"\n".join(orjson.dumps(r) for r in first) + b"\n")
+    b.write_bytes(b"\n".join(orjson.dumps({"id": r["id"], "instruction": r["instruction"], "context": "", "response": r["output"]})
+                             for r in second) + b"\n")
+    return [InputGroup([a], "alpaca"), InputGroup([b], "dolly")]
+
+
+NEAR = dict(SPLIT, near_dup={"threshold": 0.8})
+
+
+def test_near_dup_is_decided_in_the_cluster_as_on_one_machine(ray_cluster, tmp_path):
+    groups = _near_dup_sources(tmp_path)
+    inline = run(tmp_path / "inline.parquet", "inline", groups, filters=NEAR, batch_size=60)
+    reasons = {r["id"]: r["reason"] for r in rejects_of(inline.rejects)}
+    kept = set(pq.read_table(inline.output).column("id").to_pylist())
+    # the one-machine verdicts this test holds the cluster to
+    assert inline.tally.by_reason["near_duplicate_of"] > 60 and inline.tally.by_reason["duplicate_of"] == 1
+    assert reasons["chain-y"] == "near_duplicate_of:chain-x" and {"chain-x", "chain-z"} <= kept  # z matched only y, which went
+    second = {r["id"] for r in rejects_of(inline.rejects) if r["source"] == "dolly" and r["reason"].startswith("near_duplicate_of:")}
+    firsts = set(orjson.loads(line)["id"] for line in (tmp_path / "first.jsonl").read_bytes().splitlines())
+    across = [rid for rid in second if reasons[rid].split(":", 1)[1] in firsts]
+    assert len(across) >= 5  # rows of the second source dropped naming the earlier copy in the first
+    shards = len(inline.manifest_data["shards"])
+    assert shards >= 6
+    for workers in (1, 2):
+        processes = run(tmp_path / f"processes{workers}.parquet", "processes", groups, filters=NEAR, batch_size=60, workers=workers)
+        assert_same_files(inline, processes)
+    counts = {}
+    for partitions in (1, 3):
+        ray = run(tmp_path / f"ray{partitions}.parquet", "ray", groups, cluster=ray_cluster, partitions=partitions, batch_size=60, filters=NEAR)
+        assert_same_files(inline, ray)
+        assert nodes_at_work(ray) == set(ray_cluster.node_ids)
+        counts[partitions] = ray.manifest_data["engine"]["near_dup_partitions"]
+        assert [c["partition"] for c in counts[partitions]] == list(range(partitions))
+    # the shuffle partitions the buckets: 3 tasks each hold a third or so of the (band, key) buckets,
+    # none of them shared, and each finds and checks its own pairs
+    whole = counts[1][0]["buckets"]
+    parts = [c["buckets"] for c in counts[3]]
+    assert sum(parts) == whole and all(0 < b < whole * 0.5 for b in parts)
+    assert all(c["pairs"] > 0 for c in counts[3]) and sum(c["pairs"] for c in counts[3]) >= counts[1][0]["pairs"]
+    assert {c["node"] for c in counts[3]} <= set(ray_cluster.node_ids)
+
+
+def test_near_dup_in_the_cluster_never_sees_rows_exact_dedup_dropped(ray_cluster, tmp_path):
+    """dedup on the instruction only: b (a's instruction, another answer) goes as a duplicate; d is
+    close to b alone, so, as on one machine, d is kept (b was never a near-dup candidate)."""
+    answer = " ".join(f"{n}번 항목은 다른 설명을 붙여 둔 문장이고 번호 {n * 31 % 97}로 구분됩니다." for n in range(12))
+    other = " ".join(f"{n}째 줄에는 전혀 다른 이야기가 적혀 있으며 값 {n * 53 % 89}가 있습니다." for n in range(12))
+    lines = [{"id": "a", "instruction": "질문 하나", "output": answer}, {"id": "b", "instruction": "질문 하나", "output": other},
+             {"id": "c", "instruction": "상관없는 질문", "output": "상관없는 답입니다."}, {"id": "d", "instruction": "질문 둘", "output": other + " 끝."}]
+    src = tmp_path / "d.jsonl"
+    src.write_bytes(b"\n".join(orjson.dumps(dict(r, input="")) for r in lines) + b"\n")
+    filters = dict(NEAR, dedup={"key": ["instruction"]})
+    inline = run(tmp_path / "inline.parquet", "inline", [InputGroup([src], "alpaca")], filters=filters, batch_size=1)
+    assert [(r["id"], r["reason"]) for r in rejects_of(inline.rejects)] == [("b", "duplicate_of:a")]
+    ray = run(tmp_path / "ray.parquet", "ray", [InputGroup([src], "alpaca")], cluster=ray_cluster, partitions=2, filters=filters, batch_size=1)
     assert_same_files(inline, ray)
+    assert pq.read_table(ray.output).column("id").to_pylist() == ["a", "c", "d"]
+
+
+def test_iter_rows_with_near_dup_decides_on_the_driver_from_chunks_the_nodes_convert(ray_cluster, tmp_path, monkeypatch):
+    import kodolly
+    from kodolly.filters import build_filters
+
     # iter_rows (no output: the rows come back to the caller) finds the cluster through RAY_ADDRESS
     monkeypatch.setenv("RAY_ADDRESS", ray_cluster.address)
-    src = FIXTURES / "filters" / "dedup_variants.jsonl"
-    assert list(kodolly.iter_rows(src, "alpaca", engine="ray", batch_size=2)) == list(kodolly.iter_rows(src, "alpaca", engine="inline"))
+    src = FIXTURES / "filters" / "near_dup_pairs.jsonl"
+
+    def rows(engine):
+        return list(kodolly.iter_rows(src, "alpaca", engine=engine, batch_size=2, filters=build_filters({"near_dup": {"threshold": 0.7}})))
+
+    ray, inline = rows("ray"), rows("inline")
+    assert ray == inline and [r["id"] for r in ray] == ["n1", "n3", "n4", "n6"]
 
 
 def test_a_run_that_keeps_no_row(ray_cluster, tmp_path):
@@ -298,3 +378,8 @@ def test_a_run_that_keeps_no_row(ray_cluster, tmp_path):
     ray = run(tmp_path / "ray.parquet", "ray", groups, cluster=ray_cluster, filters=filters)
     assert inline.tally.written == 0 and inline.tally.rejected > 2
     assert_same_files(inline, ray)
+    filters = dict(filters, near_dup={"threshold": 0.8})  # near-dup's shuffle of no row
+    inline = run(tmp_path / "inline-near.parquet", "inline", groups, filters=filters)
+    near = run(tmp_path / "near.parquet", "ray", groups, cluster=ray_cluster, filters=filters, partitions=2)
+    assert_same_files(inline, near)
+    assert [(c["rows"], c["buckets"], c["pairs"]) for c in near.manifest_data["engine"]["near_dup_partitions"]] == [(0, 0, 0)] * 2

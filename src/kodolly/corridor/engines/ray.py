@@ -13,19 +13,33 @@ shared filesystem): nodes read their shards' bytes and write the output files th
 
 Two ways through (:meth:`RayEngine.execute`):
 
-- **in the cluster** (the default chain -- stateless filters, exact dedup, split -- or any chain whose
-  reduce half is stateless filters around at most one keyed filter with ``earliest_per_key``):
+- **in the cluster** (the default chain -- stateless filters, exact dedup, near-dup, split -- or any
+  chain whose reduce half is stateless filters around at most one keyed filter with
+  ``earliest_per_key`` and at most one ``banded`` filter right after it; :func:`cluster_plan`):
 
-  1. map: one task per shard -> the chunk (kept in the object store) and, for the keyed filter, its
-     ``(key, position, id)`` table cut into ``P`` partitions by a hash of the key;
-  2. decide: one task per partition -> the losers, "earliest position wins" (:mod:`..keyed`), cut by
-     output part;
-  3. write: one task per output part: for each of its shards in order, the decisions become the keyed
-     filter's verdicts, ``FilterChain.reduce`` runs the rest of the chain, and the rows are written by
+  1. map: one task per shard -> the chunk (kept in the object store) and, as separate objects, one
+     part per partition ``0 .. P-1`` for each decided filter: exact dedup's ``(key, position, id)``
+     table cut by a hash of the key (:mod:`..keyed`); near-dup's band buckets cut by a hash of
+     ``(band, key)`` (:meth:`NearDupFilter.shuffle_pieces`: per partition the bucket codes, and the
+     position, check signature and id of each row with a bucket there);
+  2. decide: exact dedup, one task per partition (its parts only) -> the losers, "earliest position
+     wins", cut by output part. Near-dup, one task per partition (its pieces from every shard, and
+     exact dedup's losers, whose rows it leaves out as the one-process chain never shows them to
+     near-dup) -> the checked pairs ``(later, earlier, earlier id)`` of its buckets
+     (:meth:`NearDupFilter.checked_pairs`) and its counts; then one task over all the pairs -> in
+     input order, each row's earliest partner that is kept when its turn comes
+     (:meth:`NearDupFilter.earliest_kept`), as losers ``(position, kept id)`` cut by output part;
+  3. write: one task per output part: for each of its shards in order, the decisions become the
+     decided filters' verdicts, ``FilterChain.reduce`` runs the rest of the chain, and the rows are written by
      the same row writers the other engines use: one file in input order (an output named
      ``x.parquet`` / ``x.jsonl``, or a ``datasets`` folder: byte-identical to ``inline``), or, with
      ``--format parquet`` and a folder, ``P`` zstd part files per split named as on the Hub
      (``train-00000-of-00004.parquet``; concatenated in name order they are the input order).
+
+  No process holds every bucket: a near-dup partition task holds its share of the ``(band, key)``
+  buckets (12 bytes a row and band, over ``P``) and the signatures of the rows with a bucket there
+  (a row's go to at most ``min(P, bands)`` partitions). The manifest's ``engine.near_dup_partitions``
+  records, per partition, the node, rows, buckets, candidate pairs and checked pairs.
 
   The driver holds object references and one shard's rejects at a time: it writes the rejects file,
   report and manifest through the :class:`~kodolly.corridor.Sink`, checks the tally against the row
@@ -98,33 +112,74 @@ def _convert_task(work: Work, shard: Shard) -> Any:
         return _Fatal(exc)
 
 
-def _map_task(work: Work, shard: Shard, keyed_pos: int | None, partitions: int) -> tuple:
-    """``(meta, chunk, keys)``: a shard converted; ``keys`` = its key table cut by hash into one table
-    per partition (one object, so it lives in the object store, not in the driver's memory)."""
+@dataclasses.dataclass(frozen=True)
+class ClusterPlan:
+    """Which filters of a chain's reduce half are decided in the cluster (chain positions, or ``None``):
+    ``keyed`` the one ``earliest_per_key`` filter (exact dedup), ``near`` the one ``banded`` filter
+    (near-dup; only right after the keyed one or first, so it sees the rows the driver would give it).
+    The rest of the reduce half is stateless (it runs in the write tasks)."""
+
+    keyed: int | None = None
+    near: int | None = None
+
+    def returns(self, partitions: int) -> int:
+        """The map task's objects: meta, chunk, then one per partition for each decided filter."""
+        return 2 + partitions * ((self.keyed is not None) + (self.near is not None))
+
+
+def _map_task(work: Work, shard: Shard, plan: ClusterPlan, partitions: int) -> tuple:
+    """``(meta, chunk, *keyed parts, *near-dup parts)``: a shard converted; the decided filters'
+    prepared values cut by hash into one object per partition (in the object store, so a partition
+    task fetches only its own and the driver holds none)."""
     try:
         chunk = convert_shard(shard, work)
     except KodollyError as exc:
-        return (_Fatal(exc), None) + ((None,) if keyed_pos is not None else ())
-    return _split_keys(chunk, keyed_pos, partitions, _node_id())
+        return (_Fatal(exc),) + (None,) * (plan.returns(partitions) - 1)
+    return _split_keys(chunk, work.chain, plan, partitions, _node_id())
 
 
-def _split_keys(chunk: Chunk, keyed_pos: int | None, partitions: int, node: str) -> tuple:
+def _split_keys(chunk: Chunk, chain: FilterChain, plan: ClusterPlan, partitions: int, node: str) -> tuple:
     meta = {
         "seq": chunk.shard, "source": chunk.source, "records": chunk.records, "read": chunk.read,
         "rows": len(chunk.table), "node": node, "inputs_read": dict(chunk.inputs_read),
     }
-    if keyed_pos is None:
-        return (meta, chunk)
-    table = keyed.key_table(chunk.shard, chunk.row_item, chunk.payloads.pop(keyed_pos))
-    return (meta, chunk, tuple(keyed.partition(table, partitions)))
+    out: tuple = (meta, chunk)
+    if plan.keyed is not None:
+        table = keyed.key_table(chunk.shard, chunk.row_item, chunk.payloads.pop(plan.keyed))
+        out += tuple(keyed.partition(table, partitions))
+    if plan.near is not None:
+        prepared = chunk.payloads.pop(plan.near)
+        out += tuple(chain.filters[plan.near].shuffle_pieces(prepared, keyed.position(chunk.shard, chunk.row_item), partitions))
+    return out
 
 
-def _decide_task(k: int, bounds: list[int], *keys: Any) -> Any:
-    """Partition ``k``'s losers (from every shard's keys), cut at ``bounds`` (the position each output
+def _decide_task(bounds: list[int], *parts: Any) -> Any:
+    """One partition's losers (from every shard's part), cut at ``bounds`` (the position each output
     part starts at)."""
-    losers = keyed.earliest_wins([parts[k] for parts in keys])
-    cut = [keyed.losers_between(losers, bounds[g], bounds[g + 1]) for g in range(len(bounds) - 1)]
-    return cut[0] if len(cut) == 1 else tuple(cut)
+    return _cut(keyed.earliest_wins(parts), bounds)
+
+
+def _cut(losers: Any, bounds: list[int]) -> Any:
+    pieces = keyed.cut(losers, bounds)
+    return pieces[0] if len(pieces) == 1 else tuple(pieces)
+
+
+def _pairs_task(flt: Any, n_dropped: int, *args: Any) -> tuple:
+    """One near-dup partition: its buckets from every shard (``args[n_dropped:]``, in shard order)
+    -> its checked pairs, and its counts; rows the keyed filter dropped (``args[:n_dropped]``: every
+    partition's losers) are left out."""
+    dropped = [t.column("pos").to_numpy() for t in args[:n_dropped]]
+    pairs, counts = flt.checked_pairs(list(args[n_dropped:]), np.concatenate(dropped) if dropped else np.zeros(0, np.int64))
+    return pairs, dict(counts, node=_node_id())
+
+
+def _near_verdicts_task(flt: Any, bounds: list[int], *pairs: Any) -> Any:
+    """Step 3 of near-dup over every partition's checked pairs, in input order: the dropped rows as
+    losers ``(pos, kept_id)``, cut at ``bounds``."""
+    import pyarrow as pa
+
+    pos, kept = flt.earliest_kept(list(pairs))
+    return _cut(pa.table([pa.array(pos, pa.int64()), pa.array(kept, pa.string())], schema=keyed.LOSER_SCHEMA), bounds)
 
 
 class _Decided:
@@ -145,19 +200,22 @@ class _Decided:
 
 def _write_task(finish: dict[str, Any], target: dict[str, Any], chunk_refs: list[Any], *losers: Any) -> tuple:
     """Finish the chunks of one output part in order (the cluster's decisions, then the rest of the
-    chain) and write their rows; returns ``(meta, rejects of shard 1, ...)``."""
+    chain) and write their rows; returns ``(meta, rejects of shard 1, ...)``. ``losers``: for each
+    decided filter ``(pos, reason, count)`` of ``finish["decided"]``, its next ``count`` tables."""
     import ray
 
     chain: FilterChain = finish["chain"]
-    pos, reason = finish["keyed_pos"], finish["reason"]
+    decided, at = [], 0
+    for pos, reason, count in finish["decided"]:
+        decided.append((pos, reason, losers[at : at + count]))
+        at += count
     writers = _open_writers(target)
     written: list[int] = []
     rejects: list[list[dict[str, Any]]] = []
     try:
         for ref in chunk_refs:
             chunk: Chunk = ray.get(ref)
-            if pos is not None:
-                chunk.payloads = {pos: keyed.verdicts(chunk.shard, chunk.row_item, losers, reason)}
+            chunk.payloads = {pos: keyed.verdicts(chunk.shard, chunk.row_item, tables, reason) for pos, reason, tables in decided}
             chunk = chain.reduce(chunk)
             _write_rows(writers, target, chunk.table)
             written.append(len(chunk.table))
@@ -231,19 +289,20 @@ class RayEngine:
         self.n = workers or 1  # set from the cluster's CPUs once connected
         self.nodes: set[str] = set()
         self.slots: list[str] = []
+        self.details: dict[str, Any] = {}  # what the manifest's engine entry adds (e.g. near_dup_partitions)
         self._owns_session = False
-        self._ray: Any = None
+        self.session: Any = None  # the connected ray module (None: not connected)
 
     # ----------------------------------------------------------------------------- connecting
 
     def _connect(self) -> Any:
-        if self._ray is not None:
-            return self._ray
+        if self.session is not None:
+            return self.session
         address = self.address or os.environ.get("RAY_ADDRESS") or None
         import ray
 
         if ray.is_initialized():  # the caller's own session (a notebook, a test): used, left running
-            self._ray = ray
+            self.session = ray
         else:
             if address not in (None, "auto", "local"):
                 _reachable(address)
@@ -257,7 +316,7 @@ class RayEngine:
             else:
                 _init_within(ray, address, kwargs, CONNECT_SECONDS)
             self._owns_session = True
-            self._ray = ray
+            self.session = ray
         # one slot per CPU of every live node: shard k goes to slot k (round robin, so every node works
         # from the start); soft, so a shard whose node is gone runs elsewhere
         self.slots = [
@@ -266,7 +325,7 @@ class RayEngine:
         self.n = self.workers or max(1, len(self.slots))
         return ray
 
-    def _placed(self, task: Any, k: int) -> Any:
+    def placed(self, task: Any, k: int) -> Any:
         """``task`` with shard ``k``'s place: its slot's node, softly (any node if that one is gone)."""
         if not self.slots:
             return task
@@ -275,20 +334,20 @@ class RayEngine:
         return task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(self.slots[k % len(self.slots)], soft=True))
 
     def close(self) -> None:
-        if self._ray is not None and self._owns_session:
-            self._ray.shutdown()
-        self._ray = None
+        if self.session is not None and self._owns_session:
+            self.session.shutdown()
+        self.session = None
         self._owns_session = False
 
-    def _remote(self, fn: Any, **options: Any) -> Any:
-        return self._ray.remote(max_retries=RETRIES, retry_exceptions=True, **options)(fn)
+    def remote_task(self, fn: Any, **options: Any) -> Any:
+        return self.session.remote(max_retries=RETRIES, retry_exceptions=True, **options)(fn)
 
     # ---------------------------------------------------------------------- chunks to the driver
 
     def map(self, shards: Iterable[Shard], work: Work) -> Iterator[Chunk]:
         """Convert the shards on the cluster; yield their chunks in shard order (a bounded window)."""
         ray = self._connect()
-        task = self._remote(_convert_task)
+        task = self.remote_task(_convert_task)
         work_ref = ray.put(work)
         pending: list[tuple[Shard, Any]] = []
         window = WINDOW_PER_CPU * self.n
@@ -299,22 +358,22 @@ class RayEngine:
                 pending = []
                 yield convert_with_retry(shard, work, convert_shard)
                 continue
-            pending.append((shard, self._placed(task, shard.seq).remote(work_ref, shard)))
+            pending.append((shard, self.placed(task, shard.seq).remote(work_ref, shard)))
             if len(pending) > window:
                 yield self._chunk(*pending.pop(0))
         for item in pending:
             yield self._chunk(*item)
 
     def _chunk(self, shard: Shard, ref: Any) -> Chunk:
-        out = self._get(shard, ref)
+        out = self.get(shard, ref)
         if isinstance(out, _Fatal):
             raise out.rebuild()
         return out
 
-    def _get(self, shard: Shard | None, ref: Any) -> Any:
+    def get(self, shard: Shard | None, ref: Any) -> Any:
         """``ray.get``; a task that failed twice (or a node lost twice) stops the run with one line
         naming the shard (``None``: the run's only, empty, output part)."""
-        ray = self._ray
+        ray = self.session
         try:
             return ray.get(ref)
         except ray.exceptions.RayError as exc:
@@ -331,38 +390,45 @@ class RayEngine:
         """Run ``run`` into ``sink``: in the cluster when the chain and the output allow it (see the
         module docstring), else chunk by chunk through the driver."""
         self._connect()
-        keyed_pos = cluster_keyed_position(run.chain)
-        if keyed_pos is False or sink.paths is None or sink.kept is not None or sink.writer is None:
+        plan = cluster_plan(run.chain)
+        if plan is None or sink.paths is None or sink.kept is not None or sink.writer is None:
             for chunk in self.map(run.shards(), run.work):
                 sink.write(run.chain.reduce(chunk))
             return
-        _ClusterRun(self, run, sink, keyed_pos).execute()
+        _ClusterRun(self, run, sink, plan).execute()
 
 
-def cluster_keyed_position(chain: FilterChain) -> int | None | bool:
-    """Whether the reduce half of ``chain`` can be decided in the cluster: the position of its one
-    keyed filter with ``earliest_per_key`` (``None``: no keyed filter), or ``False`` when some filter
-    there needs the driver (a stateful filter without that property, e.g. near-dup)."""
-    found: int | None = None
+def cluster_plan(chain: FilterChain) -> ClusterPlan | None:
+    """How the reduce half of ``chain`` is decided in the cluster (:class:`ClusterPlan`), or ``None``
+    when some filter there needs the driver (a stateful filter with neither ``earliest_per_key`` nor
+    ``banded``, a second one of either, or a filter between them that could drop rows)."""
+    keyed_pos: int | None = None
+    near_pos: int | None = None
     for pos in range(chain.n_map, len(chain.filters)):
         flt = chain.filters[pos]
-        if pos in chain.keyed and getattr(flt, "earliest_per_key", False) and found is None:
-            found = pos
+        before = [p for p in range(chain.n_map, pos) if p != keyed_pos]  # filters that would run first
+        if pos in chain.keyed and getattr(flt, "earliest_per_key", False) and keyed_pos is None and near_pos is None:
+            keyed_pos = pos
+        elif pos in chain.keyed and getattr(flt, "banded", False) and near_pos is None and not before:
+            near_pos = pos
         elif not getattr(flt, "stateless", False):
-            return False
-    return found
+            return None
+    return ClusterPlan(keyed_pos, near_pos)
 
 
 class _ClusterRun:
-    """One run decided and written in the cluster (map -> decide -> write; see the module docstring)."""
+    """One run decided and written in the cluster (map -> decide (-> near-dup pairs -> verdicts) -> write;
+    see the module docstring)."""
 
-    def __init__(self, engine: RayEngine, run: Any, sink: Any, keyed_pos: int | None) -> None:
-        self.engine, self.run, self.sink, self.keyed_pos = engine, run, sink, keyed_pos
-        self.ray = engine._ray
+    def __init__(self, engine: RayEngine, run: Any, sink: Any, plan: ClusterPlan) -> None:
+        self.engine, self.run, self.sink, self.plan = engine, run, sink, plan
+        self.ray = engine.session
         paths = sink.paths
         self.parts_mode = paths.format == "parquet" and paths.output.suffix == ""
         self.partitions = engine.partitions or engine.n
         self.staging = paths.output.parent / f".{paths.output.name}.ray-{uuid.uuid4().hex[:12]}"
+        self.counts: list[Any] = []
+        engine.details.pop("near_dup_partitions", None)
 
     def execute(self) -> None:
         sink = self.sink
@@ -373,43 +439,52 @@ class _ClusterRun:
         staged = _StagedOutput(self.staging, self.sink.paths.output, sink.out.stage(self.sink.paths.output), parts=self.parts_mode)
         sink.writer = staged
         self.staging.mkdir(parents=True)
-        shards, metas, chunks, keys = self._map()
+        shards, metas, chunks, keys, pieces = self._map()
         groups = self._groups(shards, metas)
         if shards:  # the position each output part starts at, and the end
             bounds = [int(keyed.position(shards[g[0]].seq, 0)) for g in groups] + [int(keyed.position(shards[-1].seq + 1, 0))]
         else:
             bounds = [0, 1]
         losers = self._decide(keys, bounds, len(groups))
-        self._write(shards, metas, chunks, groups, losers, staged)
+        near = self._near(pieces, losers, bounds, len(groups))
+        self._write(shards, metas, chunks, groups, losers, near, staged)
+        if self.counts:  # what each near-dup partition held and found (the manifest's engine entry)
+            self.engine.details["near_dup_partitions"] = [dict(self.engine.get(None, ref), partition=k) for k, ref in enumerate(self.counts)]
 
     # 1. map
-    def _map(self) -> tuple[list[Shard], list[dict[str, Any]], list[Any], list[Any]]:
-        ray, run, pos = self.ray, self.run, self.keyed_pos
+    def _map(self) -> tuple[list[Shard], list[dict[str, Any]], list[Any], list[list[Any]], list[list[Any]]]:
+        """Shards, metas, chunk refs, and per partition the refs of every shard's keyed part and near-dup piece."""
+        ray, run, plan = self.ray, self.run, self.plan
         p = self.partitions
-        task = self.engine._remote(_map_task, num_returns=2 if pos is None else 3)
+        task = self.engine.remote_task(_map_task, num_returns=plan.returns(p))
         work_ref = ray.put(run.work)
-        shards, meta_refs, chunks, keys = [], [], [], []
+        shards, meta_refs, chunks = [], [], []
+        keys: list[list[Any]] = [[] for _ in range(p)] if plan.keyed is not None else []
+        pieces: list[list[Any]] = [[] for _ in range(p)] if plan.near is not None else []
         for shard in run.shards():
             if shard.local:  # converted here (a converter that combines records), then handed to the cluster
                 chunk = convert_with_retry(shard, run.work, convert_shard)
-                refs = [ray.put(x) for x in _split_keys(chunk, pos, p, "driver")]
+                refs = [ray.put(x) for x in _split_keys(chunk, run.chain, plan, p, "driver")]
                 del chunk
             else:
-                refs = self.engine._placed(task, shard.seq).remote(work_ref, shard, pos, p)
+                refs = self.engine.placed(task, shard.seq).remote(work_ref, shard, plan, p)
             if shard.range is not None and shard.range.data is not None:  # the bytes went with the task
                 shard = dataclasses.replace(shard, range=dataclasses.replace(shard.range, data=None))
             shards.append(shard)
             meta_refs.append(refs[0])
             chunks.append(refs[1])
-            if pos is not None:
-                keys.append(refs[2])
+            rest = list(refs[2:])
+            for per_partition in (keys, pieces):
+                if per_partition:
+                    for k in range(p):
+                        per_partition[k].append(rest.pop(0))
         metas = []
         for shard, ref in zip(shards, meta_refs):
-            meta = self.engine._get(shard, ref)
+            meta = self.engine.get(shard, ref)
             if isinstance(meta, _Fatal):
                 raise meta.rebuild()
             metas.append(meta)
-        return shards, metas, chunks, keys
+        return shards, metas, chunks, keys, pieces
 
     def _groups(self, shards: list[Shard], metas: list[dict[str, Any]]) -> list[list[int]]:
         """Shards (by index) per output part: contiguous runs of about equal rows (no shard: one empty part)."""
@@ -422,28 +497,47 @@ class _ClusterRun:
         return [list(np.flatnonzero(part == g)) for g in range(n) if (part == g).any()]
 
     # 2. decide
-    def _decide(self, keys: list[Any], bounds: list[int], n_groups: int) -> list[list[Any]]:
-        """``losers[partition][group]``."""
-        if self.keyed_pos is None or not keys:
+    def _decide(self, keys: list[list[Any]], bounds: list[int], n_groups: int) -> list[list[Any]]:
+        """``losers[partition][group]`` of the keyed filter (each partition task gets its parts only)."""
+        if self.plan.keyed is None or not keys or not keys[0]:
             return []
-        task = self.engine._remote(_decide_task, num_returns=max(1, n_groups))
+        task = self.engine.remote_task(_decide_task, num_returns=max(1, n_groups))
         out = []
-        for k in range(self.partitions):
-            refs = task.remote(k, bounds, *keys)
+        for parts in keys:
+            refs = task.remote(bounds, *parts)
             out.append([refs] if n_groups == 1 else list(refs))
         keys.clear()  # the tasks hold what they need
         return out
 
+    # 2b. near-dup: per partition the checked pairs of its buckets, then one task for the verdicts
+    def _near(self, pieces: list[list[Any]], losers: list[list[Any]], bounds: list[int], n_groups: int) -> list[Any]:
+        """``near[group]``: the near-dup losers of each output part (one table each)."""
+        if self.plan.near is None or not pieces or not pieces[0]:
+            return []
+        flt = self.ray.put(self.run.chain.filters[self.plan.near])
+        dropped = [ref for per_partition in losers for ref in per_partition]  # the keyed filter's losers: out of the shuffle
+        task = self.engine.remote_task(_pairs_task, num_returns=2)
+        pairs, counts = [], []
+        for parts in pieces:
+            pair_ref, count_ref = task.remote(flt, len(dropped), *dropped, *parts)
+            pairs.append(pair_ref)
+            counts.append(count_ref)
+        pieces.clear()
+        verdicts = self.engine.remote_task(_near_verdicts_task, num_returns=max(1, n_groups)).remote(flt, bounds, *pairs)
+        self.counts = counts  # read once the rows are written
+        return [verdicts] if n_groups == 1 else list(verdicts)
+
     # 3. write, and hand the counts and rejects to the sink in position order
-    def _write(self, shards, metas, chunks, groups, losers, staged: "_StagedOutput") -> None:
-        ray, run, sink = self.ray, self.run, self.sink
+    def _write(self, shards, metas, chunks, groups, losers, near, staged: "_StagedOutput") -> None:
+        ray, run, sink, plan = self.ray, self.run, self.sink, self.plan
         chain = run.chain
         filters = list(chain.filters)
-        reason = None
-        if self.keyed_pos is not None:
-            reason = chain.filters[self.keyed_pos].duplicate_reason
-            filters[self.keyed_pos] = _Decided(chain.filters[self.keyed_pos])
-        finish = ray.put({"chain": FilterChain(filters), "keyed_pos": self.keyed_pos, "reason": reason})
+        decided = []  # (pos, reason, tables per output part) of each filter decided in the cluster
+        for pos, per_group in ((plan.keyed, lambda g: [per_part[g] for per_part in losers]), (plan.near, lambda g: [near[g]] if near else [])):
+            if pos is not None:
+                decided.append((pos, chain.filters[pos].duplicate_reason, per_group))
+                filters[pos] = _Decided(chain.filters[pos])
+        finish = ray.put({"chain": FilterChain(filters), "decided": [(pos, reason, len(tables(0))) for pos, reason, tables in decided]})
         out, dolly_only = sink.paths, getattr(run.spec.output, "dolly_only", False)
         splits = _splits_of(chain) if self.parts_mode else []
         calls = []
@@ -453,12 +547,12 @@ class _ClusterRun:
                           "splits": splits, "dolly_only": dolly_only}
             else:
                 target = {"kind": "file", "path": str(self.staging / out.output.name), "format": out.format, "dolly_only": dolly_only}
-            task = self.engine._remote(_write_task, num_returns=1 + len(members))
-            refs = task.remote(finish, target, [chunks[i] for i in members], *[per_part[g] for per_part in losers])
+            task = self.engine.remote_task(_write_task, num_returns=1 + len(members))
+            refs = task.remote(finish, target, [chunks[i] for i in members], *[t for _pos, _reason, tables in decided for t in tables(g)])
             calls.append((members, refs if members else [refs]))
         planned = {d["seq"]: d for d in run.planned}
         for members, refs in calls:
-            meta = self.engine._get(shards[members[0]] if members else None, refs[0])
+            meta = self.engine.get(shards[members[0]] if members else None, refs[0])
             staged.outputs.extend(meta["outputs"])
             for j, i in enumerate(members):
                 shard, m = shards[i], metas[i]
@@ -468,7 +562,7 @@ class _ClusterRun:
                 counts.written += meta["written"][j]
                 sink.report.count_written(shard.name, meta["written"][j])  # per input (the report's inputs)
                 sink.inputs_read.update(m["inputs_read"])
-                rejects = self.engine._get(shard, refs[1 + j])
+                rejects = self.engine.get(shard, refs[1 + j])
                 sink.write_rejects(rejects)
                 if shard.seq in planned:
                     planned[shard.seq]["node"] = m["node"]
@@ -612,4 +706,4 @@ def create(workers: int | None = None, **options: Any) -> RayEngine:
     return RayEngine(workers, **options)
 
 
-__all__ = ["RayEngine", "cluster_keyed_position", "create", "part_name"]
+__all__ = ["ClusterPlan", "RayEngine", "cluster_plan", "create", "part_name"]

@@ -30,11 +30,15 @@ Arrow array): with the defaults at 0.8, 184 + 128 + len(id) + 4 bytes a kept row
 index and matched among themselves; (2) the check — estimated Jaccard of each candidate pair from
 the two signatures; (3) the verdicts — in input order, a row with a checked pair to a kept row is
 dropped naming the earliest one, else kept and added to the index. Steps 1 and 2 only ever look at
-rows sharing one ``(band, key)``, so they can be split by band key (a shuffle on ``(band, key)``
-across processes or nodes, each holding the buckets of its keys and emitting the checked pairs
-``(later, earlier)``); step 3 (:func:`.lsh.earliest_kept_partner`) needs only those pairs, sorted by
-the later row, and gives the same verdicts as this one-process version (where a bucket holds only kept rows: a dropped row can never
-be named, so leaving it out changes nothing).
+rows sharing one ``(band, key)``, so they are split by band key with ``--engine ray``:
+:meth:`NearDupFilter.shuffle_pieces` deals each shard's buckets to partitions by a hash of
+``(band, key)``; :meth:`NearDupFilter.checked_pairs` finds and checks one partition's pairs
+``(later, earlier)``; :meth:`NearDupFilter.earliest_kept` (step 3, :func:`.lsh.earliest_kept_partner`)
+needs only those pairs and gives the same verdicts as this one-process version. A bucket there holds
+every row, not only kept ones (in this version the index holds only kept rows: a dropped row can
+never be named); step 3 decides in input order, so a row matched only to dropped rows is kept. Rows
+an earlier filter dropped (exact dedup) are left out of the partitions, as they never reach
+``decide`` here.
 """
 
 from __future__ import annotations
@@ -55,7 +59,10 @@ os.environ["RAYON_NUM_THREADS"] = "1"
 import rensa  # noqa: E402
 
 from ...errors import ConfigError
-from .lsh import BandIndex, SortedBands, band_keys, earliest_kept_partner, optimal_bands, pairs_within
+from .lsh import (
+    BandIndex, SortedBands, band_codes, band_keys, bucket_of, earliest_kept_partner, optimal_bands, pairs_sharing, pairs_within,
+    sort_codes, sorted_unique, unique_pairs,
+)
 from .shingles import as_text_array, shingle_hashes, shingle_sets
 
 __all__ = ["NearDupFilter", "NEAR_DUP_FIELDS", "DEFAULT_FIELDS", "shingle_sets"]
@@ -114,6 +121,9 @@ class KeptRows:
 
 class NearDupFilter:
     name = "near_dup"
+    # decidable by a shuffle on (band, key): shuffle_pieces -> checked_pairs per partition -> earliest_kept
+    # (the ray engine)
+    banded = True
 
     def __init__(
         self,
@@ -222,17 +232,27 @@ class NearDupFilter:
 
     # -- in input order (main process) -------------------------------------------------------
 
+    @staticmethod
+    def duplicate_reason(kept_id: str) -> str:
+        """The reason of a row dropped as similar to the kept row ``kept_id``."""
+        return "near_duplicate_of:" + kept_id
+
+    def _unpack(self, prepared: list[tuple[bytes, str] | None]) -> tuple[list[int], np.ndarray, np.ndarray, list[str]]:
+        """``(live, keys, sigs, ids)``: the rows with letters, their ``(m, bands)`` band keys, check
+        signatures and ids."""
+        live = [i for i, p in enumerate(prepared) if p is not None]
+        m, nb = len(live), 4 * self.bands
+        blob = np.frombuffer(b"".join([prepared[i][0] for i in live]), dtype=np.uint8).reshape(m, self._width)
+        keys = np.ascontiguousarray(blob[:, :nb]).view(np.uint32).reshape(m, self.bands)
+        return live, keys, blob[:, nb:], [prepared[i][1] for i in live]
+
     def decide(self, prepared: list[tuple[bytes, str] | None]) -> list[str | None]:
         """Verdicts for the prepared rows of one batch, in input order, updating the index."""
         out: list[str | None] = [None] * len(prepared)
-        live = [i for i, p in enumerate(prepared) if p is not None]
+        live, keys, sigs, ids = self._unpack(prepared)
         if not live:
             return out
-        m, nb = len(live), 4 * self.bands
-        blob = np.frombuffer(b"".join([prepared[i][0] for i in live]), dtype=np.uint8).reshape(m, self._width)
-        keys = np.ascontiguousarray(blob[:, :nb]).view(np.uint32)
-        sigs = blob[:, nb:]
-        ids = [prepared[i][1] for i in live]
+        m = len(live)
         # 1 + 2: candidates among the kept rows and within the batch, checked on the signatures
         batch = SortedBands(keys)
         q, kept_no = self._index.lookup(batch)
@@ -249,11 +269,11 @@ class NearDupFilter:
         # 3: verdicts in input order: against the index first (its rows are all earlier), then greedily
         keep = np.ones(m, dtype=bool)
         for a, number in first_kept.items():
-            out[live[a]] = "near_duplicate_of:" + self._kept.id(number)
+            out[live[a]] = self.duplicate_reason(self._kept.id(number))
             keep[a] = False
         partner = earliest_kept_partner(later, earlier, keep)
         for a in np.flatnonzero(partner >= 0).tolist():
-            out[live[a]] = "near_duplicate_of:" + ids[int(partner[a])]
+            out[live[a]] = self.duplicate_reason(ids[int(partner[a])])
         keep &= partner < 0
         kept_rows = np.flatnonzero(keep)
         numbers = np.full(m, -1, dtype=np.int64)
@@ -261,6 +281,81 @@ class NearDupFilter:
         self._index.insert(batch, numbers)
         self._kept.add(sigs[kept_rows], [ids[i] for i in kept_rows.tolist()])
         return out
+
+    # -- split by band key (a cluster: the ray engine) ------------------------------------------
+    # decide's steps 1 + 2 per (band, key) bucket, in partitions that each hold their buckets only, and
+    # step 3 over all the checked pairs (see the module docstring)
+
+    def shuffle_pieces(self, prepared: list[tuple[bytes, str] | None], positions: np.ndarray, n: int) -> list[dict[str, Any]]:
+        """One shard's prepared rows (``positions``: each row's global position, ascending) dealt to
+        ``n`` partitions by a hash of ``(band, key)``: per partition, the rows with at least one bucket
+        there (``pos``, check signature ``sig``, ``ids``) and those buckets (``code`` = band << 32 | key,
+        ``row`` = the row in this piece). A row's signature goes to each partition holding one of its
+        buckets (at most ``min(n, bands)`` copies)."""
+        from ...corridor.keyed import deal
+
+        live, keys, sigs, ids = self._unpack(prepared)
+        pos = np.asarray(positions, dtype=np.int64)[live]
+        codes = band_codes(keys)
+        order, bounds = deal(bucket_of(codes, n).ravel(), n)
+        pieces = []
+        for k in range(n):
+            flat = order[bounds[k] : bounds[k + 1]]  # ascending: row-major, so rows in order
+            row = flat // self.bands
+            rows = sorted_unique(row)
+            pieces.append({
+                "pos": pos[rows], "sig": np.ascontiguousarray(sigs[rows]), "ids": pa.array([ids[r] for r in rows.tolist()], pa.string()),
+                "code": codes.ravel()[flat], "row": np.searchsorted(rows, row).astype(np.int32),
+            })
+        return pieces
+
+    def checked_pairs(self, pieces: list[dict[str, Any]], dropped: np.ndarray) -> tuple[dict[str, Any], dict[str, int]]:
+        """One partition's pieces from every shard (in position order) -> its checked pairs
+        ``{later, earlier, earlier_id}`` (positions; every pair of rows sharing one of its buckets whose
+        estimated Jaccard is at least the threshold) and counts (``rows``, ``buckets``, ``candidates``,
+        ``pairs``). Rows at the positions ``dropped`` (dropped earlier in the chain) are left out, as
+        the streaming filter never sees them."""
+        pos = np.concatenate([p["pos"] for p in pieces] or [np.zeros(0, np.int64)])
+        sig = np.concatenate([p["sig"] for p in pieces] or [np.zeros((0, self._sig_bytes), np.uint8)])
+        starts = np.cumsum([0] + [len(p["pos"]) for p in pieces])
+        code = np.concatenate([p["code"] for p in pieces] or [np.zeros(0, np.uint64)])
+        row = np.concatenate([p["row"] + s for p, s in zip(pieces, starts)] or [np.zeros(0, np.int64)])
+        present = len(pos)  # every row of a piece has a bucket there
+        if len(dropped):
+            gone = np.isin(pos, dropped)
+            keep = ~gone[row]
+            code, row = code[keep], row[keep]
+            present -= int(gone.sum())
+        code, row = sort_codes(code, row)
+        later, earlier = pairs_sharing([(code, row)])
+        candidates = len(later)
+        if len(later):
+            ok = self.similar(sig[later], sig[earlier])
+            later, earlier = later[ok], earlier[ok]
+        ids = pa.concat_arrays([p["ids"] for p in pieces]) if pieces else pa.array([], pa.string())
+        earlier_id = ids.take(pa.array(earlier, pa.int64()))
+        buckets = int(np.count_nonzero(np.r_[True, code[1:] != code[:-1]])) if len(code) else 0
+        counts = {"rows": present, "buckets": buckets, "candidates": int(candidates), "pairs": int(len(later))}
+        return {"later": pos[later], "earlier": pos[earlier], "earlier_id": earlier_id}, counts
+
+    @staticmethod
+    def earliest_kept(pairs: list[dict[str, Any]]) -> tuple[np.ndarray, list[str]]:
+        """Step 3 over the checked pairs of every partition: ``(positions, kept ids)`` of the rows
+        dropped (ascending), each naming its earliest partner that is kept when its turn comes in input
+        order. A row matched only to dropped rows is kept (a chain of edits is not one group)."""
+        later = np.concatenate([p["later"] for p in pairs] or [np.zeros(0, np.int64)])
+        earlier = np.concatenate([p["earlier"] for p in pairs] or [np.zeros(0, np.int64)])
+        if not len(later):
+            return np.zeros(0, np.int64), []
+        ids = pa.concat_arrays([p["earlier_id"] for p in pairs])
+        every, dense = np.unique(np.concatenate([later, earlier]), return_inverse=True)
+        a, b = dense[: len(later)], dense[len(later) :]
+        first = dict(zip(b.tolist(), range(len(b))))  # an earlier row's id, from one of its pairs
+        a, b = unique_pairs(a, b)  # a pair found in two partitions counts once
+        partner = earliest_kept_partner(a, b, np.ones(len(every), dtype=bool))
+        dropped = np.flatnonzero(partner >= 0)
+        named = np.array([first[int(partner[d])] for d in dropped.tolist()], dtype=np.int64)
+        return every[dropped], ids.take(pa.array(named, pa.int64())).to_pylist()
 
     def similar(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Per pair of check signatures: estimated Jaccard >= threshold."""

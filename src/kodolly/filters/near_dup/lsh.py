@@ -13,6 +13,8 @@ band, with no Python object per row.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 
 from .shingles import mix64
@@ -138,10 +140,19 @@ def _merge(k1: np.ndarray, r1: np.ndarray, k2: np.ndarray, r2: np.ndarray) -> tu
 def pairs_within(batch: SortedBands) -> tuple[np.ndarray, np.ndarray]:
     """Every ``(later, earlier)`` pair of rows of one batch that share at least one band key, each
     pair once, sorted by the later row then the earlier."""
+    return pairs_sharing(zip(batch.keys, batch.rows))
+
+
+def pairs_sharing(columns: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Every ``(later, earlier)`` pair of rows sharing a key in one of ``columns``, each pair once,
+    sorted by the later row then the earlier. A column is ``(keys, rows)``: keys ascending, and the
+    rows of equal keys in ascending order (as :class:`SortedBands` and :func:`sort_codes` give)."""
     found_i: list[np.ndarray] = []
     found_j: list[np.ndarray] = []
-    n = batch.count
-    for s, order in zip(batch.keys, batch.rows):
+    for s, order in columns:
+        n = len(s)
+        if n < 2:
+            continue
         new_group = np.ones(n, dtype=bool)
         new_group[1:] = s[1:] != s[:-1]
         if new_group.all():
@@ -155,6 +166,30 @@ def pairs_within(batch: SortedBands) -> tuple[np.ndarray, np.ndarray]:
     if not found_i:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return unique_pairs(np.concatenate(found_i), np.concatenate(found_j))
+
+
+def band_codes(keys: np.ndarray) -> np.ndarray:
+    """``(n, bands)`` uint64 ``band << 32 | key``: one bucket name per (band, key), across bands."""
+    return (np.arange(keys.shape[1], dtype=np.uint64) << np.uint64(32)) | keys.astype(np.uint64)
+
+
+def bucket_of(codes: np.ndarray, n: int) -> np.ndarray:
+    """The partition (0 .. n-1) of each ``(band, key)`` code: a hash, so a band's buckets spread."""
+    return ((mix64(codes.copy()) >> np.uint64(32)) % np.uint64(n)).astype(np.int64)
+
+
+def sort_codes(codes: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, rows)`` (``rows`` ascending) sorted by code, then row (a column for :func:`pairs_sharing`):
+    a stable sort by code keeps the rows of one code in order."""
+    order = np.argsort(codes, kind="stable")
+    return codes[order], rows[order]
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values of an ascending array (numpy's hash-based ``unique`` is slower on them)."""
+    if not len(values):
+        return values
+    return values[np.r_[True, values[1:] != values[:-1]]]
 
 
 def earliest_kept_partner(later: np.ndarray, earlier: np.ndarray, undecided: np.ndarray) -> np.ndarray:
