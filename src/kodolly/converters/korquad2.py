@@ -244,7 +244,7 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
                     q.answer_html = answer["html_answer_text"]
                 q.start = as_offset(answer.get("html_answer_start"))
     limit = _limit(ctx)
-    page = Page(_place_marks(html, questions), root)
+    page = Page(_place_marks(html, questions), root, {q.mark[1]: q.mark[0] for q in questions if q.mark is not None})
     meta_base = title_meta(record.get("title"))
     if isinstance(record.get("url"), str):
         meta_base["url"] = record["url"]
