@@ -418,9 +418,13 @@ class Page:
     unit is rendered at most once.
     """
 
-    def __init__(self, html: str, root_selector: str | None = None, marks: dict[str, int] | None = None) -> None:
-        """``marks``: where each marker character was put into ``html`` (a hint for :meth:`unit_of`)."""
-        self.has_marks = bool(_MARKS.search(html))
+    def __init__(
+        self, html: str, root_selector: str | None = None, marks: dict[str, int] | None = None, reach_chars: int | None = None
+    ) -> None:
+        """``marks``: where each marker character was put into ``html`` (a hint for :meth:`unit_of`);
+        ``reach_chars``: how far the first window around a marker reaches (:meth:`windows`)."""
+        self.reach_chars = reach_chars
+        self.has_marks = bool(marks) or bool(_MARKS.search(html))  # markers put in are in it
         self.units: list[list[Any]] = []
         root = _root(parser(html), root_selector)
         if root is not None:
@@ -541,6 +545,21 @@ class Page:
             self._texts[u] = text
         return text
 
+    def _reach(self, u: int, step: int, chars: int, margin: int = 2) -> int:
+        """The unit ``step`` (-1 or 1) units at a time from ``u`` where ``chars`` characters of
+        blocks have been passed or a heading reached, and ``margin`` units with blocks more."""
+        size, more, v, end = 0, None, u, (0 if step < 0 else len(self.units) - 1)
+        while v != end and (more is None or more > 0):
+            v += step
+            blocks = self._raw(v)
+            if more is not None:
+                more -= 1 if blocks else 0
+                continue
+            size += sum(len(b.text) + 2 for b in blocks)
+            if size > chars or any(b.kind == "heading" for b in blocks):
+                more = margin
+        return v
+
     def window(self, first: int, last: int) -> tuple[Window, dict[str, int]]:
         """Blocks and markers of units ``first..last`` (clipped to the page)."""
         first, last = max(first, 0), min(last, len(self.units) - 1)
@@ -549,9 +568,15 @@ class Page:
         return Window(blocks, first == 0, last == len(self.units) - 1), marks
 
     def windows(self, mark: str | None, reach: int = 4) -> Iterator[tuple[Window, dict[str, int]]]:
-        """Ever wider windows around the unit of ``mark``, ending with the whole page."""
+        """Ever wider windows around the unit of ``mark``, ending with the whole page. With
+        ``reach_chars``, the first one reaches that many rendered characters or a heading each way
+        (and two units more: what the search looks at next to its edge)."""
         u = self.unit_of(mark) if mark is not None else None
         if u is not None:
+            if self.reach_chars is not None:
+                first, last = self._reach(u, -1, self.reach_chars), self._reach(u, 1, self.reach_chars)
+                yield self.window(first, last)
+                reach = 4 * max(u - first, last - u, 1)
             while reach < len(self.units):
                 yield self.window(u - reach, u + reach)
                 reach *= 4
@@ -604,10 +629,12 @@ def mark_chars(html: str, count: int) -> list[str]:
     """``count`` private-use characters that do not occur in ``html`` (to mark offsets with)."""
     if count <= 0:
         return []
-    present = set(_MARKS.findall(html)) if _MARKS.search(html) else set()
     out: list[str] = []
+    present: set[str] | str = html  # a find per candidate: cheaper than a regex over the page ...
     for code in range(MARK_FIRST, MARK_LAST + 1):
         ch = chr(code)
+        if code - MARK_FIRST == len(out) + 8 and present is html:  # ... unless the page uses many
+            present = set(_MARKS.findall(html))
         if ch not in present:
             out.append(ch)
             if len(out) == count:
