@@ -493,10 +493,10 @@ class Page:
         counts = _tally(need)
         nfd: tuple[str, list[tuple[str, int]]] | None = (need, counts) if not safe else None
         stable = self._stable()
-        for u in range(len(self.units)):
+        size, (first, most) = len(need), counts[0] if counts else ("", 0)
+        for u, have in enumerate(self._texts):
             if stable[u]:  # the unit's content is its text's characters as they are
-                have = self._unit_text(u)
-                if not all(have.count(c) >= k for c, k in counts):
+                if len(have) < size or have.count(first) < most or not all(have.count(c) >= k for c, k in counts):
                     continue
             else:
                 if nfd is None:  # the answer in the unit's form
@@ -545,7 +545,7 @@ class Page:
             self._texts[u] = text
         return text
 
-    def _reach(self, u: int, step: int, chars: int, margin: int = 2) -> int:
+    def _reach(self, u: int, step: int, chars: int, margin: int = 1) -> int:
         """The unit ``step`` (-1 or 1) units at a time from ``u`` where ``chars`` characters of
         blocks have been passed or a heading reached, and ``margin`` units with blocks more."""
         size, more, v, end = 0, None, u, (0 if step < 0 else len(self.units) - 1)
