@@ -362,12 +362,13 @@ def _content(text: str) -> tuple[str, bool]:
     return _NOT_CONTENT.sub("", unicodedata.normalize("NFD", kept)), False
 
 
-# A character that keeps a unit's text from being counted as it is: not NFC-stable (SAFE_RANGES),
-# not left out of the content (_NOT_CONTENT), not a marker (private use).
-_UNSTABLE = re.compile(
-    "[^" + "".join(f"\\U{a:08X}-\\U{b:08X}" for a, b in SAFE_RANGES)
-    + r"\s|\-\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\x00-\x1f\x7f-\x9f\ue000-\uf8ff]"
+# The characters that let a unit's text be counted as it is (Page._stable): NFC-stable (SAFE_RANGES),
+# left out of the content (_NOT_CONTENT), or markers (private use).
+_STABLE_CHARS = (
+    "".join(f"\\U{a:08X}-\\U{b:08X}" for a, b in SAFE_RANGES)
+    + r"\s|\-\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\x00-\x1f\x7f-\x9f\ue000-\uf8ff"
 )
+_STABLE_RUN = re.compile("[" + _STABLE_CHARS + "]*")
 
 
 def _outwards(start: int, n: int) -> Iterator[int]:
@@ -524,10 +525,10 @@ class Page:
             joined = "\n".join(texts)
             pos = 0
             while True:
-                m = _UNSTABLE.search(joined, pos)
-                if m is None:
+                at = _STABLE_RUN.match(joined, pos).end()  # a run of stable characters: faster than a search
+                if at == len(joined):
                     break
-                u = bisect.bisect_right(ends, m.start())
+                u = bisect.bisect_right(ends, at)
                 stable[u] = False
                 pos = ends[u]
             self._stable_units = stable
