@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from .textedit import splice
+
 MIN_FRAGMENT = 8  # a piece of a secret this long (or the whole secret when shorter) is masked wherever it appears
 # one unit of text: a %XX or \uXXXX escape (decoded), a separator (dropped), or any other character
 _UNIT = re.compile(r"%([0-9a-fA-F]{2})|\\u([0-9a-fA-F]{4})|(\s|\\[nrt]|\+|[\"',;:|])|(.)", re.S)
@@ -74,15 +76,7 @@ def scrub_secret(text: str, secret: str | None, mask: str = "***") -> str:
                 spans[-1][1] = max(spans[-1][1], end)
             else:
                 spans.append([start, end])
-    if not spans:
-        return text
-    out, pos = [], 0
-    for start, end in spans:
-        out.append(text[pos:start])
-        out.append(mask)
-        pos = end
-    out.append(text[pos:])
-    return "".join(out)
+    return splice(text, ((start, end, mask) for start, end in spans))
 
 
 def scrub_secrets(text: str, secrets: list[str | None] | tuple[str | None, ...], mask: str = "***") -> str:

@@ -128,3 +128,55 @@ def test_windowed_korquad2_rows_equal_the_whole_page_rows(monkeypatch):
     assert len(windowed) == len(whole) > 6
     assert windowed == whole
     assert any(isinstance(r, dict) and r["meta"]["answer_type"] in ("table", "list") for r in whole)
+
+
+def test_white_space_collapsing_is_the_regex_it_replaces():
+    from kodolly.converters.html_text import _WS, _ws
+
+    for text in ["", "a", "a b", "a  b", " \t\n\r\f\v\xa0", "가\n나", "x\xa0 \ny", "  앞뒤  ", "a\u3000b", "a\x1cb", "\n\n\n"]:
+        assert _ws(text) == _WS.sub(" ", text), repr(text)
+
+
+def test_plain_inline_markup_is_found_without_a_css_selector():
+    # an attribute, a footnote <sup>, a comment or a block inside an item or cell: walked, not taken as plain text
+    html = (
+        "<ul><li><a>링크</a> 본문</li><li><b class=x>속성</b> 있음</li><li>각주<sup>[1]</sup> 뒤</li>"
+        "<li>주석<!-- c --> 뒤</li><li><span><i>깊은</i></span> 인라인</li></ul>"
+        "<table><tr><td>x<div>y</div></td><td><span id=a>아이디</span></td></tr></table>"
+    )
+    assert _render(html) == [
+        ("list", "- 링크 본문\n- 속성 있음\n- 각주 뒤\n- 주석 뒤\n- 깊은 인라인"),
+        ("table", "x y | 아이디"),
+    ]
+
+
+def test_one_line_check_finds_a_rendering_in_any_unit_nfc_stable_or_not():
+    import unicodedata
+
+    flat = "하나 | 둘 셋 | 넷"
+    table = "<table><tr><td>하나</td><td>둘</td></tr><tr><td>셋</td><td>넷</td></tr></table>"
+    nfd = unicodedata.normalize("NFD", "<p>앞에 하나 | 둘 셋 | 넷 이 있다</p>")
+    for html, held in [
+        (f"<body>{table}<p>다른 문단</p></body>", False),
+        (f"<body>{table}<p>여기 하나 | 둘 셋 | 넷 이 있다</p></body>", True),  # an NFC-stable unit, counted as it is
+        (f"<body>{table}{nfd}</body>", True),  # decomposed Hangul: counted in NFD, found once normalised
+        (f"<body>{table}<ul><li>하나 | 둘<ul><li>셋</li></ul></li></ul></body>", False),
+        (f"<body>{table}<table><tr><td>하나 | 둘 셋</td><td>넷</td></tr></table></body>", True),
+    ]:
+        assert Page(html).may_hold(flat) is held, html
+
+
+def test_marker_characters_skip_those_the_page_uses_even_many():
+    used = "".join(chr(c) for c in range(0xE000, 0xE010)) + chr(0xE011)
+    assert mark_chars(f"<p>{used}</p>", 3) == [chr(0xE010), chr(0xE012), chr(0xE013)]
+    assert mark_chars("<p>\ue001</p>", 2) == ["\ue000", "\ue002"]
+
+
+def test_the_markers_unit_is_the_same_whatever_the_hint():
+    a, b = mark_chars("", 2)
+    html = f"<body><p>하나</p><h2>제목</h2><p>둘{a}</p><table><tr><td>셋</td></tr></table><p>넷{b}</p>끝</body>"
+    plain = Page(html)
+    for hints in [{a: 0, b: 0}, {a: len(html), b: len(html)}, {a: html.index(a), b: html.index(b)}]:
+        page = Page(html, marks=hints)
+        assert page.has_marks
+        assert [page.unit_of(m) for m in (a, b)] == [plain.unit_of(m) for m in (a, b)] == [2, 4]

@@ -29,6 +29,7 @@ block each one ended up in. Private-use characters never reach the rendered text
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -63,6 +64,18 @@ CHROME_LINES = frozenset({
 })
 REFERENCE_MARK = re.compile(r"^\s*\[\s*(?:[^\W\d_]+\s*)?\d+\s*\]\s*$")
 _WS = re.compile(r"[ \t\n\r\f\v\xa0]+")
+_SPACE_RUN = re.compile(" {2,}")
+_WS_CHARS = "\t\n\r\f\v\xa0"
+
+
+def _ws(text: str) -> str:
+    """``_WS.sub(" ", text)``: every run of source white space one space. Each white-space
+    character becomes a space (``str.replace`` in C), then runs of spaces one (the regex only runs
+    when there is a run): ``re.sub`` with a match per space is the slow part of rendering."""
+    for c in _WS_CHARS:
+        if c in text:
+            text = text.replace(c, " ")
+    return _SPACE_RUN.sub(" ", text) if "  " in text else text
 
 MARK_FIRST, MARK_LAST = 0xE000, 0xF8FF  # Unicode private use area
 _MARKS = re.compile("[\ue000-\uf8ff]")
@@ -74,7 +87,7 @@ INLINE_TAGS = (
     "label", "mark", "nobr", "q", "rp", "rt", "ruby", "s", "samp", "small", "span", "strike", "strong",
     "sub", "time", "tt", "u", "var",  # not sup: it may be a reference mark (see visit)
 )
-_NOT_PLAIN = "*" + "".join(f":not({t})" for t in INLINE_TAGS) + ", [class], [id], [role]"
+_INLINE = frozenset(INLINE_TAGS)
 _CHROME = re.compile("|".join(re.escape(line) for line in sorted(CHROME_LINES)))
 SIMPLE_CANDIDATES = frozenset({"p", "td", "th", "li", "dt", "dd", "caption"}) | HEADING_TAGS
 
@@ -86,13 +99,27 @@ def _plain_text(node: Any) -> str | None:
     if first is None:
         return ""
     if first.next is None and first.tag == "-text":  # only text (most table cells)
-        text = _WS.sub(" ", first.text_content or "")
+        text = _ws(first.text_content or "")
         return None if _CHROME.search(text) else text
     for child in node.iter(include_text=False):
-        if child.css_first(_NOT_PLAIN) is not None:
+        if not _inline_only(child):
             return None
-    text = _WS.sub(" ", node.text(deep=True) or "")
+    text = _ws(node.text(deep=True) or "")
     return None if _CHROME.search(text) else text
+
+
+def _inline_only(node: Any) -> bool:
+    """Whether ``node`` and every element under it is plain inline markup: a tag of
+    ``INLINE_TAGS`` without ``class``, ``id`` or ``role`` (what matching the CSS selector
+    ``*:not(a):not(b)..., [class], [id], [role]`` against it finds nothing for, without compiling
+    that selector on every call; a comment counts as not plain, which only costs the walk)."""
+    for el in node.traverse(include_text=False):
+        if el.tag not in _INLINE:
+            return False
+        attrs = el.attributes
+        if attrs and ("class" in attrs or "id" in attrs or "role" in attrs):
+            return False
+    return True
 
 
 def _chrome(line: str) -> str:
@@ -140,7 +167,7 @@ class _Renderer:
             return
         text = "".join(self.inline)
         self.inline = []
-        lines = [_chrome(_WS.sub(" ", line).strip()) for line in text.split("\n")]
+        lines = [_chrome(_ws(line).strip()) for line in text.split("\n")]
         text = "\n".join(line for line in lines if line)
         if kind == "heading":
             marks = "".join(_MARKS.findall(text))  # markers stay, wherever the edit link was
@@ -161,12 +188,12 @@ class _Renderer:
         """Render one node: text and inline elements into the current block, blocks on their own."""
         tag = child.tag
         if tag == "-text":
-            self.inline.append(_WS.sub(" ", child.text_content or ""))  # source line breaks are spaces
+            self.inline.append(_ws(child.text_content or ""))  # source line breaks are spaces
         elif _dropped(child, tag):
             return
         elif tag == "pre":  # preformatted: its line breaks are real
             self.flush()
-            self.add("\n".join(_WS.sub(" ", line).rstrip() for line in (child.text(deep=True) or "").split("\n")), "text")
+            self.add("\n".join(_ws(line).rstrip() for line in (child.text(deep=True) or "").split("\n")), "text")
         elif tag == "br":
             self.inline.append("\n")
         elif tag == "table":
@@ -199,7 +226,7 @@ def _flat_text(node: Any) -> str:
     r = _Renderer()
     r.walk(node)
     r.flush()
-    return _WS.sub(" ", " ".join(b.text for b in r.blocks)).strip()
+    return _ws(" ".join(b.text for b in r.blocks)).strip()
 
 
 def render_table(table: Any) -> str:
@@ -238,7 +265,7 @@ def _list_lines(node: Any, depth: int) -> list[str]:
         elif tag in LIST_TAGS or tag == "dl":  # a list directly inside a list (bad but common HTML)
             lines.extend(_list_lines(item, depth + 1))
         elif tag == "-text":
-            text = _WS.sub(" ", item.text_content or "").strip()
+            text = _ws(item.text_content or "").strip()
             if text:
                 lines.append(f"{indent}{text}")
         elif not _dropped(item, tag):
@@ -261,7 +288,7 @@ def _item(item: Any, depth: int) -> tuple[str, list[str]]:
         else:
             r.visit(child)
     r.flush()
-    return _WS.sub(" ", " ".join(b.text for b in r.blocks)).strip(), nested
+    return _ws(" ".join(b.text for b in r.blocks)).strip(), nested
 
 
 # ------------------------------------------------------------------------------------------ public
@@ -335,6 +362,27 @@ def _content(text: str) -> tuple[str, bool]:
     return _NOT_CONTENT.sub("", unicodedata.normalize("NFD", kept)), False
 
 
+# The characters that let a unit's text be counted as it is (Page._stable): NFC-stable (SAFE_RANGES),
+# left out of the content (_NOT_CONTENT), or markers (private use).
+_STABLE_CHARS = (
+    "".join(f"\\U{a:08X}-\\U{b:08X}" for a, b in SAFE_RANGES)
+    + r"\s|\-\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\x00-\x1f\x7f-\x9f\ue000-\uf8ff"
+)
+_STABLE_RUN = re.compile("[" + _STABLE_CHARS + "]*")
+
+
+def _outwards(start: int, n: int) -> Iterator[int]:
+    """``start``, ``start - 1``, ``start + 1``, ... : every index of ``range(n)`` once."""
+    yield start
+    for d in range(1, n):
+        if start - d >= 0:
+            yield start - d
+        if start + d < n:
+            yield start + d
+        if start - d < 0 and start + d >= n:
+            return
+
+
 def _tally(text: str) -> list[tuple[str, int]]:
     return sorted(((c, text.count(c)) for c in set(text)), key=lambda kv: -kv[1])
 
@@ -371,15 +419,21 @@ class Page:
     unit is rendered at most once.
     """
 
-    def __init__(self, html: str, root_selector: str | None = None) -> None:
-        self.has_marks = bool(_MARKS.search(html))
+    def __init__(
+        self, html: str, root_selector: str | None = None, marks: dict[str, int] | None = None, reach_chars: int | None = None
+    ) -> None:
+        """``marks``: where each marker character was put into ``html`` (a hint for :meth:`unit_of`);
+        ``reach_chars``: how far the first window around a marker reaches (:meth:`windows`)."""
+        self.reach_chars = reach_chars
+        self.has_marks = bool(marks) or bool(_MARKS.search(html))  # markers put in are in it
         self.units: list[list[Any]] = []
         root = _root(parser(html), root_selector)
         if root is not None:
             self._plan(root)
         self.rendered: dict[int, list[Block]] = {}
-        self._texts: list[str] | None = None
-        self._keys: list[tuple[str, bool]] | None = None
+        self.hints = {mark: pos / max(len(html), 1) for mark, pos in (marks or {}).items()}
+        self._texts: list[str | None] = [None] * len(self.units)
+        self._stable_units: list[bool] | None = None
 
     def _plan(self, node: Any) -> None:
         run: list[Any] = []
@@ -412,9 +466,16 @@ class Page:
         return blocks
 
     def unit_of(self, mark: str) -> int | None:
-        """The unit whose source text holds ``mark``."""
-        for u, text in enumerate(self._unit_texts()):
-            if mark in text:
+        """The unit whose source text holds ``mark``. Only one can (a marker character occurs once),
+        so units are looked at outwards from where the marker's offset in the HTML suggests
+        (``hints``), computing the text of as few units as it takes."""
+        n = len(self.units)
+        if not n:
+            return None
+        hint = self.hints.get(mark)
+        start = min(int(hint * n), n - 1) if hint is not None and n else 0
+        for u in _outwards(start, n):
+            if mark in self._unit_text(u):
                 return u
         return None
 
@@ -422,32 +483,83 @@ class Page:
         """False only when no block of the page can hold the one-line ``text`` (so the whole page
         need not be rendered to look for it). A block's characters, apart from white space and the
         separators rendering adds (``|``, ``-``), are some of its unit's source characters (up to
-        Unicode normalisation, hence counted in NFD): a unit without enough of each is skipped; the
-        blocks of the others are rendered and looked at."""
+        Unicode normalisation, hence counted in NFD when a unit has characters that normalisation
+        may change): a unit without enough of each is skipped; the blocks of the others are
+        rendered and looked at. A unit whose characters are all NFC-stable (:func:`_content`) is
+        counted in its source text as it is (the characters left out of the content are none of
+        the answer's), so only the others are cut down to their content."""
         if "\n" in text:
             return True
         need, safe = _content(text)
-        needs = {True: (need, _tally(need))} if safe else {}
-        for u, (have, nfc) in enumerate(self._content()):
-            if nfc not in needs:  # the answer in the unit's form
-                got = need if not safe else _content(unicodedata.normalize("NFD", text))[0]
-                needs[nfc] = (got, _tally(got))
-            got, counts = needs[nfc]
-            if len(have) >= len(got) and all(have.count(c) >= n for c, n in counts):
-                for block in self._raw(u):
-                    if text in normalize_text(_MARKS.sub("", block.text)):
-                        return True
+        counts = _tally(need)
+        nfd: tuple[str, list[tuple[str, int]]] | None = (need, counts) if not safe else None
+        stable = self._stable()
+        size, (first, most) = len(need), counts[0] if counts else ("", 0)
+        for u, have in enumerate(self._texts):
+            if stable[u]:  # the unit's content is its text's characters as they are
+                if len(have) < size or have.count(first) < most or not all(have.count(c) >= k for c, k in counts):
+                    continue
+            else:
+                if nfd is None:  # the answer in the unit's form
+                    got = _content(unicodedata.normalize("NFD", text))[0]
+                    nfd = (got, _tally(got))
+                got, got_counts = nfd
+                have = _content(_MARKS.sub("", self._unit_text(u)))[0]
+                if len(have) < len(got) or not all(have.count(c) >= k for c, k in got_counts):
+                    continue
+            for block in self._raw(u):
+                if text in normalize_text(_MARKS.sub("", block.text)):
+                    return True
         return False
 
-    def _content(self) -> list[tuple[str, bool]]:
-        if self._keys is None:
-            self._keys = [_content(_MARKS.sub("", t)) for t in self._unit_texts()]
-        return self._keys
+    def _stable(self) -> list[bool]:
+        """For each unit, whether all of its content characters are NFC-stable (what
+        :func:`_content` calls safe), found with one regex pass over the page's text."""
+        if self._stable_units is None:
+            texts = [self._unit_text(u) for u in range(len(self.units))]
+            stable = [True] * len(texts)
+            ends, total = [], 0
+            for t in texts:
+                total += len(t) + 1
+                ends.append(total)
+            joined = "\n".join(texts)
+            pos = 0
+            while True:
+                at = _STABLE_RUN.match(joined, pos).end()  # a run of stable characters: faster than a search
+                if at == len(joined):
+                    break
+                u = bisect.bisect_right(ends, at)
+                stable[u] = False
+                pos = ends[u]
+            self._stable_units = stable
+        return self._stable_units
 
-    def _unit_texts(self) -> list[str]:
-        if self._texts is None:
-            self._texts = ["".join((n.text_content if n.tag == "-text" else n.text(deep=True)) or "" for n in unit) for unit in self.units]
-        return self._texts
+    def _unit_text(self, u: int) -> str:
+        text = self._texts[u]
+        if text is None:
+            unit = self.units[u]
+            if len(unit) == 1:
+                n = unit[0]
+                text = (n.text_content if n.tag == "-text" else n.text(deep=True)) or ""
+            else:
+                text = "".join((n.text_content if n.tag == "-text" else n.text(deep=True)) or "" for n in unit)
+            self._texts[u] = text
+        return text
+
+    def _reach(self, u: int, step: int, chars: int, margin: int = 1) -> int:
+        """The unit ``step`` (-1 or 1) units at a time from ``u`` where ``chars`` characters of
+        blocks have been passed or a heading reached, and ``margin`` units with blocks more."""
+        size, more, v, end = 0, None, u, (0 if step < 0 else len(self.units) - 1)
+        while v != end and (more is None or more > 0):
+            v += step
+            blocks = self._raw(v)
+            if more is not None:
+                more -= 1 if blocks else 0
+                continue
+            size += sum(len(b.text) + 2 for b in blocks)
+            if size > chars or any(b.kind == "heading" for b in blocks):
+                more = margin
+        return v
 
     def window(self, first: int, last: int) -> tuple[Window, dict[str, int]]:
         """Blocks and markers of units ``first..last`` (clipped to the page)."""
@@ -457,9 +569,15 @@ class Page:
         return Window(blocks, first == 0, last == len(self.units) - 1), marks
 
     def windows(self, mark: str | None, reach: int = 4) -> Iterator[tuple[Window, dict[str, int]]]:
-        """Ever wider windows around the unit of ``mark``, ending with the whole page."""
+        """Ever wider windows around the unit of ``mark``, ending with the whole page. With
+        ``reach_chars``, the first one reaches that many rendered characters or a heading each way
+        (and two units more: what the search looks at next to its edge)."""
         u = self.unit_of(mark) if mark is not None else None
         if u is not None:
+            if self.reach_chars is not None:
+                first, last = self._reach(u, -1, self.reach_chars), self._reach(u, 1, self.reach_chars)
+                yield self.window(first, last)
+                reach = 4 * max(u - first, last - u, 1)
             while reach < len(self.units):
                 yield self.window(u - reach, u + reach)
                 reach *= 4
@@ -490,7 +608,7 @@ _WRAP = (
 def render_fragment(fragment: str) -> str:
     """A piece of HTML (an answer) rendered by the page's rules, blocks joined by a blank line."""
     if "<" not in fragment and "&" not in fragment:
-        return normalize_text(_WS.sub(" ", fragment))
+        return normalize_text(_ws(fragment))
     for pattern, before, after in _WRAP:
         if pattern.match(fragment):  # cells or items cut out of their table or list
             fragment = before + fragment + after
@@ -501,7 +619,7 @@ def render_fragment(fragment: str) -> str:
 
 def one_line(text: str) -> str:
     """Rendered text as a table cell or list item renders it: every line break a space."""
-    return normalize_text(_WS.sub(" ", text).strip())
+    return normalize_text(_ws(text).strip())
 
 
 def join_blocks(blocks: list[Block]) -> str:
@@ -512,10 +630,12 @@ def mark_chars(html: str, count: int) -> list[str]:
     """``count`` private-use characters that do not occur in ``html`` (to mark offsets with)."""
     if count <= 0:
         return []
-    present = set(_MARKS.findall(html)) if _MARKS.search(html) else set()
     out: list[str] = []
+    present: set[str] | str = html  # a find per candidate: cheaper than a regex over the page ...
     for code in range(MARK_FIRST, MARK_LAST + 1):
         ch = chr(code)
+        if code - MARK_FIRST == len(out) + 8 and present is html:  # ... unless the page uses many
+            present = set(_MARKS.findall(html))
         if ch not in present:
             out.append(ch)
             if len(out) == count:

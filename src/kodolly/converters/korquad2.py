@@ -44,6 +44,7 @@ from ..errors import ConfigError
 from ..io.readers import Location
 from ..normalize import normalize_text
 from ..rows import make_row
+from ..textedit import splice
 from . import Context, Converter, Reject, text_field
 from .html_text import Block, Page, inside_tag, join_blocks, mark_chars, one_line, render_fragment
 from .korquad1 import as_offset, nearest_occurrence, no_questions, title_meta
@@ -120,15 +121,7 @@ def _place_marks(html: str, questions: list[_Question]) -> str:
         if pos is not None:
             q.mark = (pos, mark)
     marks = sorted((q.mark for q in live if q.mark is not None), key=lambda m: m[0])
-    if not marks:
-        return html
-    pieces, last = [], 0
-    for pos, mark in marks:
-        pieces.append(html[last:pos])
-        pieces.append(mark)
-        last = pos
-    pieces.append(html[last:])
-    return "".join(pieces)
+    return splice(html, ((pos, pos, mark) for pos, mark in marks))
 
 
 def _find_span(blocks: list[Block], answer: str, near: int | None) -> tuple[int, int] | None:
@@ -244,7 +237,7 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
                     q.answer_html = answer["html_answer_text"]
                 q.start = as_offset(answer.get("html_answer_start"))
     limit = _limit(ctx)
-    page = Page(_place_marks(html, questions), root)
+    page = Page(_place_marks(html, questions), root, {q.mark[1]: q.mark[0] for q in questions if q.mark is not None}, limit)
     meta_base = title_meta(record.get("title"))
     if isinstance(record.get("url"), str):
         meta_base["url"] = record["url"]
