@@ -15,16 +15,16 @@ from ..converters import Context, Converter
 from ..io import limits
 from ..io.json_items import lines_within
 from ..io.readers import Location
-from ..normalize import needs_work_pattern, normalize_text
+from ..normalize import clean_pattern, normalize_text
 from .. import rows as rows_module
 from ..rows import ARROW_SCHEMA
 from .chain import FilterChain
-from .chunks import Chunk, reject_record, select
+from .chunks import Chunk, reject_record
 from .jsonl import BOM
 from .shards import Shard
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-_NEEDS_WORK = needs_work_pattern(re2=True)
+_CLEAN = clean_pattern(re2=True)
 
 
 def _column(built: dict[str, Any], field: Any, n: int) -> Any:
@@ -40,20 +40,36 @@ def _column(built: dict[str, Any], field: Any, n: int) -> Any:
 
 
 def _string_array(column: Any) -> Any:
-    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    """One array (a chunked column of one chunk as that chunk: ``combine_chunks`` would copy it)."""
+    if isinstance(column, pa.ChunkedArray):
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
 
 
-def _normalise_column(column: Any) -> Any:
-    """Normalise a string column: only the values the fast check flags go through Python."""
+def _normalise_column(array: Any) -> Any:
+    """Normalise a string array: only the values the clean pattern does not match go through Python.
+
+    The pattern also validates the UTF-8 of the values it matches (pyarrow.json does not); decoding
+    the others for ``normalize_text`` raises ``UnicodeDecodeError`` on invalid UTF-8."""
     import pyarrow.compute as pc
 
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    mask = pc.match_substring_regex(array, _NEEDS_WORK)
-    if not pc.any(mask).as_py():
+    clean = pc.match_substring_regex(array, _CLEAN)
+    if pc.all(clean).as_py():
         return array
-    idx = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
-    fixed = [normalize_text(v) for v in array.take(pa.array(idx)).to_pylist()]
-    return pc.replace_with_mask(array, mask, pa.array(fixed, pa.string()))
+    dirty = pc.invert(clean)
+    fixed = [normalize_text(v) for v in array.filter(dirty).to_pylist()]
+    return pc.replace_with_mask(array, dirty, pa.array(fixed, pa.string()))
+
+
+def _validate_rest(records: pa.Table, checked: list[Any]) -> None:
+    """Full validation (UTF-8 included) of the parsed columns whose data the clean pattern did not see
+    (e.g. an ``input`` column with nulls, copied by ``fill_null``; a Dolly ``category``)."""
+    seen = {a.buffers()[2].address for a in checked if len(a.buffers()) == 3 and a.buffers()[2] is not None}
+    for column in records.columns:
+        for array in column.chunks:
+            buffers = array.buffers()
+            if not (pa.types.is_string(array.type) and buffers[2] is not None and buffers[2].address in seen):
+                array.validate(full=True)
 
 
 def convert_columnar(shard: Shard, data: Any, conv: Converter, ctx: Context, category: str | None, chain: FilterChain) -> Chunk | None:
@@ -69,28 +85,31 @@ def convert_columnar(shard: Shard, data: Any, conv: Converter, ctx: Context, cat
     if (first and bytes(view[:3]) == BOM) or _SURROGATE_ESCAPE.search(data):
         return None
     lim = limits.current()
-    if not lines_within(data, lim.max_depth, lim.max_record_bytes):  # the record path rejects those lines
+    newlines = np.flatnonzero(view == 0x0A)
+    if not lines_within(data, lim.max_depth, lim.max_record_bytes, newlines):  # the record path rejects those lines
         return None
     # Raw control characters inside strings make pyarrow.json fail (as orjson does): no check needed.
+    # pyarrow.json lets invalid UTF-8 through (orjson rejects it): the clean pattern validates the text
+    # values it matches, decoding the others raises, and _validate_rest checks every other column.
     try:
         records = pj.read_json(
             pa.BufferReader(data),
             read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1),
         )
-        records.validate(full=True)  # pyarrow.json lets invalid UTF-8 through; orjson rejects it
-        records.column_names  # noqa: B018 - decoding the keys raises on invalid UTF-8 too
+        records.column_names  # noqa: B018 - decoding the keys raises on invalid UTF-8
+        if records.num_rows != n_records:
+            return None
+        columns = conv.columnar(records, ctx)
+        if columns is None:
+            return None
+        sources = {key: _string_array(columns[key]) for key in ("instruction", "context", "response")}
+        texts = {key: _normalise_column(array) for key, array in sources.items()}
+        _validate_rest(records, list(sources.values()))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
         return None
-    if records.num_rows != n_records:
-        return None
-    columns = conv.columnar(records, ctx)
-    if columns is None:
-        return None
     n = n_records
-    texts = {key: _normalise_column(columns[key]) for key in ("instruction", "context", "response")}
     cat = category if category is not None else columns["category"]
     # row positions -> line numbers, and where each line starts
-    newlines = np.flatnonzero(view == 0x0A)
     line_starts = np.concatenate(([0], newlines + 1))
     line_ends = np.concatenate((newlines, [len(view)]))
     if len(line_starts) > 1 and line_starts[-1] >= len(view):  # the chunk ends with a newline
@@ -132,7 +151,7 @@ def convert_columnar(shard: Shard, data: Any, conv: Converter, ctx: Context, cat
     table = pa.Table.from_arrays([_column(built, f, n) for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
     items = np.arange(n, dtype=np.int64)
     if not keep.all():
-        table = select(table, np.flatnonzero(keep))  # zero-copy slices around the few empties
+        table = table.filter(pa.array(keep))
         items = items[keep]
     chain.map_table(chunk, table, items, indices[items], lines[items], np.zeros(len(items), np.int64))
     return chunk

@@ -188,6 +188,18 @@ def cut_ranges(
     carry = b""  # the start of a line begun in the previous block
     lim = limits_mod.current()
     long_line: list | None = None  # [head, length] of a line over the limit, being skipped
+
+    def pieces(data: bytes) -> Iterator[Range]:
+        """``data`` (whole lines) as ranges of at most ``max_lines`` lines, each with its line and record counts."""
+        nonlocal offset, line, index, first
+        for piece in _by_lines(data, max_lines):
+            records = count_lines(piece, first)[1]
+            yield Range(path, offset, len(piece), line, index, records, first, None if path else piece)
+            offset += len(piece)
+            line += piece.count(b"\n")
+            index += records
+            first = False
+
     try:
         while True:
             try:
@@ -212,13 +224,7 @@ def cut_ranges(
                     continue
             if not len(block):
                 if carry:
-                    for piece in _by_lines(carry, max_lines):
-                        records = count_lines(piece, first)[1]
-                        yield Range(path, offset, len(piece), line, index, records, first, None if path else piece)
-                        offset += len(piece)
-                        line += piece.count(b"\n")
-                        index += records
-                        first = False
+                    yield from pieces(carry)
                 return
             view = np.frombuffer(block, dtype=np.uint8)
             newlines = np.flatnonzero(view == 0x0A)
@@ -241,13 +247,7 @@ def cut_ranges(
                 index += len(newlines)
                 first = False
             else:
-                for piece in _by_lines(carry + bytes(block[:cut]), max_lines):
-                    records = count_lines(piece, first)[1]
-                    yield Range(path, offset, len(piece), line, index, records, first, None if path else piece)
-                    offset += len(piece)
-                    line += piece.count(b"\n")
-                    index += records
-                    first = False
+                yield from pieces(carry + bytes(block[:cut]))
             carry = bytes(block[cut:])
             del view, block
     finally:

@@ -18,7 +18,7 @@ API (see also ``JSON_ITEMS_API.md``)::
     plan_ranges(stream, paths, target_bytes)   -> Iterator[ItemRange]  cheap: no item is kept
     iter_range(stream, item_range, limits)     -> Iterator[Item]    the items of one planned range
     check_depth(data, max_depth)               -> bool              one JSON text nested too deep?
-    lines_within(data, max_depth, max_bytes)   -> bool              JSON Lines all within the limits?
+    lines_within(data, max_depth, max_bytes[, ends]) -> bool        JSON Lines all within the limits?
 
 ``stream`` is a binary stream of UTF-8 bytes positioned at the start of the JSON text (after any
 BOM; other encodings are recoded first, see :mod:`kodolly.io.readers`). Offsets are offsets in that
@@ -454,18 +454,27 @@ def check_depth(data: bytes, max_depth: int) -> bool:
     return False
 
 
-def lines_within(data: bytes, max_depth: int, max_line_bytes: int) -> bool:
+def lines_within(data: bytes, max_depth: int, max_line_bytes: int, ends: np.ndarray | None = None) -> bool:
     """True when every line of ``data`` (JSON Lines) is at most ``max_line_bytes`` long and nests at
     most ``max_depth`` deep. Vectorised: only a line with more than ``max_depth`` opening brackets is
-    scanned exactly (string-aware)."""
+    scanned exactly (string-aware). ``ends``: the positions of the newlines in ``data``, if known."""
     view = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(view == 0x0A)
+    if ends is None:
+        ends = np.flatnonzero(view == 0x0A)
     bounds = np.concatenate(([-1], ends, [len(view)]))
     if len(view) and int(np.diff(bounds).max()) - 1 > max_line_bytes:
         return False
-    opens = np.flatnonzero((view & np.uint8(0xDF)) == 0x5B)
-    if len(opens) <= max_depth:
+    is_open = (view & np.uint8(0xDF)) == 0x5B
+    total = int(np.count_nonzero(is_open))
+    if total <= max_depth:
         return True
+    # When every non-empty line starts with a bracket, each holds at least one, so none holds more
+    # than the total less one per other line (the common case: one object a line, few brackets in text).
+    starts = bounds[:-1] + 1
+    starts = starts[starts < bounds[1:]]  # non-empty lines
+    if len(starts) and bool(np.all((view[starts] & np.uint8(0xDF)) == 0x5B)) and total - (len(starts) - 1) <= max_depth:
+        return True
+    opens = np.flatnonzero(is_open)
     per_line = np.bincount(np.searchsorted(ends, opens), minlength=len(ends) + 1)
     suspects = np.flatnonzero(per_line > max_depth).tolist()
     if not suspects:
