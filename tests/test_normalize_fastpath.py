@@ -1,4 +1,5 @@
-"""The fast check behind the parallel path: a text it does not flag is left unchanged by normalize_text."""
+"""The fast check behind the columnar path: a text the clean pattern matches in full is left unchanged by
+normalize_text, and (in RE2, on Arrow's bytes) is valid UTF-8."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import unicodedata
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kodolly.normalize import _TABLE, SAFE_RANGES, needs_work_pattern, normalize_text
+from kodolly.normalize import _TABLE, SAFE_RANGES, clean_pattern, normalize_text
 
 
 def _composition_second_chars() -> set[int]:
@@ -37,19 +38,34 @@ def test_safe_characters_never_change_or_combine():
 ALPHABET = "가힣한글 abc Z09.?\n\t  " + "\u1100\u1161\u0301\u00a0\u200b\r\u3000\u2028\u201c\u00e9\ufeff\x7f"
 
 
-def test_unflagged_texts_come_out_unchanged_and_re2_agrees_with_re():
+def test_clean_texts_come_out_unchanged_and_re2_agrees_with_re():
     rng = random.Random(1)
-    python_re = re.compile(needs_work_pattern())
+    python_re = re.compile(clean_pattern())
     texts = ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 12))) for _ in range(20000)]
-    texts += ["", "가", " 가", "가 ", "가\n", "a  b", "a \nb", "a\n\n\nb", "a\n\nb", "\t가"]
-    flagged_re2 = pc.match_substring_regex(pa.array(texts), needs_work_pattern(re2=True)).to_pylist()
-    unflagged = 0
-    for text, re2_flag in zip(texts, flagged_re2):
-        flag = python_re.search(text) is not None
-        assert flag == re2_flag, repr(text)
-        if not flag:
-            unflagged += 1
+    edge = ["", "가", " 가", "가 ", "가\n", "a  b", "a \nb", "a\t\nb", "a\n\n\nb", "a\n\nb", "\t가", "a \tb", "a\t b",
+            "a\t\tb", "a\n\tb", "a\n b", "a\n  b", "a\n\n b\tc"]
+    texts += edge
+    clean_re2 = pc.match_substring_regex(pa.array(texts), clean_pattern(re2=True)).to_pylist()
+    clean_count = 0
+    for text, re2_clean in zip(texts, clean_re2):
+        clean = python_re.fullmatch(text) is not None
+        assert clean == re2_clean, repr(text)
+        if clean:
+            clean_count += 1
             assert normalize_text(text) == text, repr(text)
-        elif normalize_text(text) != text:
-            pass  # flagged texts may or may not change; they go through normalize_text
-    assert 1000 < unflagged < 19000
+    assert 1000 < clean_count < 19000
+    assert dict(zip(edge, clean_re2[-len(edge):])) == {
+        "": True, "가": True, " 가": False, "가 ": False, "가\n": False, "a  b": False, "a \nb": False, "a\t\nb": False,
+        "a\n\n\nb": False, "a\n\nb": True, "\t가": False, "a \tb": True, "a\t b": True, "a\t\tb": True, "a\n\tb": True,
+        "a\n b": True, "a\n  b": False, "a\n\n b\tc": True,
+    }
+
+
+def test_clean_pattern_never_matches_invalid_utf8():
+    """The columnar path skips Arrow's UTF-8 validation of the text columns: the pattern is it."""
+    bad = [b"ab\x80cd", b"ab\xea\xb0", b"\xea\xb0a", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xff",
+           b"a\xe2\x82", "가나다".encode()[:-1], "가나".encode()[1:], b"\xe4\xb8"]
+    good = ["가나".encode(), b"abc", "中文 가".encode()]
+    binary = pa.array(bad + good, pa.binary())
+    strings = pa.Array.from_buffers(pa.string(), len(binary), binary.buffers())  # unchecked, as pyarrow.json leaves them
+    assert pc.match_substring_regex(strings, clean_pattern(re2=True)).to_pylist() == [False] * len(bad) + [True] * len(good)

@@ -80,18 +80,29 @@ SAFE_RANGES: tuple[tuple[int, int], ...] = (
 )
 
 
-def needs_work_pattern(*, re2: bool = False) -> str:
-    """A regular expression that matches every text :func:`normalize_text` would change.
+def clean_pattern(*, re2: bool = False) -> str:
+    """A regular expression that a text matches in full only if :func:`normalize_text` returns it unchanged.
 
-    It also matches some texts that come out unchanged (any character outside ``SAFE_RANGES``,
-    any double space): a text it does NOT match is returned as is by :func:`normalize_text`.
-    ``re2=True`` gives RE2 syntax (``pyarrow.compute`` regex functions), else Python ``re``.
+    The text must be made of characters in ``SAFE_RANGES``, spaces, tabs and newlines, not start or
+    end with whitespace, and hold no double space, no space or tab before a newline and no three
+    newlines in a row. Some texts that come out unchanged do not match (any other character, a
+    leading indent after a newline...): those just go through :func:`normalize_text`.
+    ``re2=True`` gives RE2 syntax for ``pyarrow.compute.match_substring_regex`` (anchored, so a partial
+    match is a full one). There a match also proves the text valid UTF-8: every byte of it belongs to
+    the encoding of a listed character, so a stray or truncated byte never matches.
     """
     def char(c: int) -> str:
         return f"\\x{{{c:04X}}}" if re2 else f"\\U{c:08X}"
 
     ranges = "".join(char(a) if a == b else f"{char(a)}-{char(b)}" for a, b in SAFE_RANGES)
-    return f"[^ \\t\\n{ranges}]|  |[ \\t]\\n|\\n\\n\\n|^[ \\t\\n]|[ \\t\\n]$"
+    safe = f"[{ranges}]+"
+    # safe runs joined by whitespace: one or two newlines, then tabs and single spaces (each space
+    # followed by a tab or by the next run); never a space or tab before a newline. Each join is
+    # non-empty and holds no safe character, so a run ends in one way only (no backtracking in re).
+    tabs = "(?:\\t| \\t)"
+    join = f"(?:\\n\\n?{tabs}* ?|{tabs}+ ?| )"
+    body = f"(?:{safe}(?:{join}{safe})*)?"
+    return f"^{body}$" if re2 else body
 
 
 _ASCII_OR_SYLLABLES = re.compile("[\x00-\x7f\uac00-\ud7a3]+")

@@ -90,7 +90,8 @@ class RunReport:
             self._bump(row["meta"].get("file", ""), "written", 1)
 
     def count_written(self, name: str, n: int) -> None:
-        """``n`` rows of input ``name`` written elsewhere (an engine whose nodes write the rows)."""
+        """``n`` rows of input ``name`` written, counted by the caller (the sink from a chunk's row arrays,
+        an engine whose nodes write the rows)."""
         self._bump(name, "written", n)
 
     def _bump(self, name: str, key: str, n: int) -> None:

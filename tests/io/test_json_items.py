@@ -103,3 +103,29 @@ def test_a_long_string_is_linear():
     items = items_of_bytes(data, ())
     assert [len(i.data) for i in items] == [8, (20 << 20) + 10, 2]
     assert time.process_time() - start < 2.0  # was 24 s through ijson (quadratic)
+
+
+def _lines(*lines: str) -> bytes:
+    return "\n".join(lines).encode() + b"\n"
+
+
+@pytest.mark.parametrize("with_ends", [False, True])
+def test_lines_within_depth_with_many_one_bracket_lines(with_ends):
+    import numpy as np
+
+    flat = ['{"a": "x"}'] * 300
+    deep = '{"a": ' + "[" * 128 + "]" * 128 + "}"  # 129 levels
+    brackets_in_text = '{"a": "' + "[" * 200 + '"}'  # brackets in a string: depth 1
+
+    def within(data: bytes, depth: int = 128) -> bool:
+        ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 0x0A) if with_ends else None
+        return json_items.lines_within(data, depth, 1 << 20, ends)
+
+    assert within(_lines(*flat))
+    assert not within(_lines(*flat[:150], deep, *flat[150:]))
+    assert within(_lines(*flat[:150], deep, *flat[150:]), 129)
+    assert within(_lines(*flat, brackets_in_text))  # the bound fails, the exact scan passes it
+    assert not within(_lines(*flat, "  " + deep))  # a line not starting with a bracket: the exact scan
+    assert within(_lines(*flat, "", "  ", *flat))
+    assert not within(_lines(*flat, "", "  " + deep, *flat))
+    assert not json_items.lines_within(_lines(*flat, '{"a": "' + "x" * 100 + '"}'), 128, 50)

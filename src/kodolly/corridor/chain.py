@@ -129,44 +129,50 @@ class FilterChain:
         """The rest of the chain over one chunk, on the driver; call it for chunks in position order.
         Afterwards the chunk holds only kept rows and all its rejects, in position order."""
         table = chunk.table
-        alive = list(range(len(table)))
+        n = len(table)
+        alive = np.arange(n, dtype=np.int64)  # rows of ``table`` still kept, ascending
         rows: list[dict[str, Any]] | None = None  # materialised once a filter needs row dicts
         dropped_any = False
         for pos in range(self.n_map, len(self.filters)):
-            if not alive:
+            if not len(alive):
                 break
             flt = self.filters[pos]
             changed = None
+            whole = len(alive) == n
             if pos in self.keyed and rows is None:
                 payload = chunk.payloads[pos]
-                verdicts = flt.decide([payload[i] for i in alive])
+                verdicts = flt.decide(payload if whole else [payload[i] for i in alive.tolist()])
             elif rows is None and getattr(flt, "stateless", False) and hasattr(flt, "apply_table"):
                 every, changed = table_verdicts(flt.apply_table(table))  # pure per row: all rows at once
-                verdicts = [every[i] for i in alive]
+                verdicts = every if whole else [every[i] for i in alive.tolist()]
             else:
                 if rows is None:
                     rows = rows_of(table)
-                sub = [rows[i] for i in alive]
+                sub = list(rows) if whole else [rows[i] for i in alive.tolist()]
                 verdicts = flt.decide(flt.prepare(sub)) if pos in self.keyed else flt.apply(sub)
-            kept, dropped = [], []
-            for i, reason in zip(alive, verdicts):
-                (kept if reason is None else dropped).append(i if reason is None else (i, reason))
-            if dropped:
+            verdicts = verdicts if isinstance(verdicts, list) else list(verdicts)
+            if len(verdicts) != len(alive):  # a broken filter: rows without a verdict vanish (the tally says so)
+                m = min(len(verdicts), len(alive))
+                verdicts, alive = verdicts[:m], alive[:m]
+            if verdicts.count(None) != len(verdicts):
                 dropped_any = True
-                raws = [rows[i] for i, _ in dropped] if rows is not None else rows_of(table.take(pa.array([i for i, _ in dropped], pa.int64())))
-                for (i, reason), row in zip(dropped, raws):
-                    chunk.rejects.append((int(chunk.row_item[i]), reject_record(reason, chunk.source, chunk.row_loc(i), raw=row, row_id=row["id"])))
+                hits = [k for k, reason in enumerate(verdicts) if reason is not None]
+                dropped = alive[hits].tolist()
+                raws = [rows[i] for i in dropped] if rows is not None else rows_of(table.take(pa.array(dropped, pa.int64())))
+                for k, i, row in zip(hits, dropped, raws):
+                    chunk.rejects.append((int(chunk.row_item[i]), reject_record(verdicts[k], chunk.source, chunk.row_loc(i), raw=row, row_id=row["id"])))
+                keep = np.ones(len(alive), dtype=bool)
+                keep[hits] = False
+                alive = alive[keep]
             if changed is not None:
                 table = changed
-            alive = kept
         if rows is not None:
-            table = rows_to_table([rows[i] for i in alive]) if alive else ARROW_SCHEMA.empty_table()
+            table = rows_to_table([rows[i] for i in alive.tolist()]) if len(alive) else ARROW_SCHEMA.empty_table()
         else:
             table = select(table, alive)
-        keep = np.asarray(alive, dtype=np.int64)
         chunk.table = table
         chunk.row_item, chunk.row_index, chunk.row_line, chunk.row_file = (
-            chunk.row_item[keep], chunk.row_index[keep], chunk.row_line[keep], chunk.row_file[keep],
+            chunk.row_item[alive], chunk.row_index[alive], chunk.row_line[alive], chunk.row_file[alive],
         )
         chunk.payloads = {}
         if dropped_any:

@@ -122,16 +122,14 @@ def rows_of(table: pa.Table) -> list[dict[str, Any]]:
 
 
 def select(table: pa.Table, keep: list[int] | np.ndarray) -> pa.Table:
-    """The rows ``keep`` (ascending) of ``table``, as zero-copy slices of its runs of kept rows."""
+    """The rows ``keep`` (ascending) of ``table``, in one contiguous copy (``table`` itself when all are kept)."""
     if len(keep) == len(table):
         return table
     if not len(keep):
         return table.slice(0, 0)
-    idx = np.asarray(keep, dtype=np.int64)
-    breaks = np.flatnonzero(np.diff(idx) != 1) + 1
-    starts = np.concatenate(([0], breaks))
-    ends = np.concatenate((breaks, [len(idx)]))
-    return pa.concat_tables([table.slice(int(idx[a]), int(b - a)) for a, b in zip(starts, ends)])
+    mask = np.zeros(len(table), dtype=bool)
+    mask[np.asarray(keep, dtype=np.int64)] = True
+    return table.filter(pa.array(mask))
 
 
 def table_verdicts(result: Any) -> tuple[list[str | None], pa.Table | None]:

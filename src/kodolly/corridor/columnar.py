@@ -4,7 +4,6 @@ would (or None when it does not apply: then that path runs)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
@@ -13,18 +12,28 @@ import pyarrow as pa
 
 from ..converters import Context, Converter
 from ..io import limits
-from ..io.json_items import lines_within
+from ..io.json_items import lines_within, positions_of
 from ..io.readers import Location
-from ..normalize import needs_work_pattern, normalize_text
+from ..normalize import clean_pattern, normalize_text
 from .. import rows as rows_module
 from ..rows import ARROW_SCHEMA
 from .chain import FilterChain
-from .chunks import Chunk, reject_record, select
+from .chunks import Chunk, reject_record
 from .jsonl import BOM
 from .shards import Shard
 
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-_NEEDS_WORK = needs_work_pattern(re2=True)
+_SURROGATE_ESCAPE = r"\\u[dD][89a-fA-F]"  # a \uD800-\uDFFF escape: the record path decides those lines
+
+
+def _has_surrogate_escape(data: Any) -> bool:
+    """Whether the bytes ``data`` hold a surrogate escape (RE2 over them as one value: about 4x Python's re)."""
+    import pyarrow.compute as pc
+
+    buffer = data if isinstance(data, pa.Buffer) else pa.py_buffer(data)
+    offsets = pa.py_buffer(np.array([0, buffer.size], dtype=np.int64))
+    whole = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, buffer])
+    return bool(pc.match_substring_regex(whole, _SURROGATE_ESCAPE)[0].as_py())
+_CLEAN = clean_pattern(re2=True)
 
 
 def _column(built: dict[str, Any], field: Any, n: int) -> Any:
@@ -40,20 +49,36 @@ def _column(built: dict[str, Any], field: Any, n: int) -> Any:
 
 
 def _string_array(column: Any) -> Any:
-    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    """One array (a chunked column of one chunk as that chunk: ``combine_chunks`` would copy it)."""
+    if isinstance(column, pa.ChunkedArray):
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
 
 
-def _normalise_column(column: Any) -> Any:
-    """Normalise a string column: only the values the fast check flags go through Python."""
+def _normalise_column(array: Any) -> Any:
+    """Normalise a string array: only the values the clean pattern does not match go through Python.
+
+    The pattern also validates the UTF-8 of the values it matches (pyarrow.json does not); decoding
+    the others for ``normalize_text`` raises ``UnicodeDecodeError`` on invalid UTF-8."""
     import pyarrow.compute as pc
 
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    mask = pc.match_substring_regex(array, _NEEDS_WORK)
-    if not pc.any(mask).as_py():
+    clean = pc.match_substring_regex(array, _CLEAN)
+    if pc.all(clean).as_py():
         return array
-    idx = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
-    fixed = [normalize_text(v) for v in array.take(pa.array(idx)).to_pylist()]
-    return pc.replace_with_mask(array, mask, pa.array(fixed, pa.string()))
+    dirty = pc.invert(clean)
+    fixed = [normalize_text(v) for v in array.filter(dirty).to_pylist()]
+    return pc.replace_with_mask(array, dirty, pa.array(fixed, pa.string()))
+
+
+def _validate_rest(records: pa.Table, checked: list[Any]) -> None:
+    """Full validation (UTF-8 included) of the parsed columns whose data the clean pattern did not see
+    (e.g. an ``input`` column with nulls, copied by ``fill_null``; a Dolly ``category``)."""
+    seen = {a.buffers()[2].address for a in checked if len(a.buffers()) == 3 and a.buffers()[2] is not None}
+    for column in records.columns:
+        for array in column.chunks:
+            buffers = array.buffers()
+            if not (pa.types.is_string(array.type) and buffers[2] is not None and buffers[2].address in seen):
+                array.validate(full=True)
 
 
 def convert_columnar(shard: Shard, data: Any, conv: Converter, ctx: Context, category: str | None, chain: FilterChain) -> Chunk | None:
@@ -66,31 +91,34 @@ def convert_columnar(shard: Shard, data: Any, conv: Converter, ctx: Context, cat
     if conv.columnar is None or not chain.columnar_ok or not n_records:
         return None
     view = np.frombuffer(data, dtype=np.uint8)
-    if (first and bytes(view[:3]) == BOM) or _SURROGATE_ESCAPE.search(data):
+    if (first and bytes(view[:3]) == BOM) or _has_surrogate_escape(data):
         return None
     lim = limits.current()
-    if not lines_within(data, lim.max_depth, lim.max_record_bytes):  # the record path rejects those lines
+    newlines = rng.newlines if rng.newlines is not None else positions_of(view, 0x0A)
+    if not lines_within(data, lim.max_depth, lim.max_record_bytes, newlines):  # the record path rejects those lines
         return None
     # Raw control characters inside strings make pyarrow.json fail (as orjson does): no check needed.
+    # pyarrow.json lets invalid UTF-8 through (orjson rejects it): the clean pattern validates the text
+    # values it matches, decoding the others raises, and _validate_rest checks every other column.
     try:
         records = pj.read_json(
             pa.BufferReader(data),
             read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1),
         )
-        records.validate(full=True)  # pyarrow.json lets invalid UTF-8 through; orjson rejects it
-        records.column_names  # noqa: B018 - decoding the keys raises on invalid UTF-8 too
+        records.column_names  # noqa: B018 - decoding the keys raises on invalid UTF-8
+        if records.num_rows != n_records:
+            return None
+        columns = conv.columnar(records, ctx)
+        if columns is None:
+            return None
+        sources = {key: _string_array(columns[key]) for key in ("instruction", "context", "response")}
+        texts = {key: _normalise_column(array) for key, array in sources.items()}
+        _validate_rest(records, list(sources.values()))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
         return None
-    if records.num_rows != n_records:
-        return None
-    columns = conv.columnar(records, ctx)
-    if columns is None:
-        return None
     n = n_records
-    texts = {key: _normalise_column(columns[key]) for key in ("instruction", "context", "response")}
     cat = category if category is not None else columns["category"]
     # row positions -> line numbers, and where each line starts
-    newlines = np.flatnonzero(view == 0x0A)
     line_starts = np.concatenate(([0], newlines + 1))
     line_ends = np.concatenate((newlines, [len(view)]))
     if len(line_starts) > 1 and line_starts[-1] >= len(view):  # the chunk ends with a newline
@@ -102,9 +130,9 @@ def convert_columnar(shard: Shard, data: Any, conv: Converter, ctx: Context, cat
         lines = line_no + np.flatnonzero(~np.array(blank, dtype=bool)).astype(np.int64)
     indices = np.arange(index, index + n, dtype=np.int64)
     base = name.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
-    ids = [f"{base}:{i}" for i in range(index, index + n)]
+    ids = pc.binary_join_element_wise(pa.scalar(f"{base}:"), pa.array(indices).cast(pa.string()), "")
     meta_head = orjson.dumps({"file": name}).decode()[:-1] + ',"line":'
-    metas = [f"{meta_head}{ln}}}" for ln in lines.tolist()]
+    metas = pc.binary_join_element_wise(pa.scalar(meta_head), pa.array(lines).cast(pa.string()), pa.scalar("}"), "")
     chunk = Chunk(shard.seq, conv.name, files=[name], records=n, read=n)
     empty_i = pc.equal(pc.binary_length(texts["instruction"]), 0)
     empty_r = pc.equal(pc.binary_length(texts["response"]), 0)
@@ -118,21 +146,21 @@ def convert_columnar(shard: Shard, data: Any, conv: Converter, ctx: Context, cat
             loc = Location(name, index + i, int(lines[i]))
             k = int(lines[i]) - line_no
             raw = orjson.loads(bytes(view[line_starts[k]:line_ends[k]]))
-            chunk.rejects.append((i, reject_record(reason, conv.name, loc, raw=raw, row_id=ids[i])))
+            chunk.rejects.append((i, reject_record(reason, conv.name, loc, raw=raw, row_id=ids[i].as_py())))
     built = {
         "instruction": texts["instruction"], "context": texts["context"], "response": texts["response"],
         "category": pa.repeat(pa.scalar(cat, pa.string()), n) if isinstance(cat, str) else _string_array(cat),
         "source": pa.repeat(pa.scalar(conv.name, pa.string()), n),
-        "id": pa.array(ids, pa.string()),
+        "id": ids,
         "domain": pa.repeat(pa.scalar("", pa.string()), n),
         "score": pa.nulls(n, pa.float64()),
         "license": pa.repeat(pa.scalar(ctx.license, pa.string()), n),
-        "meta": pa.array(metas, pa.string()),
+        "meta": metas,
     }
     table = pa.Table.from_arrays([_column(built, f, n) for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
     items = np.arange(n, dtype=np.int64)
     if not keep.all():
-        table = select(table, np.flatnonzero(keep))  # zero-copy slices around the few empties
+        table = table.filter(pa.array(keep))
         items = items[keep]
     chain.map_table(chunk, table, items, indices[items], lines[items], np.zeros(len(items), np.int64))
     return chunk

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import codecs
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import numpy as np
@@ -13,7 +13,7 @@ import orjson
 
 from ..errors import DecompressionBombError
 from ..io import limits as limits_mod
-from ..io.json_items import check_depth
+from ..io.json_items import check_depth, positions_of
 from ..io.readers import BLANK, Location, looks_like_jsonl, parse_jsonl_line, too_deep, too_large
 from ..io.sources import Input
 
@@ -161,6 +161,9 @@ class Range:
     first: bool
     data: bytes | None = None
     bad: tuple[str, str, str] | None = None  # (reason, raw, detail): the range is this one reject
+    # where its newlines are (offsets in the range), when the planner found them anyway: the worker
+    # need not scan the range for them again
+    newlines: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def read(self) -> Any:
         """The range's bytes (a memory-mapped buffer for a plain file)."""
@@ -188,6 +191,18 @@ def cut_ranges(
     carry = b""  # the start of a line begun in the previous block
     lim = limits_mod.current()
     long_line: list | None = None  # [head, length] of a line over the limit, being skipped
+
+    def pieces(data: bytes) -> Iterator[Range]:
+        """``data`` (whole lines) as ranges of at most ``max_lines`` lines, each with its line and record counts."""
+        nonlocal offset, line, index, first
+        for piece in _by_lines(data, max_lines):
+            records = count_lines(piece, first)[1]
+            yield Range(path, offset, len(piece), line, index, records, first, None if path else piece)
+            offset += len(piece)
+            line += piece.count(b"\n")
+            index += records
+            first = False
+
     try:
         while True:
             try:
@@ -212,16 +227,10 @@ def cut_ranges(
                     continue
             if not len(block):
                 if carry:
-                    for piece in _by_lines(carry, max_lines):
-                        records = count_lines(piece, first)[1]
-                        yield Range(path, offset, len(piece), line, index, records, first, None if path else piece)
-                        offset += len(piece)
-                        line += piece.count(b"\n")
-                        index += records
-                        first = False
+                    yield from pieces(carry)
                 return
             view = np.frombuffer(block, dtype=np.uint8)
-            newlines = np.flatnonzero(view == 0x0A)
+            newlines = positions_of(view, 0x0A)
             if not len(newlines):
                 carry += bytes(block)
                 if len(carry) > lim.max_record_bytes:  # never buffer a line beyond the record limit
@@ -235,19 +244,13 @@ def cut_ranges(
             suspicious = bool(_WS[view[starts]].any()) or bool(_WS[head[0]]) or (first and head.startswith(BOM))
             if path is not None and not max_lines and not suspicious:  # the common case: no copy
                 length = len(carry) + cut
-                yield Range(path, offset, length, line, index, len(newlines), first)
+                yield Range(path, offset, length, line, index, len(newlines), first, newlines=newlines + len(carry))
                 offset += length
                 line += len(newlines)
                 index += len(newlines)
                 first = False
             else:
-                for piece in _by_lines(carry + bytes(block[:cut]), max_lines):
-                    records = count_lines(piece, first)[1]
-                    yield Range(path, offset, len(piece), line, index, records, first, None if path else piece)
-                    offset += len(piece)
-                    line += piece.count(b"\n")
-                    index += records
-                    first = False
+                yield from pieces(carry + bytes(block[:cut]))
             carry = bytes(block[cut:])
             del view, block
     finally:

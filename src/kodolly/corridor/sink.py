@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+import numpy as np
 import pyarrow as pa
 
 from ..errors import TallyMismatchError
@@ -104,8 +105,11 @@ class Sink:
         self.tally.records += chunk.records
         self.tally.source(chunk.source).read += chunk.read
         self.inputs_read.update(chunk.inputs_read)
-        self.write_table(chunk.source, chunk.table)
-        self.write_rejects(rej for _item, rej in chunk.rejects)
+        files = None
+        if len(chunk.row_file) == len(chunk.table) and chunk.files:  # rows written per input, from the row arrays
+            files = zip(chunk.files, np.bincount(chunk.row_file, minlength=len(chunk.files)).tolist())
+        self.write_table(chunk.source, chunk.table, files)
+        self.write_rejects([rej for _item, rej in chunk.rejects])
         if self.bar is not None:
             items = len(chunk.table) + len(chunk.rejects)
             if self.bar.total:
@@ -115,12 +119,18 @@ class Sink:
             else:
                 self.bar.update(items)
 
-    def write_table(self, source: str, table: pa.Table) -> None:
-        """Kept rows as an Arrow table (counted as written for ``source``)."""
+    def write_table(self, source: str, table: pa.Table, files: Iterable[tuple[str, int]] | None = None) -> None:
+        """Kept rows as an Arrow table (counted as written for ``source``). ``files``: how many of them
+        came from each input, when the caller knows (else the report reads that from ``meta``)."""
         if not len(table):
             return
         self.report.add_written(table)
-        self.report.count_rows(None, table)
+        if files is None:
+            self.report.count_rows(None, table)
+        else:
+            for name, n in files:
+                if n:
+                    self.report.count_written(name, n)
         if self.writer is not None:
             self.writer.write_table(table)
         if self.kept is not None:
@@ -143,8 +153,9 @@ class Sink:
 
     def write_rejects(self, rejects: Iterable[dict[str, Any]]) -> None:
         """Rejects (each counted under its source and reason, and offered to the report)."""
+        rejects = rejects if isinstance(rejects, list) else list(rejects)
+        self.rejects.write_many(rejects)
         for rej in rejects:
-            self.rejects.write(rej)
             key = reason_key(rej["reason"])
             self.tally.source(rej["source"]).rejected[key] += 1
             self.report.add(key, rej)

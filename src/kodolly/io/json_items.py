@@ -18,7 +18,7 @@ API (see also ``JSON_ITEMS_API.md``)::
     plan_ranges(stream, paths, target_bytes)   -> Iterator[ItemRange]  cheap: no item is kept
     iter_range(stream, item_range, limits)     -> Iterator[Item]    the items of one planned range
     check_depth(data, max_depth)               -> bool              one JSON text nested too deep?
-    lines_within(data, max_depth, max_bytes)   -> bool              JSON Lines all within the limits?
+    lines_within(data, max_depth, max_bytes[, ends]) -> bool        JSON Lines all within the limits?
 
 ``stream`` is a binary stream of UTF-8 bytes positioned at the start of the JSON text (after any
 BOM; other encodings are recoded first, see :mod:`kodolly.io.readers`). Offsets are offsets in that
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from typing import BinaryIO, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
@@ -454,18 +455,60 @@ def check_depth(data: bytes, max_depth: int) -> bool:
     return False
 
 
-def lines_within(data: bytes, max_depth: int, max_line_bytes: int) -> bool:
+class _Scratch(threading.local):
+    """Reused work buffers for the byte scans below: an 8 MB temporary made afresh for every chunk is
+    mapped and faulted in page by page each time (as much system CPU as the scan itself)."""
+
+    def __init__(self) -> None:
+        self.flags = np.zeros(0, dtype=bool)
+        self.bytes = np.zeros(0, dtype=np.uint8)
+
+    def take(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.flags) < n:
+            self.flags = np.zeros(n, dtype=bool)
+            self.bytes = np.zeros(n, dtype=np.uint8)
+        return self.flags[:n], self.bytes[:n]
+
+
+_SCRATCH = _Scratch()
+
+
+def positions_of(view: np.ndarray, byte: int) -> np.ndarray:
+    """Where ``byte`` occurs in the uint8 array ``view`` (``np.flatnonzero(view == byte)`` without an
+    array of the input's size allocated each time)."""
+    flags, _ = _SCRATCH.take(len(view))
+    np.equal(view, byte, out=flags)
+    return np.flatnonzero(flags)
+
+
+def count_brackets(view: np.ndarray) -> int:
+    """How many ``[`` and ``{`` the uint8 array ``view`` holds (in strings too)."""
+    flags, work = _SCRATCH.take(len(view))
+    np.bitwise_and(view, np.uint8(0xDF), out=work)
+    np.equal(work, 0x5B, out=flags)
+    return int(np.count_nonzero(flags))
+
+
+def lines_within(data: bytes, max_depth: int, max_line_bytes: int, ends: np.ndarray | None = None) -> bool:
     """True when every line of ``data`` (JSON Lines) is at most ``max_line_bytes`` long and nests at
     most ``max_depth`` deep. Vectorised: only a line with more than ``max_depth`` opening brackets is
-    scanned exactly (string-aware)."""
+    scanned exactly (string-aware). ``ends``: the positions of the newlines in ``data``, if known."""
     view = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(view == 0x0A)
+    if ends is None:
+        ends = positions_of(view, 0x0A)
     bounds = np.concatenate(([-1], ends, [len(view)]))
     if len(view) and int(np.diff(bounds).max()) - 1 > max_line_bytes:
         return False
-    opens = np.flatnonzero((view & np.uint8(0xDF)) == 0x5B)
-    if len(opens) <= max_depth:
+    total = count_brackets(view)
+    if total <= max_depth:
         return True
+    # When every non-empty line starts with a bracket, each holds at least one, so none holds more
+    # than the total less one per other line (the common case: one object a line, few brackets in text).
+    starts = bounds[:-1] + 1
+    starts = starts[starts < bounds[1:]]  # non-empty lines
+    if len(starts) and bool(np.all((view[starts] & np.uint8(0xDF)) == 0x5B)) and total - (len(starts) - 1) <= max_depth:
+        return True
+    opens = np.flatnonzero((view & np.uint8(0xDF)) == 0x5B)
     per_line = np.bincount(np.searchsorted(ends, opens), minlength=len(ends) + 1)
     suspects = np.flatnonzero(per_line > max_depth).tolist()
     if not suspects:

@@ -391,11 +391,18 @@ class RejectsWriter:
                 self._fh = open(path, "wb")
 
     def write(self, reject: dict[str, Any]) -> None:
-        self.count += 1
+        self.write_many([reject])
+
+    def write_many(self, rejects: list[dict[str, Any]]) -> None:
+        """Several rejects, in order, in one write."""
+        if not rejects:
+            return
+        self.count += len(rejects)
         if self._fh is not None:
-            line = orjson.dumps(reject, default=str, option=orjson.OPT_NON_STR_KEYS) + b"\n"
+            dumps, option = orjson.dumps, orjson.OPT_NON_STR_KEYS
+            lines = b"\n".join([dumps(rej, default=str, option=option) for rej in rejects]) + b"\n"
             with naming_errors(self.name):
-                self._fh.write(line)
+                self._fh.write(lines)
 
     def close(self) -> dict[str, Any] | None:
         """Close the file; its description (final ``name``, rejects, bytes, xxh3-128), or None without a file."""
