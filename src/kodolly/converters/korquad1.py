@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from ..io.readers import Location
-from ..normalize import normalize_text
+from ..normalize import normalize_repeated, normalize_text
 from ..rows import make_row
 from . import Context, Converter, Reject, int_value, text_field
 
@@ -124,7 +124,7 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
             yield Reject("bad_type:qas", f"paragraph {p}: expected a list", part=f"paragraph:{p}", raw=qas)
             continue
         context = text_field(paragraph, "context")
-        norm_context = normalize_text(context) if isinstance(context, str) else ""
+        norm_context = normalize_repeated(context) if isinstance(context, str) else ""
         for q, qa in enumerate(qas):
             questions += 1
             yield _question(qa, context, norm_context, p, q, loc, ctx, base_meta)

@@ -17,7 +17,7 @@ from ..io.json_items import lines_within
 from ..io.readers import Location
 from ..normalize import needs_work_pattern, normalize_text
 from .. import rows as rows_module
-from ..rows import ARROW_SCHEMA
+from ..rows import ARROW_SCHEMA, repeat_string
 from .chain import FilterChain
 from .chunks import Chunk, reject_record, select
 from .jsonl import BOM
@@ -35,7 +35,7 @@ def _column(built: dict[str, Any], field: Any, n: int) -> Any:
         return rows_module.no_messages(n)
     if pa.types.is_string(field.type) and not field.nullable:
         default = getattr(rows_module, "DEFAULT_SPLIT", "") if field.name == "split" else ""
-        return pa.repeat(pa.scalar(default, pa.string()), n)
+        return repeat_string(default, n)
     return pa.nulls(n, field.type)
 
 
@@ -121,12 +121,12 @@ def convert_columnar(shard: Shard, data: Any, conv: Converter, ctx: Context, cat
             chunk.rejects.append((i, reject_record(reason, conv.name, loc, raw=raw, row_id=ids[i])))
     built = {
         "instruction": texts["instruction"], "context": texts["context"], "response": texts["response"],
-        "category": pa.repeat(pa.scalar(cat, pa.string()), n) if isinstance(cat, str) else _string_array(cat),
-        "source": pa.repeat(pa.scalar(conv.name, pa.string()), n),
+        "category": repeat_string(cat, n) if isinstance(cat, str) else _string_array(cat),
+        "source": repeat_string(conv.name, n),
         "id": pa.array(ids, pa.string()),
-        "domain": pa.repeat(pa.scalar("", pa.string()), n),
+        "domain": repeat_string("", n),
         "score": pa.nulls(n, pa.float64()),
-        "license": pa.repeat(pa.scalar(ctx.license, pa.string()), n),
+        "license": repeat_string(ctx.license, n),
         "meta": pa.array(metas, pa.string()),
     }
     table = pa.Table.from_arrays([_column(built, f, n) for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)

@@ -18,8 +18,8 @@ from ..converters import Context, Converter, Reject
 from ..errors import ConfigError
 from ..io.readers import BadRecord, Location, read_records
 from ..io.sources import Input, expand_inputs
-from ..normalize import normalize_text
-from ..rows import DOLLY_CATEGORIES, MESSAGES_FIELD
+from ..normalize import normalize_repeated, normalize_text
+from ..rows import DOLLY_CATEGORIES, MESSAGES_FIELD, rows_to_table
 from ..turns import transcript
 from .chain import FilterChain
 from .chunks import Chunk, reject_record
@@ -78,30 +78,21 @@ def check_category(category: str | None) -> None:
         raise ConfigError(f"category {category!r} is not a Dolly task type: {', '.join(sorted(DOLLY_CATEGORIES))}")
 
 
-_TURN_CACHE: dict[str, str] = {}
-
-
-def _normalise_turn(text: str) -> str:
-    """normalize_text for a conversation's earlier turns, which every later row of it repeats."""
-    done = _TURN_CACHE.get(text)
-    if done is None:
-        if len(_TURN_CACHE) >= 4096:
-            _TURN_CACHE.clear()
-        done = _TURN_CACHE[text] = normalize_text(text)
-    return done
-
-
 def normalise_and_check(row: dict[str, Any], category: str | None) -> str | None:
     """Normalise a converted row's text in place, apply the category override; the reason when a
     required field is empty. A conversation row's earlier turns (``messages``) are normalised (empty
     turns dropped) and its ``context`` is rebuilt from them, so the two cannot disagree."""
     history = row.get(MESSAGES_FIELD)
-    for name in TEXT_FIELDS:
-        if not (history and name == "context"):
-            row[name] = normalize_text(row[name])
+    if history:  # a conversation row: its turns come again in later rows' histories
+        row["instruction"] = normalize_repeated(row["instruction"])
+        row["response"] = normalize_repeated(row["response"])
+    else:  # a context may be shared by many rows (a KorQuAD paragraph)
+        row["instruction"] = normalize_text(row["instruction"])
+        row["context"] = normalize_repeated(row["context"])
+        row["response"] = normalize_text(row["response"])
     if history:  # the earlier turns, normalised; the context is their transcript (one function, so they agree)
         row[MESSAGES_FIELD] = history = [
-            {"role": m["role"], "content": text} for m in history if (text := _normalise_turn(m["content"]))
+            {"role": m["role"], "content": text} for m in history if (text := normalize_repeated(m["content"]))
         ]
         row["context"] = transcript(history, (row.get("meta") or {}).get("context_turns_dropped", 0))
     if row["domain"]:
@@ -207,12 +198,15 @@ def convert_records(
     rejects = chunk.rejects
     item = 0
 
+    columnar = chain.columnar_ok  # the map half on the piece's Arrow table (vectorised filters, keys hashed from its buffers)
+
     def map_piece() -> None:
         piece = Chunk(shard.seq, source, files=list(files))
-        chain.map_rows(
-            piece, rows,
-            np.array(items, np.int64), np.array(index, np.int64), np.array(line, np.int64), np.array(file_of, np.int64),
-        )
+        arrays = np.array(items, np.int64), np.array(index, np.int64), np.array(line, np.int64), np.array(file_of, np.int64)
+        if columnar and rows:
+            chain.map_table(piece, rows_to_table(rows), *arrays)
+        else:
+            chain.map_rows(piece, rows, *arrays)
         rejects.extend(piece.rejects)
         piece.rejects = []
         pieces.append(piece)
