@@ -83,13 +83,12 @@ def normalise_and_check(row: dict[str, Any], category: str | None) -> str | None
     required field is empty. A conversation row's earlier turns (``messages``) are normalised (empty
     turns dropped) and its ``context`` is rebuilt from them, so the two cannot disagree."""
     history = row.get(MESSAGES_FIELD)
-    if history:  # a conversation row: its turns come again in later rows' histories
-        row["instruction"] = normalize_repeated(row["instruction"])
-        row["response"] = normalize_repeated(row["response"])
-    else:  # a context may be shared by many rows (a KorQuAD paragraph)
-        row["instruction"] = normalize_text(row["instruction"])
+    # normalize_repeated: a text often comes again -- a KorQuAD paragraph in each of its questions, a
+    # conversation's turns in later rows' histories, a layout's texts its checks have normalised already
+    row["instruction"] = normalize_repeated(row["instruction"])
+    if not history:
         row["context"] = normalize_repeated(row["context"])
-        row["response"] = normalize_text(row["response"])
+    row["response"] = normalize_repeated(row["response"])
     if history:  # the earlier turns, normalised; the context is their transcript (one function, so they agree)
         row[MESSAGES_FIELD] = history = [
             {"role": m["role"], "content": text} for m in history if (text := normalize_repeated(m["content"]))
