@@ -164,7 +164,7 @@ def _question(
     if isinstance(found, Reject):
         return Reject(found.reason, found.detail, part=part, raw=qa)
     text, start, fixed = found
-    if normalize_text(text) not in norm_context:  # e.g. a cut through a decomposed (NFD) syllable
+    if normalize_repeated(text) not in norm_context:  # e.g. a cut through a decomposed (NFD) syllable
         return Reject("answer_not_in_context", "the answer is not in the context after normalisation", part=part, raw=qa)
     meta = dict(base_meta)
     meta.update(question_id=part, paragraph=p, answer_start=start)

@@ -58,15 +58,45 @@ def _normalise_column(column: Any) -> Any:
 
 def convert_columnar(shard: Shard, data: Any, conv: Converter, ctx: Context, category: str | None, chain: FilterChain) -> Chunk | None:
     """The fast path for a plain UTF-8 JSON Lines range, or None when it does not apply."""
+    rng = shard.range
+    if rng.first and bytes(data[:3]) == BOM:
+        return None
+    return _convert_lines(shard, data, rng.records, rng.index, rng.line, conv, ctx, category, chain)
+
+
+def convert_columnar_items(shard: Shard, items: list[Any], conv: Converter, ctx: Context, category: str | None,
+                           chain: FilterChain) -> Chunk | None:
+    """The fast path for an ``items`` shard of a JSON array (``json_items.Item`` s): its items, each on
+    one line, are JSON Lines; None when it does not apply (an item over a limit or written over
+    several lines): then the record path runs."""
+    if conv.columnar is None or not chain.columnar_ok or not items:
+        return None
+    parts = []
+    for item in items:
+        if item.too_large or item.too_deep:
+            return None
+        part = item.data.strip(b" \t\r\n")
+        if not part or b"\n" in part or b"\r" in part:
+            return None
+        parts.append(part)
+    return _convert_lines(shard, b"\n".join(parts), len(items), items[0].index, None, conv, ctx, category, chain)
+
+
+def _convert_lines(shard: Shard, data: Any, n_records: int, index: int, line_no: int | None, conv: Converter,
+                   ctx: Context, category: str | None, chain: FilterChain) -> Chunk | None:
+    """JSON Lines ``data`` of ``n_records`` records from record ``index`` on: from line ``line_no`` of the
+    input, or (``None``) items of a JSON array, one a line, located by their index."""
     import pyarrow.compute as pc
     import pyarrow.json as pj
 
-    rng = shard.range
-    name, first, line_no, index, n_records = shard.name, rng.first, rng.line, rng.index, rng.records
+    name = shard.name
+    by_index = line_no is None
+    if by_index:
+        line_no = 0
     if conv.columnar is None or not chain.columnar_ok or not n_records:
         return None
     view = np.frombuffer(data, dtype=np.uint8)
-    if (first and bytes(view[:3]) == BOM) or _SURROGATE_ESCAPE.search(data):
+    if _SURROGATE_ESCAPE.search(data):
         return None
     lim = limits.current()
     if not lines_within(data, lim.max_depth, lim.max_record_bytes):  # the record path rejects those lines
@@ -103,8 +133,12 @@ def convert_columnar(shard: Shard, data: Any, conv: Converter, ctx: Context, cat
     indices = np.arange(index, index + n, dtype=np.int64)
     base = name.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
     ids = [f"{base}:{i}" for i in range(index, index + n)]
-    meta_head = orjson.dumps({"file": name}).decode()[:-1] + ',"line":'
-    metas = [f"{meta_head}{ln}}}" for ln in lines.tolist()]
+    if by_index:  # items: located by their index, as the record path locates them
+        meta_head = orjson.dumps({"file": name}).decode()[:-1] + ',"index":'
+        metas = [f"{meta_head}{i}}}" for i in range(index, index + n)]
+    else:
+        meta_head = orjson.dumps({"file": name}).decode()[:-1] + ',"line":'
+        metas = [f"{meta_head}{ln}}}" for ln in lines.tolist()]
     chunk = Chunk(shard.seq, conv.name, files=[name], records=n, read=n)
     empty_i = pc.equal(pc.binary_length(texts["instruction"]), 0)
     empty_r = pc.equal(pc.binary_length(texts["response"]), 0)
@@ -115,7 +149,7 @@ def convert_columnar(shard: Shard, data: Any, conv: Converter, ctx: Context, cat
         for i in np.flatnonzero(empty.to_numpy(zero_copy_only=False)).tolist():
             keep[i] = False
             reason = "empty_field:instruction" if ei[i] else "empty_field:response"
-            loc = Location(name, index + i, int(lines[i]))
+            loc = Location(name, index + i, None if by_index else int(lines[i]))
             k = int(lines[i]) - line_no
             raw = orjson.loads(bytes(view[line_starts[k]:line_ends[k]]))
             chunk.rejects.append((i, reject_record(reason, conv.name, loc, raw=raw, row_id=ids[i])))
@@ -134,5 +168,7 @@ def convert_columnar(shard: Shard, data: Any, conv: Converter, ctx: Context, cat
     if not keep.all():
         table = select(table, np.flatnonzero(keep))  # zero-copy slices around the few empties
         items = items[keep]
+    if by_index:
+        lines = np.full(n, -1, np.int64)  # no line numbers (the record path's -1)
     chain.map_table(chunk, table, items, indices[items], lines[items], np.zeros(len(items), np.int64))
     return chunk

@@ -137,7 +137,15 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
         records = iter_range(data, shard.name, shard.encoding, rng.line, rng.index)
         return convert_records(shard, records, conv, ctx, group.category, work.chain)
     if shard.kind == ITEMS:
-        return convert_records(shard, _items_of(shard), conv, ctx, group.category, work.chain)
+        if conv.columnar is not None and work.chain.columnar_ok:  # the JSON Lines fast path, on the items
+            from .columnar import convert_columnar_items
+
+            items = list(_raw_items(shard))
+            chunk = convert_columnar_items(shard, items, conv, ctx, group.category, work.chain)
+            if chunk is not None:
+                return chunk
+            return convert_records(shard, _parsed(shard, items), conv, ctx, group.category, work.chain)
+        return convert_records(shard, _parsed(shard, _raw_items(shard)), conv, ctx, group.category, work.chain)
     inputs = work.inputs_of(shard.group)
     if shard.kind == ROWS:  # whole row groups of a parquet / Arrow file (hashed by the planner)
         from ..io import tables
@@ -156,16 +164,24 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
     return chunk
 
 
-def _items_of(shard: Shard) -> Iterator[tuple[Any, Location]]:
-    """The records of an ``items`` shard: its items of the JSON array, parsed as a whole read parses them."""
+def _raw_items(shard: Shard) -> Iterator[Any]:
+    """The items (``json_items.Item``) of an ``items`` shard, within the run's limits."""
     from ..io import json_items, limits
-    from ..io.readers import parse_item
 
     lim = limits.current()
     item_limits = json_items.Limits(lim.max_depth, lim.max_record_bytes, lim.head_bytes)
     with open(shard.path, "rb") as fh:
-        for item in json_items.iter_range(fh, shard.items, item_limits):
-            yield parse_item(item, lim), Location(shard.name, item.index)
+        yield from json_items.iter_range(fh, shard.items, item_limits)
+
+
+def _parsed(shard: Shard, items: Iterable[Any]) -> Iterator[tuple[Any, Location]]:
+    """Items as records, parsed as a whole read parses them."""
+    from ..io import limits
+    from ..io.readers import parse_item
+
+    lim = limits.current()
+    for item in items:
+        yield parse_item(item, lim), Location(shard.name, item.index)
 
 
 def _records_of(inputs: Iterable[Input], conv: Converter) -> Iterator[tuple[Any, Location]]:
