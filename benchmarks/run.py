@@ -198,8 +198,8 @@ def run_converters(rows: int, korquad2_rows: int, only: set[str] | None = None) 
     wall time and of CPU time (the machine may be shared), peak PSS of the process tree, and the
     ratio of the 2-worker time to the 1-worker time."""
     print(f"machine: {machine()}")
-    print(f"{'converter':<10}{'input':<28}{'items':>9}{'out':>9}{'w1 s':>7}{'w1 cpu':>7}{'w1 it/s':>9}{'w2 s':>7}{'w2 cpu':>7}"
-          f"{'w2 it/s':>9}{'w2/w1':>6}{'peak1':>6}{'peak2':>6}")
+    print(f"{'converter':<10}{'input':<28}{'items':>11}{'out':>11}{'w1 s':>7}{'w1 cpu':>7}{'w1 it/s':>9}{'w1 it/cpu':>10}{'w2 s':>7}{'w2 cpu':>7}"
+          f"{'w2 it/s':>9}{'w2 it/cpu':>10}{'w2/w1':>6}{'peak1':>6}{'peak2':>6}{'load':>6}")
     failed = 0
     with tempfile.TemporaryDirectory(prefix="kodolly-bench-") as tmp:
         for name, shape in CONVERTER_RUNS:
@@ -223,11 +223,12 @@ def run_converters(rows: int, korquad2_rows: int, only: set[str] | None = None) 
             if len(runs) < 2:
                 continue
             one, two = runs
-            print(f"{name:<10}{src.name:<28}{one['read']:>9,}{one['written']:>9,}{one['wall']:>7.1f}{one['cpu']:>7.1f}"
-                  f"{one['read'] / one['wall']:>9,.0f}{two['wall']:>7.1f}{two['cpu']:>7.1f}{two['read'] / two['wall']:>9,.0f}"
-                  f"{two['wall'] / one['wall']:>6.2f}{mib(one['peak_rss']):>6}{mib(two['peak_rss']):>6}", flush=True)
-    print("w1/w2: 1 or 2 workers; s = wall seconds, cpu = CPU seconds of the process tree, it/s = items read per wall second;"
-          " peak = MiB PSS of the process tree")
+            print(f"{name:<10}{src.name:<28}{one['read']:>11,}{one['written']:>11,}{one['wall']:>7.1f}{one['cpu']:>7.1f}"
+                  f"{one['read'] / one['wall']:>9,.0f}{one['read'] / one['cpu']:>10,.0f}{two['wall']:>7.1f}{two['cpu']:>7.1f}"
+                  f"{two['read'] / two['wall']:>9,.0f}{two['read'] / two['cpu']:>10,.0f}"
+                  f"{two['wall'] / one['wall']:>6.2f}{mib(one['peak_rss']):>6}{mib(two['peak_rss']):>6}{os.getloadavg()[0]:>6.1f}", flush=True)
+    print("w1/w2: 1 or 2 workers; s = wall seconds, cpu = CPU seconds of the process tree, it/s = items read per wall second,"
+          " it/cpu = per CPU second of the tree; peak = MiB PSS of the process tree; load = 1-minute load average after the runs")
     return 1 if failed else 0
 
 

@@ -31,3 +31,26 @@ def test_hangul_share():
     assert hangul_share("한국어") == 1.0
     assert hangul_share("한국 abc") == 0.4
     assert hangul_share("123 !!") == 0.0
+
+
+def test_normalize_repeated_gives_what_normalize_text_gives_and_stays_bounded():
+    import unicodedata
+
+    from kodolly import normalize
+
+    texts = ["가  나 \n다", unicodedata.normalize("NFD", "한글"), "", "a\r\nb\n\n\n\nc ", "\u200b보이지 않는 문자"]
+    for _ in range(2):  # the second time from memory
+        assert [normalize.normalize_repeated(t) for t in texts] == [normalize.normalize_text(t) for t in texts]
+    for n in range(5000):
+        normalize.normalize_repeated(f"텍스트 {n}")
+    assert len(normalize._REPEATED) <= 4096
+
+
+def test_repeat_string_is_the_column_of_copies():
+    import pyarrow as pa
+
+    from kodolly.rows import repeat_string
+
+    for value in ("", "train", "한국어"):
+        for n in (0, 1, 3):
+            assert repeat_string(value, n).equals(pa.array([value] * n, pa.string()))

@@ -50,7 +50,7 @@ from .converters import Context, Converter, Reject
 from .errors import ConfigError
 from .io.readers import Location
 from .layout_check import check, fail
-from .normalize import normalize_text
+from .normalize import normalize_repeated
 from .rows import DOLLY_CATEGORIES, make_row
 
 FIELD_NAMES = ("instruction", "context", "response", "category", "domain", "score", "id")
@@ -173,7 +173,18 @@ def _as_text(value: Any) -> str | None:
 
 
 def _squash(text: str) -> str:
-    return "".join(normalize_text(text).split())
+    return "".join(normalize_repeated(text).split())  # the pipeline normalises the same texts next
+
+
+def _squashes_to(text: str, squashed: str) -> bool:
+    """``_squash(text) == squashed``, deciding from a head of the normalised text when it can (a long
+    answer checked against a short question): squashing a head of a normalised text gives a head of
+    the squashed whole."""
+    norm = normalize_repeated(text)
+    head = "".join(norm[: 4 * len(squashed) + 8].split())
+    if len(head) > len(squashed) or not squashed.startswith(head):
+        return False
+    return "".join(norm.split()) == squashed
 
 
 # ------------------------------------------------------------------------------------------ converter
@@ -252,7 +263,7 @@ class Layout:
         context = values.get("context", "")
         for (a, b), reason in self.checks:
             squashed = _squash(values.get(a, ""))
-            if squashed and squashed == _squash(values.get(b, "")):
+            if squashed and _squashes_to(values.get(b, ""), squashed):
                 return Reject(reason, f"{a} and {b} are the same text", part=part, raw=raw)
         category = values.get("category", "").strip()
         if not category:

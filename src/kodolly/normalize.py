@@ -66,6 +66,25 @@ def normalize_text(text: str) -> str:
     return text.strip()
 
 
+_REPEATED: dict[str, str] = {}
+_REPEATED_CHARS = 0
+
+
+def normalize_repeated(text: str) -> str:
+    """:func:`normalize_text` for texts that come again and again (a KorQuAD paragraph in every row of
+    its questions, a conversation's turns in every later row's history): remembered, so each distinct
+    text is normalised once. The memory is bounded (cleared at 4,096 texts or 16 M characters)."""
+    global _REPEATED_CHARS
+    done = _REPEATED.get(text)
+    if done is None:
+        if len(_REPEATED) >= 4096 or _REPEATED_CHARS >= 1 << 24:
+            _REPEATED.clear()
+            _REPEATED_CHARS = 0
+        done = _REPEATED[text] = normalize_text(text)
+        _REPEATED_CHARS += len(text)
+    return done
+
+
 # Characters that normalize_text leaves alone wherever they stand: NFC-stable starters that never
 # compose with what precedes them, not in the translation table, not whitespace. Hangul syllables
 # and compatibility jamo, CJK ideographs, printable ASCII and common punctuation. (Checked

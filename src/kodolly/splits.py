@@ -20,7 +20,7 @@ from typing import Any, Mapping
 import xxhash
 
 from .errors import ConfigError
-from .rows import SPLIT_FIELD, SPLITS
+from .rows import SPLIT_FIELD, SPLITS, repeat_string
 
 _SCALE = float(2**64)
 
@@ -110,7 +110,7 @@ class Splitter:
 
         n = len(table)
         if self._only is not None:
-            column = pa.repeat(pa.scalar(self._only, pa.string()), n)
+            column = repeat_string(self._only, n)
         else:
             bounds = self._bounds
             column = pa.array([split_of(rid, bounds) for rid in table.column("id").to_pylist()], pa.string())

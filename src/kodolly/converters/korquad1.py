@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from ..io.readers import Location
-from ..normalize import normalize_text
+from ..normalize import normalize_repeated, normalize_text
 from ..rows import make_row
 from . import Context, Converter, Reject, int_value, text_field
 
@@ -124,7 +124,7 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
             yield Reject("bad_type:qas", f"paragraph {p}: expected a list", part=f"paragraph:{p}", raw=qas)
             continue
         context = text_field(paragraph, "context")
-        norm_context = normalize_text(context) if isinstance(context, str) else ""
+        norm_context = normalize_repeated(context) if isinstance(context, str) else ""
         for q, qa in enumerate(qas):
             questions += 1
             yield _question(qa, context, norm_context, p, q, loc, ctx, base_meta)
@@ -164,7 +164,7 @@ def _question(
     if isinstance(found, Reject):
         return Reject(found.reason, found.detail, part=part, raw=qa)
     text, start, fixed = found
-    if normalize_text(text) not in norm_context:  # e.g. a cut through a decomposed (NFD) syllable
+    if normalize_repeated(text) not in norm_context:  # e.g. a cut through a decomposed (NFD) syllable
         return Reject("answer_not_in_context", "the answer is not in the context after normalisation", part=part, raw=qa)
     meta = dict(base_meta)
     meta.update(question_id=part, paragraph=p, answer_start=start)

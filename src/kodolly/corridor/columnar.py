@@ -16,7 +16,7 @@ from ..io.json_items import lines_within, positions_of
 from ..io.readers import Location
 from ..normalize import clean_pattern, normalize_text
 from .. import rows as rows_module
-from ..rows import ARROW_SCHEMA
+from ..rows import ARROW_SCHEMA, repeat_string
 from .chain import FilterChain
 from .chunks import Chunk, reject_record
 from .jsonl import BOM
@@ -44,7 +44,7 @@ def _column(built: dict[str, Any], field: Any, n: int) -> Any:
         return rows_module.no_messages(n)
     if pa.types.is_string(field.type) and not field.nullable:
         default = getattr(rows_module, "DEFAULT_SPLIT", "") if field.name == "split" else ""
-        return pa.repeat(pa.scalar(default, pa.string()), n)
+        return repeat_string(default, n)
     return pa.nulls(n, field.type)
 
 
@@ -83,18 +83,51 @@ def _validate_rest(records: pa.Table, checked: list[Any]) -> None:
 
 def convert_columnar(shard: Shard, data: Any, conv: Converter, ctx: Context, category: str | None, chain: FilterChain) -> Chunk | None:
     """The fast path for a plain UTF-8 JSON Lines range, or None when it does not apply."""
+    rng = shard.range
+    if rng.first and bytes(data[:3]) == BOM:
+        return None
+    return _convert_lines(shard, data, rng.records, rng.index, rng.line, conv, ctx, category, chain, rng.newlines)
+
+
+def convert_columnar_items(shard: Shard, items: list[Any], conv: Converter, ctx: Context, category: str | None,
+                           chain: FilterChain) -> Chunk | None:
+    """The fast path for an ``items`` shard of a JSON array (``json_items.Item`` s): its items, each on
+    one line, are JSON Lines; None when it does not apply (an item over a limit or written over
+    several lines): then the record path runs."""
+    if conv.columnar is None or not chain.columnar_ok or not items:
+        return None
+    parts = []
+    for item in items:
+        if item.too_large or item.too_deep:
+            return None
+        part = item.data.strip(b" \t\r\n")
+        if not part or b"\n" in part or b"\r" in part:
+            return None
+        parts.append(part)
+    return _convert_lines(shard, b"\n".join(parts), len(items), items[0].index, None, conv, ctx, category, chain)
+
+
+def _convert_lines(shard: Shard, data: Any, n_records: int, index: int, line_no: int | None, conv: Converter,
+                   ctx: Context, category: str | None, chain: FilterChain,
+                   newlines: np.ndarray | None = None) -> Chunk | None:
+    """JSON Lines ``data`` of ``n_records`` records from record ``index`` on: from line ``line_no`` of the
+    input, or (``None``) items of a JSON array, one a line, located by their index. ``newlines``: the
+    positions of the newlines in ``data`` when the caller found them already."""
     import pyarrow.compute as pc
     import pyarrow.json as pj
 
-    rng = shard.range
-    name, first, line_no, index, n_records = shard.name, rng.first, rng.line, rng.index, rng.records
+    name = shard.name
+    by_index = line_no is None
+    if by_index:
+        line_no = 0
     if conv.columnar is None or not chain.columnar_ok or not n_records:
         return None
     view = np.frombuffer(data, dtype=np.uint8)
-    if (first and bytes(view[:3]) == BOM) or _has_surrogate_escape(data):
+    if _has_surrogate_escape(data):
         return None
     lim = limits.current()
-    newlines = rng.newlines if rng.newlines is not None else positions_of(view, 0x0A)
+    if newlines is None:
+        newlines = positions_of(view, 0x0A)
     if not lines_within(data, lim.max_depth, lim.max_record_bytes, newlines):  # the record path rejects those lines
         return None
     # Raw control characters inside strings make pyarrow.json fail (as orjson does): no check needed.
@@ -130,9 +163,14 @@ def convert_columnar(shard: Shard, data: Any, conv: Converter, ctx: Context, cat
         lines = line_no + np.flatnonzero(~np.array(blank, dtype=bool)).astype(np.int64)
     indices = np.arange(index, index + n, dtype=np.int64)
     base = name.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
+    if by_index:  # items: located by their index, as the record path locates them
+        meta_head = orjson.dumps({"file": name}).decode()[:-1] + ',"index":'
+        located = indices
+    else:
+        meta_head = orjson.dumps({"file": name}).decode()[:-1] + ',"line":'
+        located = lines
     ids = pc.binary_join_element_wise(pa.scalar(f"{base}:"), pa.array(indices).cast(pa.string()), "")
-    meta_head = orjson.dumps({"file": name}).decode()[:-1] + ',"line":'
-    metas = pc.binary_join_element_wise(pa.scalar(meta_head), pa.array(lines).cast(pa.string()), pa.scalar("}"), "")
+    metas = pc.binary_join_element_wise(pa.scalar(meta_head), pa.array(located).cast(pa.string()), pa.scalar("}"), "")
     chunk = Chunk(shard.seq, conv.name, files=[name], records=n, read=n)
     empty_i = pc.equal(pc.binary_length(texts["instruction"]), 0)
     empty_r = pc.equal(pc.binary_length(texts["response"]), 0)
@@ -143,18 +181,18 @@ def convert_columnar(shard: Shard, data: Any, conv: Converter, ctx: Context, cat
         for i in np.flatnonzero(empty.to_numpy(zero_copy_only=False)).tolist():
             keep[i] = False
             reason = "empty_field:instruction" if ei[i] else "empty_field:response"
-            loc = Location(name, index + i, int(lines[i]))
+            loc = Location(name, index + i, None if by_index else int(lines[i]))
             k = int(lines[i]) - line_no
             raw = orjson.loads(bytes(view[line_starts[k]:line_ends[k]]))
             chunk.rejects.append((i, reject_record(reason, conv.name, loc, raw=raw, row_id=ids[i].as_py())))
     built = {
         "instruction": texts["instruction"], "context": texts["context"], "response": texts["response"],
-        "category": pa.repeat(pa.scalar(cat, pa.string()), n) if isinstance(cat, str) else _string_array(cat),
-        "source": pa.repeat(pa.scalar(conv.name, pa.string()), n),
+        "category": repeat_string(cat, n) if isinstance(cat, str) else _string_array(cat),
+        "source": repeat_string(conv.name, n),
         "id": ids,
-        "domain": pa.repeat(pa.scalar("", pa.string()), n),
+        "domain": repeat_string("", n),
         "score": pa.nulls(n, pa.float64()),
-        "license": pa.repeat(pa.scalar(ctx.license, pa.string()), n),
+        "license": repeat_string(ctx.license, n),
         "meta": metas,
     }
     table = pa.Table.from_arrays([_column(built, f, n) for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
@@ -162,5 +200,7 @@ def convert_columnar(shard: Shard, data: Any, conv: Converter, ctx: Context, cat
     if not keep.all():
         table = table.filter(pa.array(keep))
         items = items[keep]
+    if by_index:
+        lines = np.full(n, -1, np.int64)  # no line numbers (the record path's -1)
     chain.map_table(chunk, table, items, indices[items], lines[items], np.zeros(len(items), np.int64))
     return chunk

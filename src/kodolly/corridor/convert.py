@@ -18,8 +18,8 @@ from ..converters import Context, Converter, Reject
 from ..errors import ConfigError
 from ..io.readers import BadRecord, Location, read_records
 from ..io.sources import Input, expand_inputs
-from ..normalize import normalize_text
-from ..rows import DOLLY_CATEGORIES, MESSAGES_FIELD
+from ..normalize import normalize_repeated, normalize_text
+from ..rows import DOLLY_CATEGORIES, MESSAGES_FIELD, rows_to_table
 from ..turns import transcript
 from .chain import FilterChain
 from .chunks import Chunk, reject_record
@@ -78,30 +78,20 @@ def check_category(category: str | None) -> None:
         raise ConfigError(f"category {category!r} is not a Dolly task type: {', '.join(sorted(DOLLY_CATEGORIES))}")
 
 
-_TURN_CACHE: dict[str, str] = {}
-
-
-def _normalise_turn(text: str) -> str:
-    """normalize_text for a conversation's earlier turns, which every later row of it repeats."""
-    done = _TURN_CACHE.get(text)
-    if done is None:
-        if len(_TURN_CACHE) >= 4096:
-            _TURN_CACHE.clear()
-        done = _TURN_CACHE[text] = normalize_text(text)
-    return done
-
-
 def normalise_and_check(row: dict[str, Any], category: str | None) -> str | None:
     """Normalise a converted row's text in place, apply the category override; the reason when a
     required field is empty. A conversation row's earlier turns (``messages``) are normalised (empty
     turns dropped) and its ``context`` is rebuilt from them, so the two cannot disagree."""
     history = row.get(MESSAGES_FIELD)
-    for name in TEXT_FIELDS:
-        if not (history and name == "context"):
-            row[name] = normalize_text(row[name])
+    # normalize_repeated: a text often comes again -- a KorQuAD paragraph in each of its questions, a
+    # conversation's turns in later rows' histories, a layout's texts its checks have normalised already
+    row["instruction"] = normalize_repeated(row["instruction"])
+    if not history:
+        row["context"] = normalize_repeated(row["context"])
+    row["response"] = normalize_repeated(row["response"])
     if history:  # the earlier turns, normalised; the context is their transcript (one function, so they agree)
         row[MESSAGES_FIELD] = history = [
-            {"role": m["role"], "content": text} for m in history if (text := _normalise_turn(m["content"]))
+            {"role": m["role"], "content": text} for m in history if (text := normalize_repeated(m["content"]))
         ]
         row["context"] = transcript(history, (row.get("meta") or {}).get("context_turns_dropped", 0))
     if row["domain"]:
@@ -147,7 +137,15 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
         records = iter_range(data, shard.name, shard.encoding, rng.line, rng.index)
         return convert_records(shard, records, conv, ctx, group.category, work.chain)
     if shard.kind == ITEMS:
-        return convert_records(shard, _items_of(shard), conv, ctx, group.category, work.chain)
+        if conv.columnar is not None and work.chain.columnar_ok:  # the JSON Lines fast path, on the items
+            from .columnar import convert_columnar_items
+
+            items = list(_raw_items(shard))
+            chunk = convert_columnar_items(shard, items, conv, ctx, group.category, work.chain)
+            if chunk is not None:
+                return chunk
+            return convert_records(shard, _parsed(shard, items), conv, ctx, group.category, work.chain)
+        return convert_records(shard, _parsed(shard, _raw_items(shard)), conv, ctx, group.category, work.chain)
     inputs = work.inputs_of(shard.group)
     if shard.kind == ROWS:  # whole row groups of a parquet / Arrow file (hashed by the planner)
         from ..io import tables
@@ -166,16 +164,24 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
     return chunk
 
 
-def _items_of(shard: Shard) -> Iterator[tuple[Any, Location]]:
-    """The records of an ``items`` shard: its items of the JSON array, parsed as a whole read parses them."""
+def _raw_items(shard: Shard) -> Iterator[Any]:
+    """The items (``json_items.Item``) of an ``items`` shard, within the run's limits."""
     from ..io import json_items, limits
-    from ..io.readers import parse_item
 
     lim = limits.current()
     item_limits = json_items.Limits(lim.max_depth, lim.max_record_bytes, lim.head_bytes)
     with open(shard.path, "rb") as fh:
-        for item in json_items.iter_range(fh, shard.items, item_limits):
-            yield parse_item(item, lim), Location(shard.name, item.index)
+        yield from json_items.iter_range(fh, shard.items, item_limits)
+
+
+def _parsed(shard: Shard, items: Iterable[Any]) -> Iterator[tuple[Any, Location]]:
+    """Items as records, parsed as a whole read parses them."""
+    from ..io import limits
+    from ..io.readers import parse_item
+
+    lim = limits.current()
+    for item in items:
+        yield parse_item(item, lim), Location(shard.name, item.index)
 
 
 def _records_of(inputs: Iterable[Input], conv: Converter) -> Iterator[tuple[Any, Location]]:
@@ -207,12 +213,15 @@ def convert_records(
     rejects = chunk.rejects
     item = 0
 
+    columnar = chain.columnar_ok  # the map half on the piece's Arrow table (vectorised filters, keys hashed from its buffers)
+
     def map_piece() -> None:
         piece = Chunk(shard.seq, source, files=list(files))
-        chain.map_rows(
-            piece, rows,
-            np.array(items, np.int64), np.array(index, np.int64), np.array(line, np.int64), np.array(file_of, np.int64),
-        )
+        arrays = np.array(items, np.int64), np.array(index, np.int64), np.array(line, np.int64), np.array(file_of, np.int64)
+        if columnar and rows:
+            chain.map_table(piece, rows_to_table(rows), *arrays)
+        else:
+            chain.map_rows(piece, rows, *arrays)
         rejects.extend(piece.rejects)
         piece.rejects = []
         pieces.append(piece)

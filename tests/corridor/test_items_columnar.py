@@ -1,0 +1,63 @@
+"""The item ranges of a JSON array take the JSON Lines columnar path (their items, one a line) and give
+the bytes the record-by-record path gives."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import orjson
+
+import kodolly
+from kodolly.corridor import columnar, execute, make_spec
+
+RECORDS = [
+    {"instruction": "김치찌개 끓이는 법을 알려 주세요.", "input": "", "output": "돼지고기와 김치를 볶은 뒤 물을 붓고 끓입니다."},
+    {"instruction": "다음 문장을 요약하세요.", "input": "서울은  한국의 수도이다.  \n인구가 많다.", "output": "서울은 수도이다."},
+    {"instruction": "빈 답", "input": "", "output": "   "},  # empty once normalised: empty_field:response
+    {"instruction": "김치찌개 끓이는 법을 알려 주세요.", "input": "", "output": "돼지고기와 김치를 볶은 뒤 물을 붓고 끓입니다."},  # a duplicate
+    {"instruction": unicodedata.normalize("NFD", "한글 자모"), "input": "", "output": "NFD로 쓴 질문입니다.\r\n끝."},
+    {"instruction": "", "input": "", "output": "질문이 없습니다."},  # empty_field:instruction
+    {"instruction": "Python으로 1부터 10까지 더하세요.", "input": "", "output": "sum(range(1, 11)) = 55"},
+]
+
+
+def _write(path) -> None:
+    path.write_bytes(b"[\n" + b",\n".join(orjson.dumps(r) for r in RECORDS * 3) + b"\n]\n")
+
+
+def _run(src, out, engine: str) -> dict[str, bytes]:
+    out.parent.mkdir()
+    spec = make_spec([src], "alpaca", out, engine=engine, engine_options={"shard_bytes": 300})
+    result = execute(spec)
+    assert [s["kind"] for s in result.manifest_data["shards"]].count("items") > 2
+    return {p.name: p.read_bytes() for p in sorted(out.parent.iterdir()) if not p.name.endswith(".manifest.json")}
+
+
+def test_item_ranges_on_the_columnar_path_give_the_record_paths_bytes(tmp_path, monkeypatch):
+    src = tmp_path / "data.json"
+    _write(src)
+    made = []
+    fast = columnar.convert_columnar_items
+
+    def spy(*args, **kwargs):
+        chunk = fast(*args, **kwargs)
+        made.append(chunk is not None)
+        return chunk
+
+    monkeypatch.setattr(columnar, "convert_columnar_items", spy)
+    files = _run(src, tmp_path / "fast" / "out.parquet", "inline")
+    assert made and all(made)  # every range took the fast path
+
+    monkeypatch.setattr(columnar, "convert_columnar_items", lambda *args, **kwargs: None)
+    assert _run(src, tmp_path / "records" / "out.parquet", "inline") == files
+    rejects = [orjson.loads(line) for line in files["out.rejects.jsonl"].splitlines()]
+    assert [(r["reason"], r["index"], r["line"]) for r in rejects][:3] == [
+        ("empty_field:response", 2, None), ("duplicate_of:data.json:0", 3, None), ("empty_field:instruction", 5, None)]
+
+
+def test_an_array_written_over_several_lines_goes_record_by_record(tmp_path):
+    src = tmp_path / "pretty.json"
+    src.write_bytes(orjson.dumps(RECORDS, option=orjson.OPT_INDENT_2))
+    out = tmp_path / "out.parquet"
+    result = kodolly.convert(src, "alpaca", out, engine="inline")
+    assert (result.tally.read, result.tally.written) == (7, 4)
