@@ -225,12 +225,22 @@ def output_stats(batches: Iterable[pa.Table], tokenizer: Any = None) -> dict[str
     return stats.as_dict()
 
 
-STATS_COLUMNS = (*TEXT_COLUMNS, *COUNT_COLUMNS)
+STATS_COLUMNS = (*TEXT_COLUMNS, *COUNT_COLUMNS, "id")
 
 
 def _raw_text(raw: Any) -> str:
+    """A reject's raw record as the page shows it; a row's ``meta.file`` by its name only."""
     if isinstance(raw, str):
         return raw
+    if isinstance(raw, dict) and isinstance(raw.get("meta"), (dict, str)):
+        meta = raw["meta"]
+        try:
+            meta = orjson.loads(meta) if isinstance(meta, str) else dict(meta)
+        except orjson.JSONDecodeError:
+            meta = None
+        if isinstance(meta, dict) and isinstance(meta.get("file"), str):
+            meta["file"] = public_name(meta["file"])
+            raw = {**raw, "meta": meta}
     return orjson.dumps(raw, option=orjson.OPT_INDENT_2).decode() if raw is not None else ""
 
 
