@@ -71,6 +71,10 @@ def iter_batches(
 
 
 def _parquet_batches(p: Path, batch_rows: int, columns: Sequence[str] | None) -> Iterator[pa.Table]:
+    if p.is_dir():  # a folder of parquet part files (a cluster run's output), in the order of their names
+        for part in sorted(q for q in p.rglob("*.parquet") if q.is_file()):
+            yield from _parquet_batches(part, batch_rows, columns)
+        return
     try:
         pf = pq.ParquetFile(p)
         schema = pf.schema_arrow

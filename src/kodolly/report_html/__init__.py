@@ -109,7 +109,7 @@ def page_data(
 
 def output_columns(output: Path, fmt: str) -> list[str]:
     """The column names of an output (its schema; the first row of JSONL)."""
-    if fmt == "parquet":
+    if fmt == "parquet" and Path(output).is_file():
         import pyarrow.parquet as pq
 
         return list(pq.read_schema(output).names)

@@ -36,7 +36,7 @@ DPO_EXAMPLES = 3
 RAW_CHARS = 600  # a raw record on the page is cut after this many characters
 TEXT_CHARS = 400  # a text of an example row likewise
 HANGUL_BINS = 20
-HANGUL_SAMPLE = 32_768  # rows whose Hangul share is computed: between this and twice this (all rows of a smaller output)
+HANGUL_SAMPLE = 10_000  # rows whose Hangul share is computed: between this and twice this (all rows of a smaller output)
 BATCH_ROWS = 50_000
 TEXT_COLUMNS = ("instruction", "context", "response", "prompt", "chosen", "rejected")
 HANGUL_COLUMNS = ("instruction", "response", "chosen")
@@ -117,7 +117,7 @@ class OutputStats:
 
     The Hangul share is computed for a deterministic sample: every ``stride``-th row (by position in the
     output), the stride doubling whenever more than ``2 * HANGUL_SAMPLE`` rows are sampled, so the sample
-    depends only on the row count (every row up to ``2 * HANGUL_SAMPLE`` rows; 1M rows: every 16th).
+    depends only on the row count (every row up to ``2 * HANGUL_SAMPLE`` rows; 1M rows: every 64th).
     """
 
     def __init__(self, tokenizer: Any = None) -> None:
@@ -137,7 +137,9 @@ class OutputStats:
         for name in TEXT_COLUMNS:
             if name not in names or not pa.types.is_string(table.schema.field(name).type):
                 continue
-            column = table.column(name).fill_null("")
+            column = table.column(name)
+            if column.null_count:
+                column = column.fill_null("")
             lengths = pc.utf8_length(column).to_numpy(zero_copy_only=False).astype(np.int64)
             self.lengths.setdefault(name, Lengths()).add(lengths)
             if self.tokenizer is not None:
@@ -337,7 +339,7 @@ def _take(path: Path, fmt: str, positions: list[int], columns: tuple[str, ...]) 
     if not positions:
         return []
     out: list[dict[str, Any]] = []
-    if fmt == "parquet":
+    if fmt == "parquet" and Path(path).is_file():
         import pyarrow.parquet as pq
 
         pf = pq.ParquetFile(path)
