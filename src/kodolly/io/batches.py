@@ -76,7 +76,9 @@ def _parquet_batches(p: Path, batch_rows: int, columns: Sequence[str] | None) ->
             yield from _parquet_batches(part, batch_rows, columns)
         return
     try:
-        pf = pq.ParquetFile(p)
+        # pre_buffer (pyarrow's default) keeps the column chunks it read ahead: reading a 1M-row output
+        # (57 row groups, 1.7 GB of text) peaked at 739 MB with it and 246 MB without, at the same CPU time
+        pf = pq.ParquetFile(p, pre_buffer=False)
         schema = pf.schema_arrow
         if columns is not None:
             names = [c for c in columns if c in schema.names]
