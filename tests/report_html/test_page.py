@@ -109,6 +109,9 @@ def test_the_convert_page_in_a_browser(tmp_path, engine, browser):
         shot = page.screenshot(tmp_path / "page.png")
         lang = page.evaluate("document.documentElement.lang")
     assert shot.stat().st_size > 10_000 and lang == "ko"
+    # chart labels are SVG text (drawn by the browser with the page's fonts), Korean ones included
+    domain_svg = re.search(r'<figure data-chart="domain">(.*?)</figure>', html, re.S).group(1)
+    assert re.search(r"<text [^>]*font-family:system-ui[^>]*>역사</text>", domain_svg)
 
     counts = report["counts"]
     assert counts == manifest["counts"]

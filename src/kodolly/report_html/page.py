@@ -43,7 +43,13 @@ code { font: 12px ui-monospace, Menlo, Consolas, monospace; background:#eef1f5; 
 
 
 def _n(value: Any) -> str:
-    return f"{value:,}" if isinstance(value, int) else escape(str(value))
+    if isinstance(value, bool):
+        return escape(str(value))
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.6f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:,.2f}"
+    return escape(str(value))
 
 
 def _num(key: str, value: Any, cls: str = "n") -> str:
