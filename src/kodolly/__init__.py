@@ -13,7 +13,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .api import Inspection, build_dpo, convert, formats, inspect_file, iter_rows, replay, run_config, to_dataset
+from .api import Inspection, build_dpo, build_html_report, convert, formats, inspect_file, iter_rows, replay, run_config, to_dataset
 from .api import export_dataset, publish, push
 from .converters import Context, Converter, Reject
 from .errors import (
@@ -56,6 +56,7 @@ __all__ = [
     "UnknownConverterError",
     "__version__",
     "build_dpo",
+    "build_html_report",
     "convert",
     "export_dataset",
     "formats",

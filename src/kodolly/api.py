@@ -35,6 +35,8 @@ def convert(
     workers: int | None = None,
     batch_size: int | None = None,
     limits: Limits | None = None,
+    html_report: bool = False,
+    tokenizer: PathLike | None = None,
 ) -> RunResult:
     """Convert ``sources`` (files, folders, globs, zips) with a named converter.
 
@@ -50,7 +52,8 @@ def convert(
     whatever the engine, the worker count and the batch size. ``limits``: the input limits
     (:class:`kodolly.io.limits.Limits`; default: those in force). ``converter="auto"`` detects each
     file (and zip member) on its own and reads each with the converter that fits
-    (:func:`kodolly.detection.detect_groups`).
+    (:func:`kodolly.detection.detect_groups`). ``html_report=True`` also writes ``<name>.report.html``
+    (the run's page; ``kodolly convert`` does by default), with token counts by the local ``tokenizer`` folder.
     """
     sources = _as_list(sources)
     if converter == "auto":
@@ -63,16 +66,36 @@ def convert(
         output_format=output_format, dolly_only=dolly_only, rejects_path=rejects_path, groups=groups,
         engine=engine, workers=workers, batch_size=batch_size, limits=limits,
     )
-    return run_spec(spec, progress=progress)
+    return run_spec(spec, progress=progress, html_report=html_report, tokenizer=tokenizer)
 
 
-def run_spec(spec: RunSpec, *, progress: bool | None = False) -> RunResult:
+def run_spec(spec: RunSpec, *, progress: bool | None = False, html_report: bool = False, tokenizer: PathLike | None = None) -> RunResult:
     """Run a :class:`~kodolly.corridor.RunSpec` (what :func:`convert`, :func:`run_config` and
-    ``kodolly convert`` build) to the end."""
-    return execute(spec, progress=progress)
+    ``kodolly convert`` build) to the end; ``html_report``/``tokenizer`` as in :func:`convert`."""
+    return execute(spec, progress=progress, html=_html_options(html_report, tokenizer))
 
 
-def replay(manifest: PathLike, *, progress: bool | None = False, **changes: Any) -> RunResult:
+def _html_options(html_report: bool, tokenizer: PathLike | None):
+    if tokenizer is not None and not html_report:
+        from .errors import ConfigError
+
+        raise ConfigError("--tokenizer counts tokens for the HTML report: it needs the report (drop --no-html-report)")
+    if not html_report:
+        return None
+    from .report_html import HtmlOptions
+
+    return HtmlOptions(tokenizer=os.fspath(tokenizer) if tokenizer is not None else None)
+
+
+def build_html_report(output: PathLike, *, tokenizer: PathLike | None = None):
+    """Build ``<out>.report.html`` again from a kodolly output, its rejects, report and manifest (the same
+    page the run wrote, unless ``tokenizer`` adds token counts); it is recorded in the manifest. Returns its path."""
+    from .report_html import build_html_report as _build
+
+    return _build(output, tokenizer=os.fspath(tokenizer) if tokenizer is not None else None)
+
+
+def replay(manifest: PathLike, *, progress: bool | None = False, html_report: bool = False, **changes: Any) -> RunResult:
     """Run again the run a manifest records (its ``run_spec``); ``changes`` replace spec fields
     (``engine``, ``workers``, ``batch_size``)."""
     import dataclasses
@@ -90,7 +113,7 @@ def replay(manifest: PathLike, *, progress: bool | None = False, **changes: Any)
     spec = RunSpec.from_dict(data["run_spec"], where=path)
     if changes:
         spec = dataclasses.replace(spec, **{k: v for k, v in changes.items() if v is not None})
-    return run_spec(spec, progress=progress)
+    return run_spec(spec, progress=progress, html_report=html_report)
 
 
 def run_config(

@@ -65,6 +65,7 @@ EXPECTED: dict[str, str | None] = {
     "korquad2/br_in_table_cell.json": "korquad2",
     "layouts/legal_qa_train.json": None,  # needs a layout file (examples/layouts/legal-qa.toml)
     "pii/chat.jsonl": "alpaca",
+    "report_html/mixed.jsonl": None,  # {q, ctx, a, c, d}: read with --map by the HTML report tests
     "sharegpt/ko_dataset.json": "sharegpt",
     "sharegpt/ko_dataset.jsonl": "sharegpt",
     "sharegpt/long_conversation.jsonl": "sharegpt",

@@ -29,8 +29,9 @@ from kodolly.errors import InputError
 from kodolly.io.commit import COMMIT_STEPS, journal_path, require_finished
 from kodolly.io.writers import file_hash
 
-SET = ["out.manifest.json", "out.parquet", "out.rejects.jsonl", "out.report.json"]
-DATA = ["out.parquet", "out.rejects.jsonl", "out.report.json"]
+SET = ["out.manifest.json", "out.parquet", "out.rejects.jsonl", "out.report.html", "out.report.json"]
+DATA = ["out.parquet", "out.rejects.jsonl", "out.report.html", "out.report.json"]
+SAME = ["out.parquet", "out.rejects.jsonl", "out.report.json"]  # byte for byte as a full run's (the page shows the run's time)
 SRC = str(Path(kodolly.__file__).resolve().parents[1])
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; PR_SET_PDEATHSIG is Linux's")
@@ -101,7 +102,7 @@ def agrees(folder: Path) -> dict:
     out = manifest["output"]["files"][0]
     assert (folder / "out.parquet").stat().st_size == out["bytes"] and file_hash(folder / "out.parquet") == out["xxh3_128"]
     assert pq.read_metadata(folder / "out.parquet").num_rows == out["rows"] == manifest["counts"]["written"]
-    for key in ("rejects", "report"):
+    for key in ("rejects", "report", "report_html"):
         assert file_hash(folder / Path(manifest[key]["path"]).name) == manifest[key]["xxh3_128"]
     assert len((folder / "out.rejects.jsonl").read_bytes().splitlines()) == manifest["counts"]["rejected"]
     return manifest
@@ -112,7 +113,7 @@ class Sets:
 
     def __init__(self, earlier: Path, full: Path) -> None:
         self.earlier = {n: (earlier / n).read_bytes() for n in SET}
-        self.full = {n: (full / n).read_bytes() for n in DATA}
+        self.full = {n: (full / n).read_bytes() for n in SAME}
         self.earlier_dir = earlier
 
     def lay_earlier(self, folder: Path) -> None:
@@ -128,7 +129,7 @@ class Sets:
             agrees(folder)
             if {n: (folder / n).read_bytes() for n in SET} == self.earlier:
                 return "earlier"
-            assert {n: (folder / n).read_bytes() for n in DATA} == self.full
+            assert {n: (folder / n).read_bytes() for n in SAME} == self.full
             return "new"
         assert set(final) <= set(DATA)
         assert journal_path(folder / "out.manifest.json").exists()
@@ -224,6 +225,7 @@ EXPECT_AFTER_KILL = {
     "old-set-removed": ([], "unfinished"),
     "renamed-rejects": (["out.rejects.jsonl"], "unfinished"),
     "renamed-report": (["out.rejects.jsonl", "out.report.json"], "unfinished"),
+    "renamed-report-html": (["out.rejects.jsonl", "out.report.html", "out.report.json"], "unfinished"),
     "renamed-output": (DATA, "unfinished"),
     "manifest": (SET, "new"),
     "done": (SET, "new"),

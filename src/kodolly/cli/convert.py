@@ -11,7 +11,7 @@ from ..errors import ConfigError
 from ..rows import DOLLY_CATEGORIES
 from ..io.writers import FORMATS
 from .limit_options import given_limits, limit_options
-from .run_options import cli_config, run_options
+from .run_options import cli_config, html_report_options, run_options
 
 
 def parse_options(pairs: tuple[str, ...]) -> dict[str, object]:
@@ -87,7 +87,8 @@ def _short(record: object) -> str:
 @click.option("--replay", "replay_manifest", type=click.Path(exists=True, dir_okay=False), help="Run again the run recorded in MANIFEST (its run_spec); --engine/--workers may change where it runs.")
 @run_options
 @limit_options
-def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress, layout, mappings, strict, engine, workers, address, partitions, replay_manifest, **run) -> None:
+@html_report_options
+def convert_command(sources, converter, output, output_format, category, options, dolly_only, rejects_path, progress, layout, mappings, strict, engine, workers, address, partitions, replay_manifest, html_report, tokenizer, **run) -> None:
     """Convert SOURCES (files, folders, globs, zips) into one Dolly-format dataset.
 
     Filters, exact dedup (on by default), near-dup and the split are set with the options below or
@@ -99,7 +100,9 @@ def convert_command(sources, converter, output, output_format, category, options
     if replay_manifest:
         if sources or output or run.get("config_path"):
             raise ConfigError("--replay runs what the manifest records: give no SOURCES, -o or --config with it")
-        _print_result(api.replay(replay_manifest, progress=progress, engine=engine, workers=workers))
+        if tokenizer:
+            raise ConfigError("--replay runs what the manifest records: build a page with token counts afterwards with `kodolly report OUTPUT --tokenizer PATH`")
+        _print_result(api.replay(replay_manifest, progress=progress, engine=engine, workers=workers, html_report=html_report))
         return
     if layout or mappings:
         converter = _layout_converter(converter, layout, mappings)
@@ -114,7 +117,20 @@ def convert_command(sources, converter, output, output_format, category, options
                                strict=strict, on_detect=_echo_detected)
     if cfg.output is None:
         raise ConfigError("no output: give -o/--output, or [output] path in the config file")
-    _print_result(api.run_spec(cfg.spec(), progress=progress))
+    _print_result(api.run_spec(cfg.spec(), progress=progress, html_report=html_report, tokenizer=tokenizer))
+
+
+@click.command("report")
+@click.argument("output", type=click.Path(exists=True))
+@click.option("--tokenizer", type=click.Path(exists=True), default=None,
+              help="A local tokenizer folder (or tokenizer.json): the page shows token counts too (loaded offline).")
+def report_command(output, tokenizer) -> None:
+    """Build OUTPUT's page (<out>.report.html) again from the output, its rejects, report and manifest.
+
+    The same page the run wrote (byte for byte) unless --tokenizer adds token counts; the manifest
+    records it. The page is one file that opens offline in a browser.
+    """
+    click.echo(f"page {api.build_html_report(output, tokenizer=tokenizer)}")
 
 
 def _print_result(result) -> None:
@@ -125,6 +141,8 @@ def _print_result(result) -> None:
     click.echo(f"rejects {result.rejects} ({result.tally.rejected})")
     click.echo(f"manifest {result.manifest}")
     click.echo(f"report {result.report}")
+    if result.report_html is not None:
+        click.echo(f"page {result.report_html}")
 
 
 def _layout_converter(converter: str, layout: str | None, mappings: tuple[str, ...]):
@@ -149,4 +167,4 @@ def _echo_detected(name: str, converter: str | None) -> None:
     click.echo(f"converter: {converter or 'none fits (unknown_format)'} for {name}", err=True)
 
 
-COMMANDS = [formats_command, inspect_command, convert_command]
+COMMANDS = [formats_command, inspect_command, convert_command, report_command]

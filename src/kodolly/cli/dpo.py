@@ -7,6 +7,7 @@ import json
 import click
 
 from ..io.writers import FORMATS
+from .run_options import html_report_options
 
 _LAYOUTS = ("dolly", "trl", "trl-conversational")
 
@@ -47,9 +48,10 @@ _LAYOUTS = ("dolly", "trl", "trl-conversational")
 @click.option("--max-cost", type=float, default=None, help="Budget in USD: no request is sent that could take the run past it.")
 @click.option("--rejects", "rejects_path", type=click.Path(), help="Rejects file (default: OUTPUT.rejects.jsonl).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal only).")
+@html_report_options
 def build_dpo_command(inputs, output, output_format, layout, mode, all_pairs, model, system_prompt, temperature, max_tokens, token_param,
                       base_url, timeout, concurrency, rpm, tpm, max_retries, retry_base_delay, max_retry_after, late_wait, cache_path, retry_rejected, batch, poll_interval,
-                      batch_rounds, batch_max_requests, prices_path, dry_run, max_cost, rejects_path, progress) -> None:
+                      batch_rounds, batch_max_requests, prices_path, dry_run, max_cost, rejects_path, progress, html_report, tokenizer) -> None:
     """Build DPO pairs from kodolly rows in INPUTS (parquet, JSONL or datasets folders).
 
     By default each Korean response is `chosen` and its English translation (OpenAI API; the key from
@@ -69,6 +71,7 @@ def build_dpo_command(inputs, output, output_format, layout, mode, all_pairs, mo
         cache_path=cache_path, retry_rejected=retry_rejected,
         poll_interval=poll_interval, batch_rounds=batch_rounds, batch_max_requests=batch_max_requests, prices_path=prices_path, dry_run=dry_run, max_cost=max_cost,
         layout=layout, all_pairs=all_pairs, output_format=output_format, rejects_path=rejects_path, progress=progress,
+        html_report=html_report and not dry_run, tokenizer=tokenizer,
     )
     result = build_dpo(list(inputs), None if dry_run else output, opts, log=lambda msg: click.echo(msg, err=True))
     if result.estimate is not None:
@@ -99,6 +102,8 @@ def build_dpo_command(inputs, output, output_format, layout, mode, all_pairs, mo
     click.echo(f"\nwrote {result.output} ({result.tally.written} rows)")
     click.echo(f"rejects {result.rejects} ({result.tally.rejected})")
     click.echo(f"manifest {result.manifest}")
+    if result.report_html is not None:
+        click.echo(f"page {result.report_html}")
     if result.api_failures:
         counts = ", ".join(f"{reason} {n}" for reason, n in result.failed.items())
         budget = "; the budget was reached too" if result.budget_exhausted else ""

@@ -52,6 +52,21 @@ def run_options(command: Callable) -> Callable:
     return command
 
 
+_HTML_OPTIONS = [
+    click.option("--html-report/--no-html-report", "html_report", default=True, show_default=True,
+                 help="Write OUTPUT's page, <out>.report.html: counts, rejects with examples, lengths, Hangul share, categories, dedup, splits."),
+    click.option("--tokenizer", type=click.Path(exists=True), default=None,
+                 help="A local tokenizer folder (or tokenizer.json): the HTML report shows token counts too (loaded offline)."),
+]
+
+
+def html_report_options(command: Callable) -> Callable:
+    """``--html-report/--no-html-report`` and ``--tokenizer`` (convert and build-dpo)."""
+    for option in reversed(_HTML_OPTIONS):
+        command = option(command)
+    return command
+
+
 def _lists(values: tuple[str, ...]) -> list[str] | None:
     return split_list(values) if values else None
 

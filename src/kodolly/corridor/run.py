@@ -119,13 +119,14 @@ def iter_chunks(run: PreparedRun, sink: Sink) -> Iterator[Chunk]:
         engine.close()
 
 
-def execute(spec: RunSpec, *, progress: bool | None = False, keep_rows: bool | None = None) -> RunResult:
+def execute(spec: RunSpec, *, progress: bool | None = False, keep_rows: bool | None = None, html: Any = None) -> RunResult:
     """Run ``spec`` to the end: write its output (or keep the rows in ``result.rows`` when it has
     none), its rejects, report and manifest. Raises :class:`~kodolly.errors.TallyMismatchError` if
     ``read != written + rejected``; nothing that looks finished is left behind on any failure.
-    The spec's input limits are in force for the run (worker processes inherit them)."""
+    The spec's input limits are in force for the run (worker processes inherit them). ``html``
+    (:class:`~kodolly.report_html.HtmlOptions`): also write the HTML page."""
     with limits_of(spec):
-        return _execute(spec, progress=progress, keep_rows=keep_rows)
+        return _execute(spec, progress=progress, keep_rows=keep_rows, html=html)
 
 
 def limits_of(spec: RunSpec):
@@ -135,7 +136,7 @@ def limits_of(spec: RunSpec):
     return limits.use(limits.Limits(**spec.limits) if spec.limits else None)
 
 
-def _execute(spec: RunSpec, *, progress: bool | None, keep_rows: bool | None) -> RunResult:
+def _execute(spec: RunSpec, *, progress: bool | None, keep_rows: bool | None, html: Any = None) -> RunResult:
     from ..io.writers import output_paths
 
     run = prepare(spec)
@@ -145,7 +146,7 @@ def _execute(spec: RunSpec, *, progress: bool | None, keep_rows: bool | None) ->
     engine = _engine(spec)  # before the sink opens its temporaries: a missing engine leaves nothing behind
     try:
         sink = Sink(paths, dolly_only=out.dolly_only, filters=run.chain.filters, progress=progress, keep_rows=keep,
-                    total_bytes=run.total_bytes(), inputs=run.named_inputs)
+                    total_bytes=run.total_bytes(), inputs=run.named_inputs, html=html if paths is not None else None)
     except BaseException:
         engine.close()
         raise

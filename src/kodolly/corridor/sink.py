@@ -38,6 +38,7 @@ class RunResult:
     rows: list[dict[str, Any]] | None = None
     report: Path | None = None
     report_data: dict[str, Any] | None = None
+    report_html: Path | None = None
 
 
 class Sink:
@@ -47,7 +48,9 @@ class Sink:
     ``keep_rows``); ``writer(out)`` makes the row writer instead of the default one for
     ``paths.format``, staging its file in the output set ``out`` (build-dpo writes its own row layouts); ``filters`` are named in the report; ``report=False`` writes no
     ``<out>.report.json``; ``inputs`` = ``(input name, converter name)`` of the run's inputs, whose
-    written and rejected counts the report keeps (with a warning for an input of which nothing was written).
+    written and rejected counts the report keeps (with a warning for an input of which nothing was written);
+    ``html`` (:class:`~kodolly.report_html.HtmlOptions`) also writes ``<out>.report.html``, built from the
+    staged output and rejects, the report and the manifest, and committed with them.
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class Sink:
         report: bool = True,
         total_bytes: int | None = None,
         inputs: Iterable[tuple[str, str]] = (),
+        html: Any = None,
     ) -> None:
         self.paths = paths
         self.filters = list(filters)
@@ -95,6 +99,12 @@ class Sink:
         self.items = 0  # items written or rejected (shown beside a bar that counts bytes)
         self.unit = unit
         self.write_report = report  # the <out>.report.json beside the output (build-dpo has its own report)
+        self.html = html  # HtmlOptions: the <out>.report.html beside it
+        self.page_stats = None  # the page's figures of the rows written, fed table by table (no second read)
+        if html is not None and paths is not None:
+            from ..report_html import stats_for
+
+            self.page_stats = stats_for(html)
         self.closed = False
 
     # ----------------------------------------------------------------------------- writing
@@ -131,6 +141,8 @@ class Sink:
             for name, n in files:
                 if n:
                     self.report.count_written(name, n)
+        if self.page_stats is not None:
+            self.page_stats.add(table)
         if self.writer is not None:
             self.writer.write_table(table)
         if self.kept is not None:
@@ -190,6 +202,8 @@ class Sink:
                     raise ValueError("an output set is committed by its manifest: give one")
                 if self.write_report:
                     data["report"] = out.write_json(paths.report, result.report_data)
+                if self.html is not None:
+                    data["report_html"] = self._write_html(out, paths, data, result.report_data if self.write_report else None)
                 validate_manifest(data)
                 out.commit(data)
             finally:
@@ -198,8 +212,21 @@ class Sink:
             result.output, result.rejects, result.manifest, result.manifest_data = paths.output, paths.rejects, paths.manifest, data
             if self.write_report:
                 result.report = paths.report
+            if self.html is not None:
+                result.report_html = paths.report_html
         self.closed = True
         return result
+
+    def _write_html(self, out: OutputSet, paths: OutputPaths, manifest: dict[str, Any], report: dict[str, Any] | None) -> dict[str, Any]:
+        """Stage the HTML page (read from the staged output and rejects); its manifest entry."""
+        from ..report_html import page_names, render_page
+
+        # figures of the rows as they were written, when every row went through write_table; else
+        # (rows written as dicts, or by an engine's nodes) read from the staged output
+        stats = self.page_stats if self.page_stats is not None and self.page_stats.rows == self.writer.rows else None
+        page = render_page(out.staged(paths.output), paths.format, out.staged(paths.rejects), manifest, report,
+                           names=page_names(paths), tokenizer=self.html.tokenizer, stats=stats)
+        return out.write_bytes(paths.report_html, page)
 
     def abort(self) -> None:
         """Remove everything written so far (temporaries); nothing that looks finished stays."""

@@ -92,6 +92,8 @@ class DpoOptions:
     api_key_env: str = "OPENAI_API_KEY"
     window: int = 1024  # rows waiting for their translation, at most, before the oldest is written
     chunk_rows: int = 2048  # input rows read at a time (the input is never held in memory whole)
+    html_report: bool = False  # also write <out>.report.html (kodolly build-dpo does by default)
+    tokenizer: str | None = None  # a local tokenizer folder: token counts on the HTML page
 
     def check(self) -> None:
         if self.mode not in MODES:
@@ -111,7 +113,8 @@ class DpoOptions:
 
     def manifest_options(self) -> dict[str, Any]:
         """Settings that shaped the output (never the key, never a full base URL)."""
-        out = {k: v for k, v in asdict(self).items() if k not in ("base_url", "progress", "rejects_path", "cache_path", "output_format", "window", "chunk_rows", "claim_ttl")}
+        out = {k: v for k, v in asdict(self).items() if k not in ("base_url", "progress", "rejects_path", "cache_path", "output_format", "window", "chunk_rows", "claim_ttl",
+                                                               "html_report", "tokenizer")}
         out["base_url_host"] = base_url_host(self.base_url) if self.mode == "translate" else None
         return out
 
@@ -125,6 +128,7 @@ class DpoResult:
     rejects: Path | None = None
     manifest: Path | None = None
     manifest_data: dict[str, Any] | None = None
+    report_html: Path | None = None
     budget_exhausted: bool = False
     failed: dict[str, int] = field(default_factory=dict)  # rows with no answer from the API, by reason
 
@@ -169,7 +173,12 @@ class _Run:
         def writer(out):  # the DPO layouts' writer, its file staged in the sink's output set
             return DpoWriter(out.stage(paths.output), paths.format, schema, name=paths.output, scratch=out.scratch(paths.output, ".parquet"))
 
-        self.sink = Sink(paths, writer=writer, keep_rows=paths is None, report=False)
+        html = None
+        if opts.html_report and paths is not None:
+            from ..report_html import HtmlOptions
+
+            html = HtmlOptions(tokenizer=opts.tokenizer)
+        self.sink = Sink(paths, writer=writer, keep_rows=paths is None, report=False, html=html)
         self.tally = self.sink.tally
         self.rows = self.sink.kept
         self._buffer: list[tuple[str, dict[str, Any]]] = []
@@ -288,6 +297,7 @@ def build_dpo(
     if run.rows is not None:
         result.report["rows"] = run.rows
     result.output, result.rejects, result.manifest, result.manifest_data = done.output, done.rejects, done.manifest, done.manifest_data
+    result.report_html = done.report_html
     return result
 
 

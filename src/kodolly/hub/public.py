@@ -4,7 +4,7 @@ A manifest records inputs and outputs by the path they had on the machine that m
 (``/home/user/secret/KorQuAD_v1.0_train.json``), and each row's ``meta.file`` says which input it
 came from. Pushed to the Hub, those paths become public. The folder therefore holds:
 
-- in ``kodolly.manifest.json`` and the card: each input, output, rejects and report file by its name only
+- in ``kodolly.manifest.json`` and the card: each input, output, rejects and report file (JSON and HTML) by its name only
   (``KorQuAD_v1.0_train.json``; a zip member as ``archive.zip!member``, the member's path inside
   the archive kept), hashes, sizes and counts unchanged; any other setting that is an absolute path
   (a converter option naming a layout file, say) by its name as well;
@@ -61,7 +61,7 @@ def public_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     for item in (m.get("output") or {}).get("files") or []:
         if isinstance(item, dict) and isinstance(item.get("path"), str):
             item["path"] = public_name(item["path"])
-    for key in ("rejects", "report"):
+    for key in ("rejects", "report", "report_html"):
         entry = m.get(key)
         if isinstance(entry, dict) and isinstance(entry.get("path"), str):
             entry["path"] = public_name(entry["path"])

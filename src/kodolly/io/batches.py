@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import orjson
 import pyarrow as pa
@@ -28,31 +28,65 @@ from ..rows import ARROW_SCHEMA, dump_meta
 DEFAULT_BATCH_ROWS = 10_000
 
 
-def iter_batches(path: str | os.PathLike[str], batch_rows: int = DEFAULT_BATCH_ROWS, *, same_types: bool = True) -> Iterator[pa.Table]:
+def iter_batches(
+    path: str | os.PathLike[str], batch_rows: int = DEFAULT_BATCH_ROWS, *, same_types: bool = True,
+    fmt: str | None = None, columns: Sequence[str] | None = None,
+) -> Iterator[pa.Table]:
     """Yield the rows of a kodolly output as Arrow tables of at most ``batch_rows`` rows.
 
     ``same_types=False`` (JSONL only) types each batch on its own, for readers that only want the rows
     as Python values: a column that is null in the whole first batch and text later is then no error.
+    ``fmt`` (``parquet``, ``jsonl``, ``datasets``) reads ``path`` as that format whatever its name (a
+    staged output under its temporary name; not checked for a finished commit); ``columns``: only those
+    of them the output has (parquet reads no other column).
     """
     from .commit import require_finished
 
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file or folder")
-    require_finished(p)
-    if p.is_dir():
-        yield from _datasets_batches(p, batch_rows)
-    elif p.suffix.lower() == ".parquet":
-        try:
-            pf = pq.ParquetFile(p)
-            for batch in pf.iter_batches(batch_size=batch_rows):
-                yield pa.Table.from_batches([batch], schema=pf.schema_arrow)
-        except (pa.ArrowException, OSError) as exc:  # truncated or not parquet at all
-            raise InputError(f"{p}: not a readable parquet file ({exc})") from exc
-    elif p.suffix.lower() in (".jsonl", ".ndjson"):
-        yield from _jsonl_batches(p, batch_rows, same_types)
+    if fmt is None:
+        require_finished(p)
+        if p.is_dir():
+            fmt = "datasets"
+        elif p.suffix.lower() == ".parquet":
+            fmt = "parquet"
+        elif p.suffix.lower() in (".jsonl", ".ndjson"):
+            fmt = "jsonl"
+        else:
+            raise ConfigError(f"{p}: not a kodolly output (expected .parquet, .jsonl or a datasets folder)")
+    if fmt == "datasets":
+        batches = _datasets_batches(p, batch_rows)
+    elif fmt == "parquet":
+        batches = _parquet_batches(p, batch_rows, columns)
+    elif fmt == "jsonl":
+        batches = _jsonl_batches(p, batch_rows, same_types)
     else:
-        raise ConfigError(f"{p}: not a kodolly output (expected .parquet, .jsonl or a datasets folder)")
+        raise ConfigError(f"{p}: unknown output format {fmt!r}")
+    if columns is None:
+        yield from batches
+        return
+    for table in batches:
+        yield table.select([c for c in columns if c in table.column_names])
+
+
+def _parquet_batches(p: Path, batch_rows: int, columns: Sequence[str] | None) -> Iterator[pa.Table]:
+    if p.is_dir():  # a folder of parquet part files (a cluster run's output), in the order of their names
+        for part in sorted(q for q in p.rglob("*.parquet") if q.is_file()):
+            yield from _parquet_batches(part, batch_rows, columns)
+        return
+    try:
+        # pre_buffer (pyarrow's default) keeps the column chunks it read ahead: reading a 1M-row output
+        # (57 row groups, 1.7 GB of text) peaked at 739 MB with it and 246 MB without, at the same CPU time
+        pf = pq.ParquetFile(p, pre_buffer=False)
+        schema = pf.schema_arrow
+        if columns is not None:
+            names = [c for c in columns if c in schema.names]
+            schema = pa.schema([schema.field(c) for c in names])
+        for batch in pf.iter_batches(batch_size=batch_rows, columns=None if columns is None else names):
+            yield pa.Table.from_batches([batch], schema=schema)
+    except (pa.ArrowException, OSError) as exc:  # truncated or not parquet at all
+        raise InputError(f"{p}: not a readable parquet file ({exc})") from exc
 
 
 def output_schema(path: str | os.PathLike[str]) -> pa.Schema:

@@ -1,4 +1,4 @@
-"""One commit for a run's output set: the output, its rejects, report and manifest appear together or not at all.
+"""One commit for a run's output set: the output, its rejects, report (JSON and HTML) and manifest appear together or not at all.
 
 POSIX has no rename of several files at once, so "together" is defined by the manifest, the commit record:
 
@@ -20,8 +20,8 @@ How :class:`OutputSet` does it (``out.parquet`` stands for any output; ``dataset
 3. ``commit(manifest)``, with SIGINT/SIGTERM held until it ends (:func:`kodolly.procs.held_signals`):
    check the manifest lists exactly the staged files, with the sizes and hashes they were staged with (the
    files' stats are unchanged since); stage the manifest; write the journal ``.out.manifest.json.commit``;
-   remove the earlier set (manifest first, then rejects, report, output — a folder is moved aside and deleted
-   at the end), so no final name ever holds a mix of the two runs; rename the new rejects, report and output
+   remove the earlier set (manifest first, then rejects, report, HTML report, output — a folder is moved aside and
+   deleted at the end), so no final name ever holds a mix of the two runs; rename the new rejects, reports and output
    into place; rename the manifest into place (**the commit point**); remove the journal.
 4. On any error (``KeyboardInterrupt``, a full disk, a tally mismatch) before the commit, or when the ``with``
    block is left without a commit: every temporary is removed and the lock released; an earlier committed
@@ -57,7 +57,7 @@ from ..errors import ConfigError, InputError, OutputError
 from ..procs import held_signals
 from .writers import OutputPaths, describe_output, file_hash, json_bytes, naming_errors, output_paths
 
-COMMIT_STEPS = ("staged", "journal", "old-manifest-removed", "old-set-removed", "renamed-rejects", "renamed-report", "renamed-output", "manifest", "done")
+COMMIT_STEPS = ("staged", "journal", "old-manifest-removed", "old-set-removed", "renamed-rejects", "renamed-report", "renamed-report-html", "renamed-output", "manifest", "done")
 _FAULT_ENV = "KODOLLY_FAULT"
 
 
@@ -118,7 +118,10 @@ class SetState:
 
 
 def _members(paths: OutputPaths) -> list[Path]:
-    return [paths.rejects, paths.report, paths.output]
+    return [paths.rejects, paths.report, paths.report_html, paths.output]
+
+
+_SIDE_FILES = ("rejects", "report", "report_html")  # manifest keys of the set's files beside the output
 
 
 def _mismatch(entry: dict[str, Any], path: Path, *, hashes: bool) -> str:
@@ -152,7 +155,7 @@ def manifest_mismatch(paths: OutputPaths, *, hashes: bool = False) -> str:
     try:
         manifest = orjson.loads(paths.manifest.read_bytes())
         outputs = list(manifest["output"]["files"])
-        others = [(manifest[key], getattr(paths, key)) for key in ("rejects", "report") if manifest.get(key)]
+        others = [(manifest[key], getattr(paths, key)) for key in _SIDE_FILES if manifest.get(key)]
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
         return f"its manifest {paths.manifest} cannot be read ({type(exc).__name__})"
     if len(outputs) == 1:
@@ -206,7 +209,7 @@ def require_finished(output: str | os.PathLike[str]) -> None:
 
 
 class OutputSet:
-    """The files of one run's output (output, rejects, report, manifest), staged and committed together.
+    """The files of one run's output (output, rejects, report, HTML report, manifest), staged and committed together.
 
     Use as ``with OutputSet(paths) as out: ... out.commit(manifest)``; see the module docstring.
     """
@@ -322,6 +325,10 @@ class OutputSet:
         self._staged[final] = tmp
         return tmp
 
+    def staged(self, final: Path) -> Path:
+        """The temporary path ``final`` was staged at (see :meth:`stage`)."""
+        return self._staged[Path(final)]
+
     def scratch(self, final: Path, suffix: str) -> Path:
         """An extra temporary beside ``final`` (removed at commit or abort), e.g. ``suffix=".parquet"``."""
         tmp = Path(final).with_name(f".{Path(final).name}.kodolly-{self.token}{suffix}.tmp")
@@ -342,9 +349,13 @@ class OutputSet:
 
     def write_json(self, final: Path, data: Any) -> dict[str, Any]:
         """Stage a JSON file (the report); returns its manifest entry ``{path, bytes, xxh3_128}``."""
+        return self.write_bytes(final, json_bytes(data))
+
+    def write_bytes(self, final: Path, data: bytes) -> dict[str, Any]:
+        """Stage a small file (the report, the HTML report); returns its manifest entry ``{path, bytes, xxh3_128}``."""
         tmp = self.stage(final)
         with naming_errors(final):
-            tmp.write_bytes(json_bytes(data))
+            tmp.write_bytes(data)
         entry = describe_output(tmp, 0, name=Path(final))
         entry.pop("rows")
         self._seen[Path(final)] = (entry, _signature(tmp))
@@ -356,7 +367,7 @@ class OutputSet:
         """Verify the staged files against ``manifest`` and make the set visible, manifest last."""
         if self._closed:
             raise RuntimeError("the output set is closed")
-        listed = list(manifest["output"]["files"]) + [manifest[k] for k in ("rejects", "report") if manifest.get(k)]
+        listed = list(manifest["output"]["files"]) + [manifest[k] for k in _SIDE_FILES if manifest.get(k)]
         by_path = {Path(e["path"]): e for e in listed}
         staged = set(self._staged) - {self.paths.manifest}
         if set(by_path) != staged:
@@ -380,7 +391,8 @@ class OutputSet:
             try:
                 aside = self._remove_final_set()
                 _fault("old-set-removed")
-                for final, step in ((self.paths.rejects, "rejects"), (self.paths.report, "report"), (self.paths.output, "output")):
+                for final, step in ((self.paths.rejects, "rejects"), (self.paths.report, "report"), (self.paths.report_html, "report-html"),
+                                    (self.paths.output, "output")):
                     if final in self._staged:
                         with naming_errors(final):
                             os.replace(self._staged[final], final)
@@ -412,4 +424,44 @@ class OutputSet:
         return self._committed
 
 
-__all__ = ["COMMIT_STEPS", "OutputSet", "SetState", "journal_path", "manifest_mismatch", "require_finished", "set_state"]
+def refresh_member(paths: OutputPaths, final: Path, key: str, data: bytes) -> bool:
+    """Replace one side file of a committed set (the HTML report that ``kodolly report`` builds again) and
+    its manifest entry ``key``; returns False when the file and its entry already are ``data``.
+
+    Under the set's lock and with SIGINT/SIGTERM held: the file is renamed into place, then the manifest
+    with the new entry (the output, rejects and report are not touched). Only a SIGKILL between the two
+    renames leaves the set disagreeing with its manifest, which the next run writing it replaces.
+    """
+    from .writers import describe_output
+
+    final = Path(final)
+    out = OutputSet(paths)
+    out.open()
+    try:
+        manifest = orjson.loads(paths.manifest.read_bytes())
+        entry = manifest.get(key)
+        if entry and final.is_file() and final.read_bytes() == data and not _mismatch(entry, final, hashes=True):
+            return False
+        tmp = out.stage(final)
+        with naming_errors(final):
+            tmp.write_bytes(data)
+        new = describe_output(tmp, 0, name=final)
+        new.pop("rows")
+        manifest[key] = new
+        from ..manifest import validate_manifest
+
+        validate_manifest(manifest)
+        tmp_manifest = out.stage(paths.manifest)
+        with naming_errors(paths.manifest):
+            tmp_manifest.write_bytes(json_bytes(manifest))
+        with held_signals():
+            with naming_errors(final):
+                os.replace(tmp, final)
+            with naming_errors(paths.manifest):
+                os.replace(tmp_manifest, paths.manifest)
+        return True
+    finally:
+        out.abort()
+
+
+__all__ = ["COMMIT_STEPS", "OutputSet", "SetState", "journal_path", "manifest_mismatch", "refresh_member", "require_finished", "set_state"]

@@ -39,11 +39,12 @@ class OutputPaths:
     rejects: Path
     manifest: Path
     report: Path
+    report_html: Path
 
 
 def output_paths(output: Path, output_format: str | None, rejects: str | os.PathLike[str] | None = None) -> OutputPaths:
     """Where the rows, rejects, report and manifest of a run go: ``out.parquet`` -> ``out.rejects.jsonl``,
-    ``out.report.json``, ``out.manifest.json``."""
+    ``out.report.json``, ``out.report.html``, ``out.manifest.json``."""
     fmt = output_format or _SUFFIX_FORMATS.get(output.suffix.lower())
     if fmt is None:
         fmt = "datasets" if not output.suffix else None
@@ -59,6 +60,7 @@ def output_paths(output: Path, output_format: str | None, rejects: str | os.Path
         rejects=Path(rejects) if rejects else stem.with_name(stem.name + ".rejects.jsonl"),
         manifest=stem.with_name(stem.name + ".manifest.json"),
         report=stem.with_name(stem.name + ".report.json"),
+        report_html=stem.with_name(stem.name + ".report.html"),
     )
 
 
