@@ -94,7 +94,11 @@ def test_jsonl_and_datasets_outputs_are_the_inline_ones(ray_cluster, tmp_path, n
     assert not list(tmp_path.glob(".*"))
 
 
-def test_through_ray_client(ray_cluster, tmp_path):
+def test_through_ray_client(ray_cluster, tmp_path, monkeypatch):
+    # Ray Client starts a server process per client on the first connect: on a busy 2-core machine that
+    # has taken more than the 25 s an unreachable address is given (tested on its own); this test is
+    # about the rows through the client, so it waits longer
+    monkeypatch.setattr("kodolly.corridor.engines.ray.CONNECT_SECONDS", 120.0)
     groups = MIXED[1:3]
     inline = run(tmp_path / "inline.parquet", "inline", groups)
     ray = run(tmp_path / "ray.parquet", "ray", groups, cluster=ray_cluster, address=ray_cluster.client_address)
@@ -265,6 +269,31 @@ def test_an_unreachable_address_fails_in_one_line(tmp_path):
     assert result.exit_code != 0
     assert result.output == f"kodolly: error: --address 127.0.0.1:{port}: cannot reach a Ray cluster there (Connection refused)\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_connect_given_up_on_is_shut_down_before_the_next_one():
+    # a stand-in for the ray module: its init answers only after the 0.2 s the caller waits
+    from kodolly.corridor.engines import ray as ray_engine
+    from kodolly.errors import ConfigError
+
+    class SlowRay:
+        calls: list[str] = []
+
+        def init(self, address=None, **kwargs):
+            time.sleep(0.6)
+            self.calls.append(f"init {address}")
+
+        def shutdown(self):
+            self.calls.append("shutdown")
+
+    slow = SlowRay()
+    with pytest.raises(ConfigError, match=r"^--address ray://127.0.0.1:1: no Ray cluster answered within 0 s$"):
+        ray_engine._init_within(slow, "ray://127.0.0.1:1", {}, 0.2)
+    assert slow.calls == []  # still connecting
+    ray_engine._settle_abandoned(slow)
+    assert slow.calls == ["init ray://127.0.0.1:1", "shutdown"]  # waited for, then undone
+    ray_engine._settle_abandoned(slow)
+    assert slow.calls == ["init ray://127.0.0.1:1", "shutdown"]  # nothing left to settle
 
 
 def test_without_the_extra_one_line_says_how_to_install_it(tmp_path):

@@ -301,6 +301,7 @@ class RayEngine:
         address = self.address or os.environ.get("RAY_ADDRESS") or None
         import ray
 
+        _settle_abandoned(ray)
         if ray.is_initialized():  # the caller's own session (a notebook, a test): used, left running
             self.session = ray
         else:
@@ -667,6 +668,24 @@ def _reachable(address: str) -> None:
         raise ConfigError(f"--address {address}: cannot reach a Ray cluster there ({exc.strerror or exc})") from None
 
 
+_abandoned: list[threading.Thread] = []  # connects given up on by _init_within, perhaps still running
+SETTLE_SECONDS = 120.0  # how long the next connect waits for such a connect to end
+
+
+def _settle_abandoned(ray: Any, seconds: float = SETTLE_SECONDS) -> None:
+    """A connect that :func:`_init_within` gave up on keeps running in its thread and may still finish,
+    leaving this process half-connected (Ray Client's global state): the next ``ray.init`` then fails.
+    Before connecting again, wait for such a connect to end and shut down what it made."""
+    while _abandoned:
+        thread = _abandoned.pop()
+        thread.join(seconds)
+        if not thread.is_alive():
+            try:
+                ray.shutdown()
+            except Exception:  # noqa: BLE001 - nothing was connected: nothing to undo
+                pass
+
+
 def _init_within(ray: Any, address: str, kwargs: dict[str, Any], seconds: float) -> None:
     """``ray.init`` that gives up after ``seconds`` (a port that answers but is no Ray cluster)."""
     result: dict[str, BaseException | None] = {}
@@ -688,6 +707,7 @@ def _init_within(ray: Any, address: str, kwargs: dict[str, Any], seconds: float)
     thread.join(seconds)
     where = address
     if thread.is_alive():
+        _abandoned.append(thread)
         raise ConfigError(f"--address {where}: no Ray cluster answered within {seconds:.0f} s")
     error = result.get("error")
     if error is not None:
