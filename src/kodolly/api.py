@@ -90,9 +90,9 @@ def _html_options(html_report: bool, tokenizer: PathLike | None):
 def build_html_report(output: PathLike, *, tokenizer: PathLike | None = None):
     """Build ``<out>.report.html`` again from a kodolly output, its rejects, report and manifest (the same
     page the run wrote, unless ``tokenizer`` adds token counts); it is recorded in the manifest. Returns its path."""
-    from .report_html import build_html_report as _build
+    from . import report_html
 
-    return _build(output, tokenizer=os.fspath(tokenizer) if tokenizer is not None else None)
+    return report_html.build_html_report(output, tokenizer=os.fspath(tokenizer) if tokenizer is not None else None)
 
 
 def replay(manifest: PathLike, *, progress: bool | None = False, html_report: bool = False, **changes: Any) -> RunResult:
@@ -128,15 +128,15 @@ def run_config(
 
     ``overrides`` (same shape as the file) replace settings of the file; see :mod:`kodolly.config`.
     """
-    from . import config as _config
+    from . import config as run_config_file
 
     if isinstance(config, Mapping):
         data = dict(config)
     else:
-        data = _config.load_file(config)
+        data = run_config_file.load_file(config)
     if overrides:
-        data = _config.merge(data, overrides)
-    spec = _config.from_dict(data).spec()
+        data = run_config_file.merge(data, overrides)
+    spec = run_config_file.from_dict(data).spec()
     if engine is not None or workers is not None:
         import dataclasses
 
@@ -321,9 +321,9 @@ def formats() -> list[Converter]:
 
 def build_dpo(inputs: PathLike | Sequence[PathLike], output: PathLike | None = None, **options: Any):
     """DPO pairs from kodolly rows: see :func:`kodolly.dpo.build_dpo` (options as in ``DpoOptions``)."""
-    from .dpo import build_dpo as _build_dpo
+    from . import dpo
 
-    return _build_dpo(_as_list(inputs), output, **options)
+    return dpo.build_dpo(_as_list(inputs), output, **options)
 
 
 def _as_list(sources: PathLike | Sequence[PathLike]) -> list[PathLike]:
@@ -347,9 +347,9 @@ def push(folder: PathLike, repo_id: str, **kwargs: Any):
 
     See :func:`kodolly.hub.push` for the options; needs the ``hub`` extra.
     """
-    from .hub import push as _push
+    from . import hub
 
-    return _push(folder, repo_id, **kwargs)
+    return hub.push(folder, repo_id, **kwargs)
 
 
 def export_dataset(output: PathLike, dest: PathLike, *, target: str, **kwargs: Any):

@@ -8,7 +8,8 @@ import pyarrow as pa
 import pytest
 
 from kodolly.normalize import hangul_share
-from kodolly.report_html.stats import HANGUL_SAMPLE, Lengths, OutputStats, scrub_paths
+from kodolly.hub.public import scrub_paths
+from kodolly.report_html.stats import HANGUL_SAMPLE, Lengths, OutputStats
 
 from .browser import find_browser, open_page
 

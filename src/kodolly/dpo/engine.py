@@ -68,7 +68,7 @@ class _Ticket:
             if self._closed:
                 return
             self._closed = True
-        self.engine._close_ticket(self, usage, maybe_billed)
+        self.engine.close_ticket(self, usage, maybe_billed)
 
 
 class Engine:
@@ -151,7 +151,7 @@ class Engine:
             self._open.add(ticket)
         return ticket
 
-    def _close_ticket(self, ticket: _Ticket, usage: Usage | None, maybe_billed: bool) -> None:
+    def close_ticket(self, ticket: _Ticket, usage: Usage | None, maybe_billed: bool) -> None:
         with self._lock:
             self._open.discard(ticket)
         if usage is not None:

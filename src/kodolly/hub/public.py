@@ -39,6 +39,15 @@ def public_name(name: str) -> str:
     return _basename(name)
 
 
+# an absolute path inside free text (a reject's detail, a warning): /a/b/name -> name; not a URL's path (after ':' or a word)
+_ABS_PATH = re.compile(r"(?<![\w.:/~-])(?:/|~/|[A-Za-z]:\\)(?:[^\s/\\\"'<>:]+[/\\])+(?=[^\s/\\\"'<>]+)")
+
+
+def scrub_paths(text: str) -> str:
+    """Absolute paths in ``text`` reduced to their last part (file names only)."""
+    return _ABS_PATH.sub("", text)
+
+
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         return public_name(value) if _ABSOLUTE.match(value) else value

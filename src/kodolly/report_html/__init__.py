@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from ..errors import ConfigError, InputError
-from ..hub.public import public_manifest, public_name
+from ..hub.public import public_manifest, public_name, scrub_paths
 
 MANIFEST_KEY = "report_html"
 
@@ -96,7 +96,7 @@ def page_data(
         "kodolly_version": manifest.get("kodolly_version", ""),
         "counts": counts,
         "inputs": [{**i, "file": public_name(i["file"])} for i in (report or {}).get("inputs") or []],
-        "warnings": [_public_warning(w) for w in (report or {}).get("warnings") or []],
+        "warnings": [scrub_paths(w) for w in (report or {}).get("warnings") or []],
         "filters": public.get("filters") or [],
         "stats": figures,
         "rejects": rej,
@@ -131,12 +131,6 @@ def stats_for(options: HtmlOptions):
     from .stats import OutputStats
 
     return OutputStats(_Tokens(options.tokenizer) if options.tokenizer else None)
-
-
-def _public_warning(text: str) -> str:
-    from .stats import scrub_paths
-
-    return scrub_paths(text)
 
 
 def render_page(output: Path, fmt: str, rejects: Path | None, manifest: dict[str, Any], report: dict[str, Any] | None,

@@ -26,7 +26,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..hub.public import public_name
+from ..hub.public import public_name, scrub_paths
 from ..normalize import hangul_share
 from ..tally import reason_key
 
@@ -42,15 +42,6 @@ TEXT_COLUMNS = ("instruction", "context", "response", "prompt", "chosen", "rejec
 HANGUL_COLUMNS = ("instruction", "response", "chosen")
 COUNT_COLUMNS = ("category", "domain", "split", "source")
 _ID_REASONS = ("duplicate_of", "near_duplicate_of")
-# an absolute path inside free text (a reject's detail): /a/b/name -> name; not a URL's path (after ':' or a word)
-_ABS_PATH = re.compile(r"(?<![\w.:/~-])(?:/|~/|[A-Za-z]:\\)(?:[^\s/\\\"'<>:]+[/\\])+(?=[^\s/\\\"'<>]+)")
-
-
-def scrub_paths(text: str) -> str:
-    """Absolute paths in ``text`` reduced to their last part (file names only)."""
-    return _ABS_PATH.sub("", text)
-
-
 def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -362,4 +353,4 @@ def _take(path: Path, fmt: str, positions: list[int], columns: tuple[str, ...]) 
     return out
 
 
-__all__ = ["Lengths", "OutputStats", "kept_rows", "output_stats", "rejects_stats", "scrub_paths"]
+__all__ = ["Lengths", "OutputStats", "kept_rows", "output_stats", "rejects_stats"]
