@@ -137,15 +137,15 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
         records = iter_range(data, shard.name, shard.encoding, rng.line, rng.index)
         return convert_records(shard, records, conv, ctx, group.category, work.chain)
     if shard.kind == ITEMS:
+        items: Iterable[Any] = _raw_items(shard)
         if conv.columnar is not None and work.chain.columnar_ok:  # the JSON Lines fast path, on the items
             from .columnar import convert_columnar_items
 
-            items = list(_raw_items(shard))
+            items = list(items)
             chunk = convert_columnar_items(shard, items, conv, ctx, group.category, work.chain)
             if chunk is not None:
                 return chunk
-            return convert_records(shard, _parsed(shard, items), conv, ctx, group.category, work.chain)
-        return convert_records(shard, _parsed(shard, _raw_items(shard)), conv, ctx, group.category, work.chain)
+        return convert_records(shard, _parsed(shard, items), conv, ctx, group.category, work.chain)
     inputs = work.inputs_of(shard.group)
     if shard.kind == ROWS:  # whole row groups of a parquet / Arrow file (hashed by the planner)
         from ..io import tables
