@@ -680,10 +680,15 @@ def _settle_abandoned(ray: Any, seconds: float = SETTLE_SECONDS) -> None:
         thread = _abandoned.pop()
         thread.join(seconds)
         if not thread.is_alive():
-            try:
-                ray.shutdown()
-            except Exception:  # noqa: BLE001 - nothing was connected: nothing to undo
-                pass
+            _undo_connect(ray)
+
+
+def _undo_connect(ray: Any) -> None:
+    """Shut down what a connect made, if anything (a session, or Ray Client's half-set context)."""
+    try:
+        ray.shutdown()
+    except Exception:  # noqa: BLE001 - nothing was connected: nothing to undo
+        pass
 
 
 def _init_within(ray: Any, address: str, kwargs: dict[str, Any], seconds: float) -> None:
@@ -711,6 +716,7 @@ def _init_within(ray: Any, address: str, kwargs: dict[str, Any], seconds: float)
         raise ConfigError(f"--address {where}: no Ray cluster answered within {seconds:.0f} s")
     error = result.get("error")
     if error is not None:
+        _undo_connect(ray)  # a failed Ray Client init can leave its context half set: the next init would fail
         raise ConfigError(f"--address {where}: cannot connect to Ray ({_first_line(error)})") from None
 
 
