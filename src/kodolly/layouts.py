@@ -46,6 +46,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from .converters import Context, Converter, Reject
 from .errors import ConfigError
 from .io.readers import Location
@@ -264,7 +267,7 @@ class Layout:
         for (a, b), reason in self.checks:
             squashed = _squash(values.get(a, ""))
             if squashed and _squashes_to(values.get(b, ""), squashed):
-                return Reject(reason, f"{a} and {b} are the same text", part=part, raw=raw)
+                return Reject(reason, same_text_detail(a, b), part=part, raw=raw)
         category = values.get("category", "").strip()
         if not category:
             category = "closed_qa" if context.strip() else "open_qa"
@@ -296,6 +299,128 @@ class Layout:
             license=ctx.license,
             meta=meta,
         )
+
+
+    def columns(self, table: Any, ctx: Context, given: Mapping[str, Any] | None = None,
+                more_meta: Sequence[Mapping[str, Any] | None] | None = None) -> dict[str, Any] | None:
+        """The columnar fast path (``Converter.columnar``) of a layout without a walk (one row a record):
+        the row fields of the records of ``table`` (parsed by pyarrow.json) looked up column by column,
+        or None when some record needs the record path (a missing required value, a value that is not
+        text, a list on a path, a score, a computed category...). ``given``: columns a converter made
+        itself (the field's own path is not looked at); ``more_meta``: per record, meta keys to add after
+        the layout's (or None)."""
+        if self.walk or "score" in self.fields:
+            return None
+        given = given or {}
+        n = table.num_rows
+        out: dict[str, Any] = {}
+        for name, spec in self.fields.items():
+            if name in given:
+                out[name] = given[name]
+                continue
+            if spec.kind == "const":
+                text = _as_text(spec.const)
+                if text is None:
+                    return None
+                out[name] = text
+                continue
+            if spec.kind != "path":
+                return None
+            column = column_at(table, spec.paths[0].keys)
+            if column is False or (column is not None and not (pa.types.is_string(column.type) or pa.types.is_null(column.type))):
+                return None
+            if column is None or column.null_count:
+                if spec.missing or name in REQUIRED:
+                    return None  # the record path says which records lack it, and why
+                default = "" if spec.default is None else _as_text(spec.default)
+                if default is None:
+                    return None
+                column = pc.fill_null(column.cast("string"), default) if column is not None else default
+            out[name] = column
+        if "category" in out:
+            return None  # a category from the data: checked record by record
+        context = out.get("context", "")
+        if isinstance(context, str):
+            out["category"] = "closed_qa" if context.strip() else "open_qa"
+        else:
+            out["category"] = pa.array(["closed_qa" if c.strip() else "open_qa" for c in context.to_pylist()], pa.string())
+        out.setdefault("context", "")
+        rid = out.pop("id", None)
+        if rid is not None:  # stripped; empty -> the derived id (None)
+            values = [rid] * n if isinstance(rid, str) else rid.to_pylist()
+            out["id"] = [(v.strip() or None) if v is not None else None for v in values]
+        if self.meta or more_meta is not None:
+            meta = self._meta_columns(table, n)
+            if meta is None:
+                return None
+            out["meta"] = _meta_texts(meta, more_meta, n)
+        out["same"] = [(a, b, reason, same_text_detail(a, b)) for (a, b), reason in self.checks]
+        return out
+
+    def _meta_columns(self, table: Any, n: int) -> list[tuple[str, list[Any]]] | None:
+        """``[(key, values)]`` of the layout's meta, or None when some value cannot be taken column-wise."""
+        meta = []
+        for key, spec in self.meta.items():
+            if spec.kind != "path" or spec.missing:
+                return None
+            column = column_at(table, spec.paths[0].keys)
+            if column is False:
+                return None
+            if column is None:
+                if spec.default is not None:
+                    return None
+                continue
+            kind = column.type
+            if not (pa.types.is_string(kind) or pa.types.is_int64(kind) or pa.types.is_boolean(kind) or pa.types.is_null(kind)):
+                return None  # a float (ints among floats come back as floats), a list or an object
+            if column.null_count and spec.default is not None:
+                return None
+            meta.append((key, column.to_pylist()))
+        return meta
+
+
+def same_text_detail(a: str, b: str) -> str:
+    """What a ``same`` check's reject says."""
+    return f"{a} and {b} are the same text"
+
+
+def _meta_texts(meta: list[tuple[str, list[Any]]], more: Sequence[Mapping[str, Any] | None] | None, n: int) -> list[str]:
+    """Each record's meta as JSON text (absent, null and empty values left out, as a row gets them)."""
+    import orjson
+
+    keys = [key for key, _values in meta]
+    columns = [values for _key, values in meta]
+    texts = []
+    rows = zip(*columns) if columns else ((),) * n
+    for i, values in enumerate(rows):
+        entry = {k: v for k, v in zip(keys, values) if v is not None and v != ""}
+        if more is not None and more[i]:
+            entry.update(more[i])
+        texts.append(orjson.dumps(entry).decode())
+    return texts
+
+
+def column_at(table: Any, keys: tuple[str, ...]) -> Any:
+    """The Arrow column of ``table`` at ``keys`` (through struct fields; a null parent gives null):
+    None when no record has a value there, False when a lookup cannot be said column-wise (a list on
+    the way, a column named with the dotted path)."""
+    if len(keys) > 1 and ".".join(keys) in table.column_names:
+        return False
+    if keys[0] not in table.column_names:
+        return None
+    column = table[keys[0]]
+    column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    for key in keys[1:]:
+        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+            return False
+        if not pa.types.is_struct(column.type):
+            return None  # text or a number on the way: no value below it
+        if column.type.get_field_index(key) < 0:
+            return None
+        column = pc.struct_field(column, key)
+    if pa.types.is_list(column.type) or pa.types.is_struct(column.type) or pa.types.is_large_list(column.type):
+        return False
+    return column
 
 
 def _describe(spec: FieldSpec) -> str:
@@ -389,6 +514,7 @@ def compile_layout(
         record_paths=record_paths,
         detect=_detector(detect_keys) if detect_keys else None,
         options={"license": ""},
+        columnar=None if walk else layout.columns,
     )
 
 

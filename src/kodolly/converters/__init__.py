@@ -72,12 +72,15 @@ class Converter:
     # Called once after the last record: yields ``(row | Reject, Location)`` items a converter makes
     # from several records together (hansol's ``join_pairs``), from what it kept in ``ctx.state``.
     finish: Callable[[Context], Iterable[tuple[Any, Location]]] | None = None
-    # Optional fast path for parallel runs (kodolly.corridor): given the records of a JSONL chunk as
-    # an Arrow table (parsed by pyarrow.json, text columns typed string) and the Context, return
-    # ``{"instruction", "context", "response", "category"}`` Arrow columns (or a str for a constant)
-    # when EVERY record yields exactly one row with those fields, a derived id, no domain, no score
-    # and empty meta -- exactly what ``convert`` would give -- or None to decline (the records are
-    # then converted one by one with ``convert``).
+    # Optional fast path for parallel runs (kodolly.corridor): given the records of a JSONL chunk or
+    # of a range of a JSON array as an Arrow table (parsed by pyarrow.json, text columns typed string)
+    # and the Context, return ``{"instruction", "context", "response", "category"}`` Arrow columns (or
+    # a str for a constant) when EVERY record yields exactly one row with those fields and no score --
+    # exactly what ``convert`` would give -- or None to decline (the records are then converted one by
+    # one with ``convert``). Optional keys: ``id`` (texts, None = the derived id; default all derived),
+    # ``domain`` (a column or a str; default ""), ``meta`` (each row's meta as JSON text, before the
+    # location; default empty) and ``same`` (``(a, b, reason, detail)``: reject a row whose fields a
+    # and b are the same text up to whitespace once normalised, as a layout's ``same`` check does).
     columnar: Callable[[Any, Context], "dict[str, Any] | None"] | None = None
     # The licence of the source an alias names (``koalpaca`` -> ``CC BY-NC 4.0``): converting with
     # ``--from ALIAS`` gives rows of source ALIAS under that licence (see :meth:`for_alias`).

@@ -35,7 +35,7 @@ _RANKED_KEY = re.compile(r"answer\d+")
 def _layout(name: str):
     from ..layouts import shipped_layout
 
-    return shipped_layout(name).convert
+    return shipped_layout(name).convert  # the Layout
 
 
 def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any] | Reject]:
@@ -55,9 +55,22 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
 
 
 def _rm(record: dict[str, Any], keys: list[str], loc: Location, ctx: Context) -> dict[str, Any] | Reject:
+    answers = _ranked(keys, record.__getitem__)
+    if isinstance(answers, Reject):
+        return answers
+    best = {**record, "answer": {"contents": answers[0][2]}}
+    item = _layout("aihub-sft").row([best], "", loc, ctx)
+    if isinstance(item, dict):
+        item["meta"]["ranked_answers"] = _ranking(answers)
+    return item
+
+
+def _ranked(keys: list[str], answer_of: Any) -> list[tuple[int, str, str]] | Reject:
+    """The ranked answers ``(rank, key, normalised text)`` of an RM record, best first (``answer_of(key)``
+    gives the record's ``answerNN`` object), or the Reject that says why there are none."""
     answers: list[tuple[int, str, str]] = []
     for key in keys:
-        answer = record[key]
+        answer = answer_of(key)
         if answer is None:
             continue
         if not isinstance(answer, dict):
@@ -74,11 +87,68 @@ def _rm(record: dict[str, Any], keys: list[str], loc: Location, ctx: Context) ->
     if not answers:
         return Reject("no_answer", f"{', '.join(keys)} have no contents")
     answers.sort()
-    best = {**record, "answer": {"contents": answers[0][2]}}
-    item = _layout("aihub-sft").row([best], "", loc, ctx)
-    if isinstance(item, dict):
-        item["meta"]["ranked_answers"] = [{"rank": rank, "text": text} for rank, _key, text in answers]
-    return item
+    return answers
+
+
+def _ranking(answers: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
+    return [{"rank": rank, "text": text} for rank, _key, text in answers]
+
+
+def convert_columns(table: Any, ctx: Context) -> dict[str, Any] | None:
+    """The columnar fast path (``Converter.columnar``): SFT and RM label records looked up column by
+    column by the ``aihub-sft`` layout (:meth:`~kodolly.layouts.Layout.columns`), an RM record's
+    response its rank-1 answer; None when a record needs the record path (Other and corpus records, an
+    RM record without a usable answer, values of unexpected types...)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from ..layouts import column_at
+
+    layout = _layout("aihub-sft")
+    names = table.column_names
+    if "contents" in names:  # Other records, corpus texts
+        return None
+    ranked = sorted(k for k in names if _RANKED_KEY.fullmatch(k))
+    if not ranked:
+        return layout.columns(table, ctx)
+    n = table.num_rows
+    answer = table["answer"].combine_chunks() if "answer" in names else None
+    if answer is not None and not (pa.types.is_struct(answer.type) or pa.types.is_null(answer.type)):
+        return None
+    is_rm = np.ones(n, dtype=bool) if answer is None else answer.is_null().to_numpy(zero_copy_only=False)
+    rm = np.flatnonzero(is_rm)
+    take = pa.array(rm)
+    answers_of: dict[str, tuple[list[Any], list[Any]]] = {}
+    for key in ranked:
+        kind = table.schema.field(key).type
+        if not (pa.types.is_struct(kind) or pa.types.is_null(kind)):
+            return None  # the record path says which record holds what
+        got = []
+        for child, check in (("contents", pa.types.is_string), ("ranking", pa.types.is_int64)):
+            column = column_at(table, (key, child))
+            if column is False or (column is not None and not (check(column.type) or pa.types.is_null(column.type))):
+                return None
+            got.append(column.take(take).to_pylist() if column is not None else [None] * len(rm))
+        answers_of[key] = (got[0], got[1])
+    best: list[str] = []
+    more: list[dict[str, Any] | None] = [None] * n
+    for j, i in enumerate(rm.tolist()):
+        answers = _ranked(ranked, lambda key: {"contents": answers_of[key][0][j], "ranking": answers_of[key][1][j]})
+        if isinstance(answers, Reject):
+            return None
+        best.append(answers[0][2])
+        more[i] = {"ranked_answers": _ranking(answers)}
+    if answer is None:
+        response = pa.array(best, pa.string())
+    else:
+        contents = column_at(table, ("answer", "contents"))
+        if contents is None or contents is False or not pa.types.is_string(contents.type):
+            return None
+        if pc.any(pc.and_(contents.is_null(), pa.array(~is_rm))).as_py():
+            return None  # an SFT record without an answer: no_answer on the record path
+        response = pc.replace_with_mask(contents, pa.array(is_rm), pa.array(best, pa.string())) if len(rm) else contents
+    return layout.columns(table, ctx, given={"response": response}, more_meta=more)
 
 
 def detect(record: Any) -> float:
@@ -103,4 +173,5 @@ CONVERTER = Converter(
     record_paths=("data_info.item",),
     detect=detect,
     options={"license": ""},
+    columnar=convert_columns,
 )

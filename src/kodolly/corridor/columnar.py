@@ -107,16 +107,48 @@ def convert_columnar_items(shard: Shard, items: list[Any], conv: Converter, ctx:
     return _convert_lines(shard, b"\n".join(parts), len(items), items[0].index, None, conv, ctx, category, chain)
 
 
+def convert_columnar_spans(shard: Shard, conv: Converter, ctx: Context, category: str | None,
+                           chain: FilterChain) -> Chunk | None:
+    """The fast path for an ``items`` shard that carries its bytes (a range of a zip member's JSON array,
+    ``json_items.RangeBytes``): the commas between its items become newlines and pyarrow.json reads the
+    items as JSON texts that may span lines (AI Hub's label files are indented); None when it does not
+    apply (an item over the limits, a surrogate escape, anything pyarrow.json reads otherwise than
+    orjson): then the record path runs on the same bytes."""
+    import pyarrow.json as pj
+
+    n = shard.items.count
+    if conv.columnar is None or not chain.columnar_ok or not shard.plain or not n:
+        return None
+    data = shard.data
+    if _has_surrogate_escape(data):
+        return None
+    lines = np.frombuffer(data, dtype=np.uint8).copy()
+    lines[shard.seps] = 0x0A
+    try:
+        records = pj.read_json(
+            pa.BufferReader(pa.py_buffer(lines)),
+            read_options=pj.ReadOptions(use_threads=False, block_size=len(lines) + 1),
+            parse_options=pj.ParseOptions(newlines_in_values=True),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    starts = np.concatenate(([0], shard.seps + 1))
+    ends = np.concatenate((shard.seps, [len(data)]))
+
+    def raw(i: int) -> Any:
+        return orjson.loads(data[int(starts[i]):int(ends[i])])
+
+    return _columns_chunk(shard, records, n, shard.items.first_index, None, raw, conv, ctx, category, chain)
+
+
 def _convert_lines(shard: Shard, data: Any, n_records: int, index: int, line_no: int | None, conv: Converter,
                    ctx: Context, category: str | None, chain: FilterChain,
                    newlines: np.ndarray | None = None) -> Chunk | None:
     """JSON Lines ``data`` of ``n_records`` records from record ``index`` on: from line ``line_no`` of the
     input, or (``None``) items of a JSON array, one a line, located by their index. ``newlines``: the
     positions of the newlines in ``data`` when the caller found them already."""
-    import pyarrow.compute as pc
     import pyarrow.json as pj
 
-    name = shard.name
     by_index = line_no is None
     if by_index:
         line_no = 0
@@ -138,59 +170,130 @@ def _convert_lines(shard: Shard, data: Any, n_records: int, index: int, line_no:
             pa.BufferReader(data),
             read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1),
         )
-        records.column_names  # noqa: B018 - decoding the keys raises on invalid UTF-8
-        if records.num_rows != n_records:
-            return None
-        columns = conv.columnar(records, ctx)
-        if columns is None:
-            return None
-        sources = {key: _string_array(columns[key]) for key in ("instruction", "context", "response")}
-        texts = {key: _normalise_column(array) for key, array in sources.items()}
-        _validate_rest(records, list(sources.values()))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    n = n_records
-    cat = category if category is not None else columns["category"]
     # row positions -> line numbers, and where each line starts
     line_starts = np.concatenate(([0], newlines + 1))
     line_ends = np.concatenate((newlines, [len(view)]))
     if len(line_starts) > 1 and line_starts[-1] >= len(view):  # the chunk ends with a newline
         line_starts, line_ends = line_starts[:-1], line_ends[:-1]
     if len(line_starts) == n_records:
-        lines = np.arange(line_no, line_no + n, dtype=np.int64)
+        lines = np.arange(line_no, line_no + n_records, dtype=np.int64)
     else:
         blank = [not bytes(view[a:b]).strip() for a, b in zip(line_starts.tolist(), line_ends.tolist())]
         lines = line_no + np.flatnonzero(~np.array(blank, dtype=bool)).astype(np.int64)
+
+    def raw(i: int) -> Any:
+        k = int(lines[i]) - line_no
+        return orjson.loads(bytes(view[line_starts[k]:line_ends[k]]))
+
+    return _columns_chunk(shard, records, n_records, index, None if by_index else lines, raw, conv, ctx, category, chain)
+
+
+def _squashed_length(texts: Any) -> np.ndarray:
+    """The UTF-8 length of each text without its white space (normalised text has only spaces, tabs
+    and newlines: literal counts, no regular expression over the long texts)."""
+    import pyarrow.compute as pc
+
+    length = pc.binary_length(texts).to_numpy(zero_copy_only=False).astype(np.int64)
+    for ws in (" ", "\t", "\n"):
+        length -= pc.count_substring(texts, ws).to_numpy(zero_copy_only=False)
+    return length
+
+
+def _same_texts(a: Any, b: Any) -> np.ndarray:
+    """Rows where normalised texts ``a`` and ``b`` are the same up to white space (``a`` not empty):
+    what a layout's ``same`` check rejects. Only rows whose squashed lengths agree are compared."""
+    import pyarrow.compute as pc
+
+    length = _squashed_length(a)
+    candidates = np.flatnonzero((length > 0) & (length == _squashed_length(b)))
+    if not len(candidates):
+        return candidates
+    rows = pa.array(candidates)
+    squashed_a = pc.replace_substring_regex(a.take(rows), "[ \t\n]+", "")
+    squashed_b = pc.replace_substring_regex(b.take(rows), "[ \t\n]+", "")
+    return candidates[pc.equal(squashed_a, squashed_b).to_numpy(zero_copy_only=False)]
+
+
+def _columns_chunk(shard: Shard, records: pa.Table, n: int, index: int, lines: np.ndarray | None, raw: Any,
+                   conv: Converter, ctx: Context, category: str | None, chain: FilterChain) -> Chunk | None:
+    """The chunk of ``n`` records parsed by pyarrow.json (``records``), from record ``index`` on: at
+    ``lines`` of the input, or (None) located by their index; ``raw(i)`` is record ``i`` as orjson reads
+    it (for its reject). None when the converter declines or the columns are not what orjson would read.
+
+    ``conv.columnar`` gives the row fields column by column (see ``Converter.columnar``): instruction,
+    context, response, category, and optionally ``id`` (None = the derived id), ``domain``, ``meta``
+    (JSON texts; the location is added) and ``same`` checks ``(a, b, reason, detail)``."""
+    import pyarrow.compute as pc
+
+    name = shard.name
+    try:
+        records.column_names  # noqa: B018 - decoding the keys raises on invalid UTF-8
+        if records.num_rows != n:
+            return None
+        columns = conv.columnar(records, ctx)
+        if columns is None:
+            return None
+        sources = {key: _string_array(columns[key]) for key in ("instruction", "context", "response")
+                   if not isinstance(columns[key], str)}
+        texts = {key: _normalise_column(array) for key, array in sources.items()}
+        for key in ("instruction", "context", "response"):
+            if key not in texts:  # a constant
+                texts[key] = repeat_string(normalize_text(columns[key]), n)
+        domain = columns.get("domain", "")
+        if not isinstance(domain, str):
+            sources["domain"] = _string_array(domain)
+            domain = _normalise_column(sources["domain"])
+        _validate_rest(records, list(sources.values()))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+        return None
+    cat = category if category is not None else columns["category"]
+    by_index = lines is None
     indices = np.arange(index, index + n, dtype=np.int64)
     base = name.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
     if by_index:  # items: located by their index, as the record path locates them
-        meta_head = orjson.dumps({"file": name}).decode()[:-1] + ',"index":'
+        located_key = "index"
         located = indices
     else:
-        meta_head = orjson.dumps({"file": name}).decode()[:-1] + ',"line":'
+        located_key = "line"
         located = lines
     ids = pc.binary_join_element_wise(pa.scalar(f"{base}:"), pa.array(indices).cast(pa.string()), "")
-    metas = pc.binary_join_element_wise(pa.scalar(meta_head), pa.array(located).cast(pa.string()), pa.scalar("}"), "")
+    if columns.get("id") is not None:  # the source's own ids, the derived one where it has none
+        ids = pc.coalesce(pa.array(columns["id"], pa.string()), ids)
+    where = pa.array(located).cast(pa.string())
+    file_head = orjson.dumps({"file": name}).decode()[1:-1] + f',"{located_key}":'
+    if columns.get("meta") is not None:  # the converter's meta, then the location
+        body = pc.utf8_slice_codeunits(pa.array(columns["meta"], pa.string()), 0, -1)
+        sep = pc.if_else(pc.equal(body, "{"), pa.scalar(""), pa.scalar(","))
+        metas = pc.binary_join_element_wise(body, sep, pa.scalar(file_head), where, pa.scalar("}"), "")
+    else:
+        metas = pc.binary_join_element_wise(pa.scalar("{" + file_head), where, pa.scalar("}"), "")
     chunk = Chunk(shard.seq, conv.name, files=[name], records=n, read=n)
+    keep = np.ones(n, dtype=bool)
+    for a, b, reason, detail in columns.get("same", ()):  # the converter's checks, on the normalised texts
+        for i in _same_texts(texts[a], texts[b]).tolist():
+            if not keep[i]:
+                continue
+            keep[i] = False
+            loc = Location(name, index + i, None if by_index else int(lines[i]))
+            chunk.rejects.append((i, reject_record(reason, conv.name, loc, detail=detail, raw=raw(i))))
     empty_i = pc.equal(pc.binary_length(texts["instruction"]), 0)
     empty_r = pc.equal(pc.binary_length(texts["response"]), 0)
     empty = pc.or_(empty_i, empty_r)
-    keep = np.ones(n, dtype=bool)
     if pc.any(empty).as_py():
         ei = empty_i.to_numpy(zero_copy_only=False)
-        for i in np.flatnonzero(empty.to_numpy(zero_copy_only=False)).tolist():
+        for i in np.flatnonzero(empty.to_numpy(zero_copy_only=False) & keep).tolist():
             keep[i] = False
             reason = "empty_field:instruction" if ei[i] else "empty_field:response"
             loc = Location(name, index + i, None if by_index else int(lines[i]))
-            k = int(lines[i]) - line_no
-            raw = orjson.loads(bytes(view[line_starts[k]:line_ends[k]]))
-            chunk.rejects.append((i, reject_record(reason, conv.name, loc, raw=raw, row_id=ids[i].as_py())))
+            chunk.rejects.append((i, reject_record(reason, conv.name, loc, raw=raw(i), row_id=ids[i].as_py())))
     built = {
         "instruction": texts["instruction"], "context": texts["context"], "response": texts["response"],
         "category": repeat_string(cat, n) if isinstance(cat, str) else _string_array(cat),
         "source": repeat_string(conv.name, n),
         "id": ids,
-        "domain": repeat_string("", n),
+        "domain": repeat_string(domain, n) if isinstance(domain, str) else domain,
         "score": pa.nulls(n, pa.float64()),
         "license": repeat_string(ctx.license, n),
         "meta": metas,
@@ -200,7 +303,6 @@ def _convert_lines(shard: Shard, data: Any, n_records: int, index: int, line_no:
     if not keep.all():
         table = table.filter(pa.array(keep))
         items = items[keep]
-    if by_index:
-        lines = np.full(n, -1, np.int64)  # no line numbers (the record path's -1)
+    lines = np.full(n, -1, np.int64) if by_index else lines  # no line numbers (the record path's -1)
     chain.map_table(chunk, table, items, indices[items], lines[items], np.zeros(len(items), np.int64))
     return chunk

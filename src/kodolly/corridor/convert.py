@@ -136,9 +136,20 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
             data = data.to_pybytes()
         records = iter_range(data, shard.name, shard.encoding, rng.line, rng.index)
         return convert_records(shard, records, conv, ctx, group.category, work.chain)
+    if shard.kind == ITEMS and shard.rest:  # the rest of a stream the planner could not cut on
+        inp = work.inputs_of(shard.group)[shard.member]
+        chunk = convert_records(shard, _rest_records(shard, inp), conv, ctx, group.category, work.chain)
+        chunk.inputs_read[inp.name] = (inp.bytes_read, inp.content_hash())
+        return chunk
     if shard.kind == ITEMS:
+        if shard.data is not None and shard.plain and conv.columnar is not None and work.chain.columnar_ok:
+            from .columnar import convert_columnar_spans  # the columnar path on the range's bytes
+
+            chunk = convert_columnar_spans(shard, conv, ctx, group.category, work.chain)
+            if chunk is not None:
+                return chunk
         items: Iterable[Any] = _raw_items(shard)
-        if conv.columnar is not None and work.chain.columnar_ok:  # the JSON Lines fast path, on the items
+        if shard.data is None and conv.columnar is not None and work.chain.columnar_ok:  # the JSON Lines fast path, on the items
             from .columnar import convert_columnar_items
 
             items = list(items)
@@ -170,8 +181,40 @@ def _raw_items(shard: Shard) -> Iterator[Any]:
 
     lim = limits.current()
     item_limits = json_items.Limits(lim.max_depth, lim.max_record_bytes, lim.head_bytes)
+    if shard.data is not None:
+        yield from json_items.iter_range_bytes(shard.data, shard.items, item_limits)
+        return
     with open(shard.path, "rb") as fh:
         yield from json_items.iter_range(fh, shard.items, item_limits)
+
+
+def _rest_records(shard: Shard, inp: Input) -> Iterator[tuple[Any, Location]]:
+    """The records of ``inp`` from item ``shard.items.first_index`` (at byte ``shard.items.start``) on,
+    read as :func:`~kodolly.io.readers.read_records` reads them (a stream stopped by the decompression
+    budget ends with its one reject)."""
+    from ..errors import DecompressionBombError
+    from ..io import json_items, limits
+    from ..io.readers import parse_item
+
+    lim = limits.current()
+    item_limits = json_items.Limits(lim.max_depth, lim.max_record_bytes, lim.head_bytes)
+    index = shard.items.first_index
+    stream = inp.open()
+    try:
+        skip = shard.items.start
+        while skip > 0:
+            block = stream.read(min(skip, 1 << 20))
+            if not block:
+                break
+            skip -= len(block)
+        rest = json_items.ItemRange(shard.items.start, 1 << 62, index, 0)
+        for item in json_items.iter_range(stream, rest, item_limits):
+            index = item.index + 1
+            yield parse_item(item, lim), Location(shard.name, item.index)
+    except DecompressionBombError as exc:
+        yield BadRecord("decompression_bomb", "", str(exc)), Location(shard.name, index)
+    finally:
+        stream.close()
 
 
 def _parsed(shard: Shard, items: Iterable[Any]) -> Iterator[tuple[Any, Location]]:

@@ -3,8 +3,12 @@
 - a JSON Lines input (``.jsonl``/``.ndjson``, or ``.json`` holding JSON Lines; UTF-8 or cp949): byte
   ranges ending at line ends (:mod:`.jsonl`), of about ``shard_bytes`` and at most ``max_records``
   lines; the driver reads the input once to cut it (and hashes it for the manifest);
-- any other input (a JSON array or envelope, CSV, UTF-16, an empty file) -- a file, a zip member,
-  a member of a split-zip set -- is one shard, read whole by whoever converts it;
+- a UTF-8 JSON array or envelope whose record key is in its head (``readers.item_paths``): item
+  ranges of about ``shard_bytes`` (:mod:`kodolly.io.json_items`). A plain file is scanned by the driver
+  and each range re-read by its worker; a zip member (of a split set too) or a gzip file is read once
+  by the driver, which hands each range its bytes (no worker inflates it again, none holds it whole);
+- any other input (CSV, UTF-16 or cp949 JSON, an empty file) -- a file, a zip member, a member of a
+  split-zip set -- is one shard, read whole by whoever converts it;
 - a parquet / Arrow file (a plain file, not a zip member or gzip): row ranges made of whole parquet
   row groups / Arrow record batches (:func:`kodolly.io.tables.row_groups`), of about ``shard_bytes``
   of the file and at most ``max_records`` rows (a single piece bigger than that stays one shard);
@@ -23,10 +27,11 @@ from __future__ import annotations
 import os
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
-from ..errors import InputError
+from ..errors import DecompressionBombError, InputError
+from ..io import limits
 from ..io import json_items, tables
 from ..io.readers import item_paths, sniff
 from ..io.sources import Input
@@ -61,6 +66,13 @@ class Shard:
     items: Any = None  # json_items.ItemRange of an ``items`` shard
     path: str | None = None  # the plain file an ``items`` shard re-reads
     rows: tuple[int, int] | None = None  # (start, stop) rows of a ``rows`` shard
+    # an ``items`` shard of a stream that cannot be re-read at an offset (a zip member, gzip): its bytes
+    # and the offsets in them of the commas between its items (json_items.RangeBytes); ``plain``: no
+    # item over the limits. With neither ``data`` nor ``path`` it is the rest of the input from
+    # ``items.start`` on (``items.first_index`` = the index of its first item), read again by the worker.
+    data: bytes | None = field(default=None, repr=False, compare=False)
+    seps: Any = field(default=None, repr=False, compare=False)
+    plain: bool = False
 
     def describe(self) -> dict[str, Any]:
         """The shard as the manifest records it."""
@@ -70,16 +82,26 @@ class Shard:
             out.update(offset=r.offset, bytes=r.length, first_line=r.line, first_record=r.index, records=r.records)
         if self.items is not None:
             i = self.items
-            out.update(offset=i.start, bytes=i.end - i.start, first_record=i.first_index, records=i.count)
+            if self.rest:
+                out.update(offset=i.start, first_record=i.first_index, rest=True)
+            else:
+                out.update(offset=i.start, bytes=i.end - i.start, first_record=i.first_index, records=i.count)
         if self.rows is not None:
             out.update(first_record=self.rows[0], records=self.rows[1] - self.rows[0])
         return out
+
+    @property
+    def rest(self) -> bool:
+        """An ``items`` shard that is the rest of its input (re-read by the worker from ``items.start``)."""
+        return self.kind == ITEMS and self.data is None and self.path is None
 
     def label(self) -> str:
         """``NAME shard SEQ (...)`` for messages."""
         where = ""
         if self.range is not None:
             where = f" (bytes {self.range.offset}..{self.range.offset + self.range.length}, from line {self.range.line})"
+        elif self.items is not None and self.rest:
+            where = f" (from byte {self.items.start}, item {self.items.first_index} on)"
         elif self.items is not None:
             where = f" (bytes {self.items.start}..{self.items.end}, items {self.items.first_index}..{self.items.first_index + self.items.count - 1})"
         elif self.rows is not None:
@@ -128,8 +150,8 @@ def _plan_input(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_b
         return
     found = sniff(inp)
     encoding = found.encoding if not found.empty else ""
-    paths = item_paths(inp, found, record_paths) if os.path.isfile(inp.name) else None
-    if paths is not None:  # a plain UTF-8 JSON array or envelope: item ranges (json_items)
+    paths = item_paths(inp, found, record_paths)
+    if paths is not None and os.path.isfile(inp.name) and not inp.compressed:  # a plain UTF-8 JSON array or envelope: item ranges (json_items)
         stream = inp.open()  # read once here, hashed for the manifest
         try:
             ranges = list(json_items.plan_ranges(stream, paths, shard_bytes or CHUNK_BYTES))
@@ -140,6 +162,13 @@ def _plan_input(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_b
         if ranges:
             for k, rng in enumerate(ranges):
                 yield Shard(seq + k, ITEMS, g, ordinal, member, inp.name, encoding, items=rng, path=inp.name)
+            return
+    elif paths is not None:  # the same in a zip member or gzip: ranges with their bytes
+        planned = 0
+        for shard in _stream_item_shards(inp, paths, seq, g, ordinal, member, encoding, shard_bytes or CHUNK_BYTES):
+            yield shard
+            planned += 1
+        if planned:
             return
     if found.empty or not splittable(inp, found.data_head, encoding):
         yield Shard(seq, INPUT, g, ordinal, member, inp.name, encoding)
@@ -153,6 +182,45 @@ def _plan_input(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_b
     finally:
         if stream is not None:
             stream.close()
+
+
+def _stream_item_shards(inp: Input, paths, seq: int, g: int, ordinal: int, member: int, encoding: str,
+                        target: int) -> Iterator[Shard]:
+    """Item ranges of a JSON array or envelope read as a stream (a zip member, a gzip file), each with its
+    bytes (``json_items.plan_range_bytes``): read once here (and hashed), so no worker inflates it again
+    and none holds it whole. Where the plan cannot go on -- an item over the record limit (it would be
+    buffered whole here) or a stream stopped by the decompression budget -- the rest of the input, from
+    the first item not planned, is one shard that the worker reads again as the record path reads it.
+    Nothing planned (no item, or that happens in the first range): no shard (the caller makes the input
+    one shard)."""
+    lim = limits.current()
+    item_limits = json_items.Limits(lim.max_depth, lim.max_record_bytes, lim.head_bytes)
+    stream = inp.open()
+    k = 0
+    last = None
+    try:
+        planned = json_items.plan_range_bytes(stream, paths, target, item_limits, cap=target + lim.max_record_bytes)
+        while True:
+            try:
+                part = next(planned, None)
+            except (DecompressionBombError, json_items.RangeTooLarge):
+                if last is not None:  # the rest, from the item after the last range planned
+                    yield Shard(seq + k, ITEMS, g, ordinal, member, inp.name, encoding,
+                                items=json_items.ItemRange(last.end + 1, last.end + 1, last.first_index + last.count, 0))
+                return
+            if part is None:
+                break
+            yield Shard(seq + k, ITEMS, g, ordinal, member, inp.name, encoding, items=part.range,
+                        data=part.data, seps=part.seps, plain=part.plain)
+            k += 1
+            last = part.range
+        try:
+            while stream.read(1 << 20):  # the hash covers the whole input
+                pass
+        except DecompressionBombError:  # past the records (a whole read stops before it too)
+            pass
+    finally:
+        stream.close()
 
 
 def _table_shards(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_bytes, max_records) -> Iterator[Shard]:

@@ -17,6 +17,8 @@ API (see also ``JSON_ITEMS_API.md``)::
     iter_items(stream, paths, limits)          -> Iterator[Item]    every item, with its bytes
     plan_ranges(stream, paths, target_bytes)   -> Iterator[ItemRange]  cheap: no item is kept
     iter_range(stream, item_range, limits)     -> Iterator[Item]    the items of one planned range
+    plan_range_bytes(stream, paths, target_bytes, limits) -> Iterator[RangeBytes]  ranges with their bytes
+    iter_range_bytes(data, item_range, limits) -> Iterator[Item]    the items of such a range
     check_depth(data, max_depth)               -> bool              one JSON text nested too deep?
     lines_within(data, max_depth, max_bytes[, ends]) -> bool        JSON Lines all within the limits?
 
@@ -420,24 +422,111 @@ def plan_ranges(stream: BinaryIO, paths: Sequence[tuple[str, ...]] = (), target_
     Cheap: the stream is scanned once and no item is kept. A range that ends at the end of the
     file without its closing bracket (a truncated file) ends at the end of the file.
     """
+    items = _Splitter(stream, paths, Limits(max_depth=1 << 30, max_record_bytes=1 << 62), keep=False).items()
+    for item_range, _ends, _plain in _grouped(items, target_bytes):
+        yield item_range
+
+
+class RangeBytes(NamedTuple):
+    """A planned range with its bytes: ``data`` is ``stream[range.start:range.end]``, ``seps`` the
+    offsets in ``data`` of the commas between its items (one fewer than its items), ``plain`` whether
+    no item of it is over the limits (too deep or too large)."""
+
+    range: ItemRange
+    data: bytes
+    seps: np.ndarray
+    plain: bool
+
+
+class RangeTooLarge(Exception):
+    """:func:`plan_range_bytes` would hold more than its ``cap`` of the stream (an item that big)."""
+
+
+def plan_range_bytes(stream: BinaryIO, paths: Sequence[tuple[str, ...]], target_bytes: int, limits: Limits,
+                     cap: int | None = None) -> Iterator[RangeBytes]:
+    """:func:`plan_ranges` over a stream that cannot be re-read at an offset (a zip member, a gzip
+    file): each range comes with its bytes, so only about ``target_bytes`` of the stream (and one
+    block) are held at a time. The items are cut with ``limits`` (``plain`` says whether any is
+    over them). Raises :class:`RangeTooLarge` when more than ``cap`` bytes would be held."""
+    keeper = _Keeper(stream, cap)
+    for item_range, ends, plain in _grouped(_Splitter(keeper, paths, limits, keep=False).items(), target_bytes):
+        data = keeper.take(item_range.start, item_range.end)
+        seps = np.asarray(ends[:-1], dtype=np.int64) - item_range.start
+        yield RangeBytes(item_range, data, seps, plain)
+
+
+def _grouped(items: Iterable[Item], target_bytes: int) -> Iterator[tuple[ItemRange, list[int], bool]]:
+    """Consecutive items in ranges of about ``target_bytes``: each range, its items' ends and
+    whether none of them is over the limits."""
     start = first = count = 0
     end = 0
-    for item in _Splitter(stream, paths, Limits(max_depth=1 << 30, max_record_bytes=1 << 62), keep=False).items():
+    ends: list[int] = []
+    plain = True
+    for item in items:
         if count and item.end - start > target_bytes:
-            yield ItemRange(start, end, first, count)
-            count = 0
+            yield ItemRange(start, end, first, count), ends, plain
+            count, ends, plain = 0, [], True
         if not count:
             start, first = item.start, item.index
         end = item.end
+        ends.append(end)
+        plain = plain and not (item.too_deep or item.too_large)
         count += 1
     if count:
-        yield ItemRange(start, end, first, count)
+        yield ItemRange(start, end, first, count), ends, plain
+
+
+class _Keeper(io.RawIOBase):
+    """A stream read through, keeping what was read from the first byte not yet taken on."""
+
+    def __init__(self, stream: BinaryIO, cap: int | None = None) -> None:
+        self._stream = stream
+        self._blocks: list[bytes] = []
+        self._base = 0  # stream offset of the first kept byte
+        self._held = 0
+        self._cap = cap
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+        block = self._stream.read(n)
+        if block:
+            self._blocks.append(block)
+            self._held += len(block)
+            if self._cap is not None and self._held > self._cap:
+                raise RangeTooLarge(f"more than {self._cap:,} bytes for one range")
+        return block
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        block = self.read(len(buffer))
+        buffer[: len(block)] = block
+        return len(block)
+
+    def take(self, start: int, end: int) -> bytes:
+        """Bytes ``start ..< end`` of the stream (read already); everything before ``end`` is let go."""
+        joined = b"".join(self._blocks) if len(self._blocks) != 1 else self._blocks[0]
+        data = joined[start - self._base : end - self._base]
+        rest = joined[end - self._base :]
+        self._blocks = [rest] if rest else []
+        self._base = end
+        self._held = len(rest)
+        return data
 
 
 def iter_range(stream: BinaryIO, item_range: ItemRange, limits: Limits = Limits()) -> Iterator[Item]:
     """The items of a range from :func:`plan_ranges`; ``stream`` is seekable (or already at its start)."""
     if stream.seekable():
         stream.seek(item_range.start)
+    return _range_items(stream, item_range, limits)
+
+
+def iter_range_bytes(data: bytes, item_range: ItemRange, limits: Limits = Limits()) -> Iterator[Item]:
+    """The items of a range of :func:`plan_range_bytes`, from its bytes ``data``."""
+    return _range_items(io.BytesIO(data), item_range, limits)
+
+
+def _range_items(stream: BinaryIO, item_range: ItemRange, limits: Limits) -> Iterator[Item]:
     splitter = _Splitter(stream, (), limits, keep=True, offset=item_range.start)
     splitter.index = item_range.first_index
     return splitter.items(in_range=item_range.end - item_range.start)
