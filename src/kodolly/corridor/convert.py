@@ -201,14 +201,7 @@ def _rest_records(shard: Shard, inp: Input) -> Iterator[tuple[Any, Location]]:
     index = shard.items.first_index
     stream = inp.open()
     try:
-        skip = shard.items.start
-        while skip > 0:
-            block = stream.read(min(skip, 1 << 20))
-            if not block:
-                break
-            skip -= len(block)
-        rest = json_items.ItemRange(shard.items.start, 1 << 62, index, 0)
-        for item in json_items.iter_range(stream, rest, item_limits):
+        for item in json_items.iter_from(stream, shard.items.start, index, item_limits):
             index = item.index + 1
             yield parse_item(item, lim), Location(shard.name, item.index)
     except DecompressionBombError as exc:

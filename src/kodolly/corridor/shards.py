@@ -199,7 +199,7 @@ def _stream_item_shards(inp: Input, paths, seq: int, g: int, ordinal: int, membe
     k = 0
     last = None
     try:
-        planned = json_items.plan_range_bytes(stream, paths, target, item_limits, cap=target + lim.max_record_bytes)
+        planned = json_items.plan_range_bytes(stream, paths, target, item_limits, cap=target + lim.max_record_bytes + 2 * json_items.BLOCK_BYTES)
         while True:
             try:
                 part = next(planned, None)

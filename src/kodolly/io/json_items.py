@@ -19,6 +19,7 @@ API (see also ``JSON_ITEMS_API.md``)::
     iter_range(stream, item_range, limits)     -> Iterator[Item]    the items of one planned range
     plan_range_bytes(stream, paths, target_bytes, limits) -> Iterator[RangeBytes]  ranges with their bytes
     iter_range_bytes(data, item_range, limits) -> Iterator[Item]    the items of such a range
+    iter_from(stream, start, first_index, limits) -> Iterator[Item] the items from one on, to the end
     check_depth(data, max_depth)               -> bool              one JSON text nested too deep?
     lines_within(data, max_depth, max_bytes[, ends]) -> bool        JSON Lines all within the limits?
 
@@ -524,6 +525,40 @@ def iter_range(stream: BinaryIO, item_range: ItemRange, limits: Limits = Limits(
 def iter_range_bytes(data: bytes, item_range: ItemRange, limits: Limits = Limits()) -> Iterator[Item]:
     """The items of a range of :func:`plan_range_bytes`, from its bytes ``data``."""
     return _range_items(io.BytesIO(data), item_range, limits)
+
+
+def iter_from(stream: BinaryIO, start: int, first_index: int, limits: Limits = Limits()) -> Iterator[Item]:
+    """The items of a stream's record array from byte ``start`` (the start of item ``first_index``) on,
+    the stream read from its beginning in the blocks a whole read (:func:`iter_items`) reads, so a
+    stream that fails part-way fails where it would then, after the same items."""
+    pos, head = 0, b""
+    while True:
+        block = stream.read(BLOCK_BYTES)
+        if not block:
+            break
+        if pos + len(block) > start:
+            head = block[start - pos :]
+            break
+        pos += len(block)
+    rest = ItemRange(start, 1 << 62, first_index, 0)
+    return _range_items(_Prefixed(head, stream), rest, limits)
+
+
+class _Prefixed(io.RawIOBase):
+    """``head``, then the rest of ``stream``."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head = head
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+        if self._head:
+            head, self._head = self._head, b""
+            return head
+        return self._stream.read(n)
 
 
 def _range_items(stream: BinaryIO, item_range: ItemRange, limits: Limits) -> Iterator[Item]:
