@@ -302,13 +302,13 @@ class Layout:
 
 
     def columns(self, table: Any, ctx: Context, given: Mapping[str, Any] | None = None,
-                more_meta: Sequence[Mapping[str, Any] | None] | None = None) -> dict[str, Any] | None:
+                more_meta: tuple[tuple[str, ...], Any] | None = None) -> dict[str, Any] | None:
         """The columnar fast path (``Converter.columnar``) of a layout without a walk (one row a record):
         the row fields of the records of ``table`` (parsed by pyarrow.json) looked up column by column,
         or None when some record needs the record path (a missing required value, a value that is not
         text, a list on a path, a score, a computed category...). ``given``: columns a converter made
-        itself (the field's own path is not looked at); ``more_meta``: per record, meta keys to add after
-        the layout's (or None)."""
+        itself (the field's own path is not looked at); ``more_meta``: ``(keys, texts)``, meta to add
+        after the layout's, per record the JSON members (``"key":value,...``; "" for none) of ``keys``."""
         if self.walk or "score" in self.fields:
             return None
         given = given or {}
@@ -357,7 +357,7 @@ class Layout:
         out["same"] = [(a, b, reason, same_text_detail(a, b)) for (a, b), reason in self.checks]
         return out
 
-    def _meta_columns(self, table: Any, n: int) -> list[tuple[str, list[Any]]] | None:
+    def _meta_columns(self, table: Any, n: int) -> list[tuple[str, Any]] | None:
         """``[(key, values)]`` of the layout's meta, or None when some value cannot be taken column-wise."""
         meta = []
         for key, spec in self.meta.items():
@@ -375,7 +375,7 @@ class Layout:
                 return None  # a float (ints among floats come back as floats), a list or an object
             if column.null_count and spec.default is not None:
                 return None
-            meta.append((key, column.to_pylist()))
+            meta.append((key, column))
         return meta
 
 
@@ -384,18 +384,55 @@ def same_text_detail(a: str, b: str) -> str:
     return f"{a} and {b} are the same text"
 
 
-def _meta_texts(meta: list[tuple[str, list[Any]]], more: Sequence[Mapping[str, Any] | None] | None, n: int) -> list[str]:
-    """Each record's meta as JSON text (absent, null and empty values left out, as a row gets them)."""
+_NEEDS_ESCAPE = '["\\\\\\x00-\\x1f]'  # what orjson escapes in a string
+
+
+def _meta_texts(meta: list[tuple[str, Any]], more: tuple[tuple[str, ...], Any] | None, n: int) -> Any:
+    """Each record's meta as JSON text (absent, null and empty values left out, as a row gets them;
+    ``more``'s members after the layout's), as orjson writes a row's meta: column by column when no
+    text needs escaping, else record by record."""
     import orjson
 
-    keys = [key for key, _values in meta]
-    columns = [values for _key, values in meta]
+    more_keys = set(more[0]) if more is not None else set()
+    pieces = []
+    for key, column in meta:
+        if pa.types.is_null(column.type):
+            continue
+        head = orjson.dumps(key).decode() + ":"
+        if pa.types.is_string(column.type):
+            if key in more_keys or pc.any(pc.match_substring_regex(column, _NEEDS_ESCAPE)).as_py():
+                return _meta_rows(meta, more, n)
+            present = pc.and_(pc.is_valid(column), pc.greater(pc.binary_length(column), 0))
+            piece = pc.binary_join_element_wise(pa.scalar("," + head + '"'), column, pa.scalar('"'), "")
+        else:  # int64, bool: their JSON is their text
+            if key in more_keys:
+                return _meta_rows(meta, more, n)
+            present = pc.is_valid(column)
+            piece = pc.binary_join_element_wise(pa.scalar("," + head), column.cast(pa.string()), "")
+        pieces.append(pc.if_else(present, piece, pa.scalar("")))  # each present piece starts with a comma
+    if more is not None:
+        texts = more[1]
+        pieces.append(pc.if_else(pc.greater(pc.binary_length(texts), 0),
+                                 pc.binary_join_element_wise(pa.scalar(","), texts, ""), pa.scalar("")))
+    if not pieces:
+        return pa.array(["{}"] * n, pa.string())
+    joined = pc.binary_join_element_wise(*pieces, pa.scalar("")) if len(pieces) > 1 else pieces[0]
+    return pc.binary_join_element_wise(pa.scalar("{"), pc.utf8_slice_codeunits(joined, 1), pa.scalar("}"), "")
+
+
+def _meta_rows(meta: list[tuple[str, Any]], more: tuple[tuple[str, ...], Any] | None, n: int) -> list[str]:
+    """:func:`_meta_texts` record by record (``more``'s keys replace the layout's of the same name)."""
+    import orjson
+
+    keys = [key for key, _column in meta]
+    columns = [column.to_pylist() for _key, column in meta]
+    extra = more[1].to_pylist() if more is not None else [""] * n
     texts = []
     rows = zip(*columns) if columns else ((),) * n
-    for i, values in enumerate(rows):
+    for values, members in zip(rows, extra):
         entry = {k: v for k, v in zip(keys, values) if v is not None and v != ""}
-        if more is not None and more[i]:
-            entry.update(more[i])
+        if members:
+            entry.update(orjson.loads("{" + members + "}"))
         texts.append(orjson.dumps(entry).decode())
     return texts
 

@@ -150,3 +150,32 @@ def hangul_share(text: str) -> float:
             if 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F:
                 hangul += 1
     return hangul / letters if letters else 0.0
+
+
+_CLEAN_RE2: str | None = None
+
+
+def normalize_column(array):
+    """:func:`normalize_text` over a pyarrow string array: only the values the clean pattern
+    (:func:`clean_pattern`, RE2) does not match go through Python.
+
+    The pattern also validates the UTF-8 of the values it matches (pyarrow.json does not); decoding
+    the others for ``normalize_text`` raises ``UnicodeDecodeError`` on invalid UTF-8."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    global _CLEAN_RE2
+    if _CLEAN_RE2 is None:
+        _CLEAN_RE2 = clean_pattern(re2=True)
+    clean = pc.match_substring_regex(array, _CLEAN_RE2)
+    if pc.all(clean).as_py():
+        return array
+    dirty = pc.invert(clean)
+    fixed = [normalize_text(v) for v in array.filter(dirty).to_pylist()]
+    return pc.replace_with_mask(array, dirty, pa.array(fixed, pa.string()))
+
+
+# Python's white space (``str.isspace``), as an RE2 class: a text made of these only is blank to ``str.strip``
+PY_SPACE_RE2 = "[" + "".join(f"\\x{{{c:04X}}}" for c in (
+    0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
+    0x2028, 0x2029, 0x202F, 0x205F, 0x3000)) + "]"

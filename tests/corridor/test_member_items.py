@@ -33,6 +33,11 @@ def _record(n: int) -> dict:
         rec["question"] = " \u200b "  # empty once normalised
     if n % 31 == 3:
         rec["data_id"] = "  "  # the derived id
+    if n % 3 == 2 and n % 19 == 4:  # equal ranks: answerNN order
+        for k in range(2, 6):
+            rec[f"answer{k:02d}"]["ranking"] = 1
+    if n % 400 == 11:  # a meta text orjson escapes (its range takes the meta record by record)
+        rec["question_type"] = '설명"형\\\t'
     if n % 37 == 1:
         rec["question"] = "\u1100\u1161 NFD 질문 " + str(n)  # decomposed Hangul
     return rec
@@ -102,7 +107,8 @@ def test_ranges_inside_members_give_the_whole_member_bytes_on_every_engine(aihub
         assert ("라벨/empty.json", "input") in kinds  # no item: one shard (its no_records reject)
         if shard_bytes:
             assert kinds.count(("라벨/SFT_RM_001.json", "items")) > 5 and kinds.count(("라벨/SFT_RM_002.json", "items")) > 5
-    assert True in spans  # the columnar path ran (inline; worker processes' calls are not seen here)
+    # the columnar path ran on every range but the PPO member's (inline runs; worker processes' calls are not seen here)
+    assert spans.count(False) == 2 and spans.count(True) > 10, spans
     rejects = [json.loads(line) for line in whole["out.rejects.jsonl"].splitlines()]
     reasons = {r["reason"] for r in rejects}
     assert {"answer_equals_question", "empty_field:instruction", "no_answer", "no_records"} <= reasons
@@ -182,3 +188,29 @@ def test_a_gzip_json_array_is_read_decompressed_in_ranges(tmp_path):
     got = kodolly.read_rows(tmp_path / "gz" / "out.parquet").to_pylist()
     assert [r["instruction"] for r in got] == [f"질문 {i}" for i in range(3000)]
     assert len(result.manifest_data["shards"]) > 5
+
+
+def test_same_texts_decides_as_the_layout_check_does():
+    """The column-wise ``same`` check (candidates from heads) gives what ``Layout.row``'s does."""
+    import pyarrow as pa
+
+    from kodolly.converters import Reject
+    from kodolly.io.readers import Location
+    from kodolly.layouts import shipped_layout
+    from kodolly.normalize import normalize_text
+
+    sft = shipped_layout("aihub-sft")
+    layout, ctx = sft.convert, sft.context()
+
+    def rejected(question: str, answer: str) -> bool:  # the record path's check (Layout.row)
+        out = layout.row([{"question": question, "answer": {"contents": answer}}], "", Location("f", 0), ctx)
+        return isinstance(out, Reject) and out.reason == "answer_equals_question"
+
+    questions = ["가나다 라마바 사아자 차카타 파하", "짧은 질문", "가나다 라마바 사아자 차카타 파하", "", "ab", "같은 글"]
+    answers = ["가나다\n\n라마바  사아자\t차카타 파하", "짧은  질문 \n", "가" + " \n\t" * 40 + "나다 라마바 사아자 차카타 파하",
+               "", "a b c", "다른 글"]
+    a = pa.array([normalize_text(t) for t in questions])
+    b = pa.array([normalize_text(t) for t in answers])
+    expected = [i for i, (q, r) in enumerate(zip(questions, answers)) if q and r and rejected(q, r)]
+    assert expected == [0, 1, 2]
+    assert columnar.same_texts(a, b).tolist() == expected

@@ -25,7 +25,9 @@ from functools import cache
 from typing import Any, Iterator
 
 from ..io.readers import Location
-from ..normalize import normalize_text
+import numpy as np
+
+from ..normalize import PY_SPACE_RE2, normalize_column, normalize_text
 from . import Context, Converter, Reject, int_value
 
 _RANKED_KEY = re.compile(r"answer\d+")
@@ -94,12 +96,17 @@ def _ranking(answers: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
     return [{"rank": rank, "text": text} for rank, _key, text in answers]
 
 
+_BLANK = f"^{PY_SPACE_RE2}*$"  # blank to str.strip
+_CONTROL = "[\\x00-\\x08\\x0b-\\x1f]"  # what normalised text never holds (orjson would escape it otherwise)
+_NO_RANK = np.iinfo(np.int64).max
+
+
 def convert_columns(table: Any, ctx: Context) -> dict[str, Any] | None:
     """The columnar fast path (``Converter.columnar``): SFT and RM label records looked up column by
-    column by the ``aihub-sft`` layout (:meth:`~kodolly.layouts.Layout.columns`), an RM record's
-    response its rank-1 answer; None when a record needs the record path (Other and corpus records, an
-    RM record without a usable answer, values of unexpected types...)."""
-    import numpy as np
+    column by the ``aihub-sft`` layout (:meth:`~kodolly.layouts.Layout.columns`); an RM record's
+    ranked answers ordered with numpy, normalised, picked and written to JSON column by column; None
+    when a record needs the record path (Other and corpus records, an RM record without a usable answer
+    or with a bad rank, values of unexpected types...)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -117,38 +124,73 @@ def convert_columns(table: Any, ctx: Context) -> dict[str, Any] | None:
     if answer is not None and not (pa.types.is_struct(answer.type) or pa.types.is_null(answer.type)):
         return None
     is_rm = np.ones(n, dtype=bool) if answer is None else answer.is_null().to_numpy(zero_copy_only=False)
-    rm = np.flatnonzero(is_rm)
-    take = pa.array(rm)
-    answers_of: dict[str, tuple[list[Any], list[Any]]] = {}
-    for key in ranked:
+    rm = pa.array(np.flatnonzero(is_rm))
+    m = len(rm)
+    ranks = np.full((m, len(ranked)), _NO_RANK, np.int64)
+    texts = []
+    for j, key in enumerate(ranked):
         kind = table.schema.field(key).type
         if not (pa.types.is_struct(kind) or pa.types.is_null(kind)):
             return None  # the record path says which record holds what
-        got = []
-        for child, check in (("contents", pa.types.is_string), ("ranking", pa.types.is_int64)):
-            column = column_at(table, (key, child))
-            if column is False or (column is not None and not (check(column.type) or pa.types.is_null(column.type))):
-                return None
-            got.append(column.take(take).to_pylist() if column is not None else [None] * len(rm))
-        answers_of[key] = (got[0], got[1])
-    best: list[str] = []
-    more: list[dict[str, Any] | None] = [None] * n
-    for j, i in enumerate(rm.tolist()):
-        answers = _ranked(ranked, lambda key: {"contents": answers_of[key][0][j], "ranking": answers_of[key][1][j]})
-        if isinstance(answers, Reject):
+        contents, ranking = column_at(table, (key, "contents")), column_at(table, (key, "ranking"))
+        if contents is False or ranking is False:
             return None
-        best.append(answers[0][2])
-        more[i] = {"ranked_answers": _ranking(answers)}
+        if contents is None or pa.types.is_null(contents.type):
+            texts.append(pa.array([""] * m, pa.string()))
+            continue
+        if not pa.types.is_string(contents.type) or (ranking is not None and not (pa.types.is_int64(ranking.type) or pa.types.is_null(ranking.type))):
+            return None
+        text = pc.fill_null(contents.take(rm), "")
+        usable = ~pc.match_substring_regex(text, _BLANK).to_numpy(zero_copy_only=False)
+        if ranking is None or pa.types.is_null(ranking.type):
+            rank, valid = np.zeros(m, np.int64), np.zeros(m, bool)
+        else:
+            taken = ranking.take(rm)
+            rank = pc.fill_null(taken, 0).to_numpy(zero_copy_only=False)
+            valid = taken.is_valid().to_numpy(zero_copy_only=False)
+        if (usable & (~valid | (rank < 1) | (rank == _NO_RANK))).any():
+            return None  # bad_value:ranking on the record path
+        ranks[usable, j] = rank[usable]
+        texts.append(normalize_column(text))
+    counts = (ranks != _NO_RANK).sum(axis=1)
+    if m and not counts.all():
+        return None  # no_answer on the record path (which says which keys it looked at)
+    order = np.argsort(ranks, axis=1, kind="stable")  # by rank, then by key (the columns are in key order)
+    if any(pc.any(pc.match_substring_regex(t, _CONTROL)).as_py() for t in texts):
+        return None
+    best = pc.choose(pa.array(order[:, 0] if m else np.zeros(0, np.int64)), *texts)
+    entries = [
+        pc.binary_join_element_wise(pa.scalar(',{"rank":'), pa.array(ranks[:, j]).cast(pa.string()), pa.scalar(',"text":"'),
+                                    _json_escaped(text), pa.scalar('"}'), "")
+        for j, text in enumerate(texts)
+    ] + [pa.array([""] * m, pa.string())]
+    none = len(ranked)
+    places = np.arange(len(ranked))
+    pieces = [pc.choose(pa.array(np.where(p < counts, order[:, min(p, none - 1)], none)), *entries) for p in places]
+    joined = pc.binary_join_element_wise(*pieces, pa.scalar("")) if len(pieces) > 1 else pieces[0]
+    lists = pc.binary_join_element_wise(pa.scalar('"ranked_answers":['), pc.utf8_slice_codeunits(joined, 1), pa.scalar("]"), "")
     if answer is None:
-        response = pa.array(best, pa.string())
+        response, more = best, lists
     else:
         contents = column_at(table, ("answer", "contents"))
         if contents is None or contents is False or not pa.types.is_string(contents.type):
             return None
         if pc.any(pc.and_(contents.is_null(), pa.array(~is_rm))).as_py():
             return None  # an SFT record without an answer: no_answer on the record path
-        response = pc.replace_with_mask(contents, pa.array(is_rm), pa.array(best, pa.string())) if len(rm) else contents
-    return layout.columns(table, ctx, given={"response": response}, more_meta=more)
+        mask = pa.array(is_rm)
+        response = pc.replace_with_mask(contents, mask, best) if m else contents
+        more = pc.replace_with_mask(pa.array([""] * n, pa.string()), mask, lists) if m else pa.array([""] * n, pa.string())
+    return layout.columns(table, ctx, given={"response": response}, more_meta=(("ranked_answers",), more))
+
+
+def _json_escaped(texts: Any) -> Any:
+    """Normalised texts as the inside of JSON strings, as orjson writes them (normalised text holds no
+    control character but newline and tab)."""
+    import pyarrow.compute as pc
+
+    for raw, escaped in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\t", "\\t")):
+        texts = pc.replace_substring(texts, raw, escaped)
+    return texts
 
 
 def detect(record: Any) -> float:

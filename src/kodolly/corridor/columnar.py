@@ -14,7 +14,7 @@ from ..converters import Context, Converter
 from ..io import limits
 from ..io.json_items import lines_within, positions_of
 from ..io.readers import Location
-from ..normalize import clean_pattern, normalize_text
+from ..normalize import normalize_column, normalize_text
 from .. import rows as rows_module
 from ..rows import ARROW_SCHEMA, repeat_string
 from .chain import FilterChain
@@ -33,7 +33,6 @@ def _has_surrogate_escape(data: Any) -> bool:
     offsets = pa.py_buffer(np.array([0, buffer.size], dtype=np.int64))
     whole = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, buffer])
     return bool(pc.match_substring_regex(whole, _SURROGATE_ESCAPE)[0].as_py())
-_CLEAN = clean_pattern(re2=True)
 
 
 def _column(built: dict[str, Any], field: Any, n: int) -> Any:
@@ -53,21 +52,6 @@ def _string_array(column: Any) -> Any:
     if isinstance(column, pa.ChunkedArray):
         return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     return column
-
-
-def _normalise_column(array: Any) -> Any:
-    """Normalise a string array: only the values the clean pattern does not match go through Python.
-
-    The pattern also validates the UTF-8 of the values it matches (pyarrow.json does not); decoding
-    the others for ``normalize_text`` raises ``UnicodeDecodeError`` on invalid UTF-8."""
-    import pyarrow.compute as pc
-
-    clean = pc.match_substring_regex(array, _CLEAN)
-    if pc.all(clean).as_py():
-        return array
-    dirty = pc.invert(clean)
-    fixed = [normalize_text(v) for v in array.filter(dirty).to_pylist()]
-    return pc.replace_with_mask(array, dirty, pa.array(fixed, pa.string()))
 
 
 def _validate_rest(records: pa.Table, checked: list[Any]) -> None:
@@ -190,30 +174,27 @@ def _convert_lines(shard: Shard, data: Any, n_records: int, index: int, line_no:
     return _columns_chunk(shard, records, n_records, index, None if by_index else lines, raw, conv, ctx, category, chain)
 
 
-def _squashed_length(texts: Any) -> np.ndarray:
-    """The UTF-8 length of each text without its white space (normalised text has only spaces, tabs
-    and newlines: literal counts, no regular expression over the long texts)."""
-    import pyarrow.compute as pc
-
-    length = pc.binary_length(texts).to_numpy(zero_copy_only=False).astype(np.int64)
-    for ws in (" ", "\t", "\n"):
-        length -= pc.count_substring(texts, ws).to_numpy(zero_copy_only=False)
-    return length
-
-
-def _same_texts(a: Any, b: Any) -> np.ndarray:
+def same_texts(a: Any, b: Any) -> np.ndarray:
     """Rows where normalised texts ``a`` and ``b`` are the same up to white space (``a`` not empty):
-    what a layout's ``same`` check rejects. Only rows whose squashed lengths agree are compared."""
+    what a layout's ``same`` check rejects. Normalised text holds no white space but spaces, tabs and
+    newlines and starts with none. Candidates first, from heads: the squashed first 16 characters of
+    ``b`` (from its first 64) must be those of ``a``, unless its head squashes to fewer; then the
+    candidates are compared whole."""
     import pyarrow.compute as pc
 
-    length = _squashed_length(a)
-    candidates = np.flatnonzero((length > 0) & (length == _squashed_length(b)))
+    def squash(texts: Any) -> Any:
+        return pc.replace_substring_regex(texts, "[ \t\n]+", "")
+
+    squashed_a = squash(a)
+    head_b = squash(pc.utf8_slice_codeunits(b, 0, 64))
+    maybe = pc.or_(pc.less(pc.utf8_length(head_b), 16),
+                   pc.equal(pc.utf8_slice_codeunits(head_b, 0, 16), pc.utf8_slice_codeunits(squashed_a, 0, 16)))
+    maybe = pc.and_(maybe, pc.greater(pc.binary_length(squashed_a), 0))
+    candidates = np.flatnonzero(maybe.to_numpy(zero_copy_only=False))
     if not len(candidates):
         return candidates
     rows = pa.array(candidates)
-    squashed_a = pc.replace_substring_regex(a.take(rows), "[ \t\n]+", "")
-    squashed_b = pc.replace_substring_regex(b.take(rows), "[ \t\n]+", "")
-    return candidates[pc.equal(squashed_a, squashed_b).to_numpy(zero_copy_only=False)]
+    return candidates[pc.equal(squashed_a.take(rows), squash(b.take(rows))).to_numpy(zero_copy_only=False)]
 
 
 def _columns_chunk(shard: Shard, records: pa.Table, n: int, index: int, lines: np.ndarray | None, raw: Any,
@@ -237,14 +218,14 @@ def _columns_chunk(shard: Shard, records: pa.Table, n: int, index: int, lines: n
             return None
         sources = {key: _string_array(columns[key]) for key in ("instruction", "context", "response")
                    if not isinstance(columns[key], str)}
-        texts = {key: _normalise_column(array) for key, array in sources.items()}
+        texts = {key: normalize_column(array) for key, array in sources.items()}
         for key in ("instruction", "context", "response"):
             if key not in texts:  # a constant
                 texts[key] = repeat_string(normalize_text(columns[key]), n)
         domain = columns.get("domain", "")
         if not isinstance(domain, str):
             sources["domain"] = _string_array(domain)
-            domain = _normalise_column(sources["domain"])
+            domain = normalize_column(sources["domain"])
         _validate_rest(records, list(sources.values()))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
         return None
@@ -272,7 +253,7 @@ def _columns_chunk(shard: Shard, records: pa.Table, n: int, index: int, lines: n
     chunk = Chunk(shard.seq, conv.name, files=[name], records=n, read=n)
     keep = np.ones(n, dtype=bool)
     for a, b, reason, detail in columns.get("same", ()):  # the converter's checks, on the normalised texts
-        for i in _same_texts(texts[a], texts[b]).tolist():
+        for i in same_texts(texts[a], texts[b]).tolist():
             if not keep[i]:
                 continue
             keep[i] = False
