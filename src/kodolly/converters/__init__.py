@@ -79,6 +79,11 @@ class Converter:
     # and empty meta -- exactly what ``convert`` would give -- or None to decline (the records are
     # then converted one by one with ``convert``).
     columnar: Callable[[Any, Context], "dict[str, Any] | None"] | None = None
+    # Optional bulk path for conversation converters (kodolly.corridor.exchanges): like ``convert``, but
+    # yields each row as an ``Exchange`` (its turns, the kept history, id and meta, as in
+    # ``kodolly.converters.sharegpt``) instead of a dict; rejects as ``convert`` yields them. The
+    # corridor then builds a piece's rows as Arrow columns, each turn normalised once.
+    exchanges: ConvertFn | None = None
     # The licence of the source an alias names (``koalpaca`` -> ``CC BY-NC 4.0``): converting with
     # ``--from ALIAS`` gives rows of source ALIAS under that licence (see :meth:`for_alias`).
     alias_licenses: Mapping[str, str] = field(default_factory=dict)

@@ -90,6 +90,7 @@ class Turn:
     role: str
     texts: list[str] = field(default_factory=list)
     index: int = 0  # index of its first source turn
+    pos: int = 0  # its place among the conversation's merged turns
     _message: dict[str, str] | None = None
 
     @property
@@ -167,7 +168,7 @@ def parse_turns(record: dict[str, Any]) -> list[Turn] | Reject:
         if merged and merged[-1].role == role:
             current = merged[-1]
         else:
-            current = Turn(role, index=n)
+            current = Turn(role, index=n, pos=len(merged))
             merged.append(current)
         if "\r" in text:  # once per turn here, rather than in every transcript that repeats it
             text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -176,21 +177,22 @@ def parse_turns(record: dict[str, Any]) -> list[Turn] | Reject:
     return merged
 
 
-def bounded_history(turns: list[Turn], limit: int) -> tuple[list[dict[str, str]], int]:
-    """The turns before an exchange as messages, whole turns only, whose transcript fits ``limit`` (rule 9).
+def bounded_history(turns: list[Turn], limit: int) -> tuple[list[Turn], int]:
+    """The turns before an exchange that have text, whole turns only, whose transcript fits ``limit`` (rule 9).
 
-    Returns the kept messages and how many turns were left out (0 when everything fits); the context
-    is :func:`kodolly.turns.transcript` of the two.
+    Returns the kept turns and how many turns were left out (0 when everything fits); the context
+    is :func:`kodolly.turns.transcript` of their messages and that number.
     """
-    msgs = [t.message for t in turns if t.texts]
+    kept_all = [t for t in turns if t.texts]
     if not limit:
-        return msgs, 0
+        return kept_all, 0
     sep = len(SEPARATOR)
+    msgs = [t.message for t in kept_all]
     lengths = [len(LABELS[m["role"]]) + 2 + len(m["content"]) for m in msgs]  # len(paragraph(...)), unbuilt
     if sum(lengths) + sep * (len(msgs) - 1) <= limit:  # the whole transcript fits
-        return msgs, 0
+        return kept_all, 0
 
-    def fill(head: int) -> tuple[list[dict[str, str]], int, int]:
+    def fill(head: int) -> tuple[list[Turn], int, int]:
         rest = len(msgs) - head
         # the marker's width depends on N; size it for the largest N possible (all of the rest)
         used = sum(n + sep for n in lengths[:head]) + len(dropped_marker(rest))
@@ -198,9 +200,8 @@ def bounded_history(turns: list[Turn], limit: int) -> tuple[list[dict[str, str]]
         while first > head and used + sep + lengths[first - 1] <= limit:
             first -= 1
             used += sep + lengths[first]
-        kept = msgs[:head] + msgs[first:]
         dropped = first - head
-        return kept, dropped, len(transcript(kept, dropped))
+        return kept_all[:head] + kept_all[first:], dropped, len(transcript(msgs[:head] + msgs[first:], dropped))
 
     if msgs[0]["role"] == "system":  # the opening system turn first, if it fits beside the marker
         kept, dropped, size = fill(1)
@@ -234,7 +235,46 @@ def _max_context_chars(ctx: Context) -> int:
     return limit
 
 
+CATEGORY = "open_qa"
+
+
+@dataclass(slots=True)
+class Exchange:
+    """An exchange that becomes a row (rule 2), before it is one: :meth:`row` makes the row dict of the
+    record path; the corridor's bulk path (:mod:`kodolly.corridor.exchanges`) builds the rows of many
+    exchanges at once as Arrow columns, each turn's text normalised once for every row that holds it."""
+
+    turns: list[Turn]  # the conversation's merged turns, shared by its exchanges (``Turn.pos`` indexes it)
+    user: Turn
+    assistant: Turn
+    history: list[Turn]  # the kept turns before it (rule 9), each with text, in order
+    dropped: int  # turns left out of the history (``meta.context_turns_dropped``)
+    id: str
+    meta: dict[str, Any]
+    category: str = CATEGORY
+
+    def row(self, ctx: Context) -> dict[str, Any]:
+        messages = [t.message for t in self.history]
+        return make_row(
+            instruction=self.user.text,
+            context=transcript(messages, self.dropped),
+            response=self.assistant.text,
+            category=self.category,
+            source=ctx.source,
+            id=self.id,
+            license=ctx.license,
+            meta=self.meta,
+            messages=messages,
+        )
+
+
 def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any] | Reject]:
+    for out in exchanges(record, loc, ctx):
+        yield out if isinstance(out, Reject) else out.row(ctx)
+
+
+def exchanges(record: Any, loc: Location, ctx: Context) -> Iterator[Exchange | Reject]:
+    """The record's exchanges that become rows and its rejects, in the order :func:`convert` yields them."""
     if not isinstance(record, dict):
         yield Reject("bad_type:record", f"expected an object, got {type(record).__name__}")
         return
@@ -253,7 +293,7 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
     # Pair user turns with the assistant turn that follows them (system turns do not break a pair).
     history: list[Turn] = []  # turns that go into later transcripts
     pending: Turn | None = None
-    exchanges: list[tuple[Turn, Turn, list[Turn]]] = []
+    pairs: list[tuple[Turn, Turn, list[Turn]]] = []
     unanswered: list[Turn] = []
     for turn in turns:
         if turn.role == "system":
@@ -267,22 +307,22 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
             if pending is None:  # leading (or orphan) assistant turn: context only
                 history.append(turn)
                 continue
-            exchanges.append((pending, turn, list(history)))
+            pairs.append((pending, turn, list(history)))
             if pending.texts and turn.texts:
                 history.extend((pending, turn))
             pending = None
     if pending is not None:
         unanswered.append(pending)
 
-    if not exchanges:
+    if not pairs:
         if any(t.role == "user" and t.texts for t in turns):
             yield Reject("no_assistant_turn", "no user turn is followed by an assistant turn")
         else:
             yield Reject("no_user_turn", "the conversation has no user turn with text")
         return
-    total = len(exchanges)
-    last = max((k for k, (u, a, _) in enumerate(exchanges) if u.texts and a.texts), default=-1) if cut == "last" else -1
-    for k, (user, assistant, before) in enumerate(exchanges):
+    total = len(pairs)
+    last = max((k for k, (u, a, _) in enumerate(pairs) if u.texts and a.texts), default=-1) if cut == "last" else -1
+    for k, (user, assistant, before) in enumerate(pairs):
         if first_only and k > 0:
             break
         part = str(k)
@@ -293,21 +333,11 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
             continue
         if cut == "last" and k != last:
             continue  # in the history of the last exchange's row
-        history, dropped = bounded_history(before, limit)
+        kept, dropped = bounded_history(before, limit)
         meta: dict[str, Any] = {"conversation_id": cid, "turn": k, "exchanges": total}
         if dropped:
             meta["context_turns_dropped"] = dropped
-        yield make_row(
-            instruction=user.text,
-            context=transcript(history, dropped),
-            response=assistant.text,
-            category="open_qa",
-            source=ctx.source,
-            id=f"{cid}:{k}",
-            license=ctx.license,
-            meta=meta,
-            messages=history,
-        )
+        yield Exchange(turns, user, assistant, kept, dropped, f"{cid}:{k}", meta)
     if not first_only:
         for turn in unanswered:
             if not turn.texts:  # an empty turn is dropped (rule 1), not a question
@@ -334,5 +364,6 @@ CONVERTER = Converter(
     license=LICENSE,
     aliases=("kovicuna",),
     detect=detect,
+    exchanges=exchanges,
     options={"license": LICENSE, "turns": "each", "first_turn_only": False, "max_context_chars": DEFAULT_MAX_CONTEXT_CHARS},
 )

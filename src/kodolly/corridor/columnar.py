@@ -36,8 +36,8 @@ def _has_surrogate_escape(data: Any) -> bool:
 _CLEAN = clean_pattern(re2=True)
 
 
-def _column(built: dict[str, Any], field: Any, n: int) -> Any:
-    """A column of the row schema: built above, or the default ``rows_to_table`` gives a row without it."""
+def schema_column(built: dict[str, Any], field: Any, n: int) -> Any:
+    """A column of the row schema: built by the caller, or the default ``rows_to_table`` gives a row without it."""
     if field.name in built:
         return built[field.name]
     if field.name == "messages":  # single-turn rows: no earlier turns
@@ -55,8 +55,10 @@ def _string_array(column: Any) -> Any:
     return column
 
 
-def _normalise_column(array: Any) -> Any:
-    """Normalise a string array: only the values the clean pattern does not match go through Python.
+def normalise_dirty(array: Any) -> tuple[Any, list[str]]:
+    """Which values of a string array :func:`normalize_text` may change (a boolean array, ``None`` when
+    none), and those values normalised: one anchored RE2 match of the clean pattern over the array,
+    Python only for the values it does not match.
 
     The pattern also validates the UTF-8 of the values it matches (pyarrow.json does not); decoding
     the others for ``normalize_text`` raises ``UnicodeDecodeError`` on invalid UTF-8."""
@@ -64,9 +66,18 @@ def _normalise_column(array: Any) -> Any:
 
     clean = pc.match_substring_regex(array, _CLEAN)
     if pc.all(clean).as_py():
-        return array
+        return None, []
     dirty = pc.invert(clean)
-    fixed = [normalize_text(v) for v in array.filter(dirty).to_pylist()]
+    return dirty, [normalize_text(v) for v in array.filter(dirty).to_pylist()]
+
+
+def normalise_column(array: Any) -> Any:
+    """A string array with every value normalised (:func:`normalise_dirty`)."""
+    import pyarrow.compute as pc
+
+    dirty, fixed = normalise_dirty(array)
+    if dirty is None:
+        return array
     return pc.replace_with_mask(array, dirty, pa.array(fixed, pa.string()))
 
 
@@ -145,7 +156,7 @@ def _convert_lines(shard: Shard, data: Any, n_records: int, index: int, line_no:
         if columns is None:
             return None
         sources = {key: _string_array(columns[key]) for key in ("instruction", "context", "response")}
-        texts = {key: _normalise_column(array) for key, array in sources.items()}
+        texts = {key: normalise_column(array) for key, array in sources.items()}
         _validate_rest(records, list(sources.values()))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
         return None
@@ -195,7 +206,7 @@ def _convert_lines(shard: Shard, data: Any, n_records: int, index: int, line_no:
         "license": repeat_string(ctx.license, n),
         "meta": metas,
     }
-    table = pa.Table.from_arrays([_column(built, f, n) for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
+    table = pa.Table.from_arrays([schema_column(built, f, n) for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
     items = np.arange(n, dtype=np.int64)
     if not keep.all():
         table = table.filter(pa.array(keep))

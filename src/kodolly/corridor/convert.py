@@ -98,6 +98,11 @@ def normalise_and_check(row: dict[str, Any], category: str | None) -> str | None
         row["domain"] = normalize_text(row["domain"])
     if category is not None:
         row["category"] = category
+    return required_reason(row)
+
+
+def required_reason(row: Mapping[str, Any]) -> str | None:
+    """The reason a normalised row is rejected when a required field is empty, else None."""
     for name in REQUIRED_FIELDS:
         if not row[name]:
             return f"empty_field:{name}"
@@ -106,7 +111,11 @@ def normalise_and_check(row: dict[str, Any], category: str | None) -> str | None
 
 def location_meta(row: dict[str, Any], loc: Location) -> None:
     """Where the row came from, in its ``meta``: the file and its line (or record index)."""
-    meta = row["meta"]
+    locate(row["meta"], loc)
+
+
+def locate(meta: dict[str, Any], loc: Location) -> None:
+    """``meta`` with the file and the line (or record index) of ``loc`` added."""
     meta["file"] = loc.file
     if loc.line is not None:
         meta["line"] = loc.line
@@ -214,11 +223,19 @@ def convert_records(
     item = 0
 
     columnar = chain.columnar_ok  # the map half on the piece's Arrow table (vectorised filters, keys hashed from its buffers)
+    from .exchanges import piece_for
+
+    bulk = piece_for(conv, ctx, category, chain, finish)  # conversation rows built in bulk (exchanges.py)
+    produce = conv.convert if bulk is None else conv.exchanges
 
     def map_piece() -> None:
         piece = Chunk(shard.seq, source, files=list(files))
         arrays = np.array(items, np.int64), np.array(index, np.int64), np.array(line, np.int64), np.array(file_of, np.int64)
-        if columnar and rows:
+        if bulk is not None and len(bulk):
+            table, keep, checked = bulk.table(arrays[0])
+            rejects.extend(checked)
+            chain.map_table(piece, table, *(a[keep] for a in arrays))
+        elif columnar and rows:
             chain.map_table(piece, rows_to_table(rows), *arrays)
         else:
             chain.map_rows(piece, rows, *arrays)
@@ -228,11 +245,23 @@ def convert_records(
         for values in (rows, items, index, line, file_of):
             values.clear()
 
+    def place(loc: Location) -> None:
+        items.append(item)
+        index.append(loc.index)
+        line.append(-1 if loc.line is None else loc.line)
+        f = files.get(loc.file)
+        if f is None:
+            f = files[loc.file] = len(files)
+        file_of.append(f)
+
     def take(out: Any, loc: Location, record: Any) -> None:
         nonlocal item
         if isinstance(out, Reject):
             raw = out.raw if out.raw is not None else record
             rejects.append((item, reject_record(out.reason, source, loc, detail=out.detail, part=out.part, raw=raw)))
+        elif bulk is not None:  # an exchange: normalised and checked with its piece (Piece.table)
+            bulk.add(out, loc, record)
+            place(loc)
         else:
             reason = normalise_and_check(out, category)
             if reason:
@@ -240,13 +269,7 @@ def convert_records(
             else:
                 location_meta(out, loc)
                 rows.append(out)
-                items.append(item)
-                index.append(loc.index)
-                line.append(-1 if loc.line is None else loc.line)
-                f = files.get(loc.file)
-                if f is None:
-                    f = files[loc.file] = len(files)
-                file_of.append(f)
+                place(loc)
         item += 1
 
     n_records = 0
@@ -257,18 +280,18 @@ def convert_records(
             item += 1
             continue
         produced = 0
-        for out in conv.convert(record, loc, ctx):
+        for out in produce(record, loc, ctx):
             produced += 1
             take(out, loc, record)
         if not produced:
             rejects.append((item, reject_record("no_rows", source, loc, detail="the record yields no row", raw=record)))
             item += 1
-        if len(rows) >= PIECE_ROWS:
+        if len(items) >= PIECE_ROWS:
             map_piece()
     if finish and conv.finish is not None:  # items made from several records (e.g. hansol join_pairs)
         for out, loc in conv.finish(ctx):
             take(out, loc, None)
-    if rows or not pieces:
+    if items or not pieces:
         map_piece()
     chunk.records = n_records
     chunk.read = item
