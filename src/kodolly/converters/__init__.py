@@ -51,6 +51,21 @@ class Context:
         return base if part is None else f"{base}:{part}"
 
 
+class LazyRecord:
+    """A record the corridor parsed column by column (a converter's ``exchanges`` knows its shape):
+    :meth:`load` gives the record as a reader would have (for a reject's ``raw``)."""
+
+    __slots__ = ()
+
+    def load(self) -> Any:  # pragma: no cover - subclasses say how
+        raise NotImplementedError
+
+
+def loaded(record: Any) -> Any:
+    """The record as a reader gives it (a :class:`LazyRecord` loaded)."""
+    return record.load() if isinstance(record, LazyRecord) else record
+
+
 ConvertFn = Callable[[Any, Location, Context], Iterable["dict[str, Any] | Reject"]]
 
 

@@ -68,7 +68,7 @@ from typing import Any, Iterator
 from ..errors import ConfigError
 from ..io.readers import Location
 from ..rows import make_row
-from ..turns import LABELS, SEPARATOR, dropped_marker, transcript
+from ..turns import LABELS, SEPARATOR, dropped_marker, transcript, transcript_size
 from . import Context, Converter, Reject
 
 LICENSE = "CC BY 2.0 KR; OpenAI terms"
@@ -88,13 +88,17 @@ class Turn:
     """Consecutive source turns of one role, merged."""
 
     role: str
-    texts: list[str] = field(default_factory=list)
+    texts: list[Any] = field(default_factory=list)  # its source turns' texts (on the columnar path: their places in ``source``)
     index: int = 0  # index of its first source turn
     pos: int = 0  # its place among the conversation's merged turns
+    size: int = 0  # characters of ``text``
+    source: Any = None  # the column the texts are in (columnar path: ``value(i)`` gives text i)
     _message: dict[str, str] | None = None
 
     @property
     def text(self) -> str:
+        if self.source is not None:
+            return "\n\n".join([self.source.value(i) for i in self.texts])
         return "\n\n".join(self.texts)
 
     @property
@@ -103,6 +107,32 @@ class Turn:
         if self._message is None:
             self._message = {"role": self.role, "content": self.text}
         return self._message
+
+
+def _role(name: Any, n: int, key: str) -> str | Reject:
+    """The role of source turn ``n`` from its role name."""
+    if not isinstance(name, str) or not name.strip():
+        return Reject(f"missing_field:{key}", f"turn {n} has no role")
+    name = name.strip().lower()
+    if name in USER_ROLES:
+        return "user"
+    if name in ASSISTANT_ROLES:
+        return "assistant"
+    if name in SYSTEM_ROLES:
+        return "system"
+    return Reject(f"unknown_role:{name}", f"turn {n}")
+
+
+def _merge(merged: list[Turn], n: int, role: str, text: Any, size: int, source: Any = None) -> None:
+    """Source turn ``n`` added to the merged turns (rule 1); ``text`` None when it is empty."""
+    if merged and merged[-1].role == role:
+        current = merged[-1]
+    else:
+        current = Turn(role, index=n, pos=len(merged), source=source)
+        merged.append(current)
+    if text is not None:
+        current.size += size + (2 if current.texts else 0)  # joined by a blank line
+        current.texts.append(text)
 
 
 def _conversation_id(record: dict[str, Any], loc: Location, ctx: Context) -> str:
@@ -150,30 +180,15 @@ def parse_turns(record: dict[str, Any]) -> list[Turn] | Reject:
         rk, tk = role_key, text_key
         if rk not in turn and text_key not in turn and ("role" in turn or "from" in turn):
             rk, tk = ("role", "content") if "role" in turn else ("from", "value")  # shapes mixed up
-        name = turn.get(rk)
-        if not isinstance(name, str) or not name.strip():
-            return Reject(f"missing_field:{rk}", f"turn {n} has no role")
-        name = name.strip().lower()
-        if name in USER_ROLES:
-            role = "user"
-        elif name in ASSISTANT_ROLES:
-            role = "assistant"
-        elif name in SYSTEM_ROLES:
-            role = "system"
-        else:
-            return Reject(f"unknown_role:{name}", f"turn {n}")
+        role = _role(turn.get(rk), n, rk)
+        if isinstance(role, Reject):
+            return role
         text = _turn_text(turn, tk)
         if isinstance(text, Reject):
             return Reject(text.reason, f"turn {n}: {text.detail}")
-        if merged and merged[-1].role == role:
-            current = merged[-1]
-        else:
-            current = Turn(role, index=n, pos=len(merged))
-            merged.append(current)
         if "\r" in text:  # once per turn here, rather than in every transcript that repeats it
             text = text.replace("\r\n", "\n").replace("\r", "\n")
-        if text.strip():
-            current.texts.append(text)
+        _merge(merged, n, role, text if text.strip() else None, len(text))
     return merged
 
 
@@ -187,23 +202,22 @@ def bounded_history(turns: list[Turn], limit: int) -> tuple[list[Turn], int]:
     if not limit:
         return kept_all, 0
     sep = len(SEPARATOR)
-    msgs = [t.message for t in kept_all]
-    lengths = [len(LABELS[m["role"]]) + 2 + len(m["content"]) for m in msgs]  # len(paragraph(...)), unbuilt
-    if sum(lengths) + sep * (len(msgs) - 1) <= limit:  # the whole transcript fits
+    lengths = [len(LABELS[t.role]) + 2 + t.size for t in kept_all]  # len(paragraph(...)), unbuilt
+    if transcript_size(lengths, 0) <= limit:  # the whole transcript fits
         return kept_all, 0
 
     def fill(head: int) -> tuple[list[Turn], int, int]:
-        rest = len(msgs) - head
+        rest = len(lengths) - head
         # the marker's width depends on N; size it for the largest N possible (all of the rest)
         used = sum(n + sep for n in lengths[:head]) + len(dropped_marker(rest))
-        first = len(msgs)
+        first = len(lengths)
         while first > head and used + sep + lengths[first - 1] <= limit:
             first -= 1
             used += sep + lengths[first]
         dropped = first - head
-        return kept_all[:head] + kept_all[first:], dropped, len(transcript(msgs[:head] + msgs[first:], dropped))
+        return kept_all[:head] + kept_all[first:], dropped, transcript_size(lengths[:head] + lengths[first:], dropped)
 
-    if msgs[0]["role"] == "system":  # the opening system turn first, if it fits beside the marker
+    if kept_all[0].role == "system":  # the opening system turn first, if it fits beside the marker
         kept, dropped, size = fill(1)
         if size <= limit:
             return kept, dropped

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ..converters import Context, Converter, Reject
+from ..converters import Context, Converter, Reject, loaded
 from ..errors import ConfigError
 from ..io.readers import BadRecord, Location, read_records
 from ..io.sources import Input, expand_inputs
@@ -257,7 +257,7 @@ def convert_records(
     def take(out: Any, loc: Location, record: Any) -> None:
         nonlocal item
         if isinstance(out, Reject):
-            raw = out.raw if out.raw is not None else record
+            raw = out.raw if out.raw is not None else loaded(record)
             rejects.append((item, reject_record(out.reason, source, loc, detail=out.detail, part=out.part, raw=raw)))
         elif bulk is not None:  # an exchange: normalised and checked with its piece (Piece.table)
             bulk.add(out, loc, record)
@@ -284,7 +284,7 @@ def convert_records(
             produced += 1
             take(out, loc, record)
         if not produced:
-            rejects.append((item, reject_record("no_rows", source, loc, detail="the record yields no row", raw=record)))
+            rejects.append((item, reject_record("no_rows", source, loc, detail="the record yields no row", raw=loaded(record))))
             item += 1
         if len(items) >= PIECE_ROWS:
             map_piece()

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..converters import Context, Converter
+from ..converters import Context, Converter, loaded
 from ..io.readers import Location
 from ..normalize import normalize_text
 from ..rows import ARROW_SCHEMA, MESSAGE_TYPE, MESSAGES_TYPE, dump_meta, repeat_string
-from ..turns import transcript
+from ..turns import LABELS, ROLES, SEPARATOR, transcript
 from .chain import FilterChain
 from .chunks import reject_record
 from .columnar import normalise_dirty, schema_column
@@ -39,19 +39,26 @@ def piece_for(conv: Converter, ctx: Context, category: str | None, chain: Filter
     return Piece(ctx, category)
 
 
-class Piece:
-    """The exchanges of one piece of a shard, built into rows in bulk by :meth:`table`."""
+ROLE_CODES = {role: code for code, role in enumerate(ROLES)}
 
-    def __init__(self, ctx: Context, category: str | None) -> None:
+
+class Piece:
+    """The exchanges of one piece of a shard, built into rows in bulk by :meth:`table`.
+
+    Its text column is the turns' texts: ``column`` (a column of the shard's texts that turns index
+    on the columnar path) followed by the merged and record-path texts gathered in ``extra``."""
+
+    def __init__(self, ctx: Context, category: str | None, column: Any = None) -> None:
         self.source, self.license, self.category = ctx.source, ctx.license, category
+        self.column = column
         self._clear()
 
     def _clear(self) -> None:
-        self.texts: list[str] = []  # the raw text of every turn of the piece's conversations, once
-        self.roles: list[str] = []
-        self.user: list[int] = []  # per row: the user turn's place in ``texts``
+        self.extra: list[str] = []  # texts not in ``column``, each once
+        self.user: list[int] = []  # per row: the user turn's text (>= 0: in column; < 0: extra[-1 - i])
         self.assistant: list[int] = []
-        self.history: list[int] = []  # per row, flat: the kept earlier turns' places in ``texts``
+        self.history: list[int] = []  # per row, flat: the kept earlier turns' texts
+        self.roles: list[int] = []  # ... and their roles (ROLE_CODES)
         self.offsets: list[int] = [0]  # row r's history is history[offsets[r]:offsets[r + 1]]
         self.dropped: list[int] = []
         self.ids: list[str] = []
@@ -59,23 +66,32 @@ class Piece:
         self.categories: list[str] = []
         self.records: list[Any] = []  # the source record of each row (the raw of its reject, if any)
         self.locs: list[Location] = []
-        self._turns: Any = None  # the turns list of the conversation added last, and where it starts in texts
-        self._base = 0
+        self._turns: Any = None  # the turns of the conversation added last, and where their texts are
+        self._at: dict[int, int] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    def _text(self, turn: Any) -> int:
+        at = self._at.get(turn.pos)
+        if at is None:
+            if turn.source is not None and turn.source.column is self.column and len(turn.texts) == 1:
+                at = turn.texts[0]
+            else:
+                self.extra.append(turn.text)
+                at = -len(self.extra)
+            self._at[turn.pos] = at
+        return at
+
     def add(self, exchange: Any, loc: Location, record: Any) -> None:
         """One exchange that becomes a row (normalised and checked in :meth:`table`)."""
-        if exchange.turns is not self._turns:  # a new conversation: its turns go into the text column once
-            self._turns, self._base = exchange.turns, len(self.texts)
-            for turn in exchange.turns:
-                self.texts.append(turn.text if turn.texts else "")
-                self.roles.append(turn.role)
-        base = self._base
-        self.user.append(base + exchange.user.pos)
-        self.assistant.append(base + exchange.assistant.pos)
-        self.history.extend([base + turn.pos for turn in exchange.history])
+        if exchange.turns is not self._turns:  # a new conversation
+            self._turns, self._at = exchange.turns, {}
+        text = self._text
+        self.user.append(text(exchange.user))
+        self.assistant.append(text(exchange.assistant))
+        self.history.extend([text(turn) for turn in exchange.history])
+        self.roles.extend([ROLE_CODES[turn.role] for turn in exchange.history])
         self.offsets.append(len(self.history))
         self.dropped.append(exchange.dropped)
         self.ids.append(exchange.id)
@@ -92,67 +108,83 @@ class Piece:
         import pyarrow.compute as pc
 
         n = len(self)
-        raw = pa.array(self.texts, pa.string())
+        base = len(self.column) if self.column is not None else 0
+        parts = ([self.column] if base else []) + ([pa.array(self.extra, pa.string())] if self.extra else [])
+        raw = pa.concat_arrays(parts) if len(parts) > 1 else parts[0] if parts else pa.array([], pa.string())
         dirty, fixed = normalise_dirty(raw)
-        texts = self.texts  # normalised, as Python strings (the clean ones are the raw ones)
-        normalised = raw
-        if dirty is not None:
-            texts = list(texts)
-            for i, text in zip(np.flatnonzero(dirty.to_numpy(zero_copy_only=False)).tolist(), fixed):
-                texts[i] = text
-            normalised = pc.replace_with_mask(raw, dirty, pa.array(fixed, pa.string()))
-        filled = np.fromiter((bool(t) for t in texts), bool, len(texts))
-        user, assistant = np.array(self.user, np.int64), np.array(self.assistant, np.int64)
+        normalised = raw if dirty is None else pc.replace_with_mask(raw, dirty, pa.array(fixed, pa.string()))
+        filled = pc.greater(pc.binary_length(normalised), 0).to_numpy(zero_copy_only=False)
 
+        def places(at: list[int]) -> np.ndarray:  # extra[-1 - i] is at base - 1 - i
+            a = np.array(at, np.int64)
+            return np.where(a < 0, base - 1 - a, a)
+
+        user, assistant, history = places(self.user), places(self.assistant), places(self.history)
         keep = filled[user] & filled[assistant]
         rejects = []
         for r in np.flatnonzero(~keep).tolist():
-            reason = required_reason({"instruction": texts[user[r]], "response": texts[assistant[r]]})
-            rejects.append((int(items[r]), reject_record(reason, self.source, self.locs[r], raw=self.records[r], row_id=self.ids[r])))
+            reason = required_reason({"instruction": filled[user[r]], "response": filled[assistant[r]]})
+            rejects.append((int(items[r]), reject_record(reason, self.source, self.locs[r], raw=loaded(self.records[r]),
+                                                         row_id=self.ids[r])))
 
-        # context: the transcript of the normalised earlier turns (empty ones left out), as normalise_and_check makes it
-        history, offsets, dropped = self.history, self.offsets, self.dropped
-        messages: dict[int, dict[str, str]] = {}
-        contexts = []
-        for r in range(n):
-            a, b = offsets[r], offsets[r + 1]
-            if a == b:  # no earlier turn: the context is empty, or the marker of the turns left out
-                contexts.append(normalize_text(transcript([], dropped[r])) if dropped[r] else "")
-                continue
-            kept = []
-            for i in history[a:b]:
-                if texts[i]:
-                    m = messages.get(i)
-                    if m is None:
-                        m = messages[i] = {"role": self.roles[i], "content": texts[i]}
-                    kept.append(m)
-            contexts.append(transcript(kept, dropped[r]))
-
-        flat = np.array(history, np.int64)
-        if len(flat):
-            with_text = filled[flat]
-            counts = np.concatenate(([0], np.cumsum(with_text, dtype=np.int64)))
-            flat = flat[with_text]
-            turns = pa.StructArray.from_arrays([pa.array(self.roles, pa.string()).take(flat), normalised.take(flat)],
-                                               fields=list(MESSAGE_TYPE))
-            column = pa.ListArray.from_arrays(pa.array(counts[np.array(offsets, np.int64)], pa.int32()), turns, type=MESSAGES_TYPE)
-        else:
-            column = None  # schema_column: no earlier turns
-        categories = [self.category] * n if self.category is not None else self.categories
+        # messages: the kept earlier turns that have text once normalised
+        with_text = filled[history] if len(history) else np.zeros(0, bool)
+        counts = np.concatenate(([0], np.cumsum(with_text, dtype=np.int64)))
+        offsets = counts[np.array(self.offsets, np.int64)]
+        turns, roles = history[with_text], np.array(self.roles, np.int8)[with_text]
+        contents = normalised.take(turns)
         built = {
             "instruction": normalised.take(user),
-            "context": pa.array(contexts, pa.string()),
+            "context": self._contexts(contents, roles, offsets),
             "response": normalised.take(assistant),
-            "category": pa.array(categories, pa.string()),
+            "category": pa.array([self.category] * n if self.category is not None else self.categories, pa.string()),
             "source": repeat_string(self.source, n),
             "id": pa.array(self.ids, pa.string()),
             "license": repeat_string(self.license, n),
             "meta": pa.array(self.metas, pa.string()),
         }
-        if column is not None:
-            built["messages"] = column
+        if len(turns):
+            items_ = pa.StructArray.from_arrays([pa.array(ROLES, pa.string()).take(pa.array(roles)), contents], fields=list(MESSAGE_TYPE))
+            built["messages"] = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items_, type=MESSAGES_TYPE)
         table = pa.Table.from_arrays([schema_column(built, f, n) for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
         if not keep.all():
             table = table.filter(pa.array(keep))
         self._clear()
         return table, keep, rejects
+
+    def _contexts(self, contents: Any, roles: np.ndarray, offsets: np.ndarray) -> Any:
+        """Each row's context: :func:`kodolly.turns.transcript` of its messages (``contents`` / ``roles``
+        from ``offsets``) and its dropped turns, built as Arrow columns; when the row had no earlier turn
+        at all, its context (empty, or the marker alone) is normalised, as ``normalise_and_check`` does."""
+        import pyarrow.compute as pc
+
+        labels = pa.array([LABELS[role] for role in ROLES], pa.string()).take(pa.array(roles))
+        paragraphs = pc.binary_join_element_wise(labels, contents, ": ")
+        markers: dict[tuple[int, bool], int] = {}  # (turns dropped, normalised) -> its place after the paragraphs
+        marker_texts: list[str] = []
+        flat: list[int] = []
+        ends = [0]
+        raw_offsets = self.offsets
+        n_paragraphs = len(paragraphs)
+        for r, dropped in enumerate(self.dropped):
+            a, b = int(offsets[r]), int(offsets[r + 1])
+            if dropped:
+                alone = raw_offsets[r] == raw_offsets[r + 1]
+                key = (dropped, alone)
+                m = markers.get(key)
+                if m is None:
+                    text = transcript([], dropped)
+                    m = markers[key] = n_paragraphs + len(marker_texts)
+                    marker_texts.append(normalize_text(text) if alone else text)
+                at = a + 1 if b > a and roles[a] == ROLE_CODES["system"] else a
+                flat.extend(range(a, at))
+                flat.append(m)
+                flat.extend(range(at, b))
+            else:
+                flat.extend(range(a, b))
+            ends.append(len(flat))
+        if marker_texts:
+            paragraphs = pa.concat_arrays([paragraphs, pa.array(marker_texts, pa.string())])
+        lists = pa.ListArray.from_arrays(pa.array(ends, pa.int32()), paragraphs.take(pa.array(flat, pa.int64())))
+        return pc.binary_join(lists, SEPARATOR)
+
