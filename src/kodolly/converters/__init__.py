@@ -99,6 +99,11 @@ class Converter:
     # ``kodolly.converters.sharegpt``) instead of a dict; rejects as ``convert`` yields them. The
     # corridor then builds a piece's rows as Arrow columns, each turn normalised once.
     exchanges: ConvertFn | None = None
+    # With ``exchanges``: given the records of a JSON Lines chunk as a pyarrow.json table and
+    # ``load(i)`` (record i as orjson parses it), return ``(records, texts)``: ``LazyRecord`` s that
+    # ``exchanges`` takes in place of the dicts, and the string column their turns' texts are in;
+    # or None for a table of another shape (the records are then parsed one by one).
+    columnar_records: Callable[[Any, Callable[[int], Any]], Any] | None = None
     # The licence of the source an alias names (``koalpaca`` -> ``CC BY-NC 4.0``): converting with
     # ``--from ALIAS`` gives rows of source ALIAS under that licence (see :meth:`for_alias`).
     alias_licenses: Mapping[str, str] = field(default_factory=dict)

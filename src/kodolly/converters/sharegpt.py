@@ -69,7 +69,7 @@ from ..errors import ConfigError
 from ..io.readers import Location
 from ..rows import make_row
 from ..turns import LABELS, SEPARATOR, dropped_marker, transcript, transcript_size
-from . import Context, Converter, Reject
+from . import Context, Converter, LazyRecord, Reject
 
 LICENSE = "CC BY 2.0 KR; OpenAI terms"
 
@@ -288,18 +288,22 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
 
 
 def exchanges(record: Any, loc: Location, ctx: Context) -> Iterator[Exchange | Reject]:
-    """The record's exchanges that become rows and its rejects, in the order :func:`convert` yields them."""
-    if not isinstance(record, dict):
+    """The record's exchanges that become rows and its rejects, in the order :func:`convert` yields them
+    (``record``: a dict, or a :class:`Conversation` parsed column-wise)."""
+    if isinstance(record, Conversation):
+        turns, ids = record.turns, {"id": record.id}
+    elif not isinstance(record, dict):
         yield Reject("bad_type:record", f"expected an object, got {type(record).__name__}")
         return
-    turns = parse_turns(record)
+    else:
+        turns, ids = parse_turns(record), record
     if isinstance(turns, Reject):
         yield turns
         return
     if not any(t.texts for t in turns):
         yield Reject("empty_conversation", "no turn has text")
         return
-    cid = _conversation_id(record, loc, ctx)
+    cid = _conversation_id(ids, loc, ctx)
     cut = _turns_option(ctx)
     first_only = cut == "first"
     limit = _max_context_chars(ctx)
@@ -360,6 +364,96 @@ def exchanges(record: Any, loc: Location, ctx: Context) -> Iterator[Exchange | R
                          part=f"turn:{turn.index}", raw={"id": cid, "user": turn.text})
 
 
+class Conversation(LazyRecord):
+    """A plain ShareGPT record parsed column-wise (:func:`conversations_of`): its merged turns (or the
+    reject of its turns) and its ``id`` value; :meth:`load` gives the record itself."""
+
+    __slots__ = ("turns", "id", "_load", "_at")
+
+    def __init__(self, turns: list[Turn] | Reject, id: Any, load: Any, at: int) -> None:
+        self.turns, self.id, self._load, self._at = turns, id, load, at
+
+    def load(self) -> Any:
+        return self._load(self._at)
+
+
+class TextColumn:
+    """The turn texts of a table (``\\r\\n`` and ``\\r`` made ``\\n``, as :func:`parse_turns` does), for ``Turn.text``."""
+
+    __slots__ = ("column",)
+
+    def __init__(self, column: Any) -> None:
+        self.column = column
+
+    def value(self, i: int) -> str:
+        return self.column[i].as_py()
+
+
+# the characters str.strip() removes (str.isspace), checked against Python in tests/converters/test_sharegpt_columns.py
+PY_SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+_BLANK = "^[" + "".join(f"\\x{{{ord(c):04X}}}" for c in PY_SPACES) + "]*$"  # RE2: a text that .strip() empties
+
+
+def conversations_of(table: Any, load: Any) -> tuple[list[Conversation], Any] | None:
+    """The records of a pyarrow.json table of plain ShareGPT records (``{"id"?, "conversations": [{"from",
+    "value"}, ...]}``, ``id`` text or whole numbers, every role a string) as :class:`Conversation` s with
+    their turns merged as :func:`parse_turns` merges them, and the column of the turn texts they index
+    (``Converter.columnar_records``); None for a table of any other shape."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = set(table.column_names)
+    if "conversations" not in names or not names <= {"id", "conversations"}:
+        return None
+    conv = _one(table.column("conversations"))
+    kind = conv.type
+    if not pa.types.is_list(kind) or not pa.types.is_struct(kind.value_type):
+        return None
+    fields = [f.name for f in kind.value_type]
+    if sorted(fields) != ["from", "value"] or not all(pa.types.is_string(f.type) for f in kind.value_type):
+        return None
+    ids: list[Any] = [None] * len(conv)
+    if "id" in names:
+        column = _one(table.column("id"))
+        if not (pa.types.is_string(column.type) or pa.types.is_int64(column.type) or pa.types.is_null(column.type)):
+            return None
+        ids = column.to_pylist()
+    if conv.null_count:
+        return None
+    turns = conv.flatten()
+    if turns.null_count:
+        return None
+    children = dict(zip(fields, turns.flatten()))
+    froms, values = children["from"], children["value"]
+    if froms.null_count:  # a turn without a role: the record path says which
+        return None
+    if values.null_count:
+        values = values.fill_null("")
+    if pc.any(pc.match_substring(values, "\r")).as_py():
+        values = pc.replace_substring(pc.replace_substring(values, "\r\n", "\n"), "\r", "\n")
+    blank = pc.match_substring_regex(values, _BLANK).to_numpy(zero_copy_only=False)
+    sizes = pc.utf8_length(values).to_numpy(zero_copy_only=False).tolist()
+    roles = froms.to_pylist()
+    offsets = conv.offsets.to_numpy()
+    offsets = (offsets - offsets[0]).tolist()
+    source = TextColumn(values)
+    records = []
+    for r in range(len(conv)):
+        merged: list[Turn] | Reject = []
+        for n, i in enumerate(range(offsets[r], offsets[r + 1])):
+            role = _role(roles[i], n, "from")
+            if isinstance(role, Reject):
+                merged = role
+                break
+            _merge(merged, n, role, None if blank[i] else i, sizes[i], source)
+        records.append(Conversation(merged, ids[r], load, r))
+    return records, values
+
+
+def _one(column: Any) -> Any:
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
 def detect(record: Any) -> float:
     if not isinstance(record, dict):
         return 0.0
@@ -379,5 +473,6 @@ CONVERTER = Converter(
     aliases=("kovicuna",),
     detect=detect,
     exchanges=exchanges,
+    columnar_records=conversations_of,
     options={"license": LICENSE, "turns": "each", "first_turn_only": False, "max_context_chars": DEFAULT_MAX_CONTEXT_CHARS},
 )

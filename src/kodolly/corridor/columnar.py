@@ -92,6 +92,48 @@ def _validate_rest(records: pa.Table, checked: list[Any]) -> None:
                 array.validate(full=True)
 
 
+def read_lines(data: Any, n_records: int, newlines: np.ndarray | None = None) -> tuple[pa.Table, np.ndarray] | None:
+    """JSON Lines ``data`` of ``n_records`` records parsed by pyarrow.json, and the positions of its
+    newlines; None when the record path must decide (a surrogate escape, a line too deep or too long,
+    a line pyarrow.json cannot parse, blank lines miscounted). Strings are not validated as UTF-8."""
+    import pyarrow.json as pj
+
+    if _has_surrogate_escape(data):
+        return None
+    lim = limits.current()
+    if newlines is None:
+        newlines = positions_of(np.frombuffer(data, dtype=np.uint8), 0x0A)
+    if not lines_within(data, lim.max_depth, lim.max_record_bytes, newlines):  # the record path rejects those lines
+        return None
+    # Raw control characters inside strings make pyarrow.json fail (as orjson does): no check needed.
+    try:
+        records = pj.read_json(
+            pa.BufferReader(data),
+            read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1),
+        )
+        records.column_names  # noqa: B018 - decoding the keys raises on invalid UTF-8
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+        return None
+    if records.num_rows != n_records:
+        return None
+    return records, newlines
+
+
+def line_spans(view: np.ndarray, newlines: np.ndarray, n_records: int, line_no: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The line number of each record of JSON Lines bytes ``view`` (its first line is ``line_no``), and
+    where each line starts and ends (blank lines included; record i is on line ``lines[i]``)."""
+    line_starts = np.concatenate(([0], newlines + 1))
+    line_ends = np.concatenate((newlines, [len(view)]))
+    if len(line_starts) > 1 and line_starts[-1] >= len(view):  # the chunk ends with a newline
+        line_starts, line_ends = line_starts[:-1], line_ends[:-1]
+    if len(line_starts) == n_records:
+        lines = np.arange(line_no, line_no + n_records, dtype=np.int64)
+    else:
+        blank = [not bytes(view[a:b]).strip() for a, b in zip(line_starts.tolist(), line_ends.tolist())]
+        lines = line_no + np.flatnonzero(~np.array(blank, dtype=bool)).astype(np.int64)
+    return lines, line_starts, line_ends
+
+
 def convert_columnar(shard: Shard, data: Any, conv: Converter, ctx: Context, category: str | None, chain: FilterChain) -> Chunk | None:
     """The fast path for a plain UTF-8 JSON Lines range, or None when it does not apply."""
     rng = shard.range
@@ -105,7 +147,7 @@ def convert_columnar_items(shard: Shard, items: list[Any], conv: Converter, ctx:
     """The fast path for an ``items`` shard of a JSON array (``json_items.Item`` s): its items, each on
     one line, are JSON Lines; None when it does not apply (an item over a limit or written over
     several lines): then the record path runs."""
-    if conv.columnar is None or not chain.columnar_ok or not items:
+    if (conv.columnar is None and conv.columnar_records is None) or not chain.columnar_ok or not items:
         return None
     parts = []
     for item in items:
@@ -125,33 +167,26 @@ def _convert_lines(shard: Shard, data: Any, n_records: int, index: int, line_no:
     input, or (``None``) items of a JSON array, one a line, located by their index. ``newlines``: the
     positions of the newlines in ``data`` when the caller found them already."""
     import pyarrow.compute as pc
-    import pyarrow.json as pj
 
     name = shard.name
     by_index = line_no is None
     if by_index:
         line_no = 0
-    if conv.columnar is None or not chain.columnar_ok or not n_records:
+    if not chain.columnar_ok or not n_records:
         return None
-    view = np.frombuffer(data, dtype=np.uint8)
-    if _has_surrogate_escape(data):
+    if conv.columnar is None:
+        if conv.columnar_records is None:
+            return None
+        from .exchanges import convert_lines
+
+        return convert_lines(shard, data, n_records, index, None if by_index else line_no, conv, ctx, category, chain, newlines)
+    parsed = read_lines(data, n_records, newlines)
+    if parsed is None:
         return None
-    lim = limits.current()
-    if newlines is None:
-        newlines = positions_of(view, 0x0A)
-    if not lines_within(data, lim.max_depth, lim.max_record_bytes, newlines):  # the record path rejects those lines
-        return None
-    # Raw control characters inside strings make pyarrow.json fail (as orjson does): no check needed.
+    records, newlines = parsed
     # pyarrow.json lets invalid UTF-8 through (orjson rejects it): the clean pattern validates the text
     # values it matches, decoding the others raises, and _validate_rest checks every other column.
     try:
-        records = pj.read_json(
-            pa.BufferReader(data),
-            read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1),
-        )
-        records.column_names  # noqa: B018 - decoding the keys raises on invalid UTF-8
-        if records.num_rows != n_records:
-            return None
         columns = conv.columnar(records, ctx)
         if columns is None:
             return None
@@ -162,16 +197,8 @@ def _convert_lines(shard: Shard, data: Any, n_records: int, index: int, line_no:
         return None
     n = n_records
     cat = category if category is not None else columns["category"]
-    # row positions -> line numbers, and where each line starts
-    line_starts = np.concatenate(([0], newlines + 1))
-    line_ends = np.concatenate((newlines, [len(view)]))
-    if len(line_starts) > 1 and line_starts[-1] >= len(view):  # the chunk ends with a newline
-        line_starts, line_ends = line_starts[:-1], line_ends[:-1]
-    if len(line_starts) == n_records:
-        lines = np.arange(line_no, line_no + n, dtype=np.int64)
-    else:
-        blank = [not bytes(view[a:b]).strip() for a, b in zip(line_starts.tolist(), line_ends.tolist())]
-        lines = line_no + np.flatnonzero(~np.array(blank, dtype=bool)).astype(np.int64)
+    view = np.frombuffer(data, dtype=np.uint8)
+    lines, line_starts, line_ends = line_spans(view, newlines, n_records, line_no)
     indices = np.arange(index, index + n, dtype=np.int64)
     base = name.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
     if by_index:  # items: located by their index, as the record path locates them

@@ -147,7 +147,7 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
         return convert_records(shard, records, conv, ctx, group.category, work.chain)
     if shard.kind == ITEMS:
         items: Iterable[Any] = _raw_items(shard)
-        if conv.columnar is not None and work.chain.columnar_ok:  # the JSON Lines fast path, on the items
+        if (conv.columnar is not None or conv.columnar_records is not None) and work.chain.columnar_ok:  # the JSON Lines fast path, on the items
             from .columnar import convert_columnar_items
 
             items = list(items)
@@ -207,9 +207,11 @@ def convert_records(
     chain: FilterChain,
     *,
     finish: bool = False,
+    column: Any = None,
 ) -> Chunk:
     """Records one by one -> converter -> normalise -> check, then the chain's map half (run on pieces
-    of :data:`PIECE_ROWS` rows, so a shard that is a whole big file never holds all its rows as dicts)."""
+    of :data:`PIECE_ROWS` rows, so a shard that is a whole big file never holds all its rows as dicts).
+    ``column``: the text column that records parsed column-wise index (:mod:`kodolly.corridor.exchanges`)."""
     source = conv.name
     chunk = Chunk(shard.seq, source)
     files: dict[str, int] = {}
@@ -225,7 +227,7 @@ def convert_records(
     columnar = chain.columnar_ok  # the map half on the piece's Arrow table (vectorised filters, keys hashed from its buffers)
     from .exchanges import piece_for
 
-    bulk = piece_for(conv, ctx, category, chain, finish)  # conversation rows built in bulk (exchanges.py)
+    bulk = piece_for(conv, ctx, category, chain, finish, column)  # conversation rows built in bulk (exchanges.py)
     produce = conv.convert if bulk is None else conv.exchanges
 
     def map_piece() -> None:

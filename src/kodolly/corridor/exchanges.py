@@ -4,7 +4,7 @@ A converter with ``Converter.exchanges`` (sharegpt / kovicuna) yields each row a
 conversation's merged turns, the user and assistant turn, the kept earlier turns, id and meta) instead
 of a row dict. A :class:`Piece` gathers the exchanges of up to ``PIECE_ROWS`` rows and builds their
 Arrow table in one go: every turn of the piece is one value of a string column, normalised in one call
-(:func:`kodolly.corridor.columnar.normalise_dirty`: one RE2 match, ``normalize_text`` only on the
+(:func:`kodolly.corridor.columnar.normalise_column`: one RE2 match, ``normalize_text`` only on the
 values it does not match) however many rows repeat it in their history; ``instruction``, ``response``
 and the ``messages`` column are taken from that column by index; ``context`` is the transcript of the
 normalised turns (:func:`kodolly.turns.transcript`). The result is the table, rejects included, that
@@ -25,18 +25,58 @@ from ..normalize import normalize_text
 from ..rows import ARROW_SCHEMA, MESSAGE_TYPE, MESSAGES_TYPE, dump_meta, repeat_string
 from ..turns import LABELS, ROLES, SEPARATOR, transcript
 from .chain import FilterChain
-from .chunks import reject_record
-from .columnar import normalise_dirty, schema_column
-from .convert import locate, required_reason
+from .chunks import Chunk, reject_record
+from .columnar import line_spans, normalise_column, read_lines, schema_column
+from .convert import convert_records, locate, required_reason
+from .shards import Shard
 
 
-def piece_for(conv: Converter, ctx: Context, category: str | None, chain: FilterChain, finish: bool) -> "Piece | None":
+def convert_lines(shard: Shard, data: Any, n_records: int, index: int, line_no: int | None, conv: Converter, ctx: Context,
+                  category: str | None, chain: FilterChain, newlines: np.ndarray | None = None) -> Chunk | None:
+    """JSON Lines ``data`` (as ``columnar._convert_lines`` takes it) parsed by pyarrow.json into the
+    converter's records (``columnar_records``) and the column of their turn texts, normalised here in
+    one call, then converted as the record path converts; None when the records are not of the plain
+    shape or not valid UTF-8 (the record path parses them one by one)."""
+    import orjson
+
+    parsed = read_lines(data, n_records, newlines)
+    if parsed is None:
+        return None
+    table, newlines = parsed
+    view = np.frombuffer(data, dtype=np.uint8)
+    lines, starts, ends = line_spans(view, newlines, n_records, 0 if line_no is None else line_no)
+    first = 0 if line_no is None else line_no
+
+    def load(i: int) -> Any:
+        k = int(lines[i]) - first
+        return orjson.loads(bytes(view[starts[k]:ends[k]]))
+
+    # pyarrow.json lets invalid UTF-8 through: decoding the roles and ids raises on it, and so does
+    # normalising the texts (the clean pattern matches valid UTF-8 only; the others are decoded)
+    try:
+        found = conv.columnar_records(table, load)
+        if found is None:
+            return None
+        records, column = found
+        normalised = normalise_column(column)
+    except UnicodeDecodeError:
+        return None
+    name = shard.name
+    if line_no is None:  # items of a JSON array: located by their index, as the record path locates them
+        locs = [Location(name, index + i) for i in range(n_records)]
+    else:
+        locs = [Location(name, index + i, line) for i, line in enumerate(lines.tolist())]
+    return convert_records(shard, zip(records, locs), conv, ctx, category, chain, column=(column, normalised))
+
+
+def piece_for(conv: Converter, ctx: Context, category: str | None, chain: FilterChain, finish: bool,
+              column: Any = None) -> "Piece | None":
     """A piece to gather the converter's exchanges in, or None when the record path runs: the converter
     has no ``exchanges``, combines records (``finish``: those rows are dicts), or the chain's map half
     needs row dicts."""
     if conv.exchanges is None or (finish and conv.finish is not None) or not chain.columnar_ok:
         return None
-    return Piece(ctx, category)
+    return Piece(ctx, category, column)
 
 
 ROLE_CODES = {role: code for code, role in enumerate(ROLES)}
@@ -50,7 +90,7 @@ class Piece:
 
     def __init__(self, ctx: Context, category: str | None, column: Any = None) -> None:
         self.source, self.license, self.category = ctx.source, ctx.license, category
-        self.column = column
+        self.column, self.normalised = column if column is not None else (None, None)  # (raw, normalised) texts
         self._clear()
 
     def _clear(self) -> None:
@@ -109,10 +149,8 @@ class Piece:
 
         n = len(self)
         base = len(self.column) if self.column is not None else 0
-        parts = ([self.column] if base else []) + ([pa.array(self.extra, pa.string())] if self.extra else [])
-        raw = pa.concat_arrays(parts) if len(parts) > 1 else parts[0] if parts else pa.array([], pa.string())
-        dirty, fixed = normalise_dirty(raw)
-        normalised = raw if dirty is None else pc.replace_with_mask(raw, dirty, pa.array(fixed, pa.string()))
+        parts = ([self.normalised] if base else []) + ([normalise_column(pa.array(self.extra, pa.string()))] if self.extra else [])
+        normalised = pa.concat_arrays(parts) if len(parts) > 1 else parts[0] if parts else pa.array([], pa.string())
         filled = pc.greater(pc.binary_length(normalised), 0).to_numpy(zero_copy_only=False)
 
         def places(at: list[int]) -> np.ndarray:  # extra[-1 - i] is at base - 1 - i
