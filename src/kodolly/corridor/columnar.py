@@ -55,10 +55,9 @@ def _string_array(column: Any) -> Any:
     return column
 
 
-def normalise_dirty(array: Any) -> tuple[Any, list[str]]:
-    """Which values of a string array :func:`normalize_text` may change (a boolean array, ``None`` when
-    none), and those values normalised: one anchored RE2 match of the clean pattern over the array,
-    Python only for the values it does not match.
+def normalise_column(array: Any) -> Any:
+    """Normalise a string array: only the values the clean pattern does not match go through Python
+    (one anchored RE2 match over the array, ``normalize_text`` on the rest).
 
     The pattern also validates the UTF-8 of the values it matches (pyarrow.json does not); decoding
     the others for ``normalize_text`` raises ``UnicodeDecodeError`` on invalid UTF-8."""
@@ -66,18 +65,9 @@ def normalise_dirty(array: Any) -> tuple[Any, list[str]]:
 
     clean = pc.match_substring_regex(array, _CLEAN)
     if pc.all(clean).as_py():
-        return None, []
-    dirty = pc.invert(clean)
-    return dirty, [normalize_text(v) for v in array.filter(dirty).to_pylist()]
-
-
-def normalise_column(array: Any) -> Any:
-    """A string array with every value normalised (:func:`normalise_dirty`)."""
-    import pyarrow.compute as pc
-
-    dirty, fixed = normalise_dirty(array)
-    if dirty is None:
         return array
+    dirty = pc.invert(clean)
+    fixed = [normalize_text(v) for v in array.filter(dirty).to_pylist()]
     return pc.replace_with_mask(array, dirty, pa.array(fixed, pa.string()))
 
 
