@@ -56,7 +56,8 @@ class Shard:
     ``group`` is the input group's number in the run spec, ``input`` the input's ordinal in the run
     (its place in the list of all inputs of all groups) and ``member`` its place in its group's list.
     ``range`` is set for a ``range`` or ``csv`` shard; an ``input`` shard with ``skip`` converts the
-    input's records from that index on (the rest of a CSV input whose cutting stopped). ``local`` shards are converted on the driver.
+    input's records from that index on (the rest of a CSV input whose cutting stopped).
+    ``local`` shards are converted on the driver.
     Shards pickle (no open files): a worker process re-opens the input by group and member.
     """
 
