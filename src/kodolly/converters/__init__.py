@@ -15,7 +15,7 @@ To add a converter from another package, expose a :class:`Converter` under the e
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ..io.readers import Location
 
@@ -87,6 +87,11 @@ class Converter:
     # Called once after the last record: yields ``(row | Reject, Location)`` items a converter makes
     # from several records together (hansol's ``join_pairs``), from what it kept in ``ctx.state``.
     finish: Callable[[Context], Iterable[tuple[Any, Location]]] | None = None
+    # Like ``finish``, for items a converter can make by reading the records again instead of keeping
+    # them: called once per input group as ``combine(ctx, records)``, where each ``records()`` call
+    # gives the group's ``(record, Location)`` afresh, in input order (as many passes as it needs).
+    # The group's inputs are then cut into shards like any other's; this runs as one more shard after them.
+    combine: Callable[[Context, Callable[[], Iterator[tuple[Any, Location]]]], Iterable[tuple[Any, Location]]] | None = None
     # Optional fast path for parallel runs (kodolly.corridor): given the records of a JSONL chunk as
     # an Arrow table (parsed by pyarrow.json, text columns typed string) and the Context, return
     # ``{"instruction", "context", "response", "category"}`` Arrow columns (or a str for a constant)

@@ -10,7 +10,8 @@ Lines ranges and returns the same chunk.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from ..turns import transcript
 from .chain import FilterChain
 from .chunks import Chunk, reject_record
 from .jsonl import iter_range
-from .shards import GROUP, INPUT, ITEMS, RANGE, ROWS, Shard
+from .shards import COMBINE, CSV, GROUP, INPUT, ITEMS, RANGE, ROWS, Shard
 
 TEXT_FIELDS = ("instruction", "context", "response")
 PIECE_ROWS = 4096  # converted row dicts are turned into Arrow (after the map half) this many at a time
@@ -155,7 +156,18 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
             if chunk is not None:
                 return chunk
         return convert_records(shard, _parsed(shard, items), conv, ctx, group.category, work.chain)
+    if shard.kind == CSV:  # whole records of a plain CSV file (hashed by the planner)
+        from ..io.readers import CSV_DELIMITERS
+        from .csv_ranges import iter_csv_range
+
+        assert shard.range is not None
+        records = iter_csv_range(shard.range, shard.name, shard.encoding, CSV_DELIMITERS[Path(shard.name).suffix.lower()])
+        return convert_records(shard, records, conv, ctx, group.category, work.chain)
     inputs = work.inputs_of(shard.group)
+    if shard.kind == COMBINE:  # the items made from several records, read again from the group's inputs
+        assert conv.combine is not None
+        return convert_records(shard, (), conv, ctx, group.category, work.chain,
+                               finish=lambda: conv.combine(ctx, lambda: _records_of(inputs, conv)))
     if shard.kind == ROWS:  # whole row groups of a parquet / Arrow file (hashed by the planner)
         from ..io import tables
 
@@ -167,7 +179,11 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
         chosen = list(inputs)
     else:  # pragma: no cover - the planner makes no other kind
         raise ValueError(f"unknown shard kind {shard.kind!r}")
-    chunk = convert_records(shard, _records_of(chosen, conv), conv, ctx, group.category, work.chain, finish=shard.kind == GROUP)
+    records = _records_of(chosen, conv)
+    if shard.skip:  # the rest of an input whose first records are other shards'
+        records = ((record, loc) for record, loc in records if loc.index >= shard.skip)
+    finish = (lambda: conv.finish(ctx)) if shard.kind == GROUP and conv.finish is not None else None
+    chunk = convert_records(shard, records, conv, ctx, group.category, work.chain, finish=finish)
     for inp in chosen:
         chunk.inputs_read[inp.name] = (inp.bytes_read, inp.content_hash())
     return chunk
@@ -206,11 +222,12 @@ def convert_records(
     category: str | None,
     chain: FilterChain,
     *,
-    finish: bool = False,
+    finish: Callable[[], Iterable[tuple[Any, Location]]] | None = None,
     column: Any = None,
 ) -> Chunk:
     """Records one by one -> converter -> normalise -> check, then the chain's map half (run on pieces
     of :data:`PIECE_ROWS` rows, so a shard that is a whole big file never holds all its rows as dicts).
+    ``finish()``, after the last record: ``(item, Location)`` made from several records, taken after them.
     ``column``: the text column that records parsed column-wise index (:mod:`kodolly.corridor.exchanges`)."""
     source = conv.name
     chunk = Chunk(shard.seq, source)
@@ -227,7 +244,7 @@ def convert_records(
     columnar = chain.columnar_ok  # the map half on the piece's Arrow table (vectorised filters, keys hashed from its buffers)
     from .exchanges import piece_for
 
-    bulk = piece_for(conv, ctx, category, chain, finish, column)  # conversation rows built in bulk (exchanges.py)
+    bulk = piece_for(conv, ctx, category, chain, finish is not None, column)  # conversation rows built in bulk (exchanges.py)
     produce = conv.convert if bulk is None else conv.exchanges
 
     def map_piece() -> None:
@@ -290,9 +307,11 @@ def convert_records(
             item += 1
         if len(items) >= PIECE_ROWS:
             map_piece()
-    if finish and conv.finish is not None:  # items made from several records (e.g. hansol join_pairs)
-        for out, loc in conv.finish(ctx):
+    if finish is not None:  # items made from several records (e.g. hansol join_pairs)
+        for out, loc in finish():
             take(out, loc, None)
+            if len(items) >= PIECE_ROWS:
+                map_piece()
     if items or not pieces:
         map_piece()
     chunk.records = n_records

@@ -72,9 +72,9 @@ def convert_lines(shard: Shard, data: Any, n_records: int, index: int, line_no: 
 def piece_for(conv: Converter, ctx: Context, category: str | None, chain: FilterChain, finish: bool,
               column: Any = None) -> "Piece | None":
     """A piece to gather the converter's exchanges in, or None when the record path runs: the converter
-    has no ``exchanges``, combines records (``finish``: those rows are dicts), or the chain's map half
-    needs row dicts."""
-    if conv.exchanges is None or (finish and conv.finish is not None) or not chain.columnar_ok:
+    has no ``exchanges``, the shard combines records (``finish``: those rows are dicts), or the chain's map
+    half needs row dicts."""
+    if conv.exchanges is None or finish or not chain.columnar_ok:
         return None
     return Piece(ctx, category, column)
 
