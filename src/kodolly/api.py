@@ -250,7 +250,7 @@ def _converted(inp: Input, conv: Converter) -> Iterator[tuple[str, dict[str, Any
     pieces = [records] if conv.finish is not None else ([record] for record in records)
     try:
         for piece in pieces:
-            chunk = convert_records(shard, piece, conv, ctx, None, chain, finish=conv.finish is not None)
+            chunk = convert_records(shard, piece, conv, ctx, None, chain, finish=(lambda: conv.finish(ctx)) if conv.finish is not None else None)
             rows = rows_of(chunk.table)
             rejects = chunk.rejects
             merged = sorted([(int(item), 0, row) for item, row in zip(chunk.row_item, rows)] + [(item, 1, rej) for item, rej in rejects],

@@ -107,6 +107,17 @@ class PushError(KodollyError):
     exit_code = 5
 
 
+def one_line(exc: BaseException) -> str:
+    """An error in one line: its first line; for one that only introduces a traceback or a list
+    ("...failure from server:"), that text's last line too (what actually failed)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if lines[0].endswith(":") and len(lines) > 1:
+        return f"{lines[0]} {lines[-1]}"
+    return lines[0]
+
+
 def require(module: str, extra: str):
     """Import an optional dependency or fail with the ``pip install`` line that fixes it."""
     import importlib

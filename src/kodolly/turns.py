@@ -42,6 +42,14 @@ def transcript(messages: Sequence[Mapping[str, Any]], dropped: int = 0) -> str:
     return SEPARATOR.join(paragraphs)
 
 
+def transcript_size(sizes: Sequence[int], dropped: int = 0) -> int:
+    """``len(transcript(...))`` without building it, from the sizes of its paragraphs
+    (``len(paragraph(role, content))`` of each message with content, in order)."""
+    marker = len(dropped_marker(dropped)) if dropped else 0
+    paragraphs = len(sizes) + (1 if dropped else 0)
+    return sum(sizes) + marker + len(SEPARATOR) * max(paragraphs - 1, 0)
+
+
 def chat(messages: Iterable[Mapping[str, Any]]) -> tuple[str, list[dict[str, str]]]:
     """``(system text, alternating user/assistant turns)`` of ``messages`` (see the module docstring)."""
     system: list[str] = []

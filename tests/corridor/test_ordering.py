@@ -54,7 +54,7 @@ def _runs() -> dict[str, tuple[list[kodolly.InputGroup], dict]]:
         "korquad2": ([G([F / "korquad2"], "korquad2")], {}),
         "layouts": ([G([F / "layouts" / "legal_qa_train.json"], load_layout(ROOT / "examples" / "layouts" / "legal-qa.toml"))], {}),
         "sharegpt": ([G([F / "sharegpt"], "sharegpt")], {}),
-        # several converters in one run, one of them combining records at the end (finish)
+        # several converters in one run, one of them combining records at the end (hansol join_pairs: combine)
         "mixed_finish": (
             [
                 G([F / "alpaca" / "KoAlpaca_v1.1.jsonl"], "alpaca"),
@@ -94,12 +94,13 @@ def test_every_fixture_gives_the_same_bytes_on_every_engine_worker_count_and_bat
             assert len(result.manifest_data["shards"]) > len(base.manifest_data["shards"])  # really cut finer
 
 
-def test_a_finish_group_is_one_local_shard_and_the_others_are_cut(tmp_path):
+def test_a_combining_group_is_cut_and_combined_in_one_last_shard_and_the_others_are_cut(tmp_path):
     groups, filters = _runs()["mixed_finish"]
     _files, result = _outputs(tmp_path, "plan", groups, filters, "processes", 2, 1)
     shards = result.manifest_data["shards"]
     kinds = [(s["group"], s["kind"]) for s in shards]
-    assert kinds.count((1, "group")) == 1 and not [k for k in kinds if k[0] == 1 and k[1] != "group"]
+    hansol = [k for g, k in kinds if g == 1]
+    assert hansol == ["csv"] * (len(hansol) - 1) + ["combine"] and len(hansol) > 4  # CSV ranges of one record, then the pairs
     assert kinds.count((0, "range")) == len((F / "alpaca" / "KoAlpaca_v1.1.jsonl").read_bytes().splitlines())  # one line per shard
     assert (2, "items") in kinds  # a JSON envelope: item ranges (io.json_items)
     assert [s["seq"] for s in shards] == list(range(len(shards)))

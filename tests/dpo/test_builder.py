@@ -66,8 +66,12 @@ def test_faults_no_row_lost_or_duplicated(tmp_path, server, fast):
             injected[k] = injected.get(k, 0) + 1
     names = {"429": "rate_limit", "500": "http_500", "slow": "timeout", "drop": "connection", "malformed": "malformed"}
     by_kind = res.report["retries_by_kind"]
-    # every injected fault was retried (a busy machine may add a timeout or two of its own)
-    assert all(by_kind.get(names[k], 0) >= n for k, n in injected.items())
+    # every injected fault was retried: as its own kind, or as a timeout where a busy machine kept the
+    # client waiting past its 0.25 s for that fault's answer (the fault was used up all the same)
+    assert set(by_kind) <= set(names.values()), by_kind
+    short = {k: n - by_kind.get(names[k], 0) for k, n in injected.items() if k != "slow"}
+    assert all(0 <= gap <= n for gap, n in zip(short.values(), (injected[k] for k in short))), (by_kind, injected)
+    assert by_kind.get("timeout", 0) >= injected["slow"] + sum(short.values()), (by_kind, injected)
     assert sum(server.chat_counts.values()) == 40 + res.report["retries"] == res.report["requests"]
 
 

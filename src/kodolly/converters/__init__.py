@@ -15,7 +15,7 @@ To add a converter from another package, expose a :class:`Converter` under the e
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ..io.readers import Location
 
@@ -51,6 +51,21 @@ class Context:
         return base if part is None else f"{base}:{part}"
 
 
+class LazyRecord:
+    """A record the corridor parsed column by column (a converter's ``exchanges`` knows its shape):
+    :meth:`load` gives the record as a reader would have (for a reject's ``raw``)."""
+
+    __slots__ = ()
+
+    def load(self) -> Any:  # pragma: no cover - subclasses say how
+        raise NotImplementedError
+
+
+def loaded(record: Any) -> Any:
+    """The record as a reader gives it (a :class:`LazyRecord` loaded)."""
+    return record.load() if isinstance(record, LazyRecord) else record
+
+
 ConvertFn = Callable[[Any, Location, Context], Iterable["dict[str, Any] | Reject"]]
 
 
@@ -72,6 +87,11 @@ class Converter:
     # Called once after the last record: yields ``(row | Reject, Location)`` items a converter makes
     # from several records together (hansol's ``join_pairs``), from what it kept in ``ctx.state``.
     finish: Callable[[Context], Iterable[tuple[Any, Location]]] | None = None
+    # Like ``finish``, for items a converter can make by reading the records again instead of keeping
+    # them: called once per input group as ``combine(ctx, records)``, where each ``records()`` call
+    # gives the group's ``(record, Location)`` afresh, in input order (as many passes as it needs).
+    # The group's inputs are then cut into shards like any other's; this runs as one more shard after them.
+    combine: Callable[[Context, Callable[[], Iterator[tuple[Any, Location]]]], Iterable[tuple[Any, Location]]] | None = None
     # Optional fast path for parallel runs (kodolly.corridor): given the records of a JSONL chunk or
     # of a range of a JSON array as an Arrow table (parsed by pyarrow.json, text columns typed string)
     # and the Context, return ``{"instruction", "context", "response", "category"}`` Arrow columns (or
@@ -82,6 +102,16 @@ class Converter:
     # location; default empty) and ``same`` (``(a, b, reason, detail)``: reject a row whose fields a
     # and b are the same text up to whitespace once normalised, as a layout's ``same`` check does).
     columnar: Callable[[Any, Context], "dict[str, Any] | None"] | None = None
+    # Optional bulk path for conversation converters (kodolly.corridor.exchanges): like ``convert``, but
+    # yields each row as an ``Exchange`` (its turns, the kept history, id and meta, as in
+    # ``kodolly.converters.sharegpt``) instead of a dict; rejects as ``convert`` yields them. The
+    # corridor then builds a piece's rows as Arrow columns, each turn normalised once.
+    exchanges: ConvertFn | None = None
+    # With ``exchanges``: given the records of a JSON Lines chunk as a pyarrow.json table and
+    # ``load(i)`` (record i as orjson parses it), return ``(records, texts)``: ``LazyRecord`` s that
+    # ``exchanges`` takes in place of the dicts, and the string column their turns' texts are in;
+    # or None for a table of another shape (the records are then parsed one by one).
+    columnar_records: Callable[[Any, Callable[[int], Any]], Any] | None = None
     # The licence of the source an alias names (``koalpaca`` -> ``CC BY-NC 4.0``): converting with
     # ``--from ALIAS`` gives rows of source ALIAS under that licence (see :meth:`for_alias`).
     alias_licenses: Mapping[str, str] = field(default_factory=dict)

@@ -14,7 +14,9 @@ Each CSV row holds two paraphrases of one question and up to five reference answ
   questions and one of b's are drawn with the same generator. instruction = ``qa + " " + qb``,
   response = a's first answer + ``" "`` + b's first answer, id ``join:<id_a>+<id_b>``, domain the
   common category (``"cat_a, cat_b"`` when they differ), ``meta["joined"] = [id_a, id_b]``,
-  location that of row a. Same input and seed -> same rows.
+  location that of row a. Same input and seed -> same rows. The rows are made by reading the
+  input twice more (``Converter.combine``), so the input is still cut into shards and nothing of it
+  is kept but the drawn pairs.
 
 ``domain`` is the row's ``category`` (a defect type, not a Dolly category); the Dolly category is
 ``open_qa``. A row with no answer at all (``test.csv``: ``id, 질문``; ``inspect`` names ``hansol`` for
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import ConfigError
 from ..io.readers import Location
@@ -67,26 +69,27 @@ def _options(ctx: Context) -> tuple[str, int]:
     return mode, pairs
 
 
+def _answers(record: dict[str, Any], loc: Location, ctx: Context, mode: str) -> tuple[str, list[tuple[int, str]], str]:
+    """The row's id, its non-empty answers ``(column number, text)`` as ``mode`` keeps them, its domain."""
+    rid = _cell(record, "id") or ctx.derived_id(loc)
+    answers = [(n, text) for n, col in enumerate(ANSWER_COLUMNS, 1) if (text := _cell(record, col))]
+    return rid, answers[:1] if mode == "first" else answers, _cell(record, "category")
+
+
 def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any] | Reject]:
-    mode, pairs = _options(ctx)
+    mode, _pairs = _options(ctx)
     if not isinstance(record, dict):
         yield Reject("bad_type:record", f"expected a CSV row, got {type(record).__name__}")
         return
-    rid = _cell(record, "id") or ctx.derived_id(loc)
-    answers = [(n, text) for n, col in enumerate(ANSWER_COLUMNS, 1) if (text := _cell(record, col))]
+    rid, answers, domain = _answers(record, loc, ctx, mode)
     if not answers:
         yield Reject("no_answer", "no 답변_1..답변_5 (a test.csv row?)")
         return
-    if mode == "first":
-        answers = answers[:1]
-    domain = _cell(record, "category")
-    questions = []
     for qn, col in enumerate(QUESTION_COLUMNS, 1):
         question = _cell(record, col)
         if not question:
             yield Reject(f"missing_field:{col}", part=str(qn))
             continue
-        questions.append(question)
         for an, answer in answers:
             yield make_row(
                 instruction=question,
@@ -98,21 +101,37 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
                 license=ctx.license,
                 meta={"question": qn, "answer": an},
             )
-    if pairs and questions:
-        ctx.state.setdefault("hansol_rows", []).append(_Kept(rid, tuple(questions), answers[0][1], domain, loc))
 
 
-def finish(ctx: Context) -> Iterator[tuple[dict[str, Any], Location]]:
-    """The ``join_pairs`` rows, from the rows kept while converting (see the module docstring)."""
+def _kept(records: Iterable[tuple[Any, Location]], ctx: Context) -> Iterator[_Kept]:
+    """What ``join_pairs`` needs of each CSV row that gives rows (a question and an answer), in order."""
+    for record, loc in records:
+        if not isinstance(record, dict):  # BadRecord, or a reject of convert
+            continue
+        rid, answers, domain = _answers(record, loc, ctx, "all")
+        questions = tuple(q for col in QUESTION_COLUMNS if (q := _cell(record, col)))
+        if answers and questions:
+            yield _Kept(rid, questions, answers[0][1], domain, loc)
+
+
+def combine(ctx: Context, records: Callable[[], Iterator[tuple[Any, Location]]]) -> Iterator[tuple[dict[str, Any], Location]]:
+    """The ``join_pairs`` rows (see the module docstring), from two reads of the records: one counts
+    the rows that can be joined, the other keeps the ones the drawn pairs name (memory: the pairs)."""
     _mode, pairs = _options(ctx)
-    kept: list[_Kept] = ctx.state.get("hansol_rows", [])
-    n = len(kept)
-    if not pairs or n < 2:
+    if not pairs:
+        return
+    n = sum(1 for _ in _kept(records(), ctx))
+    if n < 2:
         return
     rng = random.Random(ctx.options.get("seed", 0))
+    drawn = []
     for code in rng.sample(range(n * (n - 1)), min(pairs, n * (n - 1))):
         i, j = divmod(code, n - 1)
-        a, b = kept[i], kept[j + 1 if j >= i else j]
+        drawn.append((i, j + 1 if j >= i else j))
+    wanted = {k for pair in drawn for k in pair}
+    kept = {k: row for k, row in enumerate(_kept(records(), ctx)) if k in wanted}
+    for i, j in drawn:
+        a, b = kept[i], kept[j]
         qa, qb = rng.choice(a.questions), rng.choice(b.questions)
         row = make_row(
             instruction=f"{qa} {qb}",
@@ -145,5 +164,5 @@ CONVERTER = Converter(
     license="",
     detect=detect,
     options={"license": "", "answers": "all", "join_pairs": 0, "seed": 0},
-    finish=finish,
+    combine=combine,
 )

@@ -68,8 +68,8 @@ from typing import Any, Iterator
 from ..errors import ConfigError
 from ..io.readers import Location
 from ..rows import make_row
-from ..turns import LABELS, SEPARATOR, dropped_marker, transcript
-from . import Context, Converter, Reject
+from ..turns import LABELS, SEPARATOR, dropped_marker, transcript, transcript_size
+from . import Context, Converter, LazyRecord, Reject
 
 LICENSE = "CC BY 2.0 KR; OpenAI terms"
 
@@ -88,12 +88,17 @@ class Turn:
     """Consecutive source turns of one role, merged."""
 
     role: str
-    texts: list[str] = field(default_factory=list)
+    texts: list[Any] = field(default_factory=list)  # its source turns' texts (on the columnar path: their places in ``source``)
     index: int = 0  # index of its first source turn
+    pos: int = 0  # its place among the conversation's merged turns
+    size: int = 0  # characters of ``text``
+    source: Any = None  # the column the texts are in (columnar path: ``value(i)`` gives text i)
     _message: dict[str, str] | None = None
 
     @property
     def text(self) -> str:
+        if self.source is not None:
+            return "\n\n".join([self.source.value(i) for i in self.texts])
         return "\n\n".join(self.texts)
 
     @property
@@ -102,6 +107,32 @@ class Turn:
         if self._message is None:
             self._message = {"role": self.role, "content": self.text}
         return self._message
+
+
+def _role(name: Any, n: int, key: str) -> str | Reject:
+    """The role of source turn ``n`` from its role name."""
+    if not isinstance(name, str) or not name.strip():
+        return Reject(f"missing_field:{key}", f"turn {n} has no role")
+    name = name.strip().lower()
+    if name in USER_ROLES:
+        return "user"
+    if name in ASSISTANT_ROLES:
+        return "assistant"
+    if name in SYSTEM_ROLES:
+        return "system"
+    return Reject(f"unknown_role:{name}", f"turn {n}")
+
+
+def _merge(merged: list[Turn], n: int, role: str, text: Any, size: int, source: Any = None) -> None:
+    """Source turn ``n`` added to the merged turns (rule 1); ``text`` None when it is empty."""
+    if merged and merged[-1].role == role:
+        current = merged[-1]
+    else:
+        current = Turn(role, index=n, pos=len(merged), source=source)
+        merged.append(current)
+    if text is not None:
+        current.size += size + (2 if current.texts else 0)  # joined by a blank line
+        current.texts.append(text)
 
 
 def _conversation_id(record: dict[str, Any], loc: Location, ctx: Context) -> str:
@@ -149,60 +180,44 @@ def parse_turns(record: dict[str, Any]) -> list[Turn] | Reject:
         rk, tk = role_key, text_key
         if rk not in turn and text_key not in turn and ("role" in turn or "from" in turn):
             rk, tk = ("role", "content") if "role" in turn else ("from", "value")  # shapes mixed up
-        name = turn.get(rk)
-        if not isinstance(name, str) or not name.strip():
-            return Reject(f"missing_field:{rk}", f"turn {n} has no role")
-        name = name.strip().lower()
-        if name in USER_ROLES:
-            role = "user"
-        elif name in ASSISTANT_ROLES:
-            role = "assistant"
-        elif name in SYSTEM_ROLES:
-            role = "system"
-        else:
-            return Reject(f"unknown_role:{name}", f"turn {n}")
+        role = _role(turn.get(rk), n, rk)
+        if isinstance(role, Reject):
+            return role
         text = _turn_text(turn, tk)
         if isinstance(text, Reject):
             return Reject(text.reason, f"turn {n}: {text.detail}")
-        if merged and merged[-1].role == role:
-            current = merged[-1]
-        else:
-            current = Turn(role, index=n)
-            merged.append(current)
         if "\r" in text:  # once per turn here, rather than in every transcript that repeats it
             text = text.replace("\r\n", "\n").replace("\r", "\n")
-        if text.strip():
-            current.texts.append(text)
+        _merge(merged, n, role, text if text.strip() else None, len(text))
     return merged
 
 
-def bounded_history(turns: list[Turn], limit: int) -> tuple[list[dict[str, str]], int]:
-    """The turns before an exchange as messages, whole turns only, whose transcript fits ``limit`` (rule 9).
+def bounded_history(turns: list[Turn], limit: int) -> tuple[list[Turn], int]:
+    """The turns before an exchange that have text, whole turns only, whose transcript fits ``limit`` (rule 9).
 
-    Returns the kept messages and how many turns were left out (0 when everything fits); the context
-    is :func:`kodolly.turns.transcript` of the two.
+    Returns the kept turns and how many turns were left out (0 when everything fits); the context
+    is :func:`kodolly.turns.transcript` of their messages and that number.
     """
-    msgs = [t.message for t in turns if t.texts]
+    kept_all = [t for t in turns if t.texts]
     if not limit:
-        return msgs, 0
+        return kept_all, 0
     sep = len(SEPARATOR)
-    lengths = [len(LABELS[m["role"]]) + 2 + len(m["content"]) for m in msgs]  # len(paragraph(...)), unbuilt
-    if sum(lengths) + sep * (len(msgs) - 1) <= limit:  # the whole transcript fits
-        return msgs, 0
+    lengths = [len(LABELS[t.role]) + 2 + t.size for t in kept_all]  # len(paragraph(...)), unbuilt
+    if transcript_size(lengths, 0) <= limit:  # the whole transcript fits
+        return kept_all, 0
 
-    def fill(head: int) -> tuple[list[dict[str, str]], int, int]:
-        rest = len(msgs) - head
+    def fill(head: int) -> tuple[list[Turn], int, int]:
+        rest = len(lengths) - head
         # the marker's width depends on N; size it for the largest N possible (all of the rest)
         used = sum(n + sep for n in lengths[:head]) + len(dropped_marker(rest))
-        first = len(msgs)
+        first = len(lengths)
         while first > head and used + sep + lengths[first - 1] <= limit:
             first -= 1
             used += sep + lengths[first]
-        kept = msgs[:head] + msgs[first:]
         dropped = first - head
-        return kept, dropped, len(transcript(kept, dropped))
+        return kept_all[:head] + kept_all[first:], dropped, transcript_size(lengths[:head] + lengths[first:], dropped)
 
-    if msgs[0]["role"] == "system":  # the opening system turn first, if it fits beside the marker
+    if kept_all[0].role == "system":  # the opening system turn first, if it fits beside the marker
         kept, dropped, size = fill(1)
         if size <= limit:
             return kept, dropped
@@ -234,18 +249,61 @@ def _max_context_chars(ctx: Context) -> int:
     return limit
 
 
+CATEGORY = "open_qa"
+
+
+@dataclass(slots=True)
+class Exchange:
+    """An exchange that becomes a row (rule 2), before it is one: :meth:`row` makes the row dict of the
+    record path; the corridor's bulk path (:mod:`kodolly.corridor.exchanges`) builds the rows of many
+    exchanges at once as Arrow columns, each turn's text normalised once for every row that holds it."""
+
+    turns: list[Turn]  # the conversation's merged turns, shared by its exchanges (``Turn.pos`` indexes it)
+    user: Turn
+    assistant: Turn
+    history: list[Turn]  # the kept turns before it (rule 9), each with text, in order
+    dropped: int  # turns left out of the history (``meta.context_turns_dropped``)
+    id: str
+    meta: dict[str, Any]
+    category: str = CATEGORY
+
+    def row(self, ctx: Context) -> dict[str, Any]:
+        messages = [t.message for t in self.history]
+        return make_row(
+            instruction=self.user.text,
+            context=transcript(messages, self.dropped),
+            response=self.assistant.text,
+            category=self.category,
+            source=ctx.source,
+            id=self.id,
+            license=ctx.license,
+            meta=self.meta,
+            messages=messages,
+        )
+
+
 def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any] | Reject]:
-    if not isinstance(record, dict):
+    for out in exchanges(record, loc, ctx):
+        yield out if isinstance(out, Reject) else out.row(ctx)
+
+
+def exchanges(record: Any, loc: Location, ctx: Context) -> Iterator[Exchange | Reject]:
+    """The record's exchanges that become rows and its rejects, in the order :func:`convert` yields them
+    (``record``: a dict, or a :class:`Conversation` parsed column-wise)."""
+    if isinstance(record, Conversation):
+        turns, ids = record.turns, {"id": record.id}
+    elif not isinstance(record, dict):
         yield Reject("bad_type:record", f"expected an object, got {type(record).__name__}")
         return
-    turns = parse_turns(record)
+    else:
+        turns, ids = parse_turns(record), record
     if isinstance(turns, Reject):
         yield turns
         return
     if not any(t.texts for t in turns):
         yield Reject("empty_conversation", "no turn has text")
         return
-    cid = _conversation_id(record, loc, ctx)
+    cid = _conversation_id(ids, loc, ctx)
     cut = _turns_option(ctx)
     first_only = cut == "first"
     limit = _max_context_chars(ctx)
@@ -253,7 +311,7 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
     # Pair user turns with the assistant turn that follows them (system turns do not break a pair).
     history: list[Turn] = []  # turns that go into later transcripts
     pending: Turn | None = None
-    exchanges: list[tuple[Turn, Turn, list[Turn]]] = []
+    pairs: list[tuple[Turn, Turn, list[Turn]]] = []
     unanswered: list[Turn] = []
     for turn in turns:
         if turn.role == "system":
@@ -267,22 +325,22 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
             if pending is None:  # leading (or orphan) assistant turn: context only
                 history.append(turn)
                 continue
-            exchanges.append((pending, turn, list(history)))
+            pairs.append((pending, turn, list(history)))
             if pending.texts and turn.texts:
                 history.extend((pending, turn))
             pending = None
     if pending is not None:
         unanswered.append(pending)
 
-    if not exchanges:
+    if not pairs:
         if any(t.role == "user" and t.texts for t in turns):
             yield Reject("no_assistant_turn", "no user turn is followed by an assistant turn")
         else:
             yield Reject("no_user_turn", "the conversation has no user turn with text")
         return
-    total = len(exchanges)
-    last = max((k for k, (u, a, _) in enumerate(exchanges) if u.texts and a.texts), default=-1) if cut == "last" else -1
-    for k, (user, assistant, before) in enumerate(exchanges):
+    total = len(pairs)
+    last = max((k for k, (u, a, _) in enumerate(pairs) if u.texts and a.texts), default=-1) if cut == "last" else -1
+    for k, (user, assistant, before) in enumerate(pairs):
         if first_only and k > 0:
             break
         part = str(k)
@@ -293,27 +351,107 @@ def convert(record: Any, loc: Location, ctx: Context) -> Iterator[dict[str, Any]
             continue
         if cut == "last" and k != last:
             continue  # in the history of the last exchange's row
-        history, dropped = bounded_history(before, limit)
+        kept, dropped = bounded_history(before, limit)
         meta: dict[str, Any] = {"conversation_id": cid, "turn": k, "exchanges": total}
         if dropped:
             meta["context_turns_dropped"] = dropped
-        yield make_row(
-            instruction=user.text,
-            context=transcript(history, dropped),
-            response=assistant.text,
-            category="open_qa",
-            source=ctx.source,
-            id=f"{cid}:{k}",
-            license=ctx.license,
-            meta=meta,
-            messages=history,
-        )
+        yield Exchange(turns, user, assistant, kept, dropped, f"{cid}:{k}", meta)
     if not first_only:
         for turn in unanswered:
             if not turn.texts:  # an empty turn is dropped (rule 1), not a question
                 continue
             yield Reject("unanswered_turn", f"turn {turn.index}: a user turn with no assistant turn after it",
                          part=f"turn:{turn.index}", raw={"id": cid, "user": turn.text})
+
+
+class Conversation(LazyRecord):
+    """A plain ShareGPT record parsed column-wise (:func:`conversations_of`): its merged turns (or the
+    reject of its turns) and its ``id`` value; :meth:`load` gives the record itself."""
+
+    __slots__ = ("turns", "id", "_load", "_at")
+
+    def __init__(self, turns: list[Turn] | Reject, id: Any, load: Any, at: int) -> None:
+        self.turns, self.id, self._load, self._at = turns, id, load, at
+
+    def load(self) -> Any:
+        return self._load(self._at)
+
+
+class TextColumn:
+    """The turn texts of a table (``\\r\\n`` and ``\\r`` made ``\\n``, as :func:`parse_turns` does), for ``Turn.text``."""
+
+    __slots__ = ("column",)
+
+    def __init__(self, column: Any) -> None:
+        self.column = column
+
+    def value(self, i: int) -> str:
+        return self.column[i].as_py()
+
+
+# the characters str.strip() removes (str.isspace), checked against Python in tests/converters/test_sharegpt_columns.py
+PY_SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+_BLANK = "^[" + "".join(f"\\x{{{ord(c):04X}}}" for c in PY_SPACES) + "]*$"  # RE2: a text that .strip() empties
+
+
+def conversations_of(table: Any, load: Any) -> tuple[list[Conversation], Any] | None:
+    """The records of a pyarrow.json table of plain ShareGPT records (``{"id"?, "conversations": [{"from",
+    "value"}, ...]}``, ``id`` text or whole numbers, every role a string) as :class:`Conversation` s with
+    their turns merged as :func:`parse_turns` merges them, and the column of the turn texts they index
+    (``Converter.columnar_records``); None for a table of any other shape."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = set(table.column_names)
+    if "conversations" not in names or not names <= {"id", "conversations"}:
+        return None
+    conv = _one(table.column("conversations"))
+    kind = conv.type
+    if not pa.types.is_list(kind) or not pa.types.is_struct(kind.value_type):
+        return None
+    fields = [f.name for f in kind.value_type]
+    if sorted(fields) != ["from", "value"] or not all(pa.types.is_string(f.type) for f in kind.value_type):
+        return None
+    ids: list[Any] = [None] * len(conv)
+    if "id" in names:
+        column = _one(table.column("id"))
+        if not (pa.types.is_string(column.type) or pa.types.is_int64(column.type) or pa.types.is_null(column.type)):
+            return None
+        ids = column.to_pylist()
+    if conv.null_count:
+        return None
+    turns = conv.flatten()
+    if turns.null_count:
+        return None
+    children = dict(zip(fields, turns.flatten()))
+    froms, values = children["from"], children["value"]
+    if froms.null_count:  # a turn without a role: the record path says which
+        return None
+    if values.null_count:
+        values = values.fill_null("")
+    if pc.any(pc.match_substring(values, "\r")).as_py():
+        values = pc.replace_substring(pc.replace_substring(values, "\r\n", "\n"), "\r", "\n")
+    blank = pc.match_substring_regex(values, _BLANK).to_numpy(zero_copy_only=False)
+    sizes = pc.utf8_length(values).to_numpy(zero_copy_only=False).tolist()
+    roles = froms.to_pylist()
+    offsets = conv.offsets.to_numpy()
+    offsets = (offsets - offsets[0]).tolist()
+    source = TextColumn(values)
+    records = []
+    for r in range(len(conv)):
+        merged: list[Turn] | Reject = []
+        for n, i in enumerate(range(offsets[r], offsets[r + 1])):
+            role = _role(roles[i], n, "from")
+            if isinstance(role, Reject):
+                merged = role
+                break
+            _merge(merged, n, role, None if blank[i] else i, sizes[i], source)
+        records.append(Conversation(merged, ids[r], load, r))
+    return records, values
+
+
+def _one(column: Any) -> Any:
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def detect(record: Any) -> float:
@@ -334,5 +472,7 @@ CONVERTER = Converter(
     license=LICENSE,
     aliases=("kovicuna",),
     detect=detect,
+    exchanges=exchanges,
+    columnar_records=conversations_of,
     options={"license": LICENSE, "turns": "each", "first_turn_only": False, "max_context_chars": DEFAULT_MAX_CONTEXT_CHARS},
 )

@@ -2,7 +2,7 @@
 
 ::
 
-    plan    inputs -> shards              (shards.py: JSONL byte ranges, whole inputs, whole groups)
+    plan    inputs -> shards              (shards.py: JSONL and CSV byte ranges, item ranges, whole inputs, whole groups)
     map     convert_shard(shard, work)    (convert.py; columnar.py is its fast path) -> Chunk (chunks.py)
             read -> convert -> normalise -> check -> chain.map_* (stateless filters, keyed prepare)
     reduce  chain.reduce(chunk)           (chain.py: keyed decide, other filters), in position order

@@ -14,7 +14,8 @@ from ..converters import Context, Converter
 from ..io import limits
 from ..io.json_items import lines_within, positions_of
 from ..io.readers import Location
-from ..normalize import normalize_column, normalize_text
+from ..normalize import normalize_column as normalise_column  # the one column normalisation (converters use it too)
+from ..normalize import normalize_text
 from .. import rows as rows_module
 from ..rows import ARROW_SCHEMA, repeat_string
 from .chain import FilterChain
@@ -35,8 +36,8 @@ def _has_surrogate_escape(data: Any) -> bool:
     return bool(pc.match_substring_regex(whole, _SURROGATE_ESCAPE)[0].as_py())
 
 
-def _column(built: dict[str, Any], field: Any, n: int) -> Any:
-    """A column of the row schema: built above, or the default ``rows_to_table`` gives a row without it."""
+def schema_column(built: dict[str, Any], field: Any, n: int) -> Any:
+    """A column of the row schema: built by the caller, or the default ``rows_to_table`` gives a row without it."""
     if field.name in built:
         return built[field.name]
     if field.name == "messages":  # single-turn rows: no earlier turns
@@ -65,6 +66,48 @@ def _validate_rest(records: pa.Table, checked: list[Any]) -> None:
                 array.validate(full=True)
 
 
+def read_lines(data: Any, n_records: int, newlines: np.ndarray | None = None) -> tuple[pa.Table, np.ndarray] | None:
+    """JSON Lines ``data`` of ``n_records`` records parsed by pyarrow.json, and the positions of its
+    newlines; None when the record path must decide (a surrogate escape, a line too deep or too long,
+    a line pyarrow.json cannot parse, blank lines miscounted). Strings are not validated as UTF-8."""
+    import pyarrow.json as pj
+
+    if _has_surrogate_escape(data):
+        return None
+    lim = limits.current()
+    if newlines is None:
+        newlines = positions_of(np.frombuffer(data, dtype=np.uint8), 0x0A)
+    if not lines_within(data, lim.max_depth, lim.max_record_bytes, newlines):  # the record path rejects those lines
+        return None
+    # Raw control characters inside strings make pyarrow.json fail (as orjson does): no check needed.
+    try:
+        records = pj.read_json(
+            pa.BufferReader(data),
+            read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1),
+        )
+        records.column_names  # noqa: B018 - decoding the keys raises on invalid UTF-8
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+        return None
+    if records.num_rows != n_records:
+        return None
+    return records, newlines
+
+
+def line_spans(view: np.ndarray, newlines: np.ndarray, n_records: int, line_no: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The line number of each record of JSON Lines bytes ``view`` (its first line is ``line_no``), and
+    where each line starts and ends (blank lines included; record i is on line ``lines[i]``)."""
+    line_starts = np.concatenate(([0], newlines + 1))
+    line_ends = np.concatenate((newlines, [len(view)]))
+    if len(line_starts) > 1 and line_starts[-1] >= len(view):  # the chunk ends with a newline
+        line_starts, line_ends = line_starts[:-1], line_ends[:-1]
+    if len(line_starts) == n_records:
+        lines = np.arange(line_no, line_no + n_records, dtype=np.int64)
+    else:
+        blank = [not bytes(view[a:b]).strip() for a, b in zip(line_starts.tolist(), line_ends.tolist())]
+        lines = line_no + np.flatnonzero(~np.array(blank, dtype=bool)).astype(np.int64)
+    return lines, line_starts, line_ends
+
+
 def convert_columnar(shard: Shard, data: Any, conv: Converter, ctx: Context, category: str | None, chain: FilterChain) -> Chunk | None:
     """The fast path for a plain UTF-8 JSON Lines range, or None when it does not apply."""
     rng = shard.range
@@ -78,7 +121,7 @@ def convert_columnar_items(shard: Shard, items: list[Any], conv: Converter, ctx:
     """The fast path for an ``items`` shard of a JSON array (``json_items.Item`` s): its items, each on
     one line, are JSON Lines; None when it does not apply (an item over a limit or written over
     several lines): then the record path runs."""
-    if conv.columnar is None or not chain.columnar_ok or not items:
+    if (conv.columnar is None and conv.columnar_records is None) or not chain.columnar_ok or not items:
         return None
     parts = []
     for item in items:
@@ -89,6 +132,37 @@ def convert_columnar_items(shard: Shard, items: list[Any], conv: Converter, ctx:
             return None
         parts.append(part)
     return _convert_lines(shard, b"\n".join(parts), len(items), items[0].index, None, conv, ctx, category, chain)
+
+
+def _convert_lines(shard: Shard, data: Any, n_records: int, index: int, line_no: int | None, conv: Converter,
+                   ctx: Context, category: str | None, chain: FilterChain,
+                   newlines: np.ndarray | None = None) -> Chunk | None:
+    """JSON Lines ``data`` of ``n_records`` records from record ``index`` on: from line ``line_no`` of the
+    input, or (``None``) items of a JSON array, one a line, located by their index. ``newlines``: the
+    positions of the newlines in ``data`` when the caller found them already."""
+    by_index = line_no is None
+    if by_index:
+        line_no = 0
+    if not chain.columnar_ok or not n_records:
+        return None
+    if conv.columnar is None:
+        if conv.columnar_records is None:
+            return None
+        from .exchanges import convert_lines
+
+        return convert_lines(shard, data, n_records, index, None if by_index else line_no, conv, ctx, category, chain, newlines)
+    parsed = read_lines(data, n_records, newlines)
+    if parsed is None:
+        return None
+    records, newlines = parsed
+    view = np.frombuffer(data, dtype=np.uint8)
+    lines, line_starts, line_ends = line_spans(view, newlines, n_records, line_no)
+
+    def raw(i: int) -> Any:
+        k = int(lines[i]) - line_no
+        return orjson.loads(bytes(view[line_starts[k]:line_ends[k]]))
+
+    return _columns_chunk(shard, records, n_records, index, None if by_index else lines, raw, conv, ctx, category, chain)
 
 
 def convert_columnar_spans(shard: Shard, conv: Converter, ctx: Context, category: str | None,
@@ -123,55 +197,6 @@ def convert_columnar_spans(shard: Shard, conv: Converter, ctx: Context, category
         return orjson.loads(data[int(starts[i]):int(ends[i])])
 
     return _columns_chunk(shard, records, n, shard.items.first_index, None, raw, conv, ctx, category, chain)
-
-
-def _convert_lines(shard: Shard, data: Any, n_records: int, index: int, line_no: int | None, conv: Converter,
-                   ctx: Context, category: str | None, chain: FilterChain,
-                   newlines: np.ndarray | None = None) -> Chunk | None:
-    """JSON Lines ``data`` of ``n_records`` records from record ``index`` on: from line ``line_no`` of the
-    input, or (``None``) items of a JSON array, one a line, located by their index. ``newlines``: the
-    positions of the newlines in ``data`` when the caller found them already."""
-    import pyarrow.json as pj
-
-    by_index = line_no is None
-    if by_index:
-        line_no = 0
-    if conv.columnar is None or not chain.columnar_ok or not n_records:
-        return None
-    view = np.frombuffer(data, dtype=np.uint8)
-    if _has_surrogate_escape(data):
-        return None
-    lim = limits.current()
-    if newlines is None:
-        newlines = positions_of(view, 0x0A)
-    if not lines_within(data, lim.max_depth, lim.max_record_bytes, newlines):  # the record path rejects those lines
-        return None
-    # Raw control characters inside strings make pyarrow.json fail (as orjson does): no check needed.
-    # pyarrow.json lets invalid UTF-8 through (orjson rejects it): the clean pattern validates the text
-    # values it matches, decoding the others raises, and _validate_rest checks every other column.
-    try:
-        records = pj.read_json(
-            pa.BufferReader(data),
-            read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1),
-        )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-    # row positions -> line numbers, and where each line starts
-    line_starts = np.concatenate(([0], newlines + 1))
-    line_ends = np.concatenate((newlines, [len(view)]))
-    if len(line_starts) > 1 and line_starts[-1] >= len(view):  # the chunk ends with a newline
-        line_starts, line_ends = line_starts[:-1], line_ends[:-1]
-    if len(line_starts) == n_records:
-        lines = np.arange(line_no, line_no + n_records, dtype=np.int64)
-    else:
-        blank = [not bytes(view[a:b]).strip() for a, b in zip(line_starts.tolist(), line_ends.tolist())]
-        lines = line_no + np.flatnonzero(~np.array(blank, dtype=bool)).astype(np.int64)
-
-    def raw(i: int) -> Any:
-        k = int(lines[i]) - line_no
-        return orjson.loads(bytes(view[line_starts[k]:line_ends[k]]))
-
-    return _columns_chunk(shard, records, n_records, index, None if by_index else lines, raw, conv, ctx, category, chain)
 
 
 def same_texts(a: Any, b: Any) -> np.ndarray:
@@ -218,14 +243,14 @@ def _columns_chunk(shard: Shard, records: pa.Table, n: int, index: int, lines: n
             return None
         sources = {key: _string_array(columns[key]) for key in ("instruction", "context", "response")
                    if not isinstance(columns[key], str)}
-        texts = {key: normalize_column(array) for key, array in sources.items()}
+        texts = {key: normalise_column(array) for key, array in sources.items()}
         for key in ("instruction", "context", "response"):
             if key not in texts:  # a constant
                 texts[key] = repeat_string(normalize_text(columns[key]), n)
         domain = columns.get("domain", "")
         if not isinstance(domain, str):
             sources["domain"] = _string_array(domain)
-            domain = normalize_column(sources["domain"])
+            domain = normalise_column(sources["domain"])
         _validate_rest(records, list(sources.values()))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
         return None
@@ -279,7 +304,7 @@ def _columns_chunk(shard: Shard, records: pa.Table, n: int, index: int, lines: n
         "license": repeat_string(ctx.license, n),
         "meta": metas,
     }
-    table = pa.Table.from_arrays([_column(built, f, n) for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
+    table = pa.Table.from_arrays([schema_column(built, f, n) for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
     items = np.arange(n, dtype=np.int64)
     if not keep.all():
         table = table.filter(pa.array(keep))

@@ -10,11 +10,12 @@ Lines ranges and returns the same chunk.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ..converters import Context, Converter, Reject
+from ..converters import Context, Converter, Reject, loaded
 from ..errors import ConfigError
 from ..io.readers import BadRecord, Location, read_records
 from ..io.sources import Input, expand_inputs
@@ -24,7 +25,7 @@ from ..turns import transcript
 from .chain import FilterChain
 from .chunks import Chunk, reject_record
 from .jsonl import iter_range
-from .shards import GROUP, INPUT, ITEMS, RANGE, ROWS, Shard
+from .shards import COMBINE, CSV, GROUP, INPUT, ITEMS, RANGE, ROWS, Shard
 
 TEXT_FIELDS = ("instruction", "context", "response")
 PIECE_ROWS = 4096  # converted row dicts are turned into Arrow (after the map half) this many at a time
@@ -98,6 +99,11 @@ def normalise_and_check(row: dict[str, Any], category: str | None) -> str | None
         row["domain"] = normalize_text(row["domain"])
     if category is not None:
         row["category"] = category
+    return required_reason(row)
+
+
+def required_reason(row: Mapping[str, Any]) -> str | None:
+    """The reason a normalised row is rejected when a required field is empty, else None."""
     for name in REQUIRED_FIELDS:
         if not row[name]:
             return f"empty_field:{name}"
@@ -106,7 +112,11 @@ def normalise_and_check(row: dict[str, Any], category: str | None) -> str | None
 
 def location_meta(row: dict[str, Any], loc: Location) -> None:
     """Where the row came from, in its ``meta``: the file and its line (or record index)."""
-    meta = row["meta"]
+    locate(row["meta"], loc)
+
+
+def locate(meta: dict[str, Any], loc: Location) -> None:
+    """``meta`` with the file and the line (or record index) of ``loc`` added."""
     meta["file"] = loc.file
     if loc.line is not None:
         meta["line"] = loc.line
@@ -149,7 +159,7 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
             if chunk is not None:
                 return chunk
         items: Iterable[Any] = _raw_items(shard)
-        if shard.data is None and conv.columnar is not None and work.chain.columnar_ok:  # the JSON Lines fast path, on the items
+        if shard.data is None and (conv.columnar is not None or conv.columnar_records is not None) and work.chain.columnar_ok:  # the JSON Lines fast path, on the items
             from .columnar import convert_columnar_items
 
             items = list(items)
@@ -157,7 +167,18 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
             if chunk is not None:
                 return chunk
         return convert_records(shard, _parsed(shard, items), conv, ctx, group.category, work.chain)
+    if shard.kind == CSV:  # whole records of a plain CSV file (hashed by the planner)
+        from ..io.readers import CSV_DELIMITERS
+        from .csv_ranges import iter_csv_range
+
+        assert shard.range is not None
+        records = iter_csv_range(shard.range, shard.name, shard.encoding, CSV_DELIMITERS[Path(shard.name).suffix.lower()])
+        return convert_records(shard, records, conv, ctx, group.category, work.chain)
     inputs = work.inputs_of(shard.group)
+    if shard.kind == COMBINE:  # the items made from several records, read again from the group's inputs
+        assert conv.combine is not None
+        return convert_records(shard, (), conv, ctx, group.category, work.chain,
+                               finish=lambda: conv.combine(ctx, lambda: _records_of(inputs, conv)))
     if shard.kind == ROWS:  # whole row groups of a parquet / Arrow file (hashed by the planner)
         from ..io import tables
 
@@ -169,7 +190,11 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
         chosen = list(inputs)
     else:  # pragma: no cover - the planner makes no other kind
         raise ValueError(f"unknown shard kind {shard.kind!r}")
-    chunk = convert_records(shard, _records_of(chosen, conv), conv, ctx, group.category, work.chain, finish=shard.kind == GROUP)
+    records = _records_of(chosen, conv)
+    if shard.skip:  # the rest of an input whose first records are other shards'
+        records = ((record, loc) for record, loc in records if loc.index >= shard.skip)
+    finish = (lambda: conv.finish(ctx)) if shard.kind == GROUP and conv.finish is not None else None
+    chunk = convert_records(shard, records, conv, ctx, group.category, work.chain, finish=finish)
     for inp in chosen:
         chunk.inputs_read[inp.name] = (inp.bytes_read, inp.content_hash())
     return chunk
@@ -233,10 +258,13 @@ def convert_records(
     category: str | None,
     chain: FilterChain,
     *,
-    finish: bool = False,
+    finish: Callable[[], Iterable[tuple[Any, Location]]] | None = None,
+    column: Any = None,
 ) -> Chunk:
     """Records one by one -> converter -> normalise -> check, then the chain's map half (run on pieces
-    of :data:`PIECE_ROWS` rows, so a shard that is a whole big file never holds all its rows as dicts)."""
+    of :data:`PIECE_ROWS` rows, so a shard that is a whole big file never holds all its rows as dicts).
+    ``finish()``, after the last record: ``(item, Location)`` made from several records, taken after them.
+    ``column``: the text column that records parsed column-wise index (:mod:`kodolly.corridor.exchanges`)."""
     source = conv.name
     chunk = Chunk(shard.seq, source)
     files: dict[str, int] = {}
@@ -250,11 +278,19 @@ def convert_records(
     item = 0
 
     columnar = chain.columnar_ok  # the map half on the piece's Arrow table (vectorised filters, keys hashed from its buffers)
+    from .exchanges import piece_for
+
+    bulk = piece_for(conv, ctx, category, chain, finish is not None, column)  # conversation rows built in bulk (exchanges.py)
+    produce = conv.convert if bulk is None else conv.exchanges
 
     def map_piece() -> None:
         piece = Chunk(shard.seq, source, files=list(files))
         arrays = np.array(items, np.int64), np.array(index, np.int64), np.array(line, np.int64), np.array(file_of, np.int64)
-        if columnar and rows:
+        if bulk is not None and len(bulk):
+            table, keep, checked = bulk.table(arrays[0])
+            rejects.extend(checked)
+            chain.map_table(piece, table, *(a[keep] for a in arrays))
+        elif columnar and rows:
             chain.map_table(piece, rows_to_table(rows), *arrays)
         else:
             chain.map_rows(piece, rows, *arrays)
@@ -264,11 +300,23 @@ def convert_records(
         for values in (rows, items, index, line, file_of):
             values.clear()
 
+    def place(loc: Location) -> None:
+        items.append(item)
+        index.append(loc.index)
+        line.append(-1 if loc.line is None else loc.line)
+        f = files.get(loc.file)
+        if f is None:
+            f = files[loc.file] = len(files)
+        file_of.append(f)
+
     def take(out: Any, loc: Location, record: Any) -> None:
         nonlocal item
         if isinstance(out, Reject):
-            raw = out.raw if out.raw is not None else record
+            raw = out.raw if out.raw is not None else loaded(record)
             rejects.append((item, reject_record(out.reason, source, loc, detail=out.detail, part=out.part, raw=raw)))
+        elif bulk is not None:  # an exchange: normalised and checked with its piece (Piece.table)
+            bulk.add(out, loc, record)
+            place(loc)
         else:
             reason = normalise_and_check(out, category)
             if reason:
@@ -276,13 +324,7 @@ def convert_records(
             else:
                 location_meta(out, loc)
                 rows.append(out)
-                items.append(item)
-                index.append(loc.index)
-                line.append(-1 if loc.line is None else loc.line)
-                f = files.get(loc.file)
-                if f is None:
-                    f = files[loc.file] = len(files)
-                file_of.append(f)
+                place(loc)
         item += 1
 
     n_records = 0
@@ -293,18 +335,20 @@ def convert_records(
             item += 1
             continue
         produced = 0
-        for out in conv.convert(record, loc, ctx):
+        for out in produce(record, loc, ctx):
             produced += 1
             take(out, loc, record)
         if not produced:
-            rejects.append((item, reject_record("no_rows", source, loc, detail="the record yields no row", raw=record)))
+            rejects.append((item, reject_record("no_rows", source, loc, detail="the record yields no row", raw=loaded(record))))
             item += 1
-        if len(rows) >= PIECE_ROWS:
+        if len(items) >= PIECE_ROWS:
             map_piece()
-    if finish and conv.finish is not None:  # items made from several records (e.g. hansol join_pairs)
-        for out, loc in conv.finish(ctx):
+    if finish is not None:  # items made from several records (e.g. hansol join_pairs)
+        for out, loc in finish():
             take(out, loc, None)
-    if rows or not pieces:
+            if len(items) >= PIECE_ROWS:
+                map_piece()
+    if items or not pieces:
         map_piece()
     chunk.records = n_records
     chunk.read = item

@@ -90,11 +90,11 @@ def splittable(inp: Input, head: bytes, encoding: str) -> bool:
     return inp.suffix == ".json" and looks_like_jsonl(head.lstrip(BOM))
 
 
-def _plain_file(inp: Input) -> str | None:
+def plain_file(inp: Input) -> str | None:
     return inp.name if os.path.isfile(inp.name) and not inp.name.lower().endswith(".gz") else None
 
 
-class _DirectReader:
+class DirectReader:
     """A plain file read block by block through short-lived memory maps (no copy, and the process
     never holds more than one block of the file), hashed and counted as ``Input.open()`` does."""
 
@@ -144,7 +144,8 @@ class _DirectReader:
 
 @dataclass(frozen=True)
 class Range:
-    """One byte range of a JSON Lines input, ending at a line end (or the input's end).
+    """One byte range of a JSON Lines input, ending at a line end (or the input's end), or of a CSV
+    input, ending at a record end (:mod:`.csv_ranges`).
 
     ``data`` holds the bytes when the input is not a plain file (gzip, zip member); a plain file is
     re-read by whoever converts the range (``path``, ``offset``, ``length``). ``line`` and ``index``
@@ -161,6 +162,7 @@ class Range:
     first: bool
     data: bytes | None = None
     bad: tuple[str, str, str] | None = None  # (reason, raw, detail): the range is this one reject
+    header: int = 0  # a CSV range: the bytes of the input's header record (its column names), at offset 0
     # where its newlines are (offsets in the range), when the planner found them anyway: the worker
     # need not scan the range for them again
     newlines: np.ndarray | None = field(default=None, compare=False, repr=False)
@@ -183,10 +185,10 @@ def cut_ranges(
     and at most ``max_lines`` lines, counting lines and records as it goes. The input is read once,
     block by block (hashed as ``Input.open()`` does); ``stream`` is the input's open stream."""
     block_bytes = max_bytes or CHUNK_BYTES
-    path = _plain_file(inp)
+    path = plain_file(inp)
     if path is not None:
         stream.close()
-        stream = _DirectReader(inp)
+        stream = DirectReader(inp)
     offset, line, index, first = 0, 1, 0, True
     carry = b""  # the start of a line begun in the previous block
     lim = limits_mod.current()

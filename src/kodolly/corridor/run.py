@@ -53,6 +53,8 @@ class PreparedRun:
             return shard.range.length
         if shard.items is not None:
             return shard.items.end - shard.items.start
+        if shard.kind == "combine":  # its inputs' bytes are their shards'
+            return 0
         if shard.kind == "group":
             return sum(inp.size or 0 for inp in self.inputs[shard.group])
         return inputs[shard.input].size or 0 if 0 <= shard.input < len(inputs) else 0

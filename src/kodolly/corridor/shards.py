@@ -3,18 +3,25 @@
 - a JSON Lines input (``.jsonl``/``.ndjson``, or ``.json`` holding JSON Lines; UTF-8 or cp949): byte
   ranges ending at line ends (:mod:`.jsonl`), of about ``shard_bytes`` and at most ``max_records``
   lines; the driver reads the input once to cut it (and hashes it for the manifest);
+- a plain CSV/TSV file (UTF-8 or cp949): byte ranges ending at record ends (:mod:`.csv_ranges`; a
+  newline inside quotes is no record end), of about ``shard_bytes`` and at most ``max_records``
+  records; where the file has something that could make the ranges read differently from one
+  sequential read, the rest of it is one ``input`` shard that reads it sequentially from its start
+  and skips the records before (``Shard.skip``);
 - a UTF-8 JSON array or envelope whose record key is in its head (``readers.item_paths``): item
   ranges of about ``shard_bytes`` (:mod:`kodolly.io.json_items`). A plain file is scanned by the driver
   and each range re-read by its worker; a zip member (of a split set too) or a gzip file is read once
   by the driver, which hands each range its bytes (no worker inflates it again, none holds it whole);
-- any other input (CSV, UTF-16 or cp949 JSON, an empty file) -- a file, a zip member, a member of a
+- any other input (UTF-16 or cp949 JSON, an empty file) -- a file, a zip member, a member of a
   split-zip set -- is one shard, read whole by whoever converts it;
 - a parquet / Arrow file (a plain file, not a zip member or gzip): row ranges made of whole parquet
   row groups / Arrow record batches (:func:`kodolly.io.tables.row_groups`), of about ``shard_bytes``
   of the file and at most ``max_records`` rows (a single piece bigger than that stays one shard);
   the driver reads the file once through ``Input.open`` to hash it. Other columnar inputs are one shard;
-- a group whose converter combines records (``Converter.finish``, e.g. hansol ``join_pairs``)
-  cannot be split: all its inputs are one shard, converted on the driver.
+- a group whose converter combines records from what it kept (``Converter.finish``) cannot be split:
+  all its inputs are one shard, converted on the driver; a converter that combines them by reading
+  the group's records again (``Converter.combine``, e.g. hansol ``join_pairs``) has its inputs cut
+  as any other's, and one more shard after them (``combine``) makes the combined items.
 
 Shards are numbered in plan order (``Shard.seq``): input ordinal first, then where the shard starts in
 the input. That number is the first part of every row's and reject's position (see :mod:`.chunks`).
@@ -35,13 +42,16 @@ from ..io import limits
 from ..io import json_items, tables
 from ..io.readers import item_paths, sniff
 from ..io.sources import Input
+from .csv_ranges import Tail, csv_splittable, cut_csv_ranges
 from .jsonl import CHUNK_BYTES, Range, cut_ranges, splittable
 
 RANGE = "range"  # a byte range of a JSON Lines input
+CSV = "csv"  # a byte range of a CSV input (whole records)
 INPUT = "input"  # one whole input
 GROUP = "group"  # every input of a group whose converter cannot be split (finish)
 ITEMS = "items"  # a range of items of a JSON array (top-level, or an envelope's record array)
 ROWS = "rows"  # a range of rows (whole row groups / record batches) of a parquet or Arrow file
+COMBINE = "combine"  # the items a group's converter makes from several records (Converter.combine)
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,9 @@ class Shard:
 
     ``group`` is the input group's number in the run spec, ``input`` the input's ordinal in the run
     (its place in the list of all inputs of all groups) and ``member`` its place in its group's list.
-    ``range`` is set for a ``range`` shard. ``local`` shards are converted on the driver.
+    ``range`` is set for a ``range`` or ``csv`` shard; an ``input`` shard with ``skip`` converts the
+    input's records from that index on (the rest of a CSV input whose cutting stopped).
+    ``local`` shards are converted on the driver.
     Shards pickle (no open files): a worker process re-opens the input by group and member.
     """
 
@@ -66,6 +78,7 @@ class Shard:
     items: Any = None  # json_items.ItemRange of an ``items`` shard
     path: str | None = None  # the plain file an ``items`` shard re-reads
     rows: tuple[int, int] | None = None  # (start, stop) rows of a ``rows`` shard
+    skip: int = 0  # an ``input`` shard: the records before this index are another shard's
     # an ``items`` shard of a stream that cannot be re-read at an offset (a zip member, gzip): its bytes
     # and the offsets in them of the commas between its items (json_items.RangeBytes); ``plain``: no
     # item over the limits. With neither ``data`` nor ``path`` it is the rest of the input from
@@ -88,6 +101,8 @@ class Shard:
                 out.update(offset=i.start, bytes=i.end - i.start, first_record=i.first_index, records=i.count)
         if self.rows is not None:
             out.update(first_record=self.rows[0], records=self.rows[1] - self.rows[0])
+        if self.skip:
+            out.update(first_record=self.skip)
         return out
 
     @property
@@ -106,6 +121,8 @@ class Shard:
             where = f" (bytes {self.items.start}..{self.items.end}, items {self.items.first_index}..{self.items.first_index + self.items.count - 1})"
         elif self.rows is not None:
             where = f" (rows {self.rows[0]}..{self.rows[1] - 1})"
+        elif self.skip:
+            where = f" (from record {self.skip})"
         return f"{self.name}: shard {self.seq}{where}"
 
 
@@ -124,11 +141,15 @@ def plan_shards(
             seq += 1
             ordinal += len(inputs)
             continue
+        first = ordinal
         for member, inp in enumerate(inputs):
             for shard in _input_shards(inp, seq, g, ordinal, member, shard_bytes, max_records, conv.record_paths):
                 yield shard
                 seq += 1
             ordinal += 1
+        if conv.combine is not None:
+            yield Shard(seq, COMBINE, g, first, 0, inputs[0].name if len(inputs) == 1 else f"{len(inputs)} inputs of group {g}")
+            seq += 1
 
 
 def _input_shards(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_bytes, max_records, record_paths=()) -> Iterator[Shard]:
@@ -170,6 +191,9 @@ def _plan_input(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_b
             planned += 1
         if planned:
             return
+    if not found.empty and inp.rejected is None and csv_splittable(inp, encoding):
+        yield from _csv_shards(inp, seq, g, ordinal, member, shard_bytes, max_records, encoding)
+        return
     if found.empty or not splittable(inp, found.data_head, encoding):
         yield Shard(seq, INPUT, g, ordinal, member, inp.name, encoding)
         return
@@ -221,6 +245,13 @@ def _stream_item_shards(inp: Input, paths, seq: int, g: int, ordinal: int, membe
             pass
     finally:
         stream.close()
+def _csv_shards(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_bytes, max_records, encoding: str) -> Iterator[Shard]:
+    """A plain CSV file: ``csv`` shards, and where the cutting stopped an ``input`` shard for the rest."""
+    for k, piece in enumerate(cut_csv_ranges(inp, inp.open(), max_bytes=shard_bytes, max_records=max_records, encoding=encoding)):
+        if isinstance(piece, Tail):
+            yield Shard(seq + k, INPUT, g, ordinal, member, inp.name, encoding, skip=piece.index)
+        else:
+            yield Shard(seq + k, CSV, g, ordinal, member, inp.name, encoding, piece)
 
 
 def _table_shards(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_bytes, max_records) -> Iterator[Shard]:

@@ -89,15 +89,15 @@ def _parquet_batches(p: Path, batch_rows: int, columns: Sequence[str] | None) ->
         raise InputError(f"{p}: not a readable parquet file ({exc})") from exc
 
 
-def output_schema(path: str | os.PathLike[str]) -> pa.Schema:
-    """The Arrow schema of a kodolly output (reads one batch for JSONL)."""
+def output_schema(path: str | os.PathLike[str], fmt: str | None = None) -> pa.Schema:
+    """The Arrow schema of a kodolly output (reads one batch for JSONL); ``fmt`` as for :func:`iter_batches`."""
     p = Path(path)
-    if p.suffix.lower() == ".parquet" and p.is_file():
+    if (fmt == "parquet" or (fmt is None and p.suffix.lower() == ".parquet")) and p.is_file():
         try:
             return pq.read_schema(p)
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{p}: not a readable parquet file ({exc})") from exc
-    for table in iter_batches(p, 1000):
+    for table in iter_batches(p, 1000, fmt=fmt):
         return table.schema
     raise ConfigError(f"{p}: the output holds no rows")
 

@@ -206,8 +206,8 @@ def read_records(inp: Input, record_paths: Sequence[str] = ()) -> Iterator[tuple
     try:
         encoding = found.encoding
         suffix = inp.suffix
-        if suffix in (".csv", ".tsv"):
-            records = _read_csv(stream, encoding, inp.name, "\t" if suffix == ".tsv" else ",", lim)
+        if suffix in CSV_DELIMITERS:
+            records = read_csv(stream, encoding, inp.name, CSV_DELIMITERS[suffix], lim)
         elif suffix in (".jsonl", ".ndjson"):
             records = _read_jsonl(stream, encoding, inp.name, lim)
         else:
@@ -427,19 +427,34 @@ def _whole_object(head: bytes) -> bool:
         return False
 
 
-def _read_csv(stream: BinaryIO, encoding: str, name: str, delimiter: str, lim: limits_mod.Limits) -> Iterator[tuple[Any, Location]]:
+CSV_DELIMITERS = {".csv": ",", ".tsv": "\t"}
+
+
+def csv_header(text: str, delimiter: str) -> list[str]:
+    """The column names of a CSV file's first record (``text``), as :func:`read_csv` uses them."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    return [f.lstrip("\ufeff").strip() for f in next(reader, [])]
+
+
+def read_csv(
+    stream: BinaryIO, encoding: str, name: str, delimiter: str, lim: limits_mod.Limits, *,
+    fieldnames: list[str] | None = None, line: int = 1, index: int = 0,
+) -> Iterator[tuple[Any, Location]]:
+    """The rows of a CSV stream as dicts. ``fieldnames`` given: the stream is a part of a file that
+    starts at a record (``line``, ``index``: where; the header is not in it), read as the whole file's
+    read reads that part."""
     csv.field_size_limit(lim.max_record_bytes)
     text = io.TextIOWrapper(stream, encoding=encoding, errors="strict", newline="")
-    reader = csv.DictReader(text, delimiter=delimiter)
-    index = 0
+    reader = csv.DictReader(text, fieldnames=fieldnames, delimiter=delimiter)
+    before = line - 1  # lines before the stream
     try:
-        if reader.fieldnames:
+        if fieldnames is None and reader.fieldnames:
             reader.fieldnames = [f.lstrip("\ufeff").strip() for f in reader.fieldnames]
-        previous_end = reader.line_num
+        previous_end = before + reader.line_num
         for row in reader:
             # A quoted field may span lines: the row's line is where it starts, not where it ends.
             loc = Location(name, index, previous_end + 1)
-            previous_end = reader.line_num
+            previous_end = before + reader.line_num
             index += 1
             extra = row.pop(None, None)  # type: ignore[call-overload]
             if extra is not None or None in row.values():
@@ -447,6 +462,6 @@ def _read_csv(stream: BinaryIO, encoding: str, name: str, delimiter: str, lim: l
                 continue
             yield row, loc
     except UnicodeDecodeError as exc:
-        yield BadRecord("bad_encoding", "", f"undecodable from here on as {encoding}: {exc}"), Location(name, index, reader.line_num + 1)
+        yield BadRecord("bad_encoding", "", f"undecodable from here on as {encoding}: {exc}"), Location(name, index, before + reader.line_num + 1)
     except csv.Error as exc:
-        yield BadRecord("bad_csv", "", str(exc)), Location(name, index, reader.line_num)
+        yield BadRecord("bad_csv", "", str(exc)), Location(name, index, before + reader.line_num)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
 
-from ..errors import InputError
+from ..errors import InputError, one_line
 
 if TYPE_CHECKING:
     from .sources import Input
@@ -121,7 +121,7 @@ def _open(inp: Input) -> _Opened:
             try:
                 return _Opened("parquet", pq.ParquetFile(source), source, spooled)
             except (pa.ArrowException, OSError, ValueError) as exc:
-                raise InputError(f"{inp.name}: not a readable parquet file ({_first_line(exc)})") from None
+                raise InputError(f"{inp.name}: not a readable parquet file ({one_line(exc)})") from None
         try:
             return _Opened("arrow-file", ipc.open_file(source), source, spooled)
         except (pa.ArrowException, OSError, ValueError):
@@ -129,17 +129,12 @@ def _open(inp: Input) -> _Opened:
         try:
             return _Opened("arrow-stream", ipc.open_stream(source), source, spooled)
         except (pa.ArrowException, OSError, ValueError) as exc:
-            raise InputError(f"{inp.name}: not a readable Arrow IPC / Feather file: no schema ({_first_line(exc)})") from None
+            raise InputError(f"{inp.name}: not a readable Arrow IPC / Feather file: no schema ({one_line(exc)})") from None
     except BaseException:
         source.close()
         if spooled:
             os.unlink(spooled)
         raise
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # ------------------------------------------------------------------------------------- reading
@@ -157,7 +152,7 @@ def row_groups(inp: Input) -> list[tuple[int, int]]:
         else:
             sizes = [batch.num_rows for batch in opened.reader]
     except Exception as exc:
-        raise InputError(f"{inp.name}: unreadable ({_first_line(exc)})") from None
+        raise InputError(f"{inp.name}: unreadable ({one_line(exc)})") from None
     finally:
         opened.close()
     ranges, start = [], 0
@@ -206,7 +201,7 @@ def read_rows(inp: Input, start: int = 0, stop: int | None = None) -> Iterator[t
     except InputError:
         raise
     except Exception as exc:  # a damaged page or batch in the middle of the file
-        raise InputError(f"{inp.name}: unreadable after row {offset} ({_first_line(exc)})") from None
+        raise InputError(f"{inp.name}: unreadable after row {offset} ({one_line(exc)})") from None
     finally:
         opened.close()
 
@@ -276,7 +271,7 @@ def _load_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: unreadable ({_first_line(exc)})") from None
+        raise InputError(f"{path}: unreadable ({one_line(exc)})") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a JSON object")
     return data

@@ -108,22 +108,14 @@ def page_data(
 
 
 def output_columns(output: Path, fmt: str) -> list[str]:
-    """The column names of an output (its schema; the first row of JSONL)."""
-    if fmt == "parquet" and Path(output).is_file():
-        import pyarrow.parquet as pq
+    """The column names of an output (none for an output with no rows)."""
+    from ..errors import ConfigError
+    from ..io.batches import output_schema
 
-        return list(pq.read_schema(output).names)
-    if fmt == "jsonl":
-        with open(output, "rb") as fh:
-            for line in fh:
-                if line.strip():
-                    return list(orjson.loads(line))
+    try:
+        return list(output_schema(output, fmt).names)
+    except ConfigError:  # no rows
         return []
-    from ..io.batches import iter_batches
-
-    for table in iter_batches(output, 1, fmt=fmt):
-        return table.column_names
-    return []
 
 
 def stats_for(options: HtmlOptions):

@@ -29,7 +29,7 @@ from ray_helpers import BROKEN, FLAKY, MARKED  # noqa: E402
 from support import FIXTURES, write_mixed_jsonl  # noqa: E402
 
 # every converter family and input shape: JSON arrays and JSON Lines (alpaca), an envelope (korquad1),
-# CSV with a converter that combines records (hansol join_pairs: one shard, on the driver), ShareGPT,
+# CSV with a converter that combines records (hansol join_pairs: CSV ranges and one combine shard), ShareGPT,
 # bad lines and records, and duplicates across groups
 MIXED = [
     InputGroup([FIXTURES / "alpaca"], "alpaca"),
@@ -74,8 +74,8 @@ def test_fixtures_give_the_inline_output_and_both_nodes_work(ray_cluster, tmp_pa
     assert inline.tally.by_reason["duplicate_of"] == 7  # two of them across inputs: the gzip repeats the zip member's rows
     assert ray.manifest_data["engine"]["name"] == "ray"
     assert nodes_at_work(ray) == set(ray_cluster.node_ids)  # both nodes converted shards
-    hansol = [s for s in ray.manifest_data["shards"] if s["kind"] == "group"]
-    assert [s["node"] for s in hansol] == ["driver"]  # join_pairs combines records: one shard, on the driver
+    hansol = [s["kind"] for s in ray.manifest_data["shards"] if s["input"].endswith("train_cp949.csv")]
+    assert hansol == ["csv"] * (len(hansol) - 1) + ["combine"] and len(hansol) > 1  # join_pairs: a last shard reads the ranges' records again
     assert not list(tmp_path.glob(".*"))  # no staging folder or temporary left
 
 
@@ -294,6 +294,63 @@ def test_a_connect_given_up_on_is_shut_down_before_the_next_one():
     assert slow.calls == ["init ray://127.0.0.1:1", "shutdown"]  # waited for, then undone
     ray_engine._settle_abandoned(slow)
     assert slow.calls == ["init ray://127.0.0.1:1", "shutdown"]  # nothing left to settle
+
+
+SERVER_FAILED = (
+    "Initialization failure from server:\nTraceback (most recent call last):\n"
+    '  File "proxier.py", line 769, in Datapath\n'
+    "RuntimeError: Starting Ray client server failed. See ray_client_server_23000.err for detailed logs.\n"
+)
+
+
+class FailingRay:
+    """A stand-in for the ray module whose first ``failures`` inits fail as Ray Client does when the
+    head's server process for this client died at start (ray-project/ray#63202), or with ``error``."""
+
+    def __init__(self, failures: int, error: BaseException | None = None) -> None:
+        self.failures = failures
+        self.error = error or ConnectionAbortedError(SERVER_FAILED)
+        self.calls: list[str] = []
+
+    def init(self, address=None, **kwargs):
+        self.calls.append("init")
+        if self.calls.count("init") <= self.failures:
+            raise self.error
+
+    def shutdown(self):
+        self.calls.append("shutdown")
+
+
+def test_a_server_that_failed_to_start_is_asked_again():
+    from kodolly.corridor.engines import ray as ray_engine
+
+    flaky = FailingRay(failures=2)
+    ray_engine._init_within(flaky, "ray://127.0.0.1:1", {}, 5.0)
+    assert flaky.calls == ["init", "shutdown", "init", "shutdown", "init"]  # each failed try undone, the third connects
+
+
+def test_a_server_that_never_starts_fails_in_one_line_with_its_reason():
+    from kodolly.corridor.engines import ray as ray_engine
+    from kodolly.errors import ConfigError
+
+    broken = FailingRay(failures=99)
+    with pytest.raises(ConfigError) as err:
+        ray_engine._init_within(broken, "ray://127.0.0.1:1", {}, 5.0)
+    assert str(err.value) == (
+        "--address ray://127.0.0.1:1: cannot connect to Ray (Initialization failure from server: "
+        "RuntimeError: Starting Ray client server failed. See ray_client_server_23000.err for detailed logs.)"
+    )
+    assert broken.calls == ["init", "shutdown"] * ray_engine.SERVER_INIT_ATTEMPTS
+
+
+def test_other_connect_errors_are_not_tried_again():
+    from kodolly.corridor.engines import ray as ray_engine
+    from kodolly.errors import ConfigError
+
+    refused = FailingRay(failures=1, error=ConnectionError("Ray Client could not connect: version mismatch"))
+    with pytest.raises(ConfigError, match=r"\(Ray Client could not connect: version mismatch\)$"):
+        ray_engine._init_within(refused, "ray://127.0.0.1:1", {}, 5.0)
+    assert refused.calls == ["init", "shutdown"]
 
 
 def test_without_the_extra_one_line_says_how_to_install_it(tmp_path):

@@ -63,13 +63,14 @@ import os
 import shutil
 import socket
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ...errors import ConfigError, KodollyError, ShardError, TallyMismatchError, require
+from ...errors import ConfigError, KodollyError, ShardError, TallyMismatchError, one_line, require
 from .. import keyed
 from ..chain import FilterChain
 from ..chunks import Chunk
@@ -313,7 +314,7 @@ class RayEngine:
                 try:
                     ray.init(num_cpus=self.workers, include_dashboard=False, **kwargs)
                 except Exception as exc:  # noqa: BLE001 - one line
-                    raise ConfigError(f"cannot start or find a Ray instance on this machine ({_first_line(exc)})") from None
+                    raise ConfigError(f"cannot start or find a Ray instance on this machine ({one_line(exc)})") from None
             else:
                 _init_within(ray, address, kwargs, CONNECT_SECONDS)
             self._owns_session = True
@@ -691,8 +692,28 @@ def _undo_connect(ray: Any) -> None:
         pass
 
 
+SERVER_INIT_ATTEMPTS = 3  # a Ray Client server that failed to start for this client is asked this often in all
+
+
 def _init_within(ray: Any, address: str, kwargs: dict[str, Any], seconds: float) -> None:
-    """``ray.init`` that gives up after ``seconds`` (a port that answers but is no Ray cluster)."""
+    """``ray.init`` that gives up after ``seconds`` (a port that answers but is no Ray cluster).
+
+    A Ray Client connect whose server side failed to start ("Initialization failure from server": the
+    head's proxy forks a server process per client, and that process sometimes dies at once, ray-project/ray
+    #63202) is tried again, up to :data:`SERVER_INIT_ATTEMPTS` times within the same ``seconds``: each try
+    gets a new server process."""
+    deadline = time.monotonic() + seconds
+    for attempt in range(1, SERVER_INIT_ATTEMPTS + 1):
+        error = _init_once(ray, address, kwargs, seconds, max(0.0, deadline - time.monotonic()))
+        if error is None:
+            return
+        _undo_connect(ray)  # a failed Ray Client init can leave its context half set: the next init would fail
+        if not _server_failed_to_start(error) or attempt == SERVER_INIT_ATTEMPTS or time.monotonic() >= deadline:
+            raise ConfigError(f"--address {address}: cannot connect to Ray ({one_line(error)})") from None
+
+
+def _init_once(ray: Any, address: str, kwargs: dict[str, Any], seconds: float, remaining: float) -> BaseException | None:
+    """One ``ray.init`` in a thread, waited for ``remaining`` seconds: the error it raised, or None."""
     result: dict[str, BaseException | None] = {}
 
     def connect() -> None:
@@ -702,27 +723,22 @@ def _init_within(ray: Any, address: str, kwargs: dict[str, Any], seconds: float)
         try:
             ray.init(address=address, **kwargs)
             result["error"] = None
-        except BaseException as exc:  # noqa: BLE001 - reported below, in the caller's thread
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller, in its thread
             result["error"] = exc
         finally:
             quiet.setLevel(level)
 
     thread = threading.Thread(target=connect, name="kodolly-ray-connect", daemon=True)
     thread.start()
-    thread.join(seconds)
-    where = address
+    thread.join(remaining)
     if thread.is_alive():
         _abandoned.append(thread)
-        raise ConfigError(f"--address {where}: no Ray cluster answered within {seconds:.0f} s")
-    error = result.get("error")
-    if error is not None:
-        _undo_connect(ray)  # a failed Ray Client init can leave its context half set: the next init would fail
-        raise ConfigError(f"--address {where}: cannot connect to Ray ({_first_line(error)})") from None
+        raise ConfigError(f"--address {address}: no Ray cluster answered within {seconds:.0f} s")
+    return result.get("error")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _server_failed_to_start(error: BaseException) -> bool:
+    return isinstance(error, ConnectionAbortedError) and str(error).startswith("Initialization failure from server")
 
 
 def create(workers: int | None = None, **options: Any) -> RayEngine:
