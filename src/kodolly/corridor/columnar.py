@@ -14,7 +14,7 @@ from ..converters import Context, Converter
 from ..io import limits
 from ..io.json_items import lines_within, positions_of
 from ..io.readers import Location
-from ..normalize import clean_pattern, normalize_text
+from ..normalize import normalize_column
 from .. import rows as rows_module
 from ..rows import ARROW_SCHEMA, repeat_string
 from .chain import FilterChain
@@ -33,7 +33,6 @@ def _has_surrogate_escape(data: Any) -> bool:
     offsets = pa.py_buffer(np.array([0, buffer.size], dtype=np.int64))
     whole = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, buffer])
     return bool(pc.match_substring_regex(whole, _SURROGATE_ESCAPE)[0].as_py())
-_CLEAN = clean_pattern(re2=True)
 
 
 def schema_column(built: dict[str, Any], field: Any, n: int) -> Any:
@@ -48,27 +47,16 @@ def schema_column(built: dict[str, Any], field: Any, n: int) -> Any:
     return pa.nulls(n, field.type)
 
 
+def table_of(built: dict[str, Any], n: int) -> pa.Table:
+    """A table of ``n`` rows in the row schema from the columns ``built`` (the others their defaults)."""
+    return pa.Table.from_arrays([schema_column(built, f, n) for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
+
+
 def _string_array(column: Any) -> Any:
     """One array (a chunked column of one chunk as that chunk: ``combine_chunks`` would copy it)."""
     if isinstance(column, pa.ChunkedArray):
         return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     return column
-
-
-def normalise_column(array: Any) -> Any:
-    """Normalise a string array: only the values the clean pattern does not match go through Python
-    (one anchored RE2 match over the array, ``normalize_text`` on the rest).
-
-    The pattern also validates the UTF-8 of the values it matches (pyarrow.json does not); decoding
-    the others for ``normalize_text`` raises ``UnicodeDecodeError`` on invalid UTF-8."""
-    import pyarrow.compute as pc
-
-    clean = pc.match_substring_regex(array, _CLEAN)
-    if pc.all(clean).as_py():
-        return array
-    dirty = pc.invert(clean)
-    fixed = [normalize_text(v) for v in array.filter(dirty).to_pylist()]
-    return pc.replace_with_mask(array, dirty, pa.array(fixed, pa.string()))
 
 
 def _validate_rest(records: pa.Table, checked: list[Any]) -> None:
@@ -181,7 +169,7 @@ def _convert_lines(shard: Shard, data: Any, n_records: int, index: int, line_no:
         if columns is None:
             return None
         sources = {key: _string_array(columns[key]) for key in ("instruction", "context", "response")}
-        texts = {key: normalise_column(array) for key, array in sources.items()}
+        texts = {key: normalize_column(array) for key, array in sources.items()}
         _validate_rest(records, list(sources.values()))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
         return None
@@ -223,7 +211,7 @@ def _convert_lines(shard: Shard, data: Any, n_records: int, index: int, line_no:
         "license": repeat_string(ctx.license, n),
         "meta": metas,
     }
-    table = pa.Table.from_arrays([schema_column(built, f, n) for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
+    table = table_of(built, n)
     items = np.arange(n, dtype=np.int64)
     if not keep.all():
         table = table.filter(pa.array(keep))
