@@ -267,8 +267,8 @@ def _at_offset(contexts: Any, para: np.ndarray, texts: Any, starts: np.ndarray) 
     pos = lead[np.minimum(at, max(len(lead) - 1, 0))] if len(lead) else np.zeros(len(at), np.int64)
     ok &= pos + lengths <= c_off[para + 1]
     total = int(t_off[-1] - t_off[0])
-    if not total:
-        return ok
+    if not total or not len(c_data):
+        return ok & (lengths == 0)
     shift = np.repeat(np.where(ok, pos, 0) - t_off[:-1], lengths)
     flat = np.arange(t_off[0], t_off[-1])
     src = np.minimum(flat + shift, max(len(c_data) - 1, 0))
