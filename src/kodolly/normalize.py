@@ -124,6 +124,35 @@ def clean_pattern(*, re2: bool = False) -> str:
     return f"^{body}$" if re2 else body
 
 
+_CLEAN_RE2: str | None = None
+
+
+def normalize_column_dirty(array):
+    """:func:`normalize_text` over a pyarrow string array: ``(normalised array, dirty)``, where only the
+    values the clean pattern (:func:`clean_pattern`, RE2) does not match go through Python and ``dirty``
+    is the numpy mask of those values (``None`` when every value matched: the array comes back as it is).
+
+    The pattern also validates the UTF-8 of the values it matches; decoding the others for
+    ``normalize_text`` raises ``UnicodeDecodeError`` on invalid UTF-8."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    global _CLEAN_RE2
+    if _CLEAN_RE2 is None:
+        _CLEAN_RE2 = clean_pattern(re2=True)
+    clean = pc.match_substring_regex(array, _CLEAN_RE2)
+    if pc.all(clean).as_py():
+        return array, None
+    dirty = pc.invert(clean)
+    fixed = [normalize_text(v) for v in array.filter(dirty).to_pylist()]
+    return pc.replace_with_mask(array, dirty, pa.array(fixed, pa.string())), dirty.to_numpy(zero_copy_only=False)
+
+
+def normalize_column(array):
+    """:func:`normalize_text` over a pyarrow string array (see :func:`normalize_column_dirty`)."""
+    return normalize_column_dirty(array)[0]
+
+
 _ASCII_OR_SYLLABLES = re.compile("[\x00-\x7f\uac00-\ud7a3]+")
 _ASCII_LETTERS = bytes(range(0x41, 0x5B)) + bytes(range(0x61, 0x7B))
 
@@ -150,29 +179,6 @@ def hangul_share(text: str) -> float:
             if 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F:
                 hangul += 1
     return hangul / letters if letters else 0.0
-
-
-_CLEAN_RE2: str | None = None
-
-
-def normalize_column(array):
-    """:func:`normalize_text` over a pyarrow string array: only the values the clean pattern
-    (:func:`clean_pattern`, RE2) does not match go through Python.
-
-    The pattern also validates the UTF-8 of the values it matches (pyarrow.json does not); decoding
-    the others for ``normalize_text`` raises ``UnicodeDecodeError`` on invalid UTF-8."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    global _CLEAN_RE2
-    if _CLEAN_RE2 is None:
-        _CLEAN_RE2 = clean_pattern(re2=True)
-    clean = pc.match_substring_regex(array, _CLEAN_RE2)
-    if pc.all(clean).as_py():
-        return array
-    dirty = pc.invert(clean)
-    fixed = [normalize_text(v) for v in array.filter(dirty).to_pylist()]
-    return pc.replace_with_mask(array, dirty, pa.array(fixed, pa.string()))
 
 
 # Python's white space (``str.isspace``), as an RE2 class: a text made of these only is blank to ``str.strip``

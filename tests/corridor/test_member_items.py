@@ -214,3 +214,19 @@ def test_same_texts_decides_as_the_layout_check_does():
     expected = [i for i, (q, r) in enumerate(zip(questions, answers)) if q and r and rejected(q, r)]
     assert expected == [0, 1, 2]
     assert columnar.same_texts(a, b).tolist() == expected
+
+
+def test_korquad1_in_a_zip_is_cut_too_and_gives_the_plain_file_bytes(tmp_path):
+    """A KorQuAD 1.0 file in a zip: ranges of articles with their bytes, through the nested columnar path."""
+    from support import FIXTURES
+
+    plain = FIXTURES / "korquad1" / "KorQuAD_v1.0_dev_sample.json"
+    src = _zip(tmp_path / "k.zip", {"KorQuAD_v1.0_dev_sample.json": plain.read_bytes()})
+    base, _ = _run(tmp_path, "plain", plain, converter="korquad1", shard_bytes=500)
+    for engine, workers in (("inline", 1), ("processes", 2)):
+        files, result = _run(tmp_path, f"zip-{engine}", src, converter="korquad1", shard_bytes=500, engine=engine, workers=workers)
+        assert [s["kind"] for s in result.manifest_data["shards"]].count("items") > 1
+        plain_rows = kodolly.read_rows(tmp_path / "plain" / "out.parquet").to_pylist()
+        zip_rows = kodolly.read_rows(tmp_path / f"zip-{engine}" / "out.parquet").to_pylist()
+        strip = lambda rows: [{k: v for k, v in r.items() if k != "meta"} for r in rows]  # noqa: E731 - meta names the file
+        assert strip(zip_rows) == strip(plain_rows) and len(zip_rows) > 3

@@ -112,6 +112,10 @@ class Converter:
     # ``exchanges`` takes in place of the dicts, and the string column their turns' texts are in;
     # or None for a table of another shape (the records are then parsed one by one).
     columnar_records: Callable[[Any, Callable[[int], Any]], Any] | None = None
+    # Optional fast path for the items of a JSON array or envelope (kodolly.corridor.nested): the items
+    # of a range parsed together by pyarrow.json against ``nested.item_type``, then turned into row
+    # columns by ``nested.columns`` (see :class:`NestedColumns`).
+    nested: "NestedColumns | None" = None
     # The licence of the source an alias names (``koalpaca`` -> ``CC BY-NC 4.0``): converting with
     # ``--from ALIAS`` gives rows of source ALIAS under that licence (see :meth:`for_alias`).
     alias_licenses: Mapping[str, str] = field(default_factory=dict)
@@ -138,6 +142,26 @@ class Converter:
             raise ConfigError(f"converter {self.name!r} has no option {', '.join(sorted(unknown))} (options: {known})")
         opts.update(options or {})
         return Context(source=self.name, options=opts, license=str(opts.get("license") or self.license))
+
+
+@dataclass(frozen=True)
+class NestedColumns:
+    """A converter's columnar path for nested records (``Converter.nested``).
+
+    ``item_type`` is the Arrow struct type of one record (every field typed; a record with another
+    field or another type makes pyarrow.json fail, and the records are converted one by one).
+    ``depth`` is the deepest nesting such a record can have (the run's ``max_depth`` must allow it).
+    ``columns(records, ctx)`` gets the records as an Arrow struct array and returns
+    ``{"record": numpy int array, the record of each row (ascending), "irregular": numpy bool mask of
+    the records whose rows the columnar path cannot give exactly as ``convert`` would (they are
+    converted one by one), "instruction", "context", "response", "id": Arrow string arrays, normalised
+    (one value per row), "category": str or array, "meta": Arrow string array of each row's meta JSON
+    without its closing brace}``. Every regular record yields only rows, none of them rejected.
+    """
+
+    item_type: Any
+    depth: int
+    columns: Callable[[Any, Context], "dict[str, Any]"]
 
 
 def text_field(record: Mapping[str, Any], key: str, *, required: bool = True) -> str | Reject:

@@ -31,10 +31,14 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+import numpy as np
+import orjson
+import pyarrow as pa
+
 from ..io.readers import Location
-from ..normalize import normalize_repeated, normalize_text
+from ..normalize import normalize_column_dirty, normalize_repeated, normalize_text
 from ..rows import make_row
-from . import Context, Converter, Reject, int_value, text_field
+from . import Context, Converter, NestedColumns, Reject, int_value, text_field
 
 LICENSE = "CC BY-ND 2.0 KR"
 
@@ -208,6 +212,149 @@ def _locate(answers: list[dict[str, Any]], context: str) -> tuple[str, int, bool
     )
 
 
+# ------------------------------------------------------------------ the columnar article path
+
+ARTICLE_TYPE = pa.struct([
+    ("title", pa.string()),
+    ("paragraphs", pa.list_(pa.struct([
+        ("context", pa.string()),
+        ("qas", pa.list_(pa.struct([
+            ("id", pa.string()),
+            ("question", pa.string()),
+            ("answers", pa.list_(pa.struct([("text", pa.string()), ("answer_start", pa.int64())]))),
+        ]))),
+    ]))),
+])
+ARTICLE_DEPTH = 7  # article {, paragraphs [, paragraph {, qas [, question {, answers [, answer {
+# a question id written into the meta JSON as it is: printable ASCII without quotes, backslashes or
+# white space at either end (str.strip leaves it unchanged)
+_PLAIN_ID = r"^[\x21\x23-\x5B\x5D-\x7E](?:[\x20\x21\x23-\x5B\x5D-\x7E]*[\x21\x23-\x5B\x5D-\x7E])?$"
+
+
+def _flat(list_array: Any) -> tuple[Any, np.ndarray, list[Any]]:
+    """A list array's values (null lists skipped), the parent of each value, the values' fields
+    (struct validity applied) and the values' validity."""
+    import pyarrow.compute as pc
+
+    values = list_array.flatten()
+    parents = pc.list_parent_indices(list_array).to_numpy()
+    return values, parents, values.flatten()
+
+
+def _valid(array: Any) -> np.ndarray:
+    return array.is_valid().to_numpy(zero_copy_only=False)
+
+
+def _utf8(array: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A string array's offsets (int64) and data bytes."""
+    buffers = array.buffers()
+    offsets = np.frombuffer(buffers[1], np.int32)[array.offset : array.offset + len(array) + 1].astype(np.int64)
+    data = np.frombuffer(buffers[2], np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
+    return offsets, data
+
+
+def _at_offset(contexts: Any, para: np.ndarray, texts: Any, starts: np.ndarray) -> np.ndarray:
+    """Per question: whether ``contexts[para].startswith(texts, starts)`` (code point offsets), on the
+    UTF-8 buffers."""
+    c_off, c_data = _utf8(contexts)
+    t_off, t_data = _utf8(texts)
+    lead = np.flatnonzero((c_data & 0xC0) != 0x80)  # where each character starts
+    base = np.searchsorted(lead, c_off[:-1])  # characters before each paragraph
+    chars = np.searchsorted(lead, c_off[1:]) - base
+    lengths = np.diff(t_off)
+    ok = (starts >= 0) & (starts < chars[para]) & (lengths > 0)
+    at = np.where(ok, base[para] + np.where(ok, starts, 0), 0)
+    pos = lead[np.minimum(at, max(len(lead) - 1, 0))] if len(lead) else np.zeros(len(at), np.int64)
+    ok &= pos + lengths <= c_off[para + 1]
+    total = int(t_off[-1] - t_off[0])
+    if not total or not len(c_data):
+        return ok & (lengths == 0)
+    shift = np.repeat(np.where(ok, pos, 0) - t_off[:-1], lengths)
+    flat = np.arange(t_off[0], t_off[-1])
+    src = np.minimum(flat + shift, max(len(c_data) - 1, 0))
+    differ = c_data[src] != t_data[flat]
+    firsts = (t_off[:-1] - t_off[0])[lengths > 0]
+    bad = np.zeros(len(ok), bool)
+    bad[lengths > 0] = np.add.reduceat(differ, firsts) > 0
+    return ok & ~bad
+
+
+def article_columns(articles: Any, ctx: Context) -> dict[str, Any]:
+    """The columnar path (``Converter.nested``): a shard's articles (``ARTICLE_TYPE``) -> row columns.
+
+    Regular here: the article has paragraphs, at least one question, every paragraph with questions
+    has a context, every question an id (:data:`_PLAIN_ID`), a question and a first answer found at
+    its ``answer_start``, non-empty once normalised, and lies in its normalised context. Everything
+    else (and every reject) is left to :func:`convert` (``irregular``)."""
+    import pyarrow.compute as pc
+
+    n_art = len(articles)
+    irregular = ~_valid(articles)
+    title, paragraph_lists = articles.flatten()
+    irregular |= ~_valid(paragraph_lists)
+    paragraphs, p_art, (contexts, qas_lists) = _flat(paragraph_lists)
+    irregular[p_art[~_valid(paragraphs)]] = True
+    n_qas = pc.fill_null(pc.list_value_length(qas_lists), 0).to_numpy()
+    irregular |= np.bincount(p_art, weights=n_qas, minlength=n_art) == 0  # no_questions
+    irregular[p_art[(n_qas > 0) & ~_valid(contexts)]] = True
+    qas, q_par, (qids, questions, answer_lists) = _flat(qas_lists)
+    q_art = p_art[q_par]
+    n_q = len(qas)
+    bad_q = ~_valid(qas) | ~_valid(questions)
+    bad_q |= ~pc.fill_null(pc.match_substring_regex(qids, _PLAIN_ID), False).to_numpy(zero_copy_only=False)
+    answers, a_q, (texts, starts) = _flat(answer_lists)
+    first = np.full(n_q, -1, np.int64)
+    if len(a_q):
+        heads = np.flatnonzero(np.concatenate(([True], a_q[1:] != a_q[:-1])))
+        first[a_q[heads]] = heads
+    bad_q |= first < 0
+    take = pa.array(np.maximum(first, 0))
+    answer_ok = _valid(answers)[np.maximum(first, 0)] if len(answers) else np.zeros(n_q, bool)
+    texts = pc.fill_null(texts.take(take), "") if len(answers) else pa.array([""] * n_q, pa.string())
+    start_values = starts.take(take) if len(answers) else pa.array([None] * n_q, pa.int64())
+    bad_q |= ~answer_ok | ~_valid(start_values)
+    start_np = pc.fill_null(start_values, -1).to_numpy()
+    contexts = pc.fill_null(contexts, "")
+    bad_q |= ~_at_offset(contexts, q_par, texts, start_np)
+
+    norm_context, dirty = normalize_column_dirty(contexts)
+    instruction = normalize_column_dirty(pc.fill_null(questions, ""))[0]
+    response = normalize_column_dirty(texts)[0]
+    bad_q |= (pc.binary_length(instruction).to_numpy() == 0) | (pc.binary_length(response).to_numpy() == 0)
+    if dirty is not None:  # a context normalisation changed: is the answer still inside it?
+        ctx_values = norm_context.to_pylist()
+        text_values = texts.to_pylist()
+        for i in np.flatnonzero(dirty[q_par] & ~bad_q).tolist():
+            if normalize_repeated(text_values[i]) not in ctx_values[q_par[i]]:
+                bad_q[i] = True
+    irregular[q_art[bad_q]] = True
+
+    keep = ~irregular[q_art]
+    rows = np.flatnonzero(keep)
+    picks = pa.array(rows)
+    p_first = np.searchsorted(p_art, p_art)  # each article's first paragraph
+    heads = [orjson.dumps(title_meta(t)).decode()[:-1] + ',"question_id":"' for t in title.to_pylist()]
+    meta = pc.binary_join_element_wise(
+        pa.array(heads, pa.string()).take(pa.array(q_art[rows])),
+        qids.take(picks),
+        pa.scalar('","paragraph":'),
+        pa.array(q_par[rows] - p_first[q_par[rows]]).cast(pa.string()),
+        pa.scalar(',"answer_start":'),
+        pa.array(start_np[rows]).cast(pa.string()),
+        "",
+    )
+    return {
+        "record": q_art[rows],
+        "irregular": irregular,
+        "instruction": instruction.take(picks),
+        "context": norm_context.take(pa.array(q_par[rows])),
+        "response": response.take(picks),
+        "id": qids.take(picks),
+        "category": "closed_qa",
+        "meta": meta,
+    }
+
+
 def detect(record: Any) -> float:
     if not isinstance(record, dict):
         return 0.0
@@ -231,4 +378,5 @@ CONVERTER = Converter(
     record_paths=("data.item",),
     detect=detect,
     options={"license": LICENSE},
+    nested=NestedColumns(ARTICLE_TYPE, ARTICLE_DEPTH, article_columns),
 )

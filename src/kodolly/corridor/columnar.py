@@ -14,8 +14,7 @@ from ..converters import Context, Converter
 from ..io import limits
 from ..io.json_items import lines_within, positions_of
 from ..io.readers import Location
-from ..normalize import normalize_column as normalise_column  # the one column normalisation (converters use it too)
-from ..normalize import normalize_text
+from ..normalize import normalize_column, normalize_text
 from .. import rows as rows_module
 from ..rows import ARROW_SCHEMA, repeat_string
 from .chain import FilterChain
@@ -46,6 +45,11 @@ def schema_column(built: dict[str, Any], field: Any, n: int) -> Any:
         default = getattr(rows_module, "DEFAULT_SPLIT", "") if field.name == "split" else ""
         return repeat_string(default, n)
     return pa.nulls(n, field.type)
+
+
+def table_of(built: dict[str, Any], n: int) -> pa.Table:
+    """A table of ``n`` rows in the row schema from the columns ``built`` (the others their defaults)."""
+    return pa.Table.from_arrays([schema_column(built, f, n) for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
 
 
 def _string_array(column: Any) -> Any:
@@ -243,14 +247,14 @@ def _columns_chunk(shard: Shard, records: pa.Table, n: int, index: int, lines: n
             return None
         sources = {key: _string_array(columns[key]) for key in ("instruction", "context", "response")
                    if not isinstance(columns[key], str)}
-        texts = {key: normalise_column(array) for key, array in sources.items()}
+        texts = {key: normalize_column(array) for key, array in sources.items()}
         for key in ("instruction", "context", "response"):
             if key not in texts:  # a constant
                 texts[key] = repeat_string(normalize_text(columns[key]), n)
         domain = columns.get("domain", "")
         if not isinstance(domain, str):
             sources["domain"] = _string_array(domain)
-            domain = normalise_column(sources["domain"])
+            domain = normalize_column(sources["domain"])
         _validate_rest(records, list(sources.values()))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
         return None
@@ -304,7 +308,7 @@ def _columns_chunk(shard: Shard, records: pa.Table, n: int, index: int, lines: n
         "license": repeat_string(ctx.license, n),
         "meta": metas,
     }
-    table = pa.Table.from_arrays([schema_column(built, f, n) for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
+    table = table_of(built, n)
     items = np.arange(n, dtype=np.int64)
     if not keep.all():
         table = table.filter(pa.array(keep))

@@ -158,7 +158,13 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
             chunk = convert_columnar_spans(shard, conv, ctx, group.category, work.chain)
             if chunk is not None:
                 return chunk
-        items: Iterable[Any] = _raw_items(shard)
+        if conv.nested is not None:  # nested records (KorQuAD articles) parsed by pyarrow.json, as columns
+            from .nested import convert_nested
+
+            chunk = convert_nested(shard, conv, ctx, group.category, work.chain)
+            if chunk is not None:
+                return chunk
+        items: Iterable[Any] = raw_items(shard)
         if shard.data is None and (conv.columnar is not None or conv.columnar_records is not None) and work.chain.columnar_ok:  # the JSON Lines fast path, on the items
             from .columnar import convert_columnar_items
 
@@ -166,7 +172,7 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
             chunk = convert_columnar_items(shard, items, conv, ctx, group.category, work.chain)
             if chunk is not None:
                 return chunk
-        return convert_records(shard, _parsed(shard, items), conv, ctx, group.category, work.chain)
+        return convert_records(shard, parsed_items(shard, items), conv, ctx, group.category, work.chain)
     if shard.kind == CSV:  # whole records of a plain CSV file (hashed by the planner)
         from ..io.readers import CSV_DELIMITERS
         from .csv_ranges import iter_csv_range
@@ -200,7 +206,7 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
     return chunk
 
 
-def _raw_items(shard: Shard) -> Iterator[Any]:
+def raw_items(shard: Shard) -> Iterator[Any]:
     """The items (``json_items.Item``) of an ``items`` shard, within the run's limits."""
     from ..io import json_items, limits
 
@@ -235,7 +241,7 @@ def _rest_records(shard: Shard, inp: Input) -> Iterator[tuple[Any, Location]]:
         stream.close()
 
 
-def _parsed(shard: Shard, items: Iterable[Any]) -> Iterator[tuple[Any, Location]]:
+def parsed_items(shard: Shard, items: Iterable[Any]) -> Iterator[tuple[Any, Location]]:
     """Items as records, parsed as a whole read parses them."""
     from ..io import limits
     from ..io.readers import parse_item
@@ -353,11 +359,11 @@ def convert_records(
     chunk.records = n_records
     chunk.read = item
     chunk.files = list(files) or [shard.name]
-    _join(chunk, pieces, chain)
+    join_pieces(chunk, pieces, chain)
     return chunk
 
 
-def _join(chunk: Chunk, pieces: list[Chunk], chain: FilterChain) -> None:
+def join_pieces(chunk: Chunk, pieces: list[Chunk], chain: FilterChain) -> None:
     """The pieces' tables, row arrays and payloads as the chunk's (rejects already gathered)."""
     import pyarrow as pa
 

@@ -4,7 +4,7 @@ A converter with ``Converter.exchanges`` (sharegpt / kovicuna) yields each row a
 conversation's merged turns, the user and assistant turn, the kept earlier turns, id and meta) instead
 of a row dict. A :class:`Piece` gathers the exchanges of up to ``PIECE_ROWS`` rows and builds their
 Arrow table in one go: every turn of the piece is one value of a string column, normalised in one call
-(:func:`kodolly.corridor.columnar.normalise_column`: one RE2 match, ``normalize_text`` only on the
+(:func:`kodolly.normalize.normalize_column`: one RE2 match, ``normalize_text`` only on the
 values it does not match) however many rows repeat it in their history; ``instruction``, ``response``
 and the ``messages`` column are taken from that column by index; ``context`` is the transcript of the
 normalised turns (:func:`kodolly.turns.transcript`). The result is the table, rejects included, that
@@ -21,12 +21,12 @@ import pyarrow as pa
 
 from ..converters import Context, Converter, loaded
 from ..io.readers import Location
-from ..normalize import normalize_text
-from ..rows import ARROW_SCHEMA, MESSAGE_TYPE, MESSAGES_TYPE, dump_meta, repeat_string
+from ..normalize import normalize_column, normalize_text
+from ..rows import MESSAGE_TYPE, MESSAGES_TYPE, dump_meta, repeat_string
 from ..turns import LABELS, ROLES, SEPARATOR, transcript
 from .chain import FilterChain
 from .chunks import Chunk, reject_record
-from .columnar import line_spans, normalise_column, read_lines, schema_column
+from .columnar import line_spans, read_lines, table_of
 from .convert import convert_records, locate, required_reason
 from .shards import Shard
 
@@ -58,7 +58,7 @@ def convert_lines(shard: Shard, data: Any, n_records: int, index: int, line_no: 
         if found is None:
             return None
         records, column = found
-        normalised = normalise_column(column)
+        normalised = normalize_column(column)
     except UnicodeDecodeError:
         return None
     name = shard.name
@@ -149,7 +149,7 @@ class Piece:
 
         n = len(self)
         base = len(self.column) if self.column is not None else 0
-        parts = ([self.normalised] if base else []) + ([normalise_column(pa.array(self.extra, pa.string()))] if self.extra else [])
+        parts = ([self.normalised] if base else []) + ([normalize_column(pa.array(self.extra, pa.string()))] if self.extra else [])
         normalised = pa.concat_arrays(parts) if len(parts) > 1 else parts[0] if parts else pa.array([], pa.string())
         filled = pc.greater(pc.binary_length(normalised), 0).to_numpy(zero_copy_only=False)
 
@@ -184,7 +184,7 @@ class Piece:
         if len(turns):
             items_ = pa.StructArray.from_arrays([pa.array(ROLES, pa.string()).take(pa.array(roles)), contents], fields=list(MESSAGE_TYPE))
             built["messages"] = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), items_, type=MESSAGES_TYPE)
-        table = pa.Table.from_arrays([schema_column(built, f, n) for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
+        table = table_of(built, n)
         if not keep.all():
             table = table.filter(pa.array(keep))
         self._clear()
