@@ -34,6 +34,7 @@ from __future__ import annotations
 import os
 import zipfile
 import zlib
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
@@ -86,6 +87,7 @@ class Shard:
     data: bytes | None = field(default=None, repr=False, compare=False)
     seps: Any = field(default=None, repr=False, compare=False)
     plain: bool = False
+    rest: bool = False  # an ``items`` shard that is the rest of its input, read again by the worker from ``items.start``
 
     def describe(self) -> dict[str, Any]:
         """The shard as the manifest records it."""
@@ -105,10 +107,14 @@ class Shard:
             out.update(first_record=self.skip)
         return out
 
-    @property
-    def rest(self) -> bool:
-        """An ``items`` shard that is the rest of its input (re-read by the worker from ``items.start``)."""
-        return self.kind == ITEMS and self.data is None and self.path is None
+    def without_bytes(self) -> "Shard":
+        """The shard as a driver keeps it once its bytes went with its task (a range of a gzip or zip
+        member): the same description and label, no bytes held for the rest of the run."""
+        if self.range is not None and self.range.data is not None:
+            return dataclasses.replace(self, range=dataclasses.replace(self.range, data=None))
+        if self.data is not None:
+            return dataclasses.replace(self, data=None, seps=None)
+        return self
 
     def label(self) -> str:
         """``NAME shard SEQ (...)`` for messages."""
@@ -230,7 +236,7 @@ def _stream_item_shards(inp: Input, paths, seq: int, g: int, ordinal: int, membe
             except (DecompressionBombError, json_items.RangeTooLarge):
                 if last is not None:  # the rest, from the item after the last range planned
                     yield Shard(seq + k, ITEMS, g, ordinal, member, inp.name, encoding,
-                                items=json_items.ItemRange(last.end + 1, last.end + 1, last.first_index + last.count, 0))
+                                items=json_items.ItemRange(last.end + 1, last.end + 1, last.first_index + last.count, 0), rest=True)
                 return
             if part is None:
                 break

@@ -470,9 +470,7 @@ class _ClusterRun:
                 del chunk
             else:
                 refs = self.engine.placed(task, shard.seq).remote(work_ref, shard, plan, p)
-            if shard.range is not None and shard.range.data is not None:  # the bytes went with the task
-                shard = dataclasses.replace(shard, range=dataclasses.replace(shard.range, data=None))
-            shards.append(shard)
+            shards.append(shard.without_bytes())  # the bytes of a stream's range went with the task
             meta_refs.append(refs[0])
             chunks.append(refs[1])
             rest = list(refs[2:])
