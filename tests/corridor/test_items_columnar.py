@@ -1,11 +1,13 @@
-"""The item ranges of a JSON array take the JSON Lines columnar path (their items, one a line) and give
-the bytes the record-by-record path gives."""
+"""The item ranges of a JSON array take the columnar path (the commas the planner found between the items
+made newlines, pyarrow.json reading the items, one a line or indented over several) and give the bytes the
+record-by-record path gives."""
 
 from __future__ import annotations
 
 import unicodedata
 
 import orjson
+import pytest
 
 import kodolly
 from kodolly.corridor import columnar, execute, make_spec
@@ -21,8 +23,11 @@ RECORDS = [
 ]
 
 
-def _write(path) -> None:
-    path.write_bytes(b"[\n" + b",\n".join(orjson.dumps(r) for r in RECORDS * 3) + b"\n]\n")
+def _write(path, indent: bool = False) -> None:
+    if indent:  # as KoAlpaca ships: json.dump(..., indent=2)
+        path.write_bytes(orjson.dumps(RECORDS * 3, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        path.write_bytes(b"[\n" + b",\n".join(orjson.dumps(r) for r in RECORDS * 3) + b"\n]\n")
 
 
 def _run(src, out, engine: str) -> dict[str, bytes]:
@@ -33,31 +38,24 @@ def _run(src, out, engine: str) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(out.parent.iterdir()) if not p.name.endswith(".manifest.json")}
 
 
-def test_item_ranges_on_the_columnar_path_give_the_record_paths_bytes(tmp_path, monkeypatch):
+@pytest.mark.parametrize("indent", [False, True], ids=["one_a_line", "indented"])
+def test_item_ranges_on_the_columnar_path_give_the_record_paths_bytes(tmp_path, monkeypatch, indent):
     src = tmp_path / "data.json"
-    _write(src)
+    _write(src, indent)
     made = []
-    fast = columnar.convert_columnar_items
+    fast = columnar.convert_columnar_spans
 
     def spy(*args, **kwargs):
         chunk = fast(*args, **kwargs)
         made.append(chunk is not None)
         return chunk
 
-    monkeypatch.setattr(columnar, "convert_columnar_items", spy)
+    monkeypatch.setattr(columnar, "convert_columnar_spans", spy)
     files = _run(src, tmp_path / "fast" / "out.parquet", "inline")
     assert made and all(made)  # every range took the fast path
 
-    monkeypatch.setattr(columnar, "convert_columnar_items", lambda *args, **kwargs: None)
+    monkeypatch.setattr(columnar, "convert_columnar_spans", lambda *args, **kwargs: None)
     assert _run(src, tmp_path / "records" / "out.parquet", "inline") == files
     rejects = [orjson.loads(line) for line in files["out.rejects.jsonl"].splitlines()]
     assert [(r["reason"], r["index"], r["line"]) for r in rejects][:3] == [
         ("empty_field:response", 2, None), ("duplicate_of:data.json:0", 3, None), ("empty_field:instruction", 5, None)]
-
-
-def test_an_array_written_over_several_lines_goes_record_by_record(tmp_path):
-    src = tmp_path / "pretty.json"
-    src.write_bytes(orjson.dumps(RECORDS, option=orjson.OPT_INDENT_2))
-    out = tmp_path / "out.parquet"
-    result = kodolly.convert(src, "alpaca", out, engine="inline")
-    assert (result.tally.read, result.tally.written) == (7, 4)

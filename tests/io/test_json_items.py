@@ -80,13 +80,16 @@ def test_random_documents_split_like_json_parses_them(monkeypatch):
         data = json.dumps(doc, ensure_ascii=rng.random() < 0.5, indent=rng.choice([None, 1])).encode()
         monkeypatch.setattr(json_items, "BLOCK_BYTES", rng.choice([1, 3, 7, 1000]))
         assert [orjson.loads(d) for d in _values(data)] == items
-        ranges = list(plan_ranges(io.BytesIO(data), [("data",)], rng.choice([1, 10, 100])))
+        planned = list(plan_ranges(io.BytesIO(data), [("data",)], rng.choice([1, 10, 100])))
+        ranges = [p.range for p in planned]
         assert [orjson.loads(i.data) for r in ranges for i in iter_range(io.BytesIO(data), r)] == items
+        for p in planned:  # the commas between a range's items, where the worker cuts it
+            assert len(p.seps) == p.range.count - 1 and all(data[p.range.start + k] == ord(",") for k in p.seps.tolist())
 
 
 def test_plan_ranges_cover_every_item_once():
     data = json.dumps([{"i": i, "s": "a,b]\"" * (i % 5)} for i in range(200)]).encode()
-    ranges = list(plan_ranges(io.BytesIO(data), (), 500))
+    ranges = [p.range for p in plan_ranges(io.BytesIO(data), (), 500)]
     assert len(ranges) > 5 and sum(r.count for r in ranges) == 200
     assert [r.first_index for r in ranges] == [sum(q.count for q in ranges[:k]) for k in range(len(ranges))]
     items = [i for r in ranges for i in iter_range(io.BytesIO(data), r)]

@@ -120,24 +120,6 @@ def convert_columnar(shard: Shard, data: Any, conv: Converter, ctx: Context, cat
     return _convert_lines(shard, data, rng.records, rng.index, rng.line, conv, ctx, category, chain, rng.newlines)
 
 
-def convert_columnar_items(shard: Shard, items: list[Any], conv: Converter, ctx: Context, category: str | None,
-                           chain: FilterChain) -> Chunk | None:
-    """The fast path for an ``items`` shard of a JSON array (``json_items.Item`` s): its items, each on
-    one line, are JSON Lines; None when it does not apply (an item over a limit or written over
-    several lines): then the record path runs."""
-    if (conv.columnar is None and conv.columnar_records is None) or not chain.columnar_ok or not items:
-        return None
-    parts = []
-    for item in items:
-        if item.too_large or item.too_deep:
-            return None
-        part = item.data.strip(b" \t\r\n")
-        if not part or b"\n" in part or b"\r" in part:
-            return None
-        parts.append(part)
-    return _convert_lines(shard, b"\n".join(parts), len(items), items[0].index, None, conv, ctx, category, chain)
-
-
 def _convert_lines(shard: Shard, data: Any, n_records: int, index: int, line_no: int | None, conv: Converter,
                    ctx: Context, category: str | None, chain: FilterChain,
                    newlines: np.ndarray | None = None) -> Chunk | None:
@@ -171,21 +153,30 @@ def _convert_lines(shard: Shard, data: Any, n_records: int, index: int, line_no:
 
 def convert_columnar_spans(shard: Shard, conv: Converter, ctx: Context, category: str | None,
                            chain: FilterChain) -> Chunk | None:
-    """The fast path for an ``items`` shard that carries its bytes (a range of a zip member's JSON array,
-    ``json_items.RangeBytes``): the commas between its items become newlines and pyarrow.json reads the
-    items as JSON texts that may span lines (AI Hub's label files are indented); None when it does not
-    apply (an item over the limits, a surrogate escape, anything pyarrow.json reads otherwise than
-    orjson): then the record path runs on the same bytes."""
+    """The fast path for an ``items`` shard of a JSON array or envelope (``json_items.PlannedRange``:
+    the offsets of the commas between its items are known): the commas become newlines and
+    pyarrow.json reads the items as JSON texts that may span lines (AI Hub's label files, KoAlpaca's
+    arrays are indented); for a converter of conversations (``columnar_records``), as JSON Lines (an
+    item over several lines: the record path). The bytes are the shard's own (a zip member's range)
+    or re-read from its file. None when it does not apply (an item over the limits, a surrogate
+    escape, anything pyarrow.json reads otherwise than orjson): then the record path runs on the
+    same bytes."""
     import pyarrow.json as pj
 
     n = shard.items.count
-    if conv.columnar is None or not chain.columnar_ok or not shard.plain or not n:
+    if (conv.columnar is None and conv.columnar_records is None) or not chain.columnar_ok or not shard.plain or not n:
         return None
     data = shard.data
-    if _has_surrogate_escape(data):
-        return None
+    if data is None:
+        with open(shard.path, "rb") as fh:
+            fh.seek(shard.items.start)
+            data = fh.read(shard.items.end - shard.items.start)
     lines = np.frombuffer(data, dtype=np.uint8).copy()
     lines[shard.seps] = 0x0A
+    if conv.columnar is None:
+        return _convert_lines(shard, lines.tobytes(), n, shard.items.first_index, None, conv, ctx, category, chain)
+    if _has_surrogate_escape(data):
+        return None
     try:
         records = pj.read_json(
             pa.BufferReader(pa.py_buffer(lines)),

@@ -152,7 +152,7 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
         chunk.inputs_read[inp.name] = (inp.bytes_read, inp.content_hash())
         return chunk
     if shard.kind == ITEMS:
-        if shard.data is not None and shard.plain and conv.columnar is not None and work.chain.columnar_ok:
+        if shard.seps is not None and shard.plain and work.chain.columnar_ok:
             from .columnar import convert_columnar_spans  # the columnar path on the range's bytes
 
             chunk = convert_columnar_spans(shard, conv, ctx, group.category, work.chain)
@@ -164,15 +164,7 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
             chunk = convert_nested(shard, conv, ctx, group.category, work.chain)
             if chunk is not None:
                 return chunk
-        items: Iterable[Any] = raw_items(shard)
-        if shard.data is None and (conv.columnar is not None or conv.columnar_records is not None) and work.chain.columnar_ok:  # the JSON Lines fast path, on the items
-            from .columnar import convert_columnar_items
-
-            items = list(items)
-            chunk = convert_columnar_items(shard, items, conv, ctx, group.category, work.chain)
-            if chunk is not None:
-                return chunk
-        return convert_records(shard, parsed_items(shard, items), conv, ctx, group.category, work.chain)
+        return convert_records(shard, parsed_items(shard, raw_items(shard)), conv, ctx, group.category, work.chain)
     if shard.kind == CSV:  # whole records of a plain CSV file (hashed by the planner)
         from ..io.readers import CSV_DELIMITERS
         from .csv_ranges import iter_csv_range

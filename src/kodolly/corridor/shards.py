@@ -80,9 +80,9 @@ class Shard:
     path: str | None = None  # the plain file an ``items`` shard re-reads
     rows: tuple[int, int] | None = None  # (start, stop) rows of a ``rows`` shard
     skip: int = 0  # an ``input`` shard: the records before this index are another shard's
-    # an ``items`` shard of a stream that cannot be re-read at an offset (a zip member, gzip): its bytes
-    # and the offsets in them of the commas between its items (json_items.RangeBytes); ``plain``: no
-    # item over the limits. With neither ``data`` nor ``path`` it is the rest of the input from
+    # an ``items`` shard: the offsets from its start of the commas between its items (json_items.PlannedRange;
+    # ``plain``: no item over the limits) and, for a stream that cannot be re-read at an offset (a zip
+    # member, gzip), its bytes (json_items.RangeBytes). With neither ``data`` nor ``path`` it is the rest of the input from
     # ``items.start`` on (``items.first_index`` = the index of its first item), read again by the worker.
     data: bytes | None = field(default=None, repr=False, compare=False)
     seps: Any = field(default=None, repr=False, compare=False)
@@ -181,14 +181,17 @@ def _plan_input(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_b
     if paths is not None and os.path.isfile(inp.name) and not inp.compressed:  # a plain UTF-8 JSON array or envelope: item ranges (json_items)
         stream = inp.open()  # read once here, hashed for the manifest
         try:
-            ranges = list(json_items.plan_ranges(stream, paths, shard_bytes or CHUNK_BYTES))
+            lim = limits.current()
+            item_limits = json_items.Limits(lim.max_depth, lim.max_record_bytes, lim.head_bytes)
+            ranges = list(json_items.plan_ranges(stream, paths, shard_bytes or CHUNK_BYTES, item_limits))
             while stream.read(1 << 20):  # the hash covers the whole file
                 pass
         finally:
             stream.close()
         if ranges:
-            for k, rng in enumerate(ranges):
-                yield Shard(seq + k, ITEMS, g, ordinal, member, inp.name, encoding, items=rng, path=inp.name)
+            for k, part in enumerate(ranges):
+                yield Shard(seq + k, ITEMS, g, ordinal, member, inp.name, encoding, items=part.range, path=inp.name,
+                            seps=part.seps, plain=part.plain)
             return
     elif paths is not None:  # the same in a zip member or gzip: ranges with their bytes
         planned = 0

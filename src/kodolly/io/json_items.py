@@ -15,7 +15,7 @@ API (see also ``JSON_ITEMS_API.md``)::
 
     parse_record_paths(["data.item"])          -> (("data",),)      key paths of record arrays
     iter_items(stream, paths, limits)          -> Iterator[Item]    every item, with its bytes
-    plan_ranges(stream, paths, target_bytes)   -> Iterator[ItemRange]  cheap: no item is kept
+    plan_ranges(stream, paths, target_bytes[, limits]) -> Iterator[PlannedRange]  cheap: no item is kept
     iter_range(stream, item_range, limits)     -> Iterator[Item]    the items of one planned range
     plan_range_bytes(stream, paths, target_bytes, limits) -> Iterator[RangeBytes]  ranges with their bytes
     iter_range_bytes(data, item_range, limits) -> Iterator[Item]    the items of such a range
@@ -417,26 +417,38 @@ def iter_items(stream: BinaryIO, paths: Sequence[tuple[str, ...]] = (), limits: 
     return _Splitter(stream, paths, limits, keep=True).items()
 
 
-def plan_ranges(stream: BinaryIO, paths: Sequence[tuple[str, ...]] = (), target_bytes: int = 8 << 20) -> Iterator[ItemRange]:
-    """Ranges of whole items, each about ``target_bytes`` (one item may be more), for parallel reading.
+class PlannedRange(NamedTuple):
+    """A planned range: ``seps`` the offsets from ``range.start`` of the commas between its items (one
+    fewer than its items), ``plain`` whether no item of it is over the limits (too deep or too large)."""
 
-    Cheap: the stream is scanned once and no item is kept. A range that ends at the end of the
-    file without its closing bracket (a truncated file) ends at the end of the file.
-    """
-    items = _Splitter(stream, paths, Limits(max_depth=1 << 30, max_record_bytes=1 << 62), keep=False).items()
-    for item_range, _ends, _plain in _grouped(items, target_bytes):
-        yield item_range
+    range: ItemRange
+    seps: np.ndarray
+    plain: bool
 
 
 class RangeBytes(NamedTuple):
-    """A planned range with its bytes: ``data`` is ``stream[range.start:range.end]``, ``seps`` the
-    offsets in ``data`` of the commas between its items (one fewer than its items), ``plain`` whether
-    no item of it is over the limits (too deep or too large)."""
+    """A :class:`PlannedRange` with its bytes: ``data`` is ``stream[range.start:range.end]``."""
 
     range: ItemRange
     data: bytes
     seps: np.ndarray
     plain: bool
+
+
+def plan_ranges(stream: BinaryIO, paths: Sequence[tuple[str, ...]] = (), target_bytes: int = 8 << 20,
+                limits: Limits | None = None) -> Iterator[PlannedRange]:
+    """Ranges of whole items, each about ``target_bytes`` (one item may be more), for parallel reading.
+
+    Cheap: the stream is scanned once and no item is kept. A range that ends at the end of the
+    file without its closing bracket (a truncated file) ends at the end of the file. The items are
+    cut with ``limits`` (none by default; ``plain`` says whether any is over them)."""
+    lim = limits or Limits(max_depth=1 << 30, max_record_bytes=1 << 62)
+    for item_range, ends, plain in _grouped(_Splitter(stream, paths, lim, keep=False).items(), target_bytes):
+        yield PlannedRange(item_range, _seps(ends, item_range), plain)
+
+
+def _seps(ends: list[int], item_range: ItemRange) -> np.ndarray:
+    return np.asarray(ends[:-1], dtype=np.int64) - item_range.start
 
 
 class RangeTooLarge(Exception):
@@ -450,10 +462,8 @@ def plan_range_bytes(stream: BinaryIO, paths: Sequence[tuple[str, ...]], target_
     block) are held at a time. The items are cut with ``limits`` (``plain`` says whether any is
     over them). Raises :class:`RangeTooLarge` when more than ``cap`` bytes would be held."""
     keeper = _Keeper(stream, cap)
-    for item_range, ends, plain in _grouped(_Splitter(keeper, paths, limits, keep=False).items(), target_bytes):
-        data = keeper.take(item_range.start, item_range.end)
-        seps = np.asarray(ends[:-1], dtype=np.int64) - item_range.start
-        yield RangeBytes(item_range, data, seps, plain)
+    for planned in plan_ranges(keeper, paths, target_bytes, limits):
+        yield RangeBytes(planned.range, keeper.take(planned.range.start, planned.range.end), planned.seps, planned.plain)
 
 
 def _grouped(items: Iterable[Item], target_bytes: int) -> Iterator[tuple[ItemRange, list[int], bool]]:
