@@ -62,6 +62,26 @@ def convert_to_parquet(tmp_path: Path, sources, converter, **kwargs):
     return rows, rejects, result
 
 
+def output_files(out: Path) -> dict[str, bytes]:
+    """The bytes of every file a run wrote beside ``out`` (name -> bytes), its manifest aside (it records times)."""
+    return {p.name: p.read_bytes() for p in sorted(out.parent.iterdir()) if not p.name.endswith(".manifest.json")}
+
+
+def record_fast_path(monkeypatch, module, name: str) -> list[bool]:
+    """Wrap ``module.name`` (a fast path that returns None when it does not apply) so that each call
+    appends whether it applied to the list returned."""
+    made: list[bool] = []
+    fast = getattr(module, name)
+
+    def spy(*args, **kwargs):
+        chunk = fast(*args, **kwargs)
+        made.append(chunk is not None)
+        return chunk
+
+    monkeypatch.setattr(module, name, spy)
+    return made
+
+
 def strip_meta(rows):
     return [{k: v for k, v in row.items() if k != "meta"} for row in rows]
 

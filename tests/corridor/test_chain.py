@@ -11,7 +11,7 @@ import kodolly
 from kodolly.corridor import FilterChain, jsonl
 from kodolly.filters import build_filters
 from kodolly.layouts import mapped_converter
-from support import write_mixed_jsonl
+from support import output_files, write_mixed_jsonl
 
 EVERY_FILTER = {
     "score": {"min": 30, "keep_unscored": True},
@@ -60,7 +60,7 @@ def test_every_filter_on_one_two_and_three_workers_agree(source, tmp_path, monke
         out = tmp_path / f"w{workers}" / "out.parquet"
         out.parent.mkdir()
         result = kodolly.convert(src, converter, out, filters=EVERY_FILTER, engine=engine, workers=workers)
-        files = {p.name: p.read_bytes() for p in sorted(out.parent.iterdir()) if not p.name.endswith(".manifest.json")}
+        files = output_files(out)
         outs.append((files, result.tally.as_dict(), result.manifest_data["inputs"]))
     assert set(outs[0][0]) == {"out.parquet", "out.rejects.jsonl", "out.report.json"}
     assert outs[0] == outs[1] == outs[2]

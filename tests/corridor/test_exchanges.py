@@ -13,6 +13,7 @@ import pytest
 import kodolly
 from kodolly.converters import sharegpt
 from kodolly.corridor import exchanges, execute, make_spec
+from support import output_files, record_fast_path
 
 ZWSP = "\u200b"
 
@@ -61,7 +62,7 @@ def _files(src, out, options, engine, workers, category=None, shard_bytes=400):
     group = kodolly.InputGroup([src], "sharegpt", options, category=category)
     spec = make_spec([], None, out, groups=[group], engine=engine, workers=workers, engine_options={"shard_bytes": shard_bytes})
     execute(spec)
-    return {p.name: p.read_bytes() for p in sorted(out.parent.iterdir()) if not p.name.endswith(".manifest.json")}
+    return output_files(out)
 
 
 def _record_path(monkeypatch):
@@ -70,16 +71,7 @@ def _record_path(monkeypatch):
 
 
 def _spy(monkeypatch):
-    made = []
-    fast = exchanges.convert_lines
-
-    def spy(*args, **kwargs):
-        chunk = fast(*args, **kwargs)
-        made.append(chunk is not None)
-        return chunk
-
-    monkeypatch.setattr(exchanges, "convert_lines", spy)
-    return made
+    return record_fast_path(monkeypatch, exchanges, "convert_lines")
 
 
 @pytest.mark.parametrize("write", [_jsonl, _array], ids=["jsonl", "array"])

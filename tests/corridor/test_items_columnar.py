@@ -11,6 +11,7 @@ import pytest
 
 import kodolly
 from kodolly.corridor import columnar, execute, make_spec
+from support import output_files, record_fast_path
 
 RECORDS = [
     {"instruction": "김치찌개 끓이는 법을 알려 주세요.", "input": "", "output": "돼지고기와 김치를 볶은 뒤 물을 붓고 끓입니다."},
@@ -35,22 +36,14 @@ def _run(src, out, engine: str) -> dict[str, bytes]:
     spec = make_spec([src], "alpaca", out, engine=engine, engine_options={"shard_bytes": 300})
     result = execute(spec)
     assert [s["kind"] for s in result.manifest_data["shards"]].count("items") > 2
-    return {p.name: p.read_bytes() for p in sorted(out.parent.iterdir()) if not p.name.endswith(".manifest.json")}
+    return output_files(out)
 
 
 @pytest.mark.parametrize("indent", [False, True], ids=["one_a_line", "indented"])
 def test_item_ranges_on_the_columnar_path_give_the_record_paths_bytes(tmp_path, monkeypatch, indent):
     src = tmp_path / "data.json"
     _write(src, indent)
-    made = []
-    fast = columnar.convert_columnar_spans
-
-    def spy(*args, **kwargs):
-        chunk = fast(*args, **kwargs)
-        made.append(chunk is not None)
-        return chunk
-
-    monkeypatch.setattr(columnar, "convert_columnar_spans", spy)
+    made = record_fast_path(monkeypatch, columnar, "convert_columnar_spans")
     files = _run(src, tmp_path / "fast" / "out.parquet", "inline")
     assert made and all(made)  # every range took the fast path
 

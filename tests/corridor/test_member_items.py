@@ -16,6 +16,7 @@ import pytest
 import kodolly
 from kodolly.corridor import columnar, execute, make_spec, shards
 from kodolly.io.limits import Limits
+from support import output_files
 
 
 def _record(n: int) -> dict:
@@ -55,7 +56,7 @@ def _envelope(records: list, indent: int | None = None) -> bytes:
 
 
 def _files(out: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(out.parent.iterdir()) if not p.name.endswith(".manifest.json")}
+    return output_files(out)
 
 
 def _run(tmp: Path, tag: str, src, *, engine="inline", workers=1, shard_bytes=None, limits=None, converter="aihub"):

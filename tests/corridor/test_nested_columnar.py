@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from kodolly.corridor import execute, make_spec, nested
+from support import output_files, record_fast_path
 
 CTX = "서울은 대한민국의 수도이다. 인구가 많다."
 
@@ -59,21 +60,12 @@ def _run(src, out, engine: str, workers: int | None = None) -> dict[str, bytes]:
     spec = make_spec([src], "korquad1", out, engine=engine, workers=workers, engine_options={"shard_bytes": 900})
     result = execute(spec)
     assert [s["kind"] for s in result.manifest_data["shards"]].count("items") > 2
-    return {p.name: p.read_bytes() for p in sorted(out.parent.iterdir()) if not p.name.endswith(".manifest.json")}
+    return output_files(out)
 
 
 @pytest.fixture
 def spied(monkeypatch):
-    made = []
-    fast = nested.convert_nested
-
-    def spy(*args, **kwargs):
-        chunk = fast(*args, **kwargs)
-        made.append(chunk is not None)
-        return chunk
-
-    monkeypatch.setattr(nested, "convert_nested", spy)
-    return made
+    return record_fast_path(monkeypatch, nested, "convert_nested")
 
 
 def test_articles_on_the_nested_path_give_the_record_paths_bytes(tmp_path, monkeypatch, spied):

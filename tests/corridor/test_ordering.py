@@ -14,7 +14,7 @@ import pytest
 
 import kodolly
 from kodolly.layouts import load_layout
-from support import FIXTURES, write_mixed_jsonl
+from support import FIXTURES, output_files, write_mixed_jsonl
 
 ROOT = FIXTURES.parent
 F = FIXTURES
@@ -75,7 +75,7 @@ def _outputs(tmp: Path, name: str, groups, filters, engine: str | None, workers:
     out = tmp / f"{name}-{engine}-{workers}-{batch}" / "out.parquet"
     out.parent.mkdir()
     result = kodolly.convert([], groups=groups, output=out, filters=filters, engine=engine, workers=workers, batch_size=batch)
-    files = {p.name: p.read_bytes() for p in sorted(out.parent.iterdir()) if not p.name.endswith(".manifest.json")}
+    files = output_files(out)
     return files, result
 
 
@@ -151,7 +151,7 @@ def test_json_arrays_and_envelopes_cut_into_item_ranges_give_the_same_bytes(name
         out.parent.mkdir()
         spec = make_spec([], None, out, groups=groups, filters=filters, engine=engine, engine_options={"shard_bytes": 64})
         result = execute(spec)
-        assert {p.name: p.read_bytes() for p in sorted(out.parent.iterdir()) if not p.name.endswith(".manifest.json")} == files
+        assert output_files(out) == files
         kinds = [s["kind"] for s in result.manifest_data["shards"]]
         base_kinds = [s["kind"] for s in base.manifest_data["shards"]]
         if name != "bad":  # bad/: no plain UTF-8 array with more than one item
