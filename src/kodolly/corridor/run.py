@@ -39,16 +39,28 @@ class PreparedRun:
     planned: list[dict[str, Any]] = field(default_factory=list)
     # input bytes of each planned shard not yet done (seq -> bytes), for the progress bar
     pending_bytes: dict[int, int] = field(default_factory=dict)
+    # input bytes planned so far per input (its ordinal -> bytes), so the shard that is the rest of an
+    # input counts only what its earlier shards did not
+    planned_bytes: dict[int, int] = field(default_factory=dict)
 
     def shards(self) -> Iterator[Shard]:
         shard_bytes = self.spec.engine_options.get("shard_bytes") if self.spec.engine_options else None
         inputs = self.all_inputs
         for shard in plan_shards(list(zip(self.converters, self.inputs)), shard_bytes=shard_bytes, max_records=self.spec.batch_size):
             self.planned.append(shard.describe())
-            self.pending_bytes[shard.seq] = self._bytes_of(shard, inputs)
+            nbytes = self._bytes_of(shard, inputs)
+            self.pending_bytes[shard.seq] = nbytes
+            self.planned_bytes[shard.input] = self.planned_bytes.get(shard.input, 0) + nbytes
             yield shard
 
     def _bytes_of(self, shard: Shard, inputs: list[Input]) -> int:
+        inp = inputs[shard.input] if 0 <= shard.input < len(inputs) else None
+        before = self.planned_bytes.get(shard.input, 0)
+        if shard.rest or shard.skip:  # the rest of an input whose cutting stopped (JSON items, CSV)
+            return max(0, (inp.size or 0) - before) if inp is not None else 0
+        if inp is not None and inp.packed_size is None and inp.name.lower().endswith(".gz") and (shard.range is not None or shard.items is not None):
+            # a range of a .gz read as a stream: its offsets are inflated bytes, the total the file's
+            return max(0, min(inp.packed_read, inp.size or 0) - before)
         if shard.range is not None:
             return shard.range.length
         if shard.items is not None:

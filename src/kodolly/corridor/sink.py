@@ -183,6 +183,8 @@ class Sink:
                 raise TallyMismatchError("tally does not add up:\n" + self.tally.format())
             written = self.writer.close() if self.writer is not None else None
             rejects_entry = self.rejects.close()
+            if self.bar is not None and self.bar.total and self.bar.n < self.bar.total:
+                self.bar.update(self.bar.total - self.bar.n)  # every input was read (what the planner read last)
         except BaseException:
             self.abort()
             raise

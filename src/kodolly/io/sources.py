@@ -40,6 +40,7 @@ class Input:
     size: int | None = None
     hasher: xxhash.xxh3_128 = field(default_factory=xxhash.xxh3_128, repr=False)
     bytes_read: int = 0
+    packed_read: int = 0  # a .gz file: how far into the compressed file the last read got (progress)
     packed_size: int | None = None  # compressed bytes behind it (a zip member, a .gz file): the bomb guard
     # (reason, detail) when the input is rejected whole without being read: it is one reject
     rejected: tuple[str, str] | None = None
@@ -72,7 +73,7 @@ class Input:
         if self.name.lower().endswith(".gz"):
             if packed is None:
                 packed = os.path.getsize(self.name) if os.path.isfile(self.name) else None
-            raw = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+            raw = _GzipWithPosition(raw, self)  # type: ignore[assignment]
         budget = None
         if packed is not None:
             lim = limits_mod.current()
@@ -119,6 +120,24 @@ def _reopen(name: str, rejected: tuple[str, str] | None, origin: dict | None, pa
             candidate.origin = origin if origin else candidate.origin
             return candidate
     raise InputError(f"{name}: no longer there")
+
+
+class _GzipWithPosition(gzip.GzipFile):
+    """A gzip reader that records in its input how far into the compressed file it has read, so the
+    progress bar counts a stream shard of a ``.gz`` in the file's bytes as its total does."""
+
+    def __init__(self, raw: BinaryIO, owner: Input) -> None:
+        super().__init__(fileobj=raw, mode="rb")
+        self._file, self._owner = raw, owner
+        owner.packed_read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = super().read(size)
+        try:
+            self._owner.packed_read = self._file.tell()
+        except (OSError, ValueError):  # a stream without a position: the bar counts it when it is done
+            pass
+        return data
 
 
 class _HashingReader(io.RawIOBase):
