@@ -211,3 +211,35 @@ def test_a_bad_converter_option_on_the_command_line_is_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["convert", str(tmp_path / "x.json"), "--from", "alpaca", "-o", str(tmp_path / "o.parquet"), "-O", "oops"])
     assert result.exit_code != 0
     assert result.output.splitlines() == ["kodolly: error: --option 'oops': expected KEY=VALUE"]
+
+
+def _deep_first_record(path):
+    """A JSONL file whose first record nests 150 deep (over the default limit of 128)."""
+    deep = {"instruction": "질문입니다", "output": "답입니다", "extra": json.loads("[" * 150 + "]" * 150)}
+    path.write_text(json.dumps(deep, ensure_ascii=False) + "\n" + json.dumps({"instruction": "두 번째", "output": "답"}, ensure_ascii=False) + "\n")
+    return path
+
+
+def test_auto_detection_reads_under_the_files_limits(tmp_path):
+    # detection reads the first record as the run will: under the config's [limits], not the defaults
+    src = _deep_first_record(tmp_path / "deep.jsonl")
+    inputs = [{"from": "auto", "path": str(src)}]
+    (unknown,) = run_config.from_dict({"inputs": inputs}).inputs
+    assert unknown.converter.name == "unknown"
+    cfg = run_config.from_dict({"inputs": inputs, "limits": {"max_depth": 200}})
+    assert [g.converter for g in cfg.inputs] == ["alpaca"]
+    config = tmp_path / "run.toml"
+    config.write_text(f'[[inputs]]\nfrom = "auto"\npath = "{src}"\n\n[output]\npath = "{tmp_path / "out.parquet"}"\n\n[limits]\nmax_depth = 200\n')
+    result = CliRunner().invoke(cli, ["convert", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(tmp_path / "out.parquet").column("instruction").to_pylist() == ["질문입니다", "두 번째"]
+
+
+def test_api_auto_detection_reads_under_the_given_limits(tmp_path):
+    from kodolly.io.limits import Limits
+
+    src = _deep_first_record(tmp_path / "deep.jsonl")
+    result = api.convert(str(src), "auto", str(tmp_path / "out.parquet"), limits=Limits(max_depth=200))
+    assert (result.tally.written, result.tally.rejected) == (2, 0)
+    result = api.convert(str(src), "auto", str(tmp_path / "default.parquet"))
+    assert (result.tally.written, result.tally.rejected) == (0, 1)

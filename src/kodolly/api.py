@@ -58,8 +58,10 @@ def convert(
     sources = _as_list(sources)
     if converter == "auto":
         from .detection import detect_groups
+        from .io import limits as limits_mod
 
-        groups = [*detect_groups(sources, options, category), *groups]
+        with limits_mod.use(limits):  # detection reads first records as the run will
+            groups = [*detect_groups(sources, options, category), *groups]
         sources, converter = [], groups[0].converter
     spec = make_spec(
         sources, converter, output, options=options, category=category, filters=filters,

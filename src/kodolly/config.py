@@ -204,15 +204,17 @@ def from_dict(data: Mapping[str, Any], *, where: str = "config", strict: bool = 
     from .detection import detect_groups
 
     validate(data, where)
+    limits = limits_mod.from_settings(data["limits"])._asdict() if "limits" in data else None
     groups = []
-    for item in data.get("inputs", []):
-        paths = [item["path"]] if "path" in item else list(item["paths"])
-        converter = item["from"]
-        options, category = dict(item.get("options") or {}), item.get("category")
-        if converter == "auto":
-            groups.extend(detect_groups(paths, options, category, strict=strict, on_detect=on_detect))
-            continue
-        groups.append(InputGroup(paths, converter, options, category))
+    with limits_mod.use(limits):  # detection reads first records as the run will
+        for item in data.get("inputs", []):
+            paths = [item["path"]] if "path" in item else list(item["paths"])
+            converter = item["from"]
+            options, category = dict(item.get("options") or {}), item.get("category")
+            if converter == "auto":
+                groups.extend(detect_groups(paths, options, category, strict=strict, on_detect=on_detect))
+                continue
+            groups.append(InputGroup(paths, converter, options, category))
     if not groups:
         raise ConfigError(f"{where}: no inputs: give SOURCES with --from, --input NAME:PATH, or [[inputs]] in the config file")
     out = data.get("output", {})
@@ -224,7 +226,6 @@ def from_dict(data: Mapping[str, Any], *, where: str = "config", strict: bool = 
         if name in data:
             filters[name] = dict(data[name])
     engine = dict(data.get("engine") or {})
-    limits = limits_mod.from_settings(data["limits"])._asdict() if "limits" in data else None
     return RunConfig(
         inputs=groups,
         output=out.get("path"),

@@ -147,7 +147,7 @@ def limits_of(spec: RunSpec):
     """A context in which the spec's input limits (:mod:`kodolly.io.limits`) are in force."""
     from ..io import limits
 
-    return limits.use(limits.Limits(**spec.limits) if spec.limits else None)
+    return limits.use(spec.limits or None)
 
 
 def _execute(spec: RunSpec, *, progress: bool | None, keep_rows: bool | None, html: Any = None) -> RunResult:

@@ -69,12 +69,13 @@ def current() -> Limits:
 
 
 @contextmanager
-def use(limits: Limits | None) -> Iterator[Limits]:
-    """Make ``limits`` the limits in force for the duration (``None``: leave them as they are)."""
+def use(limits: Limits | Mapping[str, int] | None) -> Iterator[Limits]:
+    """Make ``limits`` (a :class:`Limits`, or a mapping of its fields as a run spec stores them) the
+    limits in force for the duration (``None``: leave them as they are)."""
     global _current
     previous = _current
     if limits is not None:
-        _current = limits.checked()
+        _current = (limits if isinstance(limits, Limits) else Limits(**limits)).checked()
     try:
         yield _current
     finally:
