@@ -128,3 +128,66 @@ def test_csv_shards_give_the_bytes_of_one_sequential_read(tmp_path, monkeypatch,
         assert int(files.pop("n")) > 5 and files.pop("kinds") == (b"combine csv input" if trouble else b"combine csv")
         assert files == {k: v for k, v in whole.items() if k not in ("n", "kinds")}
     assert whole["out.rejects.jsonl"].count(b"bad_csv_row") == 6
+
+
+def _packed(tmp_path: Path, data: bytes, container: str) -> Path:
+    """``data`` as ``train.csv`` in a zip (a competition's ``open.zip``) or as ``train.csv.gz``."""
+    import gzip
+    import zipfile
+
+    if container == "gz":
+        path = tmp_path / "train.csv.gz"
+        path.write_bytes(gzip.compress(data))
+        return path
+    path = tmp_path / "open.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("open/train.csv", data)
+    return path
+
+
+@pytest.mark.parametrize("container", ["zip", "gz"])
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "cp949"])
+def test_a_streams_ranges_carry_their_bytes_and_read_as_the_reader_reads(tmp_path, container, encoding):
+    src = _packed(tmp_path, _text().encode(encoding), container)
+    (inp,) = expand_inputs([src])
+    pieces = _pieces(inp, 40, None, encoding)
+    assert len(pieces) > 5 and all(isinstance(p, csv_ranges.Range) and p.path is None and p.data is not None for p in pieces)
+    assert all(p.head == _text().encode(encoding)[: p.header] for p in pieces) and pieces[0].header > 0
+    assert _read_pieces(inp, pieces, encoding) == [(repr(r), loc) for r, loc in read_records(inp)]
+
+
+@pytest.mark.parametrize("container", ["zip", "gz"])
+@pytest.mark.parametrize("trouble", [b"", b'T9,5" nails,,x,y,,,,\n'])
+def test_a_csv_in_a_zip_or_gzip_gives_the_bytes_of_one_sequential_read(tmp_path, monkeypatch, container, trouble):
+    monkeypatch.setattr(csv_ranges, "LOOKAHEAD", 64)
+    data = _text().encode("cp949") + trouble + _text().split("\n", 1)[1].replace("T", "U").encode("cp949")
+    src = _packed(tmp_path, data, container)
+    options = {"options": {"join_pairs": 7, "seed": 3}, "engine_options": {"shard_bytes": 96}}
+    runs = {(engine, workers): _outputs(src, tmp_path / f"{engine}{workers}" / "out.parquet", engine, workers, **options)
+            for engine, workers in [("inline", 1), ("processes", 2)]}
+    monkeypatch.setattr(shards, "csv_splittable", lambda inp, encoding: False)  # the input as one shard
+    whole = _outputs(src, tmp_path / "whole" / "out.parquet", "inline", 1, **options)
+    for files in runs.values():
+        assert int(files.pop("n")) > 5 and files.pop("kinds") == (b"combine csv input" if trouble else b"combine csv")
+        assert files == {k: v for k, v in whole.items() if k not in ("n", "kinds")}
+    assert whole["out.rejects.jsonl"].count(b"bad_csv_row") == 6
+
+
+def test_a_gzip_stopped_by_the_decompression_budget_ends_in_the_tail(tmp_path, monkeypatch):
+    # the planner's read stops part-way: the rest is the tail, which stops where a whole read stops (one reject)
+    from kodolly.io.limits import Limits
+
+    monkeypatch.setattr(csv_ranges, "LOOKAHEAD", 64)
+    rows = "".join(f"T{n},질문 {n} 입니다,,분류,답 {n} {'가나다라' * (n % 7)},,,,\n" for n in range(3000))
+    data = (HEADER + "\n" + rows).encode("utf-8")
+    src = _packed(tmp_path, data, "gz")
+    budget = int(0.6 * len(data) / src.stat().st_size)
+    limits = Limits(max_expansion=budget, expansion_floor=0)
+    runs = [_outputs(src, tmp_path / f"{engine}" / "out.parquet", engine, workers, limits=limits, engine_options={"shard_bytes": 4096})
+            for engine, workers in [("inline", 1), ("processes", 2)]]
+    monkeypatch.setattr(shards, "csv_splittable", lambda inp, encoding: False)
+    whole = _outputs(src, tmp_path / "whole" / "out.parquet", "inline", 1, limits=limits)
+    assert whole["out.rejects.jsonl"].count(b"decompression_bomb") == 1
+    for files in runs:
+        assert int(files.pop("n")) > 2 and files.pop("kinds") == b"combine csv input"
+        assert files == {k: v for k, v in whole.items() if k not in ("n", "kinds")}

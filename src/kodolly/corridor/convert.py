@@ -10,7 +10,6 @@ Lines ranges and returns the same chunk.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -165,12 +164,13 @@ def convert_shard(shard: Shard, work: Work) -> Chunk:
             if chunk is not None:
                 return chunk
         return convert_records(shard, parsed_items(shard, raw_items(shard)), conv, ctx, group.category, work.chain)
-    if shard.kind == CSV:  # whole records of a plain CSV file (hashed by the planner)
+    if shard.kind == CSV:  # whole records of a CSV input (hashed by the planner)
         from ..io.readers import CSV_DELIMITERS
+        from ..io.sources import data_suffix
         from .csv_ranges import iter_csv_range
 
         assert shard.range is not None
-        records = iter_csv_range(shard.range, shard.name, shard.encoding, CSV_DELIMITERS[Path(shard.name).suffix.lower()])
+        records = iter_csv_range(shard.range, shard.name, shard.encoding, CSV_DELIMITERS[data_suffix(shard.name)])
         return convert_records(shard, records, conv, ctx, group.category, work.chain)
     inputs = work.inputs_of(shard.group)
     if shard.kind == COMBINE:  # the items made from several records, read again from the group's inputs

@@ -14,6 +14,11 @@ reader stops there, at a point that depends on how far it has decoded ahead) -- 
 rest of the input is one :class:`Tail`, read sequentially from the input's start (the records before
 it skipped). A range is handed out only once :data:`LOOKAHEAD` bytes after it are checked, so the
 reader's read-ahead never reaches a problem before the tail's first record.
+
+A plain file's ranges are read again by whoever converts them; a zip member's or a gzip's (read once,
+as a stream, by the planner) carry their bytes and the header record's. A stream stopped by the
+decompression budget ends the cutting like a problem: the tail reads it again and stops where a whole
+read stops.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from ..errors import DecompressionBombError
 from ..io import limits as limits_mod
 from ..io.readers import CSV_DELIMITERS, Location, csv_header, read_csv
 from ..io.sources import Input
@@ -46,8 +52,9 @@ class Tail:
 
 
 def csv_splittable(inp: Input, encoding: str) -> bool:
-    """A plain CSV/TSV file in an encoding whose multi-byte characters hold no ASCII byte."""
-    return inp.suffix in CSV_DELIMITERS and encoding in ENCODINGS and plain_file(inp) is not None
+    """A CSV/TSV input (a plain file, a zip member, a gzip) in an encoding whose multi-byte characters
+    hold no ASCII byte."""
+    return inp.suffix in CSV_DELIMITERS and encoding in ENCODINGS
 
 
 class _Problem(Exception):
@@ -57,20 +64,27 @@ class _Problem(Exception):
 def cut_csv_ranges(
     inp: Input, stream: Any, *, max_bytes: int | None = None, max_records: int | None = None, encoding: str = "utf-8"
 ) -> Iterator[Range | Tail]:
-    """Cut a plain CSV file into ranges at record ends, of about ``max_bytes`` (default
+    """Cut a CSV input into ranges at record ends, of about ``max_bytes`` (default
     :data:`CHUNK_BYTES`) and at most ``max_records`` records, ending with a :class:`Tail` where the
-    cutting stops early. The file is read once (hashed as ``Input.open()`` does); ``stream`` is the
-    input's open stream (closed here)."""
+    cutting stops early. The input is read once (hashed as ``Input.open()`` does); ``stream`` is the
+    input's open stream (closed here; a plain file is read through memory maps instead, and its ranges
+    carry no bytes)."""
     path = plain_file(inp)
-    assert path is not None
-    stream.close()
-    reader = DirectReader(inp)
+    if path is not None:
+        stream.close()
+        reader = DirectReader(inp)
+    else:
+        reader = stream
     cutter = _Cutter(path, ord(CSV_DELIMITERS[inp.suffix]), encoding, max_records, limits_mod.current().max_record_bytes)
     pending: deque[Range] = deque()
     try:
         carry = b""
         while True:
-            block = reader.read(max_bytes or CHUNK_BYTES)
+            try:
+                block = reader.read(max_bytes or CHUNK_BYTES)
+            except DecompressionBombError:  # the tail reads the stream again and stops where a whole read does
+                yield Tail(pending[0].offset, pending[0].line, pending[0].index) if pending else cutter.tail()
+                return
             buf = carry + bytes(block) if len(block) else carry
             try:
                 if not len(block):  # the end: what is left is the last range
@@ -92,12 +106,13 @@ def cut_csv_ranges(
 class _Cutter:
     """The cutting state: where the next range starts (byte, line, record), and the header's length."""
 
-    def __init__(self, path: str, delimiter: int, encoding: str, max_records: int | None, max_record_bytes: int) -> None:
+    def __init__(self, path: str | None, delimiter: int, encoding: str, max_records: int | None, max_record_bytes: int) -> None:
         self.path, self.encoding, self.max_records, self.max_record_bytes = path, encoding, max_records, max_record_bytes
         self.check_encoding = "utf-8" if encoding == "utf-8-sig" else encoding
         self.separators = np.array([delimiter, _LF, _CR, _QUOTE], dtype=np.uint8)  # what may stand beside a quote
         self.offset, self.line, self.index = 0, 1, 0
         self.header = 0  # bytes of the header record; 0 until it is found
+        self.head: bytes | None = None  # a stream (no path): the header record's bytes, and ranges carry theirs
 
     def tail(self) -> Tail:
         return Tail(self.offset, self.line, self.index)
@@ -135,6 +150,8 @@ class _Cutter:
             raise _Problem
         if first:
             self.header = int(ends[0]) + 1
+            if self.path is None:
+                self.head = bytes(buf[: self.header])
         # line ends: every \n, every lone \r (the reader's lines are \n, \r\n and \r)
         line_ends = np.sort(np.concatenate((newlines[newlines < used], lone_crs)))
         step = self.max_records or len(cuts)
@@ -144,7 +161,7 @@ class _Cutter:
             stop = int(cuts[stop_k - 1]) + 1
             records = stop_k - k - first
             lines = int(np.searchsorted(line_ends, stop) - np.searchsorted(line_ends, start))
-            out.append(Range(self.path, self.offset, stop - start, self.line, self.index, records, first, header=self.header))
+            out.append(self._range(buf, start, stop, records, first))
             self.offset, self.line, self.index = self.offset + stop - start, self.line + lines, self.index + records
             k, start, first = stop_k, stop, False
         return used
@@ -170,7 +187,14 @@ class _Cutter:
             raise _Problem from None
         first = self.header == 0
         records = 0 if first or not buf.strip(b"\r") else 1  # (for the plan; a lone \r may end more)
-        return [Range(self.path, self.offset, len(buf), self.line, self.index, records, first, header=self.header)]
+        return [self._range(buf, 0, len(buf), records, first)]
+
+    def _range(self, buf: bytes, start: int, stop: int, records: int, first: bool) -> Range:
+        """The range of ``buf[start:stop]``, which starts at the cutting state's place (with its bytes
+        when the input is a stream)."""
+        data = bytes(buf[start:stop]) if self.path is None else None
+        return Range(self.path, self.offset, stop - start, self.line, self.index, records, first, data=data,
+                     header=self.header, head=self.head)
 
 
 def iter_csv_range(rng: Range, name: str, encoding: str, delimiter: str) -> Iterator[tuple[Any, Location]]:
@@ -180,7 +204,10 @@ def iter_csv_range(rng: Range, name: str, encoding: str, delimiter: str) -> Iter
     if rng.first:
         yield from read_csv(data, encoding, name, delimiter, lim)
         return
-    with open(rng.path, "rb") as fh:
-        header = csv_header(fh.read(rng.header).decode(encoding), delimiter)
+    if rng.head is not None:
+        header = csv_header(rng.head.decode(encoding), delimiter)
+    else:
+        with open(rng.path, "rb") as fh:
+            header = csv_header(fh.read(rng.header).decode(encoding), delimiter)
     rest = "utf-8" if encoding == "utf-8-sig" else encoding  # only the input's first bytes may be its BOM
     yield from read_csv(data, rest, name, delimiter, lim, fieldnames=header, line=rng.line, index=rng.index)

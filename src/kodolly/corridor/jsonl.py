@@ -163,6 +163,7 @@ class Range:
     data: bytes | None = None
     bad: tuple[str, str, str] | None = None  # (reason, raw, detail): the range is this one reject
     header: int = 0  # a CSV range: the bytes of the input's header record (its column names), at offset 0
+    head: bytes | None = None  # a CSV range of a stream (zip member, gzip): that header record's bytes
     # where its newlines are (offsets in the range), when the planner found them anyway: the worker
     # need not scan the range for them again
     newlines: np.ndarray | None = field(default=None, compare=False, repr=False)

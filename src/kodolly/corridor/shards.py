@@ -3,7 +3,8 @@
 - a JSON Lines input (``.jsonl``/``.ndjson``, or ``.json`` holding JSON Lines; UTF-8 or cp949): byte
   ranges ending at line ends (:mod:`.jsonl`), of about ``shard_bytes`` and at most ``max_records``
   lines; the driver reads the input once to cut it (and hashes it for the manifest);
-- a plain CSV/TSV file (UTF-8 or cp949): byte ranges ending at record ends (:mod:`.csv_ranges`; a
+- a CSV/TSV input (UTF-8 or cp949; a plain file, or a zip member or gzip whose ranges carry their
+  bytes): byte ranges ending at record ends (:mod:`.csv_ranges`; a
   newline inside quotes is no record end), of about ``shard_bytes`` and at most ``max_records``
   records; where the file has something that could make the ranges read differently from one
   sequential read, the rest of it is one ``input`` shard that reads it sequentially from its start
@@ -255,7 +256,7 @@ def _stream_item_shards(inp: Input, paths, seq: int, g: int, ordinal: int, membe
     finally:
         stream.close()
 def _csv_shards(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_bytes, max_records, encoding: str) -> Iterator[Shard]:
-    """A plain CSV file: ``csv`` shards, and where the cutting stopped an ``input`` shard for the rest."""
+    """A CSV input: ``csv`` shards, and where the cutting stopped an ``input`` shard for the rest."""
     for k, piece in enumerate(cut_csv_ranges(inp, inp.open(), max_bytes=shard_bytes, max_records=max_records, encoding=encoding)):
         if isinstance(piece, Tail):
             yield Shard(seq + k, INPUT, g, ordinal, member, inp.name, encoding, skip=piece.index)

@@ -54,12 +54,11 @@ class Input:
     @property
     def data_name(self) -> str:
         """The file name that decides the format (``x.jsonl.gz`` -> ``x.jsonl``)."""
-        base = self.name.rsplit("!", 1)[-1]
-        return base[:-3] if base.lower().endswith(".gz") else base
+        return data_name(self.name)
 
     @property
     def suffix(self) -> str:
-        return os.path.splitext(self.data_name)[1].lower()
+        return data_suffix(self.name)
 
     def open(self) -> BinaryIO:
         """Open for reading; the bytes read are hashed. Raises :class:`LfsPointerError` on a pointer."""
@@ -120,6 +119,17 @@ def _reopen(name: str, rejected: tuple[str, str] | None, origin: dict | None, pa
             candidate.origin = origin if origin else candidate.origin
             return candidate
     raise InputError(f"{name}: no longer there")
+
+
+def data_name(name: str) -> str:
+    """The file name in an input's name that decides its format (``a.zip!x.jsonl.gz`` -> ``x.jsonl``)."""
+    base = name.rsplit("!", 1)[-1]
+    return base[:-3] if base.lower().endswith(".gz") else base
+
+
+def data_suffix(name: str) -> str:
+    """The format's suffix of an input's name (``x.csv.gz`` -> ``.csv``)."""
+    return os.path.splitext(data_name(name))[1].lower()
 
 
 class _GzipWithPosition(gzip.GzipFile):
