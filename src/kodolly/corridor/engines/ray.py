@@ -533,7 +533,14 @@ class _ClusterRun:
         chain = run.chain
         filters = list(chain.filters)
         decided = []  # (pos, reason, tables per output part) of each filter decided in the cluster
-        for pos, per_group in ((plan.keyed, lambda g: [per_part[g] for per_part in losers]), (plan.near, lambda g: [near[g]] if near else [])):
+
+        def exact_losers(g: int) -> list:  # output part g's losers, one table per dedup partition
+            return [per_part[g] for per_part in losers]
+
+        def near_losers(g: int) -> list:  # output part g's near-duplicates (one table)
+            return [near[g]] if near else []
+
+        for pos, per_group in ((plan.keyed, exact_losers), (plan.near, near_losers)):
             if pos is not None:
                 decided.append((pos, chain.filters[pos].duplicate_reason, per_group))
                 filters[pos] = _Decided(chain.filters[pos])
