@@ -54,6 +54,7 @@ EXPECTED: dict[str, str | None] = {
     "hansol/train_cp949.csv": "hansol",
     "hansol/train_utf8.csv": "hansol",
     "hansol/train_utf8_bom.csv": "hansol",
+    "hansol_zip/open.zip": "hansol",  # the competition download: open/train.csv inside
     "hub/dpo_conversational.jsonl": None,  # trl conversational DPO output (lists of messages), not an input format
     "hub/dpo_pairs.jsonl": "dolly",
     "hub/ko_alpaca.json": "alpaca",

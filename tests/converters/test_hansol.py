@@ -130,3 +130,24 @@ def test_detect_knows_test_csv_but_not_other_korean_qa_files():
     assert detect({"id": "TEST_000", "질문": "면진장치가 뭐야?"}) == 0.6  # test.csv: ours, rejected no_answer
     assert detect({"id": "1", "질문": "q", "답변": "a"}) == 0.0  # someone else's question/answer file
     assert detect({"질문": "q"}) == 0.0
+
+
+def test_train_csv_inside_the_competitions_open_zip(tmp_path):
+    # as downloaded: open.zip holding open/train.csv; read in CSV ranges with their bytes, rows as the plain file's
+    import json
+
+    import pyarrow.parquet as pq
+
+    from kodolly.corridor import execute, make_spec
+
+    src = HANSOL.parent / "hansol_zip" / "open.zip"
+    rows, rejects = convert(src)
+    assert [brief(r) for r in rows] == ALL_ROWS
+    assert [brief_reject(r) for r in rejects] == ALL_REJECTS
+    assert rows[0]["meta"]["file"] == f"{src}!open/train.csv"
+    result = execute(make_spec([src], "hansol", tmp_path / "out.parquet", filters=[], engine_options={"shard_bytes": 200}))
+    kinds = [s["kind"] for s in result.manifest_data["shards"]]
+    assert kinds == ["csv"] * (len(kinds) - 1) + ["combine"] and len(kinds) > 2, kinds  # combine: join_pairs (none asked)
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert list(zip(table.column("id").to_pylist(), table.column("instruction").to_pylist())) == [r[:2] for r in ALL_ROWS]
+    assert [(r["reason"], r["line"]) for r in map(json.loads, result.rejects.read_text().splitlines())] == [("missing_field:질문_2", 4), ("no_answer", 6)]

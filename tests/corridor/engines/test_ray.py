@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -44,11 +45,12 @@ MIXED = [
 SPLIT = {"split": {"train": 0.7, "validation": 0.3}}
 
 
-def run(out: Path, engine: str, groups, *, cluster=None, partitions=None, batch_size=7, filters=SPLIT, fmt=None, address=None, workers=None):
+def run(out: Path, engine: str, groups, *, cluster=None, partitions=None, batch_size=7, filters=SPLIT, fmt=None, address=None,
+        workers=None, html=None):
     options = {"address": address or cluster.address, "partitions": partitions} if cluster is not None else {}
     spec = make_spec([], None, out, groups=groups, engine=engine, batch_size=batch_size, filters=filters,
                      output_format=fmt, engine_options=options, workers=workers)
-    return execute(spec)
+    return execute(spec, html=html)
 
 
 def rejects_of(path: Path) -> list[dict]:
@@ -68,9 +70,19 @@ def nodes_at_work(result) -> set[str]:
 
 
 def test_fixtures_give_the_inline_output_and_both_nodes_work(ray_cluster, tmp_path):
-    inline = run(tmp_path / "inline.parquet", "inline", MIXED)
-    ray = run(tmp_path / "ray.parquet", "ray", MIXED, cluster=ray_cluster, partitions=2)
+    from kodolly.report_html import HtmlOptions
+
+    (tmp_path / "inline").mkdir()
+    (tmp_path / "ray").mkdir()
+    inline = run(tmp_path / "inline" / "out.parquet", "inline", MIXED, html=HtmlOptions())
+    ray = run(tmp_path / "ray" / "out.parquet", "ray", MIXED, cluster=ray_cluster, partitions=2, html=HtmlOptions())
     assert_same_files(inline, ray)
+    # the run's page too (it names the output): the same but for when it ran and on which engine
+    pages = [r.report_html.read_text("utf-8") for r in (inline, ray)]
+    engines = ['{&quot;name&quot;: &quot;inline&quot;, &quot;workers&quot;: 1}', '{&quot;name&quot;: &quot;ray&quot;, &quot;workers&quot;: 2}']
+    assert all(page.count(engine) == 1 for page, engine in zip(pages, engines))
+    same = [re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", "TIME", page.replace(engine, "ENGINE")) for page, engine in zip(pages, engines)]
+    assert same[1] == same[0] and same[0].count("TIME") == 2
     assert inline.tally.by_reason["duplicate_of"] == 7  # two of them across inputs: the gzip repeats the zip member's rows
     assert ray.manifest_data["engine"]["name"] == "ray"
     assert nodes_at_work(ray) == set(ray_cluster.node_ids)  # both nodes converted shards
