@@ -166,11 +166,7 @@ def convert_columnar_spans(shard: Shard, conv: Converter, ctx: Context, category
     n = shard.items.count
     if (conv.columnar is None and conv.columnar_records is None) or not chain.columnar_ok or not shard.plain or not n:
         return None
-    data = shard.data
-    if data is None:
-        with open(shard.path, "rb") as fh:
-            fh.seek(shard.items.start)
-            data = fh.read(shard.items.end - shard.items.start)
+    data = shard.range_bytes()
     lines = np.frombuffer(data, dtype=np.uint8).copy()
     lines[shard.seps] = 0x0A
     if conv.columnar is None:

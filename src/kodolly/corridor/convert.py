@@ -204,11 +204,8 @@ def raw_items(shard: Shard) -> Iterator[Any]:
 
     lim = limits.current()
     item_limits = json_items.Limits(lim.max_depth, lim.max_record_bytes, lim.head_bytes)
-    if shard.data is not None:
-        yield from json_items.iter_range_bytes(shard.data, shard.items, item_limits)
-        return
-    with open(shard.path, "rb") as fh:
-        yield from json_items.iter_range(fh, shard.items, item_limits)
+    with shard.open_range() as stream:  # streamed: a range may hold an item over the limits
+        yield from json_items.iter_range_at(stream, shard.items, item_limits)
 
 
 def _rest_records(shard: Shard, inp: Input) -> Iterator[tuple[Any, Location]]:

@@ -33,12 +33,7 @@ def _parse(shard: Shard, item_type: Any) -> Any:
     import pyarrow.json as pj
 
     rng = shard.items
-    if shard.data is not None:  # a range of a zip member or gzip file: its bytes came with it
-        data = _WRAP_OPEN + shard.data + _WRAP_CLOSE
-    else:
-        with open(shard.path, "rb") as fh:
-            fh.seek(rng.start)
-            data = _WRAP_OPEN + fh.read(rng.end - rng.start) + _WRAP_CLOSE
+    data = _WRAP_OPEN + shard.range_bytes() + _WRAP_CLOSE
     schema = pa.schema([("a", pa.list_(item_type))])
     try:
         table = pj.read_json(

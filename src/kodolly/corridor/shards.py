@@ -32,12 +32,13 @@ first shards are already being converted; the plan is recorded in the manifest (
 
 from __future__ import annotations
 
+import io
 import os
 import zipfile
 import zlib
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, BinaryIO, Iterator, Sequence
 
 from ..errors import DecompressionBombError, InputError
 from ..io import limits
@@ -116,6 +117,22 @@ class Shard:
         if self.data is not None:
             return dataclasses.replace(self, data=None, seps=None)
         return self
+
+    def open_range(self) -> BinaryIO:
+        """A binary stream at the start of an ``items`` shard's range: over its own bytes (a range of a
+        zip member or gzip file), else its plain file opened at the range's offset."""
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        fh = open(self.path, "rb")
+        fh.seek(self.items.start)
+        return fh
+
+    def range_bytes(self) -> bytes:
+        """The bytes of an ``items`` shard's range (see :meth:`open_range`)."""
+        if self.data is not None:
+            return self.data
+        with self.open_range() as fh:
+            return fh.read(self.items.end - self.items.start)
 
     def label(self) -> str:
         """``NAME shard SEQ (...)`` for messages."""

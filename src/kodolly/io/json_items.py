@@ -19,6 +19,7 @@ API (see also ``JSON_ITEMS_API.md``)::
     iter_range(stream, item_range, limits)     -> Iterator[Item]    the items of one planned range
     plan_range_bytes(stream, paths, target_bytes, limits) -> Iterator[RangeBytes]  ranges with their bytes
     iter_range_bytes(data, item_range, limits) -> Iterator[Item]    the items of such a range
+    iter_range_at(stream, item_range, limits) -> Iterator[Item]     the same from a stream at its start
     iter_from(stream, start, first_index, limits) -> Iterator[Item] the items from one on, to the end
     check_depth(data, max_depth)               -> bool              one JSON text nested too deep?
     lines_within(data, max_depth, max_bytes[, ends]) -> bool        JSON Lines all within the limits?
@@ -529,12 +530,17 @@ def iter_range(stream: BinaryIO, item_range: ItemRange, limits: Limits = Limits(
     """The items of a range from :func:`plan_ranges`; ``stream`` is seekable (or already at its start)."""
     if stream.seekable():
         stream.seek(item_range.start)
-    return _range_items(stream, item_range, limits)
+    return iter_range_at(stream, item_range, limits)
 
 
 def iter_range_bytes(data: bytes, item_range: ItemRange, limits: Limits = Limits()) -> Iterator[Item]:
     """The items of a range of :func:`plan_range_bytes`, from its bytes ``data``."""
-    return _range_items(io.BytesIO(data), item_range, limits)
+    return iter_range_at(io.BytesIO(data), item_range, limits)
+
+
+def iter_range_at(stream: BinaryIO, item_range: ItemRange, limits: Limits = Limits()) -> Iterator[Item]:
+    """The items of a planned range from ``stream``, which is at the range's start."""
+    return _range_items(stream, item_range, limits)
 
 
 def iter_from(stream: BinaryIO, start: int, first_index: int, limits: Limits = Limits()) -> Iterator[Item]:
