@@ -101,6 +101,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def rebuilt_exception(cls: type, message: str, attrs: dict) -> BaseException:
+    """An exception sent from another process as ``(type, str(exc), exc.__dict__)`` again, with its
+    message (custom ``__init__`` s not re-run)."""
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    exc.__dict__.update(attrs)
+    return exc
+
+
 def spool_dir() -> str:
     """A new scratch folder ``kodolly-<pid>-XXXX`` in ``/dev/shm`` (else the temp folder); removes the
     spools of kodolly processes that are gone."""

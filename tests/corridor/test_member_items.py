@@ -231,3 +231,65 @@ def test_korquad1_in_a_zip_is_cut_too_and_gives_the_plain_file_bytes(tmp_path):
         zip_rows = kodolly.read_rows(tmp_path / f"zip-{engine}" / "out.parquet").to_pylist()
         strip = lambda rows: [{k: v for k, v in r.items() if k != "meta"} for r in rows]  # noqa: E731 - meta names the file
         assert strip(zip_rows) == strip(plain_rows) and len(zip_rows) > 3
+
+
+def test_worker_processes_get_members_planned_by_a_reader_process(aihub_zip, tmp_path, monkeypatch):
+    """With worker processes (the processes engine) a zip member is inflated and cut by a reader process,
+    not the driver: every range comes as a spooled file, the output and the manifest's inputs (sizes,
+    hashes) are those of the whole member read by the record path, and the spool is gone at the end."""
+    import os
+
+    whole = _whole(tmp_path, aihub_zip, monkeypatch)
+    inline_files, inline = _run(tmp_path, "inline", aihub_zip, shard_bytes=20_000)
+    assert inline_files == whole
+    in_driver = []
+    real = shards.json_items.plan_range_bytes
+
+    def spy(*args, **kwargs):
+        in_driver.append(os.getpid())  # a reader process appends to its own copy
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(shards.json_items, "plan_range_bytes", spy)
+    spools = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    for workers in (1, 2):
+        files, result = _run(tmp_path, f"reader-w{workers}", aihub_zip, engine="processes", workers=workers, shard_bytes=20_000)
+        assert files == whole
+        assert result.manifest_data["inputs"] == inline.manifest_data["inputs"]
+        assert result.manifest_data["shards"] == inline.manifest_data["shards"]
+        assert sum(s["kind"] == "items" for s in result.manifest_data["shards"]) > 10  # each member cut across many ranges
+    assert in_driver == []
+    if spools or os.path.isdir("/dev/shm"):
+        assert {n for n in os.listdir("/dev/shm") if n.startswith(f"kodolly-{os.getpid()}-")} <= spools
+
+
+def test_a_reader_process_spools_a_few_ranges_ahead_and_lets_each_go(aihub_zip):
+    """The reader stays at most AHEAD ranges beyond those taken; a released range's file is removed,
+    the spool with the rest at close; the ranges are the driver's own plan, with the same bytes."""
+    import os
+
+    from kodolly.corridor import member_reader
+    from kodolly.io import json_items
+    from kodolly.io.sources import expand_inputs
+
+    inp = next(i for i in expand_inputs([aihub_zip]) if i.name.endswith("SFT_RM_001.json"))
+    paths = json_items.parse_record_paths(["data_info.item"])
+    expected = list(shards.stream_item_shards(inp, paths, 0, 0, 0, 0, "utf-8", 20_000))
+    digest = inp.content_hash()
+    reader = member_reader.MemberReader()
+    got = []
+    try:
+        for shard in reader.shards(inp, paths, 0, 0, 0, 0, "utf-8", 20_000):
+            got.append(shard)
+            spooled = set(os.listdir(reader.dir))
+            assert len(spooled) <= len(got) + member_reader.AHEAD + 1
+            assert shard.spooled and shard.data is None and shard.range_bytes() == expected[len(got) - 1].data
+            if len(got) % 2:
+                reader.release(shard.seq)
+                assert os.path.basename(shard.path) not in os.listdir(reader.dir)
+        assert [(s.items, s.plain) for s in got] == [(s.items, s.plain) for s in expected] and len(got) > 10
+        assert all((a.seps == b.seps).all() for a, b in zip(got, expected))
+        assert (inp.bytes_read, inp.content_hash()) == (inp.size, digest)
+    finally:
+        spool = reader.dir
+        reader.close()
+    assert not os.path.exists(spool)

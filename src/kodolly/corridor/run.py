@@ -19,6 +19,7 @@ from ..registry import get_converter
 from .chain import FilterChain
 from .chunks import Chunk
 from .convert import GroupWork, Work, check_category
+from .member_reader import MemberReader
 from .shards import Shard, plan_shards
 from .sink import RunResult, Sink
 from .spec import RunSpec
@@ -42,11 +43,17 @@ class PreparedRun:
     # input bytes planned so far per input (its ordinal -> bytes), so the shard that is the rest of an
     # input counts only what its earlier shards did not
     planned_bytes: dict[int, int] = field(default_factory=dict)
+    reader: MemberReader | None = None
 
-    def shards(self) -> Iterator[Shard]:
+    def shards(self, readers: bool = False) -> Iterator[Shard]:
+        """``readers``: the engine's workers share this machine's files, so stream inputs (zip members,
+        gzip) are planned by reader processes (:mod:`.member_reader`), not in this process."""
         shard_bytes = self.spec.engine_options.get("shard_bytes") if self.spec.engine_options else None
         inputs = self.all_inputs
-        for shard in plan_shards(list(zip(self.converters, self.inputs)), shard_bytes=shard_bytes, max_records=self.spec.batch_size):
+        if readers and self.reader is None:
+            self.reader = MemberReader()
+        for shard in plan_shards(list(zip(self.converters, self.inputs)), shard_bytes=shard_bytes, max_records=self.spec.batch_size,
+                                 reader=self.reader if readers else None):
             self.planned.append(shard.describe())
             nbytes = self._bytes_of(shard, inputs)
             self.pending_bytes[shard.seq] = nbytes
@@ -76,8 +83,15 @@ class PreparedRun:
         return sum(inp.size or 0 for inp in self.all_inputs)
 
     def done(self, chunk: Chunk) -> int:
-        """The input bytes of ``chunk``'s shard (once)."""
+        """The input bytes of ``chunk``'s shard (once); its spooled range is let go."""
+        if self.reader is not None:
+            self.reader.release(chunk.shard)
         return self.pending_bytes.pop(chunk.shard, 0)
+
+    def close(self) -> None:
+        """The end of the run, whatever happened: the reader's spool removed."""
+        if self.reader is not None:
+            self.reader.close()
 
     @property
     def all_inputs(self) -> list[Input]:
@@ -114,6 +128,11 @@ def prepare(spec: RunSpec) -> PreparedRun:
     return PreparedRun(spec, converters, inputs, chain, Work(groups, chain, inputs))
 
 
+def _readers(engine: Any) -> bool:
+    """Whether the engine's workers read this machine's files (then reader processes plan stream inputs)."""
+    return bool(getattr(engine, "local_files", False))
+
+
 def _engine(spec: RunSpec):
     from .engines import get_engine
 
@@ -125,12 +144,14 @@ def iter_chunks(run: PreparedRun, sink: Sink) -> Iterator[Chunk]:
     """The run's reduced chunks, in position order, each written to ``sink`` before it is yielded."""
     engine = _engine(run.spec)
     try:
-        for chunk in engine.map(run.shards(), run.work):  # iter_rows: the caller holds the limits in force
+        for chunk in engine.map(run.shards(readers=_readers(engine)), run.work):  # iter_rows: the caller holds the limits in force
+            run.done(chunk)
             chunk = run.chain.reduce(chunk)
             sink.write(chunk)
             yield chunk
     finally:
         engine.close()
+        run.close()
 
 
 def execute(spec: RunSpec, *, progress: bool | None = False, keep_rows: bool | None = None, html: Any = None) -> RunResult:
@@ -168,13 +189,14 @@ def _execute(spec: RunSpec, *, progress: bool | None, keep_rows: bool | None, ht
         if hasattr(engine, "execute"):  # an engine that runs the whole corridor itself (e.g. on a cluster)
             engine.execute(run, sink)
         else:
-            for chunk in engine.map(run.shards(), run.work):
+            for chunk in engine.map(run.shards(readers=_readers(engine)), run.work):
                 sink.write(run.chain.reduce(chunk), nbytes=run.done(chunk))
     except BaseException:
         sink.abort()
         raise
     finally:
         engine.close()
+        run.close()
     return sink.close(lambda outputs, rejects, tally: manifest_of(run, engine, sink, outputs, rejects, tally, paths.format))
 
 

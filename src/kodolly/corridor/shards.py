@@ -12,7 +12,8 @@
 - a UTF-8 JSON array or envelope whose record key is in its head (``readers.item_paths``): item
   ranges of about ``shard_bytes`` (:mod:`kodolly.io.json_items`). A plain file is scanned by the driver
   and each range re-read by its worker; a zip member (of a split set too) or a gzip file is read once
-  by the driver, which hands each range its bytes (no worker inflates it again, none holds it whole);
+  by the driver, or by a reader process (:mod:`.member_reader`, with worker processes), which hands each
+  range its bytes or a file of them (no worker inflates it again, none holds it whole);
 - any other input (UTF-16 or cp949 JSON, an empty file) -- a file, a zip member, a member of a
   split-zip set -- is one shard, read whole by whoever converts it;
 - a parquet / Arrow file (a plain file, not a zip member or gzip): row ranges made of whole parquet
@@ -89,6 +90,7 @@ class Shard:
     data: bytes | None = field(default=None, repr=False, compare=False)
     seps: Any = field(default=None, repr=False, compare=False)
     plain: bool = False
+    spooled: bool = False  # an ``items`` shard whose ``path`` is a file of the range's bytes alone (member_reader)
     rest: bool = False  # an ``items`` shard that is the rest of its input, read again by the worker from ``items.start``
 
     def describe(self) -> dict[str, Any]:
@@ -120,11 +122,13 @@ class Shard:
 
     def open_range(self) -> BinaryIO:
         """A binary stream at the start of an ``items`` shard's range: over its own bytes (a range of a
-        zip member or gzip file), else its plain file opened at the range's offset."""
+        zip member or gzip file), its spooled file (the same, spooled by a reader process), else its plain
+        file opened at the range's offset."""
         if self.data is not None:
             return io.BytesIO(self.data)
         fh = open(self.path, "rb")
-        fh.seek(self.items.start)
+        if not self.spooled:
+            fh.seek(self.items.start)
         return fh
 
     def range_bytes(self) -> bytes:
@@ -155,8 +159,11 @@ def plan_shards(
     *,
     shard_bytes: int | None = None,
     max_records: int | None = None,
+    reader: Any = None,
 ) -> Iterator[Shard]:
-    """The shards of a run, in order. ``groups`` is ``(converter, inputs)`` per input group."""
+    """The shards of a run, in order. ``groups`` is ``(converter, inputs)`` per input group. ``reader``
+    (a :class:`~kodolly.corridor.member_reader.MemberReader`): stream inputs' item ranges are planned
+    by reader processes instead of here."""
     seq = 0
     ordinal = 0
     for g, (conv, inputs) in enumerate(groups):
@@ -167,7 +174,7 @@ def plan_shards(
             continue
         first = ordinal
         for member, inp in enumerate(inputs):
-            for shard in _input_shards(inp, seq, g, ordinal, member, shard_bytes, max_records, conv.record_paths):
+            for shard in _input_shards(inp, seq, g, ordinal, member, shard_bytes, max_records, conv.record_paths, reader):
                 yield shard
                 seq += 1
             ordinal += 1
@@ -176,9 +183,10 @@ def plan_shards(
             seq += 1
 
 
-def _input_shards(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_bytes, max_records, record_paths=()) -> Iterator[Shard]:
+def _input_shards(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_bytes, max_records, record_paths=(),
+                  reader: Any = None) -> Iterator[Shard]:
     """The shards of one input (the driver reads a JSON Lines input or a JSON array once, to cut it)."""
-    planned = _plan_input(inp, seq, g, ordinal, member, shard_bytes, max_records, record_paths)
+    planned = _plan_input(inp, seq, g, ordinal, member, shard_bytes, max_records, record_paths, reader)
     while True:
         try:
             shard = next(planned, None)
@@ -189,7 +197,8 @@ def _input_shards(inp: Input, seq: int, g: int, ordinal: int, member: int, shard
         yield shard
 
 
-def _plan_input(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_bytes, max_records, record_paths=()) -> Iterator[Shard]:
+def _plan_input(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_bytes, max_records, record_paths=(),
+                reader: Any = None) -> Iterator[Shard]:
     if tables.is_columnar(inp):
         yield from _table_shards(inp, seq, g, ordinal, member, shard_bytes, max_records)
         return
@@ -213,7 +222,8 @@ def _plan_input(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_b
             return
     elif paths is not None:  # the same in a zip member or gzip: ranges with their bytes
         planned = 0
-        for shard in _stream_item_shards(inp, paths, seq, g, ordinal, member, encoding, shard_bytes or CHUNK_BYTES):
+        plan = stream_item_shards if reader is None else reader.shards
+        for shard in plan(inp, paths, seq, g, ordinal, member, encoding, shard_bytes or CHUNK_BYTES):
             yield shard
             planned += 1
         if planned:
@@ -235,7 +245,7 @@ def _plan_input(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_b
             stream.close()
 
 
-def _stream_item_shards(inp: Input, paths, seq: int, g: int, ordinal: int, member: int, encoding: str,
+def stream_item_shards(inp: Input, paths, seq: int, g: int, ordinal: int, member: int, encoding: str,
                         target: int) -> Iterator[Shard]:
     """Item ranges of a JSON array or envelope read as a stream (a zip member, a gzip file), each with its
     bytes (``json_items.plan_range_bytes``): read once here (and hashed), so no worker inflates it again
@@ -272,6 +282,8 @@ def _stream_item_shards(inp: Input, paths, seq: int, g: int, ordinal: int, membe
             pass
     finally:
         stream.close()
+
+
 def _csv_shards(inp: Input, seq: int, g: int, ordinal: int, member: int, shard_bytes, max_records, encoding: str) -> Iterator[Shard]:
     """A CSV input: ``csv`` shards, and where the cutting stopped an ``input`` shard for the rest."""
     for k, piece in enumerate(cut_csv_ranges(inp, inp.open(), max_bytes=shard_bytes, max_records=max_records, encoding=encoding)):

@@ -46,6 +46,7 @@ class Input:
     rejected: tuple[str, str] | None = None
     path: str | None = None  # the plain file behind it, when its name is not that path (hf:// files)
     origin: dict | None = None  # where it was downloaded from (hf:// repo, commit, path, hash, card licence)
+    digest: str | None = field(default=None, repr=False)  # its hash when another process read it (read_elsewhere)
 
     @property
     def compressed(self) -> bool:
@@ -84,7 +85,12 @@ class Input:
         return stream
 
     def content_hash(self) -> str:
-        return self.hasher.hexdigest()
+        return self.digest if self.digest is not None else self.hasher.hexdigest()
+
+    def read_elsewhere(self, nbytes: int, digest: str) -> None:
+        """Another process read this input through (e.g. a reader process planning a zip member): its
+        byte count and hash, as :meth:`content_hash` gives them."""
+        self.bytes_read, self.digest = nbytes, digest
 
     def __reduce__(self):
         """An input pickles as what names it (so it can be sent to a worker process, which opens it
@@ -161,6 +167,7 @@ class _HashingReader(io.RawIOBase):
         self._packed = packed
         self._owner.hasher.reset()
         self._owner.bytes_read = 0
+        self._owner.digest = None
 
     def readable(self) -> bool:
         return True

@@ -72,6 +72,7 @@ class _Worker:
 
 class ProcessEngine:
     name = "processes"
+    local_files = True  # its workers read this machine's files (the planner may hand them spooled ranges)
 
     def __init__(self, workers: int | None = None) -> None:
         self.n = workers or default_workers()
@@ -174,7 +175,7 @@ class ProcessEngine:
                             done[seq] = Chunk.from_wire(fh.read())
                         os.unlink(payload)
                     elif kind == "fatal":
-                        raise _rebuilt(*payload)
+                        raise procs.rebuilt_exception(*payload)
                     else:
                         self._failed(shard, payload, failures, waiting)
                 if not answered and not w.proc.is_alive():
@@ -207,14 +208,6 @@ def _warm_imports() -> None:
     import pyarrow.json  # noqa: F401
 
     pa.scalar(0)
-
-
-def _rebuilt(cls: type, message: str, attrs: dict[str, Any]) -> BaseException:
-    """A worker's :class:`KodollyError` again, with its message (custom ``__init__`` s not re-run)."""
-    exc = cls.__new__(cls)
-    Exception.__init__(exc, message)
-    exc.__dict__.update(attrs)
-    return exc
 
 
 def create(workers: int | None = None, **options: Any) -> ProcessEngine:
