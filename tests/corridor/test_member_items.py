@@ -293,3 +293,37 @@ def test_a_reader_process_spools_a_few_ranges_ahead_and_lets_each_go(aihub_zip):
         spool = reader.dir
         reader.close()
     assert not os.path.exists(spool)
+
+
+@pytest.mark.parametrize("where", ["rm-answer", "sft-answer", "rm-answer-of-an-sft-record", "category"])
+def test_invalid_utf8_in_any_text_of_a_range_gives_the_record_path_bytes(where, tmp_path, monkeypatch):
+    """A byte that is not UTF-8 in a text the converter validates itself (an RM record's ranked answer,
+    an SFT answer, an answerNN beside an SFT answer) or in one it leaves to the range's validation (a
+    category): the range goes record by record and the output is the whole member's."""
+    records = [_record(n) for n in range(60)]
+    at = {"rm-answer": 8, "sft-answer": 9, "rm-answer-of-an-sft-record": 10, "category": 11}[where]
+    marker = "@@BAD@@"
+    if where == "rm-answer":
+        records[at]["answer02"]["contents"] = f"답변 {marker} 끝"
+    elif where == "sft-answer":
+        records[at]["answer"]["contents"] = f"대답 {marker} 끝"
+    elif where == "rm-answer-of-an-sft-record":
+        records[at]["answer01"] = {"answer_count": 1, "ranking": 1, "contents": f"답변 {marker}"}
+    else:
+        records[at]["data_category"]["main"] = f"문어체{marker}"
+    data = _envelope(records).replace(marker.encode(), b"\xff\xfe")
+    src = _zip(tmp_path / "bad.zip", {"a.json": data})
+    whole = _whole(tmp_path, src, monkeypatch)
+    spans = []
+    real = columnar.convert_columnar_spans
+
+    def spy(shard, *args):
+        chunk = real(shard, *args)
+        spans.append(chunk is not None)
+        return chunk
+
+    monkeypatch.setattr(columnar, "convert_columnar_spans", spy)
+    files, _ = _run(tmp_path, "ranges", src, shard_bytes=4_000)
+    assert files == whole
+    assert False in spans and True in spans  # the range with the bad byte went record by record, the others not
+    assert "bad_encoding" in {json.loads(line)["reason"] for line in whole["out.rejects.jsonl"].splitlines()}

@@ -127,6 +127,8 @@ def convert_columns(table: Any, ctx: Context) -> dict[str, Any] | None:
     m = len(rm)
     ranks = np.full((m, len(ranked)), _NO_RANK, np.int64)
     texts = []
+    checked = []  # parsed text columns validated whole here: not validated again (columnar._validate_rest)
+    others = pa.array(~is_rm)
     for j, key in enumerate(ranked):
         kind = table.schema.field(key).type
         if not (pa.types.is_struct(kind) or pa.types.is_null(kind)):
@@ -150,7 +152,9 @@ def convert_columns(table: Any, ctx: Context) -> dict[str, Any] | None:
         if (usable & (~valid | (rank < 1) | (rank == _NO_RANK))).any():
             return None  # bad_value:ranking on the record path
         ranks[usable, j] = rank[usable]
-        texts.append(normalize_column(text))
+        texts.append(normalize_column(text))  # validates the RM records' texts (UTF-8)
+        contents.filter(others).validate(full=True)  # and the others' (none, as a rule)
+        checked.append(contents)
     counts = (ranks != _NO_RANK).sum(axis=1)
     if m and not counts.all():
         return None  # no_answer on the record path (which says which keys it looked at)
@@ -176,9 +180,14 @@ def convert_columns(table: Any, ctx: Context) -> dict[str, Any] | None:
         if pc.any(pc.and_(contents.is_null(), pa.array(~is_rm))).as_py():
             return None  # an SFT record without an answer: no_answer on the record path
         mask = pa.array(is_rm)
-        response = pc.replace_with_mask(contents, mask, best) if m else contents
+        response = pc.replace_with_mask(contents, mask, best) if m else contents  # the SFT texts validated as the response
+        contents.filter(mask).validate(full=True)  # the RM records' (none, as a rule)
+        checked.append(contents)
         more = pc.replace_with_mask(pa.array([""] * n, pa.string()), mask, lists) if m else pa.array([""] * n, pa.string())
-    return layout.columns(table, ctx, given={"response": response}, more_meta=(("ranked_answers",), more))
+    out = layout.columns(table, ctx, given={"response": response}, more_meta=(("ranked_answers",), more))
+    if out is not None:
+        out["checked"] = checked
+    return out
 
 
 def _json_escaped(texts: Any) -> Any:

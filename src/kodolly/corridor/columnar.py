@@ -61,13 +61,25 @@ def _string_array(column: Any) -> Any:
 
 def _validate_rest(records: pa.Table, checked: list[Any]) -> None:
     """Full validation (UTF-8 included) of the parsed columns whose data the clean pattern did not see
-    (e.g. an ``input`` column with nulls, copied by ``fill_null``; a Dolly ``category``)."""
+    (e.g. an ``input`` column with nulls, copied by ``fill_null``; a Dolly ``category``). ``checked``:
+    string arrays whose every value was validated (by the clean pattern, or by the converter); a text
+    field of a struct column that shares its data with one of them is not validated again."""
     seen = {a.buffers()[2].address for a in checked if len(a.buffers()) == 3 and a.buffers()[2] is not None}
     for column in records.columns:
         for array in column.chunks:
-            buffers = array.buffers()
-            if not (pa.types.is_string(array.type) and buffers[2] is not None and buffers[2].address in seen):
-                array.validate(full=True)
+            _validate_unseen(array, seen)
+
+
+def _validate_unseen(array: Any, seen: set[int]) -> None:
+    buffers = array.buffers()
+    if pa.types.is_string(array.type) and buffers[2] is not None and buffers[2].address in seen:
+        return
+    if pa.types.is_struct(array.type) and seen:  # its layout, then each field on its own
+        array.validate()
+        for i in range(array.type.num_fields):
+            _validate_unseen(array.field(i), seen)
+        return
+    array.validate(full=True)
 
 
 def read_lines(data: Any, n_records: int, newlines: np.ndarray | None = None) -> tuple[pa.Table, np.ndarray] | None:
@@ -227,7 +239,8 @@ def _columns_chunk(shard: Shard, records: pa.Table, n: int, index: int, lines: n
 
     ``conv.columnar`` gives the row fields column by column (see ``Converter.columnar``): instruction,
     context, response, category, and optionally ``id`` (None = the derived id), ``domain``, ``meta``
-    (JSON texts; the location is added) and ``same`` checks ``(a, b, reason, detail)``."""
+    (JSON texts; the location is added), ``same`` checks ``(a, b, reason, detail)`` and ``checked``
+    (parsed string columns whose every value the converter validated, e.g. by normalising them)."""
     import pyarrow.compute as pc
 
     name = shard.name
@@ -248,7 +261,7 @@ def _columns_chunk(shard: Shard, records: pa.Table, n: int, index: int, lines: n
         if not isinstance(domain, str):
             sources["domain"] = _string_array(domain)
             domain = normalize_column(sources["domain"])
-        _validate_rest(records, list(sources.values()))
+        _validate_rest(records, list(sources.values()) + list(columns.get("checked", ())))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
         return None
     cat = category if category is not None else columns["category"]
